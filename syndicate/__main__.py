@@ -1,0 +1,5 @@
+"""Allow ``python -m syndicate``."""
+
+from syndicate.cli import main
+
+main()

@@ -1,0 +1,405 @@
+"""Load ``schedules.yaml`` once into validated, immutable objects.
+
+Every problem is reported with the file name and the key path, e.g.
+``schedules.yaml: digests[0].schedule: invalid schedule '0 25 * * *': hour: 25 ...``.
+Relative paths are resolved against the folder of the config file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from syndicate.errors import ConfigError
+from syndicate.model import Section
+from syndicate.schedule import Schedule, parse_duration
+
+DEFAULT_CONFIG = "schedules.yaml"
+CONFIG_ENV = "SYNDICATE_CONFIG"
+STORE_ENV = "SYNDICATE_STORE_URL"
+SOURCE_KINDS = ("feed", "folder")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _schedule(value: Any) -> Schedule:
+    if isinstance(value, Schedule):
+        return value
+    return Schedule.parse(value)
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int):
+        raise ValueError(f"invalid duration {value!r}: add a unit, e.g. {value}m or {value}h")
+    return parse_duration(str(value))
+
+
+def _zone(value: Any) -> ZoneInfo:
+    if isinstance(value, ZoneInfo):
+        return value
+    try:
+        return ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Asia/Seoul)") from None
+
+
+def _ident(value: Any) -> str:
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise ValueError(
+            f"invalid id {value!r}: use lowercase letters, digits, '-' or '_' (at most 64)"
+        )
+    return value
+
+
+ScheduleField = Annotated[Schedule, BeforeValidator(_schedule)]
+DurationField = Annotated[timedelta, BeforeValidator(_duration)]
+ZoneField = Annotated[ZoneInfo, BeforeValidator(_zone)]
+Ident = Annotated[str, BeforeValidator(_ident)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class SectionConfig(_Model):
+    """A section: ``id`` used in rules and subscriptions, ``name`` shown to readers."""
+
+    id: Ident
+    name: str = Field(min_length=1)
+    order: int | None = None
+
+
+class RuleConfig(_Model):
+    """Map articles to a section by feed category or by URL path prefix."""
+
+    section: str
+    category: str | None = None
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _one_matcher(self) -> RuleConfig:
+        if (self.category is None) == (self.path is None):
+            raise ValueError("a rule needs exactly one of 'category' or 'path'")
+        return self
+
+
+class SourceConfig(_Model):
+    """Where articles come from: a ``feed`` (file or URL) or a ``folder`` of files."""
+
+    id: Ident
+    kind: str
+    location: str = Field(min_length=1)
+    section: str
+    timezone: ZoneField | None = None
+    rules: tuple[RuleConfig, ...] = ()
+    enabled: bool = True
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in SOURCE_KINDS:
+            raise ValueError(f"unknown source kind {value!r} (known: {', '.join(SOURCE_KINDS)})")
+        return value
+
+    @property
+    def is_url(self) -> bool:
+        """True when ``location`` is an http(s) URL rather than a path."""
+        return urlsplit(self.location).scheme in ("http", "https")
+
+
+class FeedsConfig(_Model):
+    """The feeds written for readers: RSS and/or Atom, per section and combined."""
+
+    output: Path = Path("public/feeds")
+    formats: tuple[Literal["rss", "atom"], ...] = ("rss", "atom")
+    per_section: bool = True
+    combined: bool = True
+    limit: int = Field(default=50, ge=1, le=1000)
+    title: str = Field(default="syndicate", min_length=1)
+    description: str = ""
+
+    @field_validator("formats")
+    @classmethod
+    def _some_format(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("list at least one of rss, atom")
+        return tuple(dict.fromkeys(value))
+
+
+class FileDelivery(_Model):
+    """Write each message as an ``.eml`` file into ``folder``."""
+
+    kind: Literal["file"]
+    folder: Path = Path("outbox")
+
+
+class SmtpDelivery(_Model):
+    """Send through an SMTP server; the password is read from ``password_env``."""
+
+    kind: Literal["smtp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    batch_size: int = Field(default=100, ge=1)
+
+    def password(self) -> str | None:
+        """Return the SMTP password from the environment, if configured."""
+        return os.environ.get(self.password_env) if self.password_env else None
+
+
+Delivery = Annotated[FileDelivery | SmtpDelivery, Field(discriminator="kind")]
+
+
+class DigestConfig(_Model):
+    """An e-mail digest: which sections, when, from whom, and how it is delivered."""
+
+    id: Ident
+    title: str = Field(min_length=1)
+    sections: tuple[str, ...] = ()
+    schedule: ScheduleField
+    first_window: DurationField = timedelta(days=1)
+    max_per_section: int = Field(default=10, ge=1, le=200)
+    sender: str
+    reply_to: str | None = None
+    delivery: Delivery
+
+    @field_validator("sender", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            _, address = parseaddr(value)
+            if "@" not in address:
+                raise ValueError(f"{value!r} is not an e-mail address (e.g. 'News <news@example.kr>')")
+        return value
+
+
+class CollectConfig(_Model):
+    """How and when sources are collected."""
+
+    schedule: ScheduleField = Schedule.parse("every 10m")
+    timeout: float = Field(default=20.0, gt=0)
+    user_agent: str = "syndicate/0.1 (+https://github.com/syndicate)"
+    max_bytes: int = Field(default=20_000_000, ge=1024)
+
+
+class Config(_Model):
+    """The whole, validated configuration. Build it with :func:`load_config`."""
+
+    timezone: ZoneField
+    public_base_url: str
+    store: str = "sqlite:///var/syndicate.db"
+    templates: Path | None = None
+    sections: tuple[SectionConfig, ...] = Field(min_length=1)
+    sources: tuple[SourceConfig, ...] = ()
+    feeds: FeedsConfig = FeedsConfig()
+    digests: tuple[DigestConfig, ...] = ()
+    collect: CollectConfig = CollectConfig()
+    path: Path = Path(DEFAULT_CONFIG)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") + "/"
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the config are resolved against."""
+        return self.path.parent
+
+    @property
+    def host(self) -> str:
+        """The host name of ``public_base_url``, used in ids and headers."""
+        return urlsplit(self.public_base_url).hostname or "localhost"
+
+    def section_list(self) -> list[Section]:
+        """Sections in display order (explicit ``order`` first, then file order)."""
+        keyed = sorted(
+            enumerate(self.sections),
+            key=lambda p: (p[1].order if p[1].order is not None else 10**6, p[0]),
+        )
+        return [Section(s.id, s.name, rank) for rank, (_, s) in enumerate(keyed)]
+
+    def section(self, section_id: str) -> Section:
+        """Return one section by id (KeyError if unknown)."""
+        for section in self.section_list():
+            if section.id == section_id:
+                return section
+        raise KeyError(section_id)
+
+    def source(self, source_id: str) -> SourceConfig:
+        """Return one source by id (KeyError if unknown)."""
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        raise KeyError(source_id)
+
+    def digest(self, digest_id: str) -> DigestConfig:
+        """Return one digest by id (KeyError if unknown)."""
+        for digest in self.digests:
+            if digest.id == digest_id:
+                return digest
+        raise KeyError(digest_id)
+
+    def digest_sections(self, digest: DigestConfig) -> list[Section]:
+        """The sections a digest offers, in display order."""
+        offered = set(digest.sections) if digest.sections else None
+        return [s for s in self.section_list() if offered is None or s.id in offered]
+
+    def resolve(self, path: Path) -> Path:
+        """Resolve a config-relative path to an absolute one."""
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """Format a pydantic error location as a key path: ``digests[0].schedule``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("file", "smtp") and out.endswith("delivery"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _pydantic_problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        problems.append(f"{format_loc(tuple(error['loc']))}: {message}")
+    return list(dict.fromkeys(problems))
+
+
+def _duplicates(items: tuple[Any, ...], kind: str) -> list[str]:
+    seen: set[str] = set()
+    problems = []
+    for index, item in enumerate(items):
+        if item.id in seen:
+            problems.append(f"{kind}[{index}].id: duplicate id {item.id!r}")
+        seen.add(item.id)
+    return problems
+
+
+def _check_section(known: set[str], where: str, section_id: str) -> list[str]:
+    if section_id in known:
+        return []
+    return [f"{where}: unknown section {section_id!r} (known: {', '.join(sorted(known))})"]
+
+
+def _cross_references(config: Config) -> list[str]:
+    known = {s.id for s in config.sections}
+    problems = _duplicates(config.sections, "sections")
+    problems += _duplicates(config.sources, "sources")
+    problems += _duplicates(config.digests, "digests")
+    for i, source in enumerate(config.sources):
+        problems += _check_section(known, f"sources[{i}].section", source.section)
+        for j, rule in enumerate(source.rules):
+            problems += _check_section(known, f"sources[{i}].rules[{j}].section", rule.section)
+    for i, digest in enumerate(config.digests):
+        for j, section_id in enumerate(digest.sections):
+            problems += _check_section(known, f"digests[{i}].sections[{j}]", section_id)
+    return problems
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make relative paths absolute against the config folder (before validation)."""
+
+    def absolute(value: Any) -> Any:
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            return str((base / value).resolve())
+        return value
+
+    for source in data.get("sources") or []:
+        if isinstance(source, dict) and isinstance(source.get("location"), str):
+            if urlsplit(source["location"]).scheme not in ("http", "https"):
+                source["location"] = absolute(source["location"])
+    feeds = data.get("feeds")
+    if isinstance(feeds, dict) and "output" in feeds:
+        feeds["output"] = absolute(feeds["output"])
+    for digest in data.get("digests") or []:
+        delivery = digest.get("delivery") if isinstance(digest, dict) else None
+        if isinstance(delivery, dict) and "folder" in delivery:
+            delivery["folder"] = absolute(delivery["folder"])
+    if "templates" in data:
+        data["templates"] = absolute(data["templates"])
+    return data
+
+
+def resolve_store_url(url: str, base: Path) -> str:
+    """Make a relative SQLite path absolute; other URLs are returned unchanged."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix) :]
+        if rest and not rest.startswith(":memory:") and not Path(rest).is_absolute():
+            return prefix + str((base / rest).resolve())
+    return url
+
+
+def _read_yaml(path: Path) -> Any:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(name, ["file not found (use -c PATH or set SYNDICATE_CONFIG)"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, [f"cannot read: {exc}"]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(name, [f"{where}YAML syntax error: {exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(name, [f"YAML error: {exc}"]) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read, validate and resolve a config file; raise :class:`ConfigError` listing problems."""
+    config_path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    data = _read_yaml(config_path)
+    if not isinstance(data, dict):
+        raise ConfigError(str(config_path), ["(top level): expected a mapping of keys"])
+    base = config_path.resolve().parent
+    data = _resolve_paths(dict(data), base)
+    if isinstance(data.get("store"), str):
+        data["store"] = resolve_store_url(data["store"], base)
+    if os.environ.get(STORE_ENV):
+        data["store"] = resolve_store_url(os.environ[STORE_ENV], Path.cwd())
+    data["path"] = config_path.resolve()
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(str(config_path), _pydantic_problems(exc)) from None
+    problems = _cross_references(config)
+    if problems:
+        raise ConfigError(str(config_path), problems)
+    return config

@@ -1,0 +1,81 @@
+"""The errors syndicate raises, one tree rooted at :class:`SyndicateError`.
+
+::
+
+    SyndicateError                 every expected failure; str() is one line for the user
+    ├── ConfigError                schedules.yaml cannot be read or is invalid (carries every problem)
+    ├── StoreError                 the database cannot be opened, migrated or written
+    │   └── SchemaOutOfDate        the database needs ``syndicate db upgrade``
+    ├── SourceError                one source could not be retrieved or parsed (names the source)
+    ├── SubscriberFileError        a subscribers file cannot be imported (names file and line)
+    ├── FeedWriteError             a feed file could not be rendered or written
+    ├── RenderError                a digest template failed to render
+    └── DeliveryError              a message could not be delivered (names the recipient)
+
+Third-party exceptions are caught at the module that talks to the library and
+re-raised as one of these with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class SyndicateError(Exception):
+    """Base of every error syndicate expects and explains in one line."""
+
+
+class ConfigError(SyndicateError):
+    """The configuration file is unreadable or invalid.
+
+    ``problems`` holds one line per problem, each naming the key path.
+    """
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {p}" for p in problems))
+
+    def lines(self) -> list[str]:
+        """Return one printable line per problem, each prefixed with the file name."""
+        return [f"{self.path}: {p}" for p in self.problems]
+
+
+class StoreError(SyndicateError):
+    """The store (database) failed."""
+
+
+class SchemaOutOfDate(StoreError):
+    """The database schema is older than this version of syndicate."""
+
+
+class SourceError(SyndicateError):
+    """A source failed to be retrieved or parsed."""
+
+    def __init__(self, source_id: str, message: str) -> None:
+        self.source_id = source_id
+        self.message = message
+        super().__init__(f"source {source_id!r}: {message}")
+
+
+class SubscriberFileError(SyndicateError):
+    """A subscribers file has a problem; the message names file and line."""
+
+
+class FeedWriteError(SyndicateError):
+    """A feed could not be generated or written."""
+
+
+class RenderError(SyndicateError):
+    """A digest could not be rendered."""
+
+
+class DeliveryError(SyndicateError):
+    """A message could not be delivered.
+
+    ``permanent`` is true when retrying will not help (e.g. SMTP 5xx for the recipient).
+    """
+
+    def __init__(self, recipient: str, message: str, *, permanent: bool = False) -> None:
+        self.recipient = recipient
+        self.message = message
+        self.permanent = permanent
+        super().__init__(f"delivery to {recipient}: {message}")
