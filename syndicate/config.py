@@ -299,33 +299,43 @@ def _pydantic_problems(exc: ValidationError) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def _duplicates(items: tuple[Any, ...], kind: str) -> list[str]:
-    seen: set[str] = set()
+def _items(data: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _duplicates(data: dict[str, Any], key: str) -> list[str]:
+    seen: set[Any] = set()
     problems = []
-    for index, item in enumerate(items):
-        if item.id in seen:
-            problems.append(f"{kind}[{index}].id: duplicate id {item.id!r}")
-        seen.add(item.id)
+    for index, item in _items(data, key):
+        ident = item.get("id")
+        if isinstance(ident, str) and ident in seen:
+            problems.append(f"{key}[{index}].id: duplicate id {ident!r}")
+        seen.add(ident)
     return problems
 
 
-def _check_section(known: set[str], where: str, section_id: str) -> list[str]:
-    if section_id in known:
+def _check_section(known: set[str], where: str, section_id: Any) -> list[str]:
+    if not isinstance(section_id, str) or section_id in known:
         return []
     return [f"{where}: unknown section {section_id!r} (known: {', '.join(sorted(known))})"]
 
 
-def _cross_references(config: Config) -> list[str]:
-    known = {s.id for s in config.sections}
-    problems = _duplicates(config.sections, "sections")
-    problems += _duplicates(config.sources, "sources")
-    problems += _duplicates(config.digests, "digests")
-    for i, source in enumerate(config.sources):
-        problems += _check_section(known, f"sources[{i}].section", source.section)
-        for j, rule in enumerate(source.rules):
-            problems += _check_section(known, f"sources[{i}].rules[{j}].section", rule.section)
-    for i, digest in enumerate(config.digests):
-        for j, section_id in enumerate(digest.sections):
+def _cross_references(data: dict[str, Any]) -> list[str]:
+    """Checks across keys, run on the raw data so they add to schema errors."""
+    known = {str(item.get("id")) for _, item in _items(data, "sections")}
+    problems = _duplicates(data, "sections") + _duplicates(data, "sources")
+    problems += _duplicates(data, "digests")
+    for i, source in _items(data, "sources"):
+        problems += _check_section(known, f"sources[{i}].section", source.get("section"))
+        for j, rule in _items(source, "rules"):
+            where = f"sources[{i}].rules[{j}].section"
+            problems += _check_section(known, where, rule.get("section"))
+    for i, digest in _items(data, "digests"):
+        offered = digest.get("sections")
+        for j, section_id in enumerate(offered if isinstance(offered, list) else []):
             problems += _check_section(known, f"digests[{i}].sections[{j}]", section_id)
     return problems
 
@@ -395,11 +405,33 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if os.environ.get(STORE_ENV):
         data["store"] = resolve_store_url(os.environ[STORE_ENV], Path.cwd())
     data["path"] = config_path.resolve()
+    problems = []
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(str(config_path), _pydantic_problems(exc)) from None
-    problems = _cross_references(config)
+        problems = _pydantic_problems(exc)
+    problems += _cross_references(data)
     if problems:
         raise ConfigError(str(config_path), problems)
     return config
+
+
+def environment_problems(config: Config) -> list[str]:
+    """Problems the file itself cannot show: missing local sources, unset SMTP passwords."""
+    problems = []
+    for i, source in enumerate(config.sources):
+        if source.enabled and not source.is_url:
+            location = Path(source.location.removeprefix("file://"))
+            if not location.exists():
+                problems.append(f"sources[{i}].location: {location} does not exist")
+            elif source.kind == "folder" and not location.is_dir():
+                problems.append(f"sources[{i}].location: {location} is not a folder")
+    for i, digest in enumerate(config.digests):
+        delivery = digest.delivery
+        if isinstance(delivery, SmtpDelivery) and delivery.password_env:
+            if not os.environ.get(delivery.password_env):
+                problems.append(
+                    f"digests[{i}].delivery.password_env: "
+                    f"environment variable {delivery.password_env} is not set"
+                )
+    return problems
