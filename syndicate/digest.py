@@ -1,0 +1,175 @@
+"""Editions and per-subscriber digests.
+
+An *edition* is one issue of a digest for one scheduled slot. Building it
+freezes its article list in the store: everything first stored after the
+previous edition's cutoff (or, for the very first edition, within the
+digest's ``first_window``), restricted to the sections the digest offers.
+Building the same slot again returns the stored edition unchanged.
+
+A :class:`~syndicate.model.Digest` is what one subscriber receives from an
+edition: the articles of the sections they chose, grouped by section in the
+configured order, newest first, at most ``max_per_section`` per group.
+
+No templates here; rendering is :mod:`syndicate.render`'s job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from syndicate.config import Config, DigestConfig
+from syndicate.errors import SyndicateError
+from syndicate.model import (
+    Article,
+    Digest,
+    Edition,
+    Section,
+    SectionGroup,
+    Subscription,
+    as_utc,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from syndicate.store import Store
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = "active"
+
+
+def digest_config(config: Config, digest_id: str) -> DigestConfig:
+    """Return the configured digest ``digest_id`` or raise a one-line SyndicateError."""
+    try:
+        return config.digest(digest_id)
+    except KeyError:
+        known = ", ".join(d.id for d in config.digests) or "none configured"
+        raise SyndicateError(f"unknown digest {digest_id!r} (known: {known})") from None
+
+
+def due_slot(config: Config, digest: DigestConfig, now: datetime) -> datetime | None:
+    """Return the latest scheduled slot at or before ``now`` (in UTC), or None.
+
+    The schedule is read in ``config.timezone``, so ``0 7 * * 0`` means 07:00
+    Seoul time on Sundays.
+    """
+    local_now = as_utc(now).astimezone(config.timezone)
+    slot = digest.schedule.latest_slot(local_now, config.timezone)
+    return None if slot is None else as_utc(slot)
+
+
+def build_edition(
+    config: Config,
+    store: Store,
+    digest_id: str,
+    *,
+    now: datetime | None = None,
+    slot: datetime | None = None,
+) -> tuple[Edition, bool]:
+    """Return the edition of the latest due slot (or ``slot``) and whether it was created.
+
+    An existing edition is returned unchanged with ``False``. Otherwise the
+    article list is frozen: ``cutoff_seq`` is the store's highest sequence and
+    the articles are those stored after the previous edition's cutoff (or within
+    ``first_window`` before ``now`` for the first edition), in offered sections.
+    """
+    digest = digest_config(config, digest_id)
+    moment = as_utc(now) if now is not None else utcnow()
+    target = as_utc(slot) if slot is not None else due_slot(config, digest, moment)
+    if target is None:
+        local = moment.astimezone(config.timezone).isoformat(timespec="minutes")
+        raise SyndicateError(
+            f"digest {digest_id!r}: schedule {digest.schedule} has no slot at or before {local}"
+        )
+    existing = store.get_edition(digest_id, target)
+    if existing is not None:
+        logger.debug("digest %s: edition for %s already exists", digest_id, target.isoformat())
+        return existing, False
+    return _freeze(config, store, digest, target, moment)
+
+
+def _freeze(
+    config: Config, store: Store, digest: DigestConfig, slot: datetime, now: datetime
+) -> tuple[Edition, bool]:
+    """Select the articles of a new edition and store it."""
+    cutoff = store.max_seq()
+    previous = store.last_edition(digest.id)
+    section_ids = [s.id for s in config.digest_sections(digest)]
+    if previous is not None:
+        articles = store.articles_for_edition(
+            upto_seq=cutoff, section_ids=section_ids, after_seq=previous.cutoff_seq
+        )
+    else:
+        articles = store.articles_for_edition(
+            upto_seq=cutoff, section_ids=section_ids, since=now - digest.first_window
+        )
+    article_ids = [a.id for a in articles if a.id is not None]
+    edition, created = store.create_edition(digest.id, slot, cutoff, article_ids, now=now)
+    logger.info(
+        "digest %s: edition for %s with %d articles (cutoff %d, created %s)",
+        digest.id,
+        slot.astimezone(config.timezone).isoformat(timespec="minutes"),
+        len(edition.articles),
+        edition.cutoff_seq,
+        created,
+    )
+    return edition, created
+
+
+def subscribed_sections(config: Config, subscription: Subscription) -> list[Section]:
+    """The sections a subscription receives, in display order.
+
+    An empty choice means every section the digest offers; sections the digest
+    no longer offers are ignored.
+    """
+    offered = config.digest_sections(digest_config(config, subscription.digest_id))
+    if not subscription.sections:
+        return offered
+    chosen = set(subscription.sections)
+    return [s for s in offered if s.id in chosen]
+
+
+def _newest_first(articles: Sequence[Article]) -> list[Article]:
+    """Sort articles newest first; ties by ingest sequence, newest first."""
+    return sorted(articles, key=lambda a: (a.sort_time, a.id or 0), reverse=True)
+
+
+def _by_section(edition: Edition, limit: int) -> dict[str, tuple[Article, ...]]:
+    """Group an edition's articles by section id: newest first, at most ``limit`` each."""
+    grouped: dict[str, list[Article]] = {}
+    for article in edition.articles:
+        grouped.setdefault(article.section_id, []).append(article)
+    return {key: tuple(_newest_first(items)[:limit]) for key, items in grouped.items()}
+
+
+def digests_for(
+    config: Config, edition: Edition, subscriptions: Sequence[Subscription]
+) -> list[Digest]:
+    """Return one Digest per subscription that gets at least one article of ``edition``.
+
+    Subscriptions of another digest or not active are skipped.
+    """
+    digest = digest_config(config, edition.digest_id)
+    grouped = _by_section(edition, digest.max_per_section)
+    result = []
+    for subscription in subscriptions:
+        if subscription.digest_id != edition.digest_id or subscription.status != ACTIVE:
+            logger.debug("skipping subscription of %s", subscription.subscriber.email)
+            continue
+        groups = tuple(
+            SectionGroup(section, grouped[section.id])
+            for section in subscribed_sections(config, subscription)
+            if grouped.get(section.id)
+        )
+        if groups:
+            result.append(Digest(edition, subscription, groups))
+    return result
+
+
+def unsubscribe_url(config: Config, subscription: Subscription) -> str:
+    """Return the public one-click unsubscribe URL of a subscription."""
+    return f"{config.public_base_url}unsubscribe?token={quote(subscription.token, safe='')}"

@@ -1,0 +1,319 @@
+"""Render a per-subscriber :class:`~syndicate.model.Digest` to subject, HTML and text.
+
+The only module that imports Jinja2 and premailer. Templates are looked up in
+``config.templates`` first (if set), then in the bundled ``templates/`` folder:
+
+* ``digest.html.j2`` (autoescaped) and ``digest.css``: the CSS is put in a
+  ``<style>`` block, then premailer inlines it into ``style=""`` attributes;
+  what cannot be inlined (``@media`` rules, ``:hover``) stays in ``<style>``;
+* ``digest.txt.j2`` (plain text, not escaped), wrapped by display width.
+
+Both templates receive the same context (see :meth:`Renderer.context`).
+Everything coming from feeds is treated as untrusted: titles and summaries are
+escaped, links other than http(s) are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+import xml.dom
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import jinja2
+from lxml import etree  # type: ignore[import-untyped, unused-ignore]
+from markupsafe import Markup
+from premailer import Premailer
+
+import syndicate
+from syndicate.config import Config
+from syndicate.digest import digest_config, subscribed_sections, unsubscribe_url
+from syndicate.errors import RenderError, SyndicateError
+from syndicate.model import Article, Digest, RenderedDigest
+from syndicate.sanitize import html_to_text, truncate
+
+logger = logging.getLogger(__name__)
+
+HTML_TEMPLATE = "digest.html.j2"
+TEXT_TEMPLATE = "digest.txt.j2"
+CSS_TEMPLATE = "digest.css"
+SUMMARY_LIMIT = 160
+GMAIL_CLIP_BYTES = 102_000
+PREHEADER_LIMIT = 110
+TEXT_WIDTH = 72
+WEEKDAYS = "월화수목금토일"
+_PREHEADER_PAD = Markup("&#847;&zwnj;&nbsp;" * 40)
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_SPACES = re.compile(r"\s+")
+_BULLET = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """An article as the templates see it: plain strings, ready to print."""
+
+    title: str
+    url: str
+    author: str
+    time: str
+    meta: str
+    summary: str
+    section_id: str
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """A section heading and its articles, in display order."""
+
+    id: str
+    name: str
+    articles: tuple[ArticleView, ...]
+
+
+def bundled_template_dirs() -> list[Path]:
+    """Folders holding the bundled templates: installed wheel, then source checkout."""
+    package = Path(syndicate.__file__).resolve().parent
+    candidates = [package / "templates", package.parent / "templates"]
+    return [path for path in candidates if (path / HTML_TEMPLATE).is_file()]
+
+
+def korean_date(value: datetime, *, year: bool = False) -> str:
+    """Format a (local) date as ``11월 28일(토)``, or ``2026년 11월 28일(토)``."""
+    text = f"{value.month}월 {value.day}일({WEEKDAYS[value.weekday()]})"
+    return f"{value.year}년 {text}" if year else text
+
+
+def char_width(char: str) -> int:
+    """Columns a character takes in a monospaced mail client (2 for Hangul, CJK)."""
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def text_width(text: str) -> int:
+    """Display width of ``text`` in columns."""
+    return sum(char_width(c) for c in text)
+
+
+def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
+    """Wrap ``text`` at spaces to ``width`` display columns.
+
+    Words (and URLs) are never split, so no line ever ends mid-character or
+    mid-word; a word longer than ``width`` gets a line of its own.
+    """
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        if current and text_width(candidate) > width:
+            lines.append(current)
+            candidate = word
+        current = candidate
+    if current:
+        lines.append(current)
+    return "\n".join(lines)
+
+
+def safe_url(url: str, base_url: str) -> str:
+    """Return ``url`` made absolute against ``base_url`` if it is http(s), else ``""``."""
+    absolute = urljoin(base_url, url.strip()) if url.strip() else ""
+    return absolute if urlsplit(absolute).scheme in ("http", "https") else ""
+
+
+class Renderer:
+    """Render digests with the configured (or bundled) templates.
+
+    One Renderer can render many digests; templates are loaded once.
+    """
+
+    def __init__(self, config: Config) -> None:
+        """Build the Jinja2 environment: ``config.templates`` first, then the bundled ones."""
+        self.config = config
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(_loaders(config)),
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html.j2", "html"), default_for_string=False
+            ),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["wrap"] = wrap_text
+        self._css: str | None = None
+        self._warned_large: set[int] = set()
+
+    def render(self, digest: Digest) -> RenderedDigest:
+        """Render one digest to its subject, HTML body (CSS inlined) and text body."""
+        context = self.context(digest)
+        html = self._template(HTML_TEMPLATE, {**context, "css": Markup(self.css())})
+        text = self._template(TEXT_TEMPLATE, context)
+        inlined = inline_css(html, self.config.public_base_url)
+        self._check_size(digest, inlined)
+        return RenderedDigest(digest, context["subject"], inlined, tidy_text(text))
+
+    def _check_size(self, digest: Digest, html: str) -> None:
+        """Warn (once per edition) when the HTML is large enough for Gmail to clip it."""
+        size = len(html.encode("utf-8"))
+        if size > GMAIL_CLIP_BYTES and digest.edition.id not in self._warned_large:
+            self._warned_large.add(digest.edition.id)
+            logger.warning(
+                "digest %s: HTML for %s is %d KB; Gmail clips messages above 102 KB "
+                "(lower max_per_section)",
+                digest.edition.digest_id,
+                digest.subscription.subscriber.email,
+                size // 1000,
+            )
+
+    def context(self, digest: Digest) -> dict[str, Any]:
+        """The variables both templates receive for ``digest``."""
+        try:
+            title = digest_config(self.config, digest.edition.digest_id).title
+            sections = subscribed_sections(self.config, digest.subscription)
+        except SyndicateError as exc:
+            raise RenderError(f"cannot render edition {digest.edition.id}: {exc}") from exc
+        local_slot = digest.edition.slot.astimezone(self.config.timezone)
+        groups = [self._group_view(g.section.id, g.section.name, g.articles) for g in digest.groups]
+        return {
+            "title": title,
+            "subject": f"{title} · {korean_date(local_slot)}",
+            "date_label": korean_date(local_slot, year=True),
+            "slot": local_slot,
+            "groups": groups,
+            "preheader": _preheader(groups),
+            "preheader_pad": _PREHEADER_PAD,
+            "email": digest.subscription.subscriber.email,
+            "name": digest.subscription.subscriber.name,
+            "section_names": [s.name for s in sections],
+            "unsubscribe_url": unsubscribe_url(self.config, digest.subscription),
+            "public_base_url": self.config.public_base_url,
+            "host": self.config.host,
+            "article_count": digest.article_count,
+        }
+
+    def css(self) -> str:
+        """The stylesheet ``digest.css`` (configured folder first), loaded once."""
+        if self._css is None:
+            try:
+                source, filename, _ = self.env.loader.get_source(self.env, CSS_TEMPLATE)  # type: ignore[union-attr]
+            except jinja2.TemplateNotFound as exc:
+                raise RenderError(f"template {CSS_TEMPLATE} not found") from exc
+            if "</" in source:
+                raise RenderError(f"{filename}: '</' is not allowed in the stylesheet")
+            self._css = source
+        return self._css
+
+    def _template(self, name: str, context: dict[str, Any]) -> str:
+        """Render template ``name``; every Jinja2 failure becomes a one-line RenderError."""
+        try:
+            return self.env.get_template(name).render(context)
+        except jinja2.TemplateNotFound as exc:
+            raise RenderError(f"template {exc.name} not found") from exc
+        except jinja2.TemplateSyntaxError as exc:
+            where = exc.filename or exc.name or name
+            raise RenderError(f"{where}, line {exc.lineno}: {exc.message}") from exc
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"template {name}: {exc.message or exc}") from exc
+
+    def _group_view(self, section_id: str, name: str, articles: tuple[Article, ...]) -> GroupView:
+        """The template view of one section group."""
+        return GroupView(section_id, name, tuple(self._article_view(a) for a in articles))
+
+    def _article_view(self, article: Article) -> ArticleView:
+        """The template view of one article, with local time and plain-text summary."""
+        title = _one_line(article.title) or "(제목 없음)"
+        time = self._local_time(article)
+        author = _one_line(article.author)
+        return ArticleView(
+            title=title,
+            url=safe_url(article.url, self.config.public_base_url),
+            author=author,
+            time=time,
+            meta=" · ".join(part for part in (author, time) if part),
+            summary=_summary(article, title),
+            section_id=article.section_id,
+        )
+
+    def _local_time(self, article: Article) -> str:
+        """``2026-11-28 09:30`` in the configured timezone, or ``""`` without any date."""
+        moment = article.sort_time
+        if moment.year <= 1:
+            return ""
+        return moment.astimezone(self.config.timezone).strftime("%Y-%m-%d %H:%M")
+
+
+def _loaders(config: Config) -> list[jinja2.BaseLoader]:
+    """Template loaders: the configured folder (must exist), then the bundled folders."""
+    loaders: list[jinja2.BaseLoader] = []
+    if config.templates is not None:
+        folder = config.resolve(config.templates)
+        if not folder.is_dir():
+            raise RenderError(f"templates folder {folder} does not exist (config key 'templates')")
+        loaders.append(jinja2.FileSystemLoader(str(folder), encoding="utf-8"))
+    bundled = bundled_template_dirs()
+    if not bundled and not loaders:
+        raise RenderError("bundled templates not found (is syndicate installed correctly?)")
+    loaders.extend(jinja2.FileSystemLoader(str(path), encoding="utf-8") for path in bundled)
+    return loaders
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) made one space."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def _summary(article: Article, title: str) -> str:
+    """Plain-text summary of an article, shortened; empty when it only repeats the title."""
+    text = html_to_text(article.summary_html) or html_to_text(article.content_html)
+    text = _one_line(" ".join(_BULLET.sub("", line) for line in text.splitlines()))
+    if not text or text == title:
+        return ""
+    return truncate(text, SUMMARY_LIMIT)
+
+
+def _preheader(groups: list[GroupView]) -> str:
+    """The hidden preview line: the first headlines, shortened."""
+    titles = [a.title for g in groups for a in g.articles][:3]
+    return truncate(" · ".join(titles), PREHEADER_LIMIT)
+
+
+def tidy_text(text: str) -> str:
+    """Strip trailing spaces, keep at most one blank line in a row, end with one newline."""
+    lines = "\n".join(line.rstrip() for line in text.splitlines())
+    return _BLANK_RUNS.sub("\n\n", lines).strip("\n") + "\n"
+
+
+def inline_css(html: str, base_url: str) -> str:
+    """Inline the ``<style>`` rules into ``style=""`` attributes with premailer.
+
+    Rules that cannot be inlined (``@media``, pseudo-classes) stay in a
+    ``<style>`` block, marked ``!important`` so they beat the inline styles.
+    """
+    try:
+        premailer = Premailer(
+            html,
+            base_url=base_url,
+            strip_important=False,
+            keep_style_tags=False,
+            allow_network=False,
+            allow_loading_external_files=False,
+            disable_validation=True,
+            cssutils_logging_level=logging.CRITICAL,
+        )
+        result: str = premailer.transform()
+    except (etree.LxmlError, xml.dom.DOMException, ValueError, TypeError) as exc:
+        raise RenderError(f"cannot inline the digest CSS: {exc}") from exc
+    return _with_doctype(result)
+
+
+def _with_doctype(html: str) -> str:
+    """Make sure the document starts with ``<!DOCTYPE html>`` (lxml may drop or vary it)."""
+    stripped = html.lstrip()
+    if stripped[:9].lower() == "<!doctype":
+        stripped = stripped.split(">", 1)[1].lstrip()
+    return "<!DOCTYPE html>\n" + stripped
