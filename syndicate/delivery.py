@@ -1,0 +1,428 @@
+"""Deliver composed messages: ``.eml`` files or SMTP, with an idempotent send loop.
+
+This is the only module that imports :mod:`smtplib`. Every send is claimed in
+the store before it is attempted and marked after, so running
+:func:`deliver_batch` twice never sends a message twice, and temporary
+failures are retried on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+from syndicate.config import Config, DigestConfig, FileDelivery, SmtpDelivery
+from syndicate.errors import DeliveryError
+from syndicate.mail import compose, message_id_for, one_line
+from syndicate.model import RenderedDigest
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class Transport(Protocol):
+    """Something that delivers messages; used as a context manager around a batch."""
+
+    def __enter__(self) -> Transport:
+        """Prepare for a batch (connections may still be opened lazily)."""
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Release what the batch used (close connections)."""
+
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        """Deliver ``message`` to ``recipient``; raise :class:`DeliveryError` on failure."""
+
+
+class SendLedger(Protocol):
+    """The part of ``store.Store`` the send loop needs (claims and outcomes)."""
+
+    def claim_send(
+        self, edition_id: int, subscriber_id: int, message_id: str, *, now: datetime | None = None
+    ) -> bool:
+        """Claim a send; True means the caller may send now."""
+
+    def finish_send(
+        self,
+        edition_id: int,
+        subscriber_id: int,
+        status: str,
+        *,
+        error: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Record the outcome of a claimed send."""
+
+
+@dataclass
+class DeliveryReport:
+    """What one :func:`deliver_batch` call did.
+
+    ``failed`` maps an e-mail address to a one-line reason; ``written`` lists
+    the ``.eml`` files written by a file transport.
+    """
+
+    sent: int = 0
+    already: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+
+
+def _message_id(message: EmailMessage) -> str:
+    """Return the message's Message-ID, or a hash of its bytes when it has none."""
+    value = message.get("Message-ID")
+    if value:
+        return str(value)
+    return hashlib.sha256(message.as_bytes()).hexdigest()
+
+
+def eml_name(message: EmailMessage) -> str:
+    """Return the file name of ``message``: its Message-ID in safe characters + ``.eml``."""
+    name = _UNSAFE_NAME_RE.sub("_", _message_id(message).strip("<> ")).strip("._")
+    return f"{name[:200] or 'message'}.eml"
+
+
+class FileTransport:
+    """Write each message as one ``.eml`` file directly in ``folder``.
+
+    The file name comes from the Message-ID, so re-sending a message overwrites
+    its file instead of adding one. Files are written atomically.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        """Deliver into ``folder`` (created when needed)."""
+        self.folder = Path(folder)
+        self.written: list[Path] = []
+
+    def __enter__(self) -> FileTransport:
+        """Start a batch."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Nothing to release."""
+
+    def path_for(self, message: EmailMessage) -> Path:
+        """Return the file ``message`` is (or would be) written to."""
+        return self.folder / eml_name(message)
+
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        """Write ``message`` to its ``.eml`` file (temporary file, then rename)."""
+        path = self.path_for(message)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, message.as_bytes())
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise DeliveryError(recipient, f"cannot write {path}: {reason}") from exc
+        self.written.append(path)
+        logger.debug("wrote %s for %s", path, recipient)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _smtp_text(value: bytes | str) -> str:
+    """Decode an SMTP server reply into one line."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return one_line(text)
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    """Format an SMTP reply code and text as ``550 no such user``."""
+    return f"{code} {_smtp_text(text)}".strip()
+
+
+class SmtpTransport:
+    """Send through one SMTP connection per batch.
+
+    The connection is opened on the first message and re-opened once when the
+    server has disconnected. A failure to connect or log in is remembered for
+    the rest of the batch so every later message fails fast (temporarily).
+    """
+
+    def __init__(self, settings: SmtpDelivery) -> None:
+        """Use the server described by ``settings``."""
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+        self._broken: str | None = None
+        self._count = 0
+
+    @property
+    def server(self) -> str:
+        """``host:port`` of the server, for messages."""
+        return f"{self.settings.host}:{self.settings.port}"
+
+    def __enter__(self) -> SmtpTransport:
+        """Start a batch: forget an earlier connection failure."""
+        self._broken = None
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the connection politely."""
+        self.close()
+
+    def close(self) -> None:
+        """Send QUIT and close the connection, ignoring errors."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def _open(self) -> smtplib.SMTP:
+        """Connect, secure and log in according to the settings."""
+        settings = self.settings
+        if settings.security == "ssl":
+            context = ssl.create_default_context()
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=settings.timeout, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        try:
+            self._prepare(smtp)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _prepare(self, smtp: smtplib.SMTP) -> None:
+        """Say EHLO, start TLS when configured, and log in when a username is set."""
+        settings = self.settings
+        smtp.ehlo()
+        if settings.security == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if settings.username:
+            password = settings.password()
+            if password is None:
+                raise _LoginProblem(f"password variable {settings.password_env!r} is not set")
+            smtp.login(settings.username, password)
+
+    def _connection(self, recipient: str) -> smtplib.SMTP:
+        """Return the open connection, opening it first; failures are remembered."""
+        if self._broken is not None:
+            raise DeliveryError(recipient, self._broken)
+        if self._smtp is None:
+            try:
+                self._smtp = self._open()
+            except (smtplib.SMTPException, OSError, _LoginProblem) as exc:
+                self._broken = self._connect_reason(exc)
+                logger.warning("SMTP delivery stops for this batch: %s", self._broken)
+                raise DeliveryError(recipient, self._broken) from exc
+        return self._smtp
+
+    def _connect_reason(self, exc: BaseException) -> str:
+        """Describe in one line why the server could not be used."""
+        where = f"SMTP server {self.server}"
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            user = self.settings.username
+            return f"{where} refused login for {user!r}: {_reply(exc.smtp_code, exc.smtp_error)}"
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return f"{where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}"
+        if isinstance(exc, _LoginProblem):
+            return f"{where}: {exc}"
+        if isinstance(exc, smtplib.SMTPException):
+            return f"{where}: {one_line(str(exc)) or type(exc).__name__}"
+        if isinstance(exc, TimeoutError):
+            return f"{where}: timed out after {self.settings.timeout:g}s"
+        reason = one_line(getattr(exc, "strerror", None) or str(exc)) or type(exc).__name__
+        return f"cannot connect to {where}: {reason}"
+
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        """Send ``message`` to ``recipient``; reconnect once if the server hung up."""
+        sender = parseaddr(str(message.get("From", "")))[1]
+        try:
+            self._send_once(message, sender, recipient)
+        except smtplib.SMTPServerDisconnected:
+            logger.info("SMTP server %s disconnected; reconnecting", self.server)
+            self._drop()
+            try:
+                self._send_once(message, sender, recipient)
+            except smtplib.SMTPServerDisconnected as exc:
+                self._drop()
+                raise DeliveryError(recipient, f"SMTP server {self.server} disconnected") from exc
+        self._count += 1
+        if self._count % self.settings.batch_size == 0:
+            self.close()
+
+    def _drop(self) -> None:
+        """Forget a dead connection without talking to the server."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+
+    def _send_once(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        """One attempt; SMTP refusals become :class:`DeliveryError`."""
+        smtp = self._connection(recipient)
+        try:
+            smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
+        except smtplib.SMTPServerDisconnected:
+            raise
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = exc.recipients.get(recipient, (550, b"recipient refused"))
+            raise _refusal(recipient, "refused the recipient", code, text) from exc
+        except smtplib.SMTPSenderRefused as exc:
+            what = f"refused sender {sender}"
+            raise _refusal(recipient, what, exc.smtp_code, exc.smtp_error, False) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise _refusal(recipient, "refused the message", exc.smtp_code, exc.smtp_error) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            reason = one_line(str(exc)) or type(exc).__name__
+            raise DeliveryError(recipient, f"SMTP server {self.server}: {reason}") from exc
+
+
+class _LoginProblem(Exception):
+    """The SMTP login cannot be attempted (e.g. the password variable is unset)."""
+
+
+def _refusal(
+    recipient: str, what: str, code: int, text: bytes | str, permanent: bool | None = None
+) -> DeliveryError:
+    """Build the error for an SMTP refusal; 5xx is permanent unless told otherwise."""
+    final = code >= 500 if permanent is None else permanent
+    return DeliveryError(recipient, f"server {what}: {_reply(code, text)}", permanent=final)
+
+
+def make_transport(config: Config, digest: DigestConfig) -> Transport:
+    """Return the transport configured for ``digest``."""
+    delivery = digest.delivery
+    if isinstance(delivery, FileDelivery):
+        return FileTransport(config.resolve(delivery.folder))
+    if isinstance(delivery, SmtpDelivery):
+        return SmtpTransport(delivery)
+    raise DeliveryError(digest.id, f"unknown delivery kind {delivery!r}", permanent=True)
+
+
+def _deliver_one(
+    config: Config,
+    store: SendLedger,
+    digest: DigestConfig,
+    rendered: RenderedDigest,
+    transport: Transport,
+    *,
+    now: datetime | None,
+) -> tuple[str, str]:
+    """Claim, compose and send one message; return (outcome, detail).
+
+    Outcome is ``already``, ``sent`` or ``failed`` (detail: the one-line reason).
+    """
+    edition = rendered.digest.edition
+    subscriber = rendered.digest.subscription.subscriber
+    message_id = message_id_for(config, edition, subscriber)
+    if not store.claim_send(edition.id, subscriber.id, message_id, now=now):
+        return "already", ""
+    try:
+        message = compose(config, digest, rendered, now=now)
+        transport.send(message, subscriber.email)
+    except DeliveryError as exc:
+        status = "failed_permanent" if exc.permanent else "failed_temporary"
+        store.finish_send(edition.id, subscriber.id, status, error=str(exc), now=now)
+        return "failed", f"{exc.message} ({'permanent' if exc.permanent else 'will retry'})"
+    store.finish_send(edition.id, subscriber.id, "sent", now=now)
+    return "sent", ""
+
+
+def deliver_batch(
+    config: Config,
+    store: SendLedger,
+    digest: DigestConfig,
+    rendered: Sequence[RenderedDigest],
+    *,
+    transport: Transport | None = None,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DeliveryReport:
+    """Send each rendered digest once; failures are recorded and the batch goes on.
+
+    A message already claimed (sent, sending or failed permanently) is counted
+    in ``already`` and not sent again.
+    """
+    report = DeliveryReport()
+    active = transport if transport is not None else make_transport(config, digest)
+    with active:
+        for item in rendered:
+            outcome = _deliver_one(config, store, digest, item, active, now=now)
+            _record(config, report, item, outcome, active)
+            if progress is not None:
+                progress(_progress_line(item, outcome))
+    logger.info(
+        "digest %s: %d sent, %d already, %d failed",
+        digest.id,
+        report.sent,
+        report.already,
+        len(report.failed),
+    )
+    return report
+
+
+def _record(
+    config: Config,
+    report: DeliveryReport,
+    item: RenderedDigest,
+    outcome: tuple[str, str],
+    transport: Transport,
+) -> None:
+    """Count one outcome in ``report`` and log it with address and edition."""
+    email = item.digest.subscription.subscriber.email
+    edition = item.digest.edition
+    slot = edition.slot.astimezone(config.timezone).isoformat(timespec="minutes")
+    kind, detail = outcome
+    if kind == "already":
+        report.already += 1
+        logger.debug("%s %s: already handled for %s", edition.digest_id, slot, email)
+    elif kind == "failed":
+        report.failed[email] = detail
+        logger.warning("%s %s: delivery to %s failed: %s", edition.digest_id, slot, email, detail)
+    else:
+        report.sent += 1
+        if isinstance(transport, FileTransport) and transport.written:
+            report.written.append(transport.written[-1])
+        logger.info("%s %s: delivered to %s", edition.digest_id, slot, email)
+
+
+def _progress_line(item: RenderedDigest, outcome: tuple[str, str]) -> str:
+    """One human-readable line about one message."""
+    email = item.digest.subscription.subscriber.email
+    kind, detail = outcome
+    return f"{email}: {kind}" + (f" ({detail})" if detail else "")

@@ -1,0 +1,330 @@
+"""Delivery: real SMTP (aiosmtpd), .eml files, idempotent send loop on a real SQLite store."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syndicate.config import Config, SmtpDelivery, load_config
+from syndicate.delivery import (
+    DeliveryReport,
+    FileTransport,
+    SmtpTransport,
+    deliver_batch,
+    make_transport,
+)
+from syndicate.errors import DeliveryError
+from syndicate.mail import compose
+from syndicate.model import Digest, Edition, RenderedDigest, Subscriber, Subscription
+from syndicate.store import Store
+from tests.conftest import SmtpSink, free_port
+
+SLOT = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 27, 22, 1, tzinfo=UTC)
+READERS = [("kim@example.com", "김독자"), ("lee@example.com", "이독자"), ("park@example.com", "")]
+
+
+@dataclass
+class World:
+    """A config, a real SQLite store with one edition, and rendered digests for READERS."""
+
+    config: Config
+    store: Store
+    edition: Edition
+    rendered: list[RenderedDigest]
+
+    def deliver(self, **kwargs: Any) -> DeliveryReport:
+        """Run deliver_batch for every reader."""
+        digest = self.config.digests[0]
+        return deliver_batch(self.config, self.store, digest, self.rendered, now=NOW, **kwargs)
+
+    def states(self) -> dict[str, str]:
+        """Send state per e-mail address."""
+        by_id = self.store.send_states(self.edition.id)
+        subscribers = [r.digest.subscription.subscriber for r in self.rendered]
+        return {s.email: by_id[s.id] for s in subscribers if s.id in by_id}
+
+
+def smtp_delivery(port: int) -> dict[str, Any]:
+    """The ``delivery`` mapping of a digest sending to 127.0.0.1:port without TLS."""
+    return {"kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none", "timeout": 10}
+
+
+def make_world(write_config: Callable[..., Path], url: str, delivery: dict[str, Any]) -> World:
+    """Build the config file, the store, an edition and one rendered digest per reader."""
+    digest = {
+        "id": "morning",
+        "title": "아침 브리핑",
+        "schedule": "0 7 * * *",
+        "sender": "테스트뉴스 <news@news.example.kr>",
+        "delivery": delivery,
+    }
+    config = load_config(write_config(digests=[digest]))
+    store = Store(url)
+    store.upgrade()
+    edition, _ = store.create_edition("morning", SLOT, 0, [], now=NOW)
+    rendered = []
+    for address, name in READERS:
+        subscriber = store.upsert_subscriber(address, name)
+        subscription = Subscription(subscriber, "morning", ("it",), "active", f"tok{subscriber.id}")
+        text = f"{name or address}님, 오늘의 뉴스입니다.\n"
+        digest_obj = Digest(edition, subscription, ())
+        rendered.append(RenderedDigest(digest_obj, "아침 브리핑 11월 28일", f"<p>{text}</p>", text))
+    return World(config, store, edition, rendered)
+
+
+@pytest.fixture
+def worlds(write_config: Callable[..., Path]) -> Iterator[Callable[[str, dict[str, Any]], World]]:
+    """Factory of Worlds ``(store url, delivery mapping)``; closes their stores afterwards."""
+    made: list[World] = []
+
+    def make(url: str, delivery: dict[str, Any]) -> World:
+        made.append(make_world(write_config, url, delivery))
+        return made[-1]
+
+    yield make
+    for world in made:
+        world.store.close()
+
+
+def received(sink: SmtpSink) -> dict[str, EmailMessage]:
+    """Messages received by the sink, by envelope recipient."""
+    out = {}
+    for mail_from, rcpt_tos, content in sink.messages:
+        assert mail_from == "news@news.example.kr"
+        assert len(rcpt_tos) == 1
+        parsed = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        out[rcpt_tos[0]] = parsed
+    return out
+
+
+def test_smtp_delivers_each_reader_once(
+    store_url: str,
+    smtp_server: tuple[SmtpSink, int],
+    worlds: Callable[[str, dict[str, Any]], World],
+) -> None:
+    sink, port = smtp_server
+    world = worlds(store_url, smtp_delivery(port))
+    lines: list[str] = []
+    report = world.deliver(progress=lines.append)
+    assert (report.sent, report.already, report.failed) == (3, 0, {})
+    messages = received(sink)
+    assert sorted(messages) == sorted(a for a, _ in READERS)
+    assert messages["kim@example.com"]["To"].addresses[0].display_name == "김독자"
+    assert messages["kim@example.com"]["Subject"] == "아침 브리핑 11월 28일"
+    assert "김독자님" in messages["kim@example.com"].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert set(world.states().values()) == {"sent"}
+    assert lines == [f"{a}: sent" for a, _ in READERS]
+
+    again = world.deliver()
+    assert (again.sent, again.already, again.failed) == (0, 3, {})
+    assert len(sink.messages) == 3
+
+
+def test_smtp_550_is_permanent_and_others_still_sent(
+    sqlite_url: str,
+    smtp_server: tuple[SmtpSink, int],
+    worlds: Callable[[str, dict[str, Any]], World],
+) -> None:
+    sink, port = smtp_server
+    sink.reject["lee@example.com"] = "550 no such user"
+    world = worlds(sqlite_url, smtp_delivery(port))
+    report = world.deliver()
+    assert report.sent == 2
+    assert list(report.failed) == ["lee@example.com"]
+    assert "550 no such user" in report.failed["lee@example.com"]
+    assert "\n" not in report.failed["lee@example.com"]
+    assert sorted(received(sink)) == ["kim@example.com", "park@example.com"]
+    assert world.states()["lee@example.com"] == "failed_permanent"
+
+    del sink.reject["lee@example.com"]
+    again = world.deliver()
+    assert (again.sent, again.already, again.failed) == (0, 3, {})
+    assert len(sink.messages) == 2
+
+
+def test_smtp_450_is_retried_on_next_run(
+    store_url: str,
+    smtp_server: tuple[SmtpSink, int],
+    worlds: Callable[[str, dict[str, Any]], World],
+) -> None:
+    sink, port = smtp_server
+    sink.reject["park@example.com"] = "450 try later"
+    world = worlds(store_url, smtp_delivery(port))
+    report = world.deliver()
+    assert report.sent == 2
+    assert "450 try later" in report.failed["park@example.com"]
+    assert world.states()["park@example.com"] == "failed_temporary"
+
+    del sink.reject["park@example.com"]
+    again = world.deliver()
+    assert (again.sent, again.already, again.failed) == (1, 2, {})
+    assert sorted(received(sink)) == sorted(a for a, _ in READERS)
+    assert set(world.states().values()) == {"sent"}
+
+
+def test_unreachable_server_fails_temporarily_without_exception(
+    sqlite_url: str,
+    worlds: Callable[[str, dict[str, Any]], World],
+) -> None:
+    port = free_port()
+    world = worlds(sqlite_url, smtp_delivery(port))
+    report = world.deliver()
+    assert report.sent == 0
+    assert sorted(report.failed) == sorted(a for a, _ in READERS)
+    for reason in report.failed.values():
+        assert f"cannot connect to SMTP server 127.0.0.1:{port}" in reason
+        assert "\n" not in reason
+    assert set(world.states().values()) == {"failed_temporary"}
+
+
+def test_reconnects_once_after_server_hangs_up(
+    sqlite_url: str,
+    smtp_server: tuple[SmtpSink, int],
+    worlds: Callable[[str, dict[str, Any]], World],
+) -> None:
+    sink, port = smtp_server
+    world = worlds(sqlite_url, smtp_delivery(port))
+    settings = world.config.digests[0].delivery
+    assert isinstance(settings, SmtpDelivery)
+    digest = world.config.digests[0]
+    with SmtpTransport(settings) as transport:
+        transport.send(compose(world.config, digest, world.rendered[0]), "kim@example.com")
+        assert transport._smtp is not None
+        transport._smtp.docmd("QUIT")  # the server closes; the client does not know yet
+        transport.send(compose(world.config, digest, world.rendered[1]), "lee@example.com")
+    assert sorted(received(sink)) == ["kim@example.com", "lee@example.com"]
+
+
+def _reject_all(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+    from aiosmtpd.smtp import AuthResult
+
+    return AuthResult(success=False, handled=False)
+
+
+def test_login_refused_names_the_server(
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    worlds: Callable[[str, dict[str, Any]], World],
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    controller = Controller(
+        SmtpSink(),
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=_reject_all,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
+        delivery = smtp_delivery(port) | {
+            "username": "mailer",
+            "password_env": "TEST_SMTP_PASSWORD",
+        }
+        world = worlds(sqlite_url, delivery)
+        report = world.deliver()
+    finally:
+        controller.stop()
+    assert report.sent == 0
+    reason = report.failed["kim@example.com"]
+    assert f"SMTP server 127.0.0.1:{port} refused login for 'mailer': 535" in reason
+    assert set(world.states().values()) == {"failed_temporary"}
+
+
+def test_missing_password_variable_is_reported(
+    sqlite_url: str,
+    smtp_server: tuple[SmtpSink, int],
+    monkeypatch: pytest.MonkeyPatch,
+    worlds: Callable[[str, dict[str, Any]], World],
+) -> None:
+    sink, port = smtp_server
+    monkeypatch.delenv("TEST_SMTP_PASSWORD_UNSET", raising=False)
+    delivery = smtp_delivery(port) | {"username": "u", "password_env": "TEST_SMTP_PASSWORD_UNSET"}
+    world = worlds(sqlite_url, delivery)
+    report = world.deliver()
+    assert "'TEST_SMTP_PASSWORD_UNSET' is not set" in report.failed["park@example.com"]
+    assert sink.messages == []
+
+
+def test_file_delivery_one_eml_per_reader(
+    sqlite_url: str,
+    tmp_path: Path,
+    worlds: Callable[[str, dict[str, Any]], World],
+) -> None:
+    world = worlds(sqlite_url, {"kind": "file", "folder": "outbox/new"})
+    report = world.deliver()
+    folder = tmp_path / "outbox" / "new"
+    files = sorted(folder.iterdir())
+    assert report.sent == 3
+    assert sorted(report.written) == files
+    assert len(files) == 3
+    assert all(f.is_file() and f.suffix == ".eml" for f in files)
+    by_to = {}
+    for path in files:
+        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        by_to[parsed["To"].addresses[0].addr_spec] = parsed
+    assert sorted(by_to) == sorted(a for a, _ in READERS)
+    again = world.deliver()
+    assert (again.sent, again.already) == (0, 3)
+    assert sorted(folder.iterdir()) == files
+
+
+def test_file_transport_resend_overwrites(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = load_config(write_config())
+    subscriber = Subscriber(9, "a@example.com", "가나다")
+    edition = Edition(1, "morning", SLOT, 0, SLOT)
+    subscription = Subscription(subscriber, "morning", (), "active", "t")
+    rendered = RenderedDigest(Digest(edition, subscription, ()), "제목", "<p>본문</p>", "본문")
+    transport = make_transport(config, config.digests[0])
+    assert isinstance(transport, FileTransport)
+    assert transport.folder == tmp_path / "outbox"
+    with transport:
+        transport.send(compose(config, config.digests[0], rendered, now=NOW), subscriber.email)
+        transport.send(compose(config, config.digests[0], rendered, now=NOW), subscriber.email)
+    files = list((tmp_path / "outbox").iterdir())
+    assert len(files) == 1
+    assert files[0].name.startswith("morning.20261128T0700.9.")
+    assert files[0].name.endswith("_news.example.kr.eml")
+    assert files[0].read_bytes() == compose(config, config.digests[0], rendered, now=NOW).as_bytes()
+
+
+def test_file_transport_unwritable_folder_is_delivery_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    message = EmailMessage()
+    message["Message-ID"] = "<a.b@c>"
+    message.set_content("x")
+    with pytest.raises(DeliveryError) as info, FileTransport(blocker / "outbox") as transport:
+        transport.send(message, "a@example.com")
+    assert "cannot write" in str(info.value)
+    assert not info.value.permanent
+
+
+def test_starttls_unsupported_is_a_temporary_failure(
+    sqlite_url: str,
+    smtp_server: tuple[SmtpSink, int],
+    worlds: Callable[[str, dict[str, Any]], World],
+) -> None:
+    sink, port = smtp_server
+    world = worlds(sqlite_url, smtp_delivery(port) | {"security": "starttls"})
+    report = world.deliver()
+    assert report.sent == 0
+    reason = report.failed["kim@example.com"]
+    assert f"SMTP server 127.0.0.1:{port}" in reason
+    assert "STARTTLS" in reason
+    assert set(world.states().values()) == {"failed_temporary"}
+    assert sink.messages == []
