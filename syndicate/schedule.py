@@ -198,8 +198,8 @@ _LOOKBACKS = (
 def latest_fire_time(trigger: Any, now: datetime) -> datetime | None:
     """Return the latest fire time of an APScheduler trigger at or before ``now``."""
     for lookback in _LOOKBACKS:
-        latest = None
-        fire = trigger.get_next_fire_time(None, now - lookback)
+        latest: datetime | None = None
+        fire: datetime | None = trigger.get_next_fire_time(None, now - lookback)
         while fire is not None and fire <= now:
             latest = fire
             fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))

@@ -75,8 +75,13 @@ def test_every_problem_is_reported_once_per_line(write_config: Callable[..., Pat
 def test_duplicates_and_rule_sections(write_config: Callable[..., Path]) -> None:
     data = copy.deepcopy(BASE_CONFIG)
     data["sources"] = [
-        {"id": "a", "kind": "feed", "location": "a.xml", "section": "it",
-         "rules": [{"category": "x", "section": "nope"}, {"section": "it"}]},
+        {
+            "id": "a",
+            "kind": "feed",
+            "location": "a.xml",
+            "section": "it",
+            "rules": [{"category": "x", "section": "nope"}, {"section": "it"}],
+        },
     ]
     path = write_config(data)
     assert _problems(path) == [
@@ -104,7 +109,9 @@ def test_missing_file(tmp_path: Path) -> None:
     assert "file not found" in line
 
 
-def test_environment_problems(write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_problems(
+    write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = copy.deepcopy(BASE_CONFIG)
     data["sources"] = [{"id": "a", "kind": "folder", "location": "missing", "section": "it"}]
     data["digests"][0]["delivery"] = {"kind": "smtp", "host": "127.0.0.1", "password_env": "SYN_PW"}
@@ -114,6 +121,8 @@ def test_environment_problems(write_config: Callable[..., Path], monkeypatch: py
     assert problems[1] == "digests[0].delivery.password_env: environment variable SYN_PW is not set"
 
 
-def test_store_url_env_override(write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_url_env_override(
+    write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SYNDICATE_STORE_URL", "postgresql+psycopg://u@h/db")
     assert load_config(write_config()).store == "postgresql+psycopg://u@h/db"

@@ -1,0 +1,452 @@
+"""The ``syndicate`` command line: thin wrappers over :mod:`syndicate.pipeline`.
+
+Exit codes: 0 success; 1 error (bad config, store unreachable, bad file);
+2 usage error; 3 the command ran but some sources or deliveries failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from syndicate import __version__, pipeline
+from syndicate.config import CONFIG_ENV, DEFAULT_CONFIG, Config, environment_problems, load_config
+from syndicate.errors import ConfigError, SyndicateError
+from syndicate.store import Store
+
+EXIT_ERROR = 1
+EXIT_PARTIAL = 3
+
+logger = logging.getLogger("syndicate")
+
+
+class Context:
+    """Per-invocation state: the config path and, once loaded, the config and store."""
+
+    def __init__(self, config_path: str) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+        self._store: Store | None = None
+
+    @property
+    def config(self) -> Config:
+        """The validated config, loaded on first use."""
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def store(self) -> Store:
+        """The store, opened on first use and checked to be at the current schema."""
+        if self._store is None:
+            self._store = pipeline.open_store(self.config)
+        return self._store
+
+    def close(self) -> None:
+        """Close the store if it was opened."""
+        if self._store is not None:
+            self._store.close()
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    """Print one error line to stderr and exit with ``code``."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def errors_to_exit(ctx: Context) -> Iterator[None]:
+    """Turn expected errors into one line on stderr and exit code 1."""
+    try:
+        yield
+    except ConfigError as exc:
+        for line in exc.lines():
+            click.echo(line, err=True)
+        sys.exit(EXIT_ERROR)
+    except SyndicateError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    finally:
+        ctx.close()
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if verbose < 2:
+        for noisy in ("httpx", "httpcore", "apscheduler.executors", "CSSUTILS", "cssutils"):
+            logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    envvar=CONFIG_ENV,
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    metavar="PATH",
+    help=f"Config file (or set {CONFIG_ENV}).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(__version__, prog_name="syndicate")
+@click.pass_context
+def cli(click_ctx: click.Context, config_path: str, verbose: int, quiet: bool) -> None:
+    """Collect articles, publish RSS/Atom feeds and send e-mail digests.
+
+    Everything is described in one config file, schedules.yaml.
+
+    \b
+    Example:
+        syndicate check
+        syndicate db upgrade
+        syndicate subscribers import examples/subscribers.csv
+        syndicate run --once
+
+    Exit codes: 0 ok, 1 error, 2 usage error, 3 some sources or deliveries failed.
+    """
+    _setup_logging(verbose, quiet)
+    click_ctx.obj = Context(config_path)
+
+
+@cli.command()
+@pass_ctx
+def check(ctx: Context) -> None:
+    """Validate the config file; print OK or one line per problem.
+
+    Exits 1 when there is any problem.
+
+    \b
+    Example:
+        syndicate check
+        syndicate -c /etc/syndicate/schedules.yaml check
+    """
+    try:
+        config = ctx.config
+    except ConfigError as exc:
+        for line in exc.lines():
+            click.echo(line, err=True)
+        sys.exit(EXIT_ERROR)
+    problems = environment_problems(config)
+    for problem in problems:
+        click.echo(f"{ctx.config_path}: {problem}", err=True)
+    if problems:
+        sys.exit(EXIT_ERROR)
+    click.echo(
+        f"OK: {len(config.sections)} sections, {len(config.sources)} sources, "
+        f"{len(config.digests)} digests"
+    )
+
+
+@cli.group()
+def db() -> None:
+    """Manage the database schema.
+
+    \b
+    Example:
+        syndicate db upgrade
+    """
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Create the database or migrate it to the current schema.
+
+    \b
+    Example:
+        syndicate db upgrade
+        SYNDICATE_STORE_URL=postgresql+psycopg://news@db/news syndicate db upgrade
+    """
+    with errors_to_exit(ctx):
+        store = Store(ctx.config.store)
+        ctx._store = store
+        before = store.current_revision()
+        store.upgrade()
+        after = store.current_revision()
+        state = "already current" if before == after else f"upgraded from {before or 'empty'}"
+        click.echo(f"database {store.url}: revision {after} ({state})")
+
+
+@db.command("check")
+@pass_ctx
+def db_check(ctx: Context) -> None:
+    """Verify that the migrations match the schema the code expects.
+
+    \b
+    Example:
+        syndicate db check
+    """
+    with errors_to_exit(ctx):
+        differences = ctx.store().schema_differences()
+        for line in differences:
+            click.echo(line, err=True)
+        if differences:
+            sys.exit(EXIT_ERROR)
+        click.echo("OK: migrations match the models")
+
+
+def _progress(total: int, label: str) -> tuple[Callable[[Any], None], Callable[[], None]]:
+    """A progress bar on a terminal's stderr, or no-ops elsewhere."""
+    if total <= 1 or not sys.stderr.isatty():
+        return (lambda _item: None), (lambda: None)
+    bar = click.progressbar(length=total, label=label, file=sys.stderr)
+    bar.__enter__()
+    return (lambda _item: bar.update(1)), (lambda: bar.__exit__(None, None, None))
+
+
+@cli.command()
+@click.argument("source_ids", nargs=-1, metavar="[SOURCE_ID]...")
+@pass_ctx
+def collect(ctx: Context, source_ids: tuple[str, ...]) -> None:
+    """Collect new articles from every enabled source (or the ones named).
+
+    One failing source never stops the others; exit code 3 when any failed.
+
+    \b
+    Example:
+        syndicate collect
+        syndicate collect it-rss opinion-folder
+    """
+    with errors_to_exit(ctx):
+        known = {s.id for s in ctx.config.sources}
+        unknown = [s for s in source_ids if s not in known]
+        if unknown:
+            raise click.BadParameter(f"unknown source {unknown[0]!r}", param_hint="SOURCE_ID")
+        store = ctx.store()
+        count = len(source_ids) or sum(1 for s in ctx.config.sources if s.enabled)
+        tick, done = _progress(count, "collecting")
+        try:
+            outcomes = pipeline.run_collect(
+                ctx.config, store, source_ids=source_ids or None, progress=tick
+            )
+        finally:
+            done()
+        for outcome in outcomes:
+            click.echo(_outcome_line(outcome))
+        if any(o.error for o in outcomes):
+            sys.exit(EXIT_PARTIAL)
+
+
+def _outcome_line(outcome: Any) -> str:
+    if outcome.error:
+        return f"{outcome.source_id}: FAILED: {outcome.error}"
+    if outcome.not_modified:
+        return f"{outcome.source_id}: not modified"
+    return (
+        f"{outcome.source_id}: {outcome.new} new, {outcome.updated} updated, "
+        f"{outcome.unchanged} unchanged"
+    )
+
+
+@cli.command()
+@pass_ctx
+def feeds(ctx: Context) -> None:
+    """Write the RSS and Atom feeds (per section and combined).
+
+    Files whose content did not change are left untouched.
+
+    \b
+    Example:
+        syndicate feeds
+    """
+    with errors_to_exit(ctx):
+        report = pipeline.run_feeds(ctx.config, ctx.store())
+        _print_feeds(ctx.config, report)
+
+
+def _print_feeds(config: Config, report: Any) -> None:
+    folder = config.feeds.output
+    click.echo(
+        f"feeds: {len(report.written)} written, {len(report.unchanged)} unchanged in {folder}"
+    )
+
+
+@cli.command()
+@click.argument("digest_id")
+@pass_ctx
+def digest(ctx: Context, digest_id: str) -> None:
+    """Build and send the edition of DIGEST_ID's latest due slot.
+
+    Running it again for the same slot sends nothing twice; exit code 3 when
+    some deliveries failed (they are retried on the next run when temporary).
+
+    \b
+    Example:
+        syndicate digest morning
+    """
+    with errors_to_exit(ctx):
+        try:
+            ctx.config.digest(digest_id)
+        except KeyError:
+            known = ", ".join(d.id for d in ctx.config.digests) or "none configured"
+            raise click.BadParameter(
+                f"unknown digest {digest_id!r} (known: {known})", param_hint="DIGEST_ID"
+            ) from None
+        run = pipeline.run_digest(ctx.config, ctx.store(), digest_id)
+        _print_digest(ctx.config, run)
+        if run.failed:
+            sys.exit(EXIT_PARTIAL)
+
+
+def _print_digest(config: Config, run: pipeline.DigestRun) -> None:
+    slot = run.edition.slot.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M %Z")
+    state = "new edition" if run.created else "existing edition"
+    click.echo(
+        f"digest {run.digest_id} {slot} ({state}, {len(run.edition.articles)} articles): "
+        f"{run.sent} sent, {run.empty} with nothing new, {run.already} already sent, "
+        f"{len(run.failed)} failed"
+    )
+    for address, reason in sorted(run.failed.items()):
+        click.echo(f"  failed {address}: {reason}", err=True)
+    delivery = config.digest(run.digest_id).delivery
+    folder = getattr(delivery, "folder", None)
+    if folder is not None and run.sent:
+        click.echo(f"  e-mails written to {folder}")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run one full cycle and exit.")
+@pass_ctx
+def run(ctx: Context, once: bool) -> None:
+    """Run the scheduler: collect+feeds on the collect schedule, each digest on its own.
+
+    With --once: collect, write feeds and run every digest once, then exit
+    (exit code 3 when any source or delivery failed).
+
+    \b
+    Example:
+        syndicate run            # daemon; stop with Ctrl-C or SIGTERM
+        syndicate run --once     # one cycle, e.g. from cron or CI
+    """
+    from syndicate import scheduler
+
+    with errors_to_exit(ctx):
+        config, store = ctx.config, ctx.store()
+        if not once:
+            scheduler.run_forever(config, store, on_start=lambda: _print_jobs(config))
+            return
+        count = sum(1 for s in config.sources if s.enabled)
+        tick, done = _progress(count, "collecting")
+        try:
+            report = pipeline.run_once(config, store, progress=tick)
+        finally:
+            done()
+        _print_cycle(config, report)
+        if report.has_failures:
+            sys.exit(EXIT_PARTIAL)
+
+
+def _print_cycle(config: Config, report: pipeline.CycleReport) -> None:
+    for outcome in report.sources:
+        click.echo(_outcome_line(outcome))
+    if report.feeds is not None:
+        _print_feeds(config, report.feeds)
+    for run in report.digests:
+        _print_digest(config, run)
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+
+
+def _print_jobs(config: Config) -> None:
+    from syndicate import scheduler
+
+    for job in scheduler.job_table(config):
+        when = job.next_run.strftime("%Y-%m-%d %H:%M %z") if job.next_run else "never"
+        click.echo(f"{job.id:<20} {job.schedule.text:<18} next {when}  {job.description}")
+
+
+@cli.command()
+@pass_ctx
+def jobs(ctx: Context) -> None:
+    """List the scheduled jobs and when each runs next (configured timezone).
+
+    \b
+    Example:
+        syndicate jobs
+    """
+    with errors_to_exit(ctx):
+        _print_jobs(ctx.config)
+
+
+@cli.group()
+def subscribers() -> None:
+    """Import and list subscribers.
+
+    \b
+    Example:
+        syndicate subscribers import examples/subscribers.csv
+        syndicate subscribers list
+    """
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--digest", "digest_id", metavar="ID", help="Digest for rows without one.")
+@pass_ctx
+def subscribers_import(ctx: Context, file: Path, digest_id: str | None) -> None:
+    """Import subscribers from a CSV file (validated completely first).
+
+    Columns: email (required), name, digest, sections (ids or names separated
+    by spaces), consented_at (ISO 8601), status (active or unsubscribed).
+    People who unsubscribed are never re-subscribed by an import.
+
+    \b
+    Example:
+        syndicate subscribers import examples/subscribers.csv
+        syndicate subscribers import --digest morning list.csv
+    """
+    from syndicate.subscribers import import_subscribers
+
+    with errors_to_exit(ctx):
+        if digest_id is not None and digest_id not in {d.id for d in ctx.config.digests}:
+            raise click.BadParameter(f"unknown digest {digest_id!r}", param_hint="--digest")
+        report = import_subscribers(ctx.config, ctx.store(), file, default_digest=digest_id)
+        click.echo(
+            f"{file}: {report.created} subscriptions created, {report.updated} updated, "
+            f"{report.kept_unsubscribed} kept unsubscribed"
+        )
+
+
+@subscribers.command("list")
+@click.option("--digest", "digest_id", metavar="ID", help="Only this digest's subscriptions.")
+@pass_ctx
+def subscribers_list(ctx: Context, digest_id: str | None) -> None:
+    """List subscribers with their subscriptions, tab-separated.
+
+    Columns: email, name, digest, status, sections ("*" = all offered).
+
+    \b
+    Example:
+        syndicate subscribers list
+        syndicate subscribers list --digest morning | cut -f1
+    """
+    with errors_to_exit(ctx):
+        for subscriber, subscriptions in ctx.store().list_subscribers():
+            for sub in subscriptions:
+                if digest_id and sub.digest_id != digest_id:
+                    continue
+                sections = " ".join(sub.sections) or "*"
+                click.echo(
+                    f"{subscriber.email}\t{subscriber.name}\t{sub.digest_id}\t{sub.status}\t{sections}"
+                )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="syndicate")

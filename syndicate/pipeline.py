@@ -1,0 +1,175 @@
+"""Put the stages in order: collect -> feeds, and digest -> render -> delivery.
+
+Each function here takes one unit of work, leaves its state in the store and can
+be run again safely; the CLI and the scheduler only call these.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from syndicate import collect, delivery, digest, feeds, render
+from syndicate.collect import SourceOutcome
+from syndicate.config import Config, DigestConfig, SmtpDelivery
+from syndicate.delivery import DeliveryReport
+from syndicate.errors import SyndicateError
+from syndicate.feeds import FeedsReport
+from syndicate.model import Digest, Edition, utcnow
+from syndicate.store import Store
+
+logger = logging.getLogger(__name__)
+
+DONE_STATES = frozenset({"sent", "sending", "failed_permanent", "skipped"})
+FILE_BATCH_SIZE = 500
+
+
+@dataclass
+class DigestRun:
+    """What one digest run did."""
+
+    digest_id: str
+    edition: Edition
+    created: bool
+    subscribers: int = 0
+    empty: int = 0
+    already: int = 0
+    sent: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CycleReport:
+    """What one full cycle (collect, feeds, every digest) did."""
+
+    sources: list[SourceOutcome] = field(default_factory=list)
+    feeds: FeedsReport | None = None
+    digests: list[DigestRun] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def has_failures(self) -> bool:
+        """True when any source, digest or delivery failed."""
+        return bool(
+            self.errors
+            or any(o.error for o in self.sources)
+            or any(run.failed for run in self.digests)
+        )
+
+
+def open_store(config: Config) -> Store:
+    """Open the configured store, creating a fresh database or refusing an outdated one."""
+    store = Store(config.store)
+    store.ensure_current()
+    return store
+
+
+def run_collect(
+    config: Config,
+    store: Store,
+    *,
+    source_ids: Sequence[str] | None = None,
+    progress: Callable[[SourceOutcome], None] | None = None,
+) -> list[SourceOutcome]:
+    """Collect the given (or every enabled) source; failures are reported, not raised."""
+    outcomes = collect.collect_all(config, store, source_ids=source_ids, progress=progress)
+    for outcome in outcomes:
+        if outcome.error:
+            logger.warning("source %s failed: %s", outcome.source_id, outcome.error)
+    return outcomes
+
+
+def run_feeds(config: Config, store: Store) -> FeedsReport:
+    """Write every configured feed file."""
+    return feeds.write_feeds(config, store)
+
+
+def _batches(items: Sequence[Digest], size: int) -> Iterator[Sequence[Digest]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _batch_size(config: DigestConfig) -> int:
+    if isinstance(config.delivery, SmtpDelivery):
+        return config.delivery.batch_size
+    return FILE_BATCH_SIZE
+
+
+def send_batch(
+    config: Config,
+    store: Store,
+    digest_config: DigestConfig,
+    batch: Sequence[Digest],
+    *,
+    renderer: render.Renderer | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DeliveryReport:
+    """Render and deliver one batch of per-subscriber digests of one edition."""
+    renderer = renderer or render.Renderer(config)
+    rendered = [renderer.render(item) for item in batch]
+    return delivery.deliver_batch(config, store, digest_config, rendered, progress=progress)
+
+
+def run_digest(
+    config: Config,
+    store: Store,
+    digest_id: str,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DigestRun:
+    """Build (or reuse) the edition of the digest's latest due slot and send what is owed."""
+    digest_config = config.digest(digest_id)
+    edition, created = digest.build_edition(config, store, digest_id, now=now or utcnow())
+    subscriptions = store.subscriptions(digest_id)
+    done = store.send_states(edition.id)
+    pending = [s for s in subscriptions if done.get(s.subscriber.id) not in DONE_STATES]
+    digests = digest.digests_for(config, edition, pending)
+    run = DigestRun(digest_id, edition, created, subscribers=len(subscriptions))
+    run.already = len(subscriptions) - len(pending)
+    run.empty = len(pending) - len(digests)
+    renderer = render.Renderer(config)
+    for batch in _batches(digests, _batch_size(digest_config)):
+        report = send_batch(config, store, digest_config, batch, renderer=renderer, progress=progress)
+        run.sent += report.sent
+        run.already += report.already
+        run.failed.update(report.failed)
+        run.written += [str(p) for p in report.written]
+    logger.info(
+        "digest %s edition %s: %d articles, %d sent, %d empty, %d already, %d failed",
+        digest_id,
+        edition.slot.isoformat(),
+        len(edition.articles),
+        run.sent,
+        run.empty,
+        run.already,
+        len(run.failed),
+    )
+    return run
+
+
+def run_once(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[SourceOutcome], None] | None = None,
+) -> CycleReport:
+    """One full cycle: collect every source, write feeds, then run every digest."""
+    report = CycleReport()
+    report.sources = run_collect(config, store, progress=progress)
+    try:
+        report.feeds = run_feeds(config, store)
+    except SyndicateError as exc:
+        logger.error("feeds: %s", exc)
+        report.errors.append(f"feeds: {exc}")
+    for digest_config in config.digests:
+        try:
+            report.digests.append(run_digest(config, store, digest_config.id, now=now))
+        except SyndicateError as exc:
+            logger.error("digest %s: %s", digest_config.id, exc)
+            report.errors.append(f"digest {digest_config.id}: {exc}")
+    return report

@@ -1,0 +1,123 @@
+"""Wire APScheduler jobs to pipeline functions; nothing else happens here.
+
+Jobs run one at a time (a single worker thread): the embedded SQLite store wants
+one writer, and a digest should see the articles of a collect that started first.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from syndicate import pipeline
+from syndicate.config import Config
+from syndicate.errors import SyndicateError
+from syndicate.model import utcnow
+from syndicate.schedule import Schedule
+from syndicate.store import Store
+
+logger = logging.getLogger(__name__)
+
+MISFIRE_GRACE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A scheduled job as shown by ``syndicate jobs``."""
+
+    id: str
+    description: str
+    schedule: Schedule
+    next_run: datetime | None
+
+
+def collect_job(config: Config, store: Store) -> None:
+    """Scheduled job: collect every source, then rewrite the feeds."""
+    try:
+        pipeline.run_collect(config, store)
+        pipeline.run_feeds(config, store)
+    except SyndicateError as exc:
+        logger.error("collect job: %s", exc)
+
+
+def digest_job(config: Config, store: Store, digest_id: str) -> None:
+    """Scheduled job: build and send the digest's edition for the slot that just came due."""
+    try:
+        pipeline.run_digest(config, store, digest_id)
+    except SyndicateError as exc:
+        logger.error("digest job %s: %s", digest_id, exc)
+
+
+def job_table(config: Config, now: datetime | None = None) -> list[JobInfo]:
+    """Describe every job with its next run time in the configured timezone."""
+    now = (now or utcnow()).astimezone(config.timezone)
+    jobs = [JobInfo("collect", "collect sources, write feeds", config.collect.schedule, None)]
+    jobs += [JobInfo(f"digest:{d.id}", f"digest {d.title}", d.schedule, None) for d in config.digests]
+    return [
+        JobInfo(j.id, j.description, j.schedule, j.schedule.next_slot(now, config.timezone))
+        for j in jobs
+    ]
+
+
+def add_jobs(scheduler: BaseScheduler, config: Config, store: Store) -> None:
+    """Register the collect job and one job per digest on ``scheduler``."""
+    tz = config.timezone
+    scheduler.add_job(
+        collect_job,
+        config.collect.schedule.trigger(tz),
+        args=(config, store),
+        id="collect",
+        name="collect sources, write feeds",
+    )
+    for digest in config.digests:
+        scheduler.add_job(
+            digest_job,
+            digest.schedule.trigger(tz),
+            args=(config, store, digest.id),
+            id=f"digest:{digest.id}",
+            name=f"digest {digest.id}",
+        )
+
+
+def build_scheduler(config: Config, store: Store) -> BlockingScheduler:
+    """A blocking scheduler with every job registered, running jobs one at a time."""
+    scheduler = BlockingScheduler(
+        timezone=config.timezone,
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": MISFIRE_GRACE_SECONDS,
+        },
+    )
+    add_jobs(scheduler, config, store)
+    return scheduler
+
+
+def run_forever(config: Config, store: Store, on_start: Callable[[], None] | None = None) -> None:
+    """Run the scheduler until SIGINT or SIGTERM; running jobs finish first."""
+    scheduler = build_scheduler(config, store)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        logger.info("signal %d received, stopping after running jobs", signum)
+        scheduler.shutdown(wait=False)
+
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.signal(signum, stop)
+    try:
+        if on_start:
+            on_start()
+        scheduler.start()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

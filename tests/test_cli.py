@@ -1,0 +1,174 @@
+"""The command line, end to end on the bundled example in a temporary folder."""
+
+from __future__ import annotations
+
+import copy
+import email
+import email.policy
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from tests.conftest import BASE_CONFIG, ROOT
+
+HANGUL = range(0xAC00, 0xD7A4)
+
+
+def has_hangul(text: str) -> bool:
+    """True when the text holds at least one Hangul syllable."""
+    return any(ord(c) in HANGUL for c in text)
+
+
+def syndicate(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "syndicate", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A copy of the bundled example (config + data) in a temporary folder."""
+    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    return tmp_path
+
+
+def _emails(folder: Path) -> list[EmailMessage]:
+    messages = []
+    for path in sorted(folder.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        messages.append(message)
+    return messages
+
+
+def test_demo_cycle_end_to_end(site: Path) -> None:
+    for step in (
+        ["check"],
+        ["db", "upgrade"],
+        ["subscribers", "import", "examples/subscribers.csv"],
+        ["run", "--once"],
+    ):
+        result = syndicate(*step, cwd=site)
+        assert result.returncode == 0, (step, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+
+    feeds = sorted((site / "public" / "feeds").glob("*.xml"))
+    assert len(feeds) >= 2
+    for path in feeds:
+        parsed = feedparser.parse(path.read_bytes())
+        assert not parsed.bozo, (path, parsed.get("bozo_exception"))
+        assert parsed.entries and all(has_hangul(e.title) for e in parsed.entries)
+
+    messages = _emails(site / "outbox")
+    assert len(messages) >= 3
+    order = [s.strip() for s in ["IT·과학", "산업", "경제", "정치", "사회", "문화·생활", "전국"]]
+    for message in messages:
+        assert message.get_content_type() == "multipart/alternative"
+        text = message.get_body(("plain",))
+        html = message.get_body(("html",))
+        assert text is not None and html is not None
+        body = html.get_content()
+        assert body.lstrip().startswith("<!DOCTYPE html>")
+        assert 'style="' in body
+        positions = [body.find(f">{name}<") for name in order if f">{name}<" in body]
+        assert len(positions) >= 2 and positions == sorted(positions)
+        assert has_hangul(str(message["Subject"]))
+        assert "=?utf-8?" in message.as_string(policy=email.policy.SMTP).lower()
+
+    again = syndicate("run", "--once", cwd=site)
+    assert again.returncode == 0, again.stderr
+    assert len(_emails(site / "outbox")) == len(messages)
+    assert "0 sent" in again.stdout
+
+
+def test_check_names_every_error(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    data = copy.deepcopy(BASE_CONFIG)
+    data["digests"][0]["schedule"] = "61 7 * * *"
+    data["sources"] = [{"id": "x", "kind": "feed", "location": "x.xml", "section": "sports"}]
+    path = write_config(data)
+    result = syndicate("-c", str(path), "check", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{path}: digests[0].schedule: invalid schedule")
+    assert lines[1].startswith(f"{path}: sources[0].section: unknown section 'sports'")
+
+
+def test_check_ok_and_usage_errors(site: Path) -> None:
+    ok = syndicate("check", cwd=site)
+    assert ok.returncode == 0 and ok.stdout.startswith("OK")
+    assert syndicate("digest", "nope", cwd=site).returncode == 2
+    assert syndicate("frobnicate", cwd=site).returncode == 2
+    missing = syndicate("-c", "nowhere.yaml", "collect", cwd=site)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().startswith("nowhere.yaml: file not found")
+
+
+def test_config_from_environment(site: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"SYNDICATE_CONFIG": str(site / "schedules.yaml")}
+    result = syndicate("check", cwd=elsewhere, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_command_has_help_with_example(site: Path) -> None:
+    commands = [
+        [],
+        ["check"],
+        ["db"],
+        ["db", "upgrade"],
+        ["db", "check"],
+        ["collect"],
+        ["feeds"],
+        ["digest"],
+        ["run"],
+        ["jobs"],
+        ["subscribers"],
+        ["subscribers", "import"],
+        ["subscribers", "list"],
+    ]
+    for command in commands:
+        result = syndicate(*command, "--help", cwd=site)
+        assert result.returncode == 0, command
+        assert "Example:" in result.stdout, command
+
+
+def test_jobs_lists_next_runs_in_seoul(site: Path) -> None:
+    result = syndicate("jobs", cwd=site)
+    assert result.returncode == 0, result.stderr
+    assert "collect" in result.stdout and "digest:morning" in result.stdout
+    assert "+0900" in result.stdout
+
+
+def test_partial_failure_exit_code(site: Path) -> None:
+    config = site / "schedules.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("examples/feeds/economy.atom.xml", "examples/feeds/missing.atom.xml"),
+        encoding="utf-8",
+    )
+    assert syndicate("db", "upgrade", cwd=site).returncode == 0
+    result = syndicate("collect", cwd=site)
+    assert result.returncode == 3
+    assert "economy-atom: FAILED" in result.stdout
+    assert "it-rss: " in result.stdout and "Traceback" not in result.stderr
