@@ -350,7 +350,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
 
     for source in data.get("sources") or []:
         if isinstance(source, dict) and isinstance(source.get("location"), str):
-            if urlsplit(source["location"]).scheme not in ("http", "https"):
+            if urlsplit(source["location"]).scheme not in ("http", "https", "file"):
                 source["location"] = absolute(source["location"])
     feeds = data.get("feeds")
     if isinstance(feeds, dict) and "output" in feeds:

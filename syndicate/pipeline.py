@@ -75,11 +75,7 @@ def run_collect(
     progress: Callable[[SourceOutcome], None] | None = None,
 ) -> list[SourceOutcome]:
     """Collect the given (or every enabled) source; failures are reported, not raised."""
-    outcomes = collect.collect_all(config, store, source_ids=source_ids, progress=progress)
-    for outcome in outcomes:
-        if outcome.error:
-            logger.warning("source %s failed: %s", outcome.source_id, outcome.error)
-    return outcomes
+    return collect.collect_all(config, store, source_ids=source_ids, progress=progress)
 
 
 def run_feeds(config: Config, store: Store) -> FeedsReport:

@@ -1,0 +1,376 @@
+"""Parse RSS 0.9x/1.0/2.0 and Atom bytes into :class:`~syndicate.model.Article` objects.
+
+The bytes are decoded here, not by feedparser: byte-order mark first, then the
+HTTP charset, then the XML declaration, with Korean legacy encodings mapped to
+``cp949`` (a superset of EUC-KR). Documents declaring XML entities or external
+DTDs are refused before any parser sees them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import html
+import logging
+import re
+from datetime import UTC, datetime, tzinfo
+from email.message import Message
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from syndicate.config import SourceConfig
+from syndicate.errors import SourceError
+from syndicate.model import Article
+from syndicate.sanitize import plain_title
+
+logger = logging.getLogger(__name__)
+
+_KOREAN = {"euc-kr", "euckr", "euc_kr", "ks_c_5601-1987", "ks_c_5601", "ksc5601", "ksc_5601",
+           "x-windows-949", "windows-949", "cp949", "ms949", "uhc", "korean"}  # fmt: skip
+_LATIN = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "us-ascii", "ascii"}
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_XML_DECL_RE = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
+_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
+_NETSCAPE_DTD = "-//Netscape Communications//DTD RSS 0.91//EN"
+_IMAGE_EXT_RE = re.compile(r"\.(jpe?g|png|gif|webp|avif|bmp|svg)(\?|#|$)", re.IGNORECASE)
+_EMAIL_NAME_RE = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
+_NAME_EMAIL_RE = re.compile(r"^\s*(?P<name>[^<]+?)\s*<[^>]+@[^>]+>\s*$")
+
+
+# --- decoding ---------------------------------------------------------------------
+
+
+def normalize_charset(name: str | None) -> str | None:
+    """Return a Python codec name for a charset label, or None if unknown."""
+    if not name:
+        return None
+    label = name.strip().strip("\"'").lower()
+    if label in _KOREAN:
+        return "cp949"
+    if label in _LATIN:
+        return "cp1252"
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def _http_charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    message = Message()
+    message["content-type"] = content_type
+    charset = message.get_param("charset")
+    return charset if isinstance(charset, str) else None
+
+
+def _candidates(content: bytes, content_type: str | None) -> list[str]:
+    for bom, codec in _BOMS:
+        if content.startswith(bom):
+            return [codec]
+    declared = _XML_DECL_RE.match(content[:1024])
+    labels = [_http_charset(content_type), declared.group(1).decode() if declared else None]
+    names = [normalize_charset(label) for label in labels] + ["utf-8", "cp949"]
+    return [name for name in dict.fromkeys(names) if name]
+
+
+def decode_feed(content: bytes, content_type: str | None = None) -> str:
+    """Decode feed bytes to text: BOM, then HTTP charset, then XML declaration, then UTF-8."""
+    candidates = _candidates(content, content_type)
+    for codec in candidates:
+        try:
+            text = content.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        if codec != candidates[0]:
+            logger.debug("feed is not %s; decoded as %s", candidates[0], codec)
+        return text.lstrip("\ufeff")
+    return content.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def to_utf8_document(text: str) -> bytes:
+    """Return ``text`` as UTF-8 bytes with an XML declaration saying so."""
+    body = _DECL_RE.sub("", text, count=1).lstrip()
+    return ('<?xml version="1.0" encoding="utf-8"?>\n' + body).encode("utf-8")
+
+
+# --- XML safety ---------------------------------------------------------------------
+
+
+def _skip(text: str, pos: int, end_marker: str) -> int:
+    end = text.find(end_marker, pos)
+    return len(text) if end < 0 else end + len(end_marker)
+
+
+def _doctype_end(text: str, pos: int) -> int:
+    """Return the index just after the DOCTYPE starting at ``pos`` (quote and subset aware)."""
+    quote, depth = "", 0
+    for index in range(pos, len(text)):
+        char = text[index]
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth = max(0, depth - 1)
+        elif char == ">" and depth == 0:
+            return index + 1
+    return len(text)
+
+
+def find_doctype(text: str) -> str | None:
+    """Return the DOCTYPE declaration of the document's prolog, if any."""
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if text.startswith("<?", pos):
+            pos = _skip(text, pos, "?>")
+        elif text.startswith("<!--", pos):
+            pos = _skip(text, pos, "-->")
+        elif text[pos : pos + 9].upper() == "<!DOCTYPE":
+            return text[pos : _doctype_end(text, pos)]
+        else:
+            return None
+
+
+def check_xml_safety(text: str, source_id: str) -> None:
+    """Refuse documents that declare entities or reference an external DTD."""
+    doctype = find_doctype(text)
+    if doctype is None:
+        return
+    if "<!ENTITY" in doctype.upper():
+        raise SourceError(source_id, "feed declares XML entities; refused")
+    words = doctype[9:].split()
+    root = words[0].lower() if words else ""
+    if root == "html":
+        raise SourceError(source_id, "not an RSS or Atom feed (got an HTML page)")
+    if re.search(r"\b(SYSTEM|PUBLIC)\b", doctype, re.IGNORECASE) and _NETSCAPE_DTD not in doctype:
+        raise SourceError(source_id, "feed references an external DTD; refused")
+
+
+# --- field extraction ---------------------------------------------------------------
+
+
+def _field(entry: Any, key: str) -> Any:
+    """Read a key without feedparser's deprecated fallbacks."""
+    return dict.get(entry, key)
+
+
+def _as_html(detail: Any, value: str) -> str:
+    kind = (detail or {}).get("type", "text/html") if isinstance(detail, dict) else "text/html"
+    if kind == "text/plain":
+        return "<p>" + html.escape(value).replace("\n\n", "</p><p>") + "</p>"
+    return value
+
+
+def _content_html(entry: Any) -> str:
+    contents = _field(entry, "content") or []
+    preferred = [c for c in contents if c.get("type") in ("text/html", "application/xhtml+xml")]
+    for item in preferred or contents:
+        value = item.get("value") or ""
+        if value.strip():
+            return _as_html(item, value)
+    return ""
+
+
+def _summary_html(entry: Any) -> str:
+    value = _field(entry, "summary") or ""
+    return _as_html(_field(entry, "summary_detail"), value) if value.strip() else ""
+
+
+def _author_name(value: str) -> str:
+    for pattern in (_EMAIL_NAME_RE, _NAME_EMAIL_RE):
+        match = pattern.match(value)
+        if match:
+            return match.group("name").strip()
+    return value.strip()
+
+
+def _author(entry: Any) -> str:
+    names = []
+    for author in _field(entry, "authors") or []:
+        name = (author.get("name") or "").strip() or (author.get("email") or "").strip()
+        if name:
+            names.append(_author_name(name))
+    if not names and _field(entry, "author"):
+        names.append(_author_name(str(_field(entry, "author"))))
+    return plain_title(", ".join(dict.fromkeys(n for n in names if n)))
+
+
+def _categories(entry: Any) -> tuple[str, ...]:
+    terms = []
+    for tag in _field(entry, "tags") or []:
+        term = plain_title(tag.get("term") or "")
+        if term:
+            terms.append(term)
+    return tuple(dict.fromkeys(terms))
+
+
+def _looks_like_image(item: Any) -> bool:
+    kind = str(item.get("type") or "")
+    if kind:
+        return kind.startswith("image/")
+    medium = str(item.get("medium") or "")
+    if medium:
+        return medium == "image"
+    url = str(item.get("url") or item.get("href") or "")
+    return bool(_IMAGE_EXT_RE.search(urlsplit(url).path))
+
+
+def _image_url(entry: Any, base: str) -> str:
+    candidates: list[str] = []
+    candidates += [
+        m.get("url", "") for m in _field(entry, "media_content") or [] if _looks_like_image(m)
+    ]
+    candidates += [m.get("url", "") for m in _field(entry, "media_thumbnail") or []]
+    enclosures = [e for e in _field(entry, "links") or [] if e.get("rel") == "enclosure"]
+    candidates += [e.get("href", "") for e in enclosures if _looks_like_image(e)]
+    for url in candidates:
+        if url and url.strip():
+            return urljoin(base, url.strip())
+    return ""
+
+
+# --- dates --------------------------------------------------------------------------
+
+
+def parse_date(raw: str | None, parsed: Any, zone: tzinfo) -> datetime | None:
+    """Return an aware UTC datetime from a raw date string (naive values in ``zone``).
+
+    RFC 822 and ISO 8601 strings are parsed here so a missing offset means local
+    time in ``zone``; feedparser's UTC-normalised ``parsed`` value is the fallback.
+    """
+    value = _parse_raw_date(raw.strip()) if raw and raw.strip() else None
+    if value is None and parsed:
+        try:
+            year, month, day, hour, minute, second = parsed[:6]
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        except (TypeError, ValueError):
+            return None
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=zone)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _parse_raw_date(raw: str) -> datetime | None:
+    try:
+        return parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        pass
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+# --- entries --------------------------------------------------------------------------
+
+
+def _guid(entry: Any, url: str, title: str, date: str) -> str:
+    guid = str(_field(entry, "id") or "").strip()
+    if guid:
+        return guid
+    if url:
+        return url
+    if not title and not date:
+        return ""
+    digest = hashlib.sha256(f"{title}\n{date}".encode()).hexdigest()
+    return f"sha256:{digest[:32]}"
+
+
+def entry_to_article(entry: Any, source: SourceConfig, base: str, zone: tzinfo) -> Article:
+    """Turn one feedparser entry into an :class:`Article` (HTML left unsanitized)."""
+    link = str(_field(entry, "link") or "").strip()
+    url = urljoin(base, link) if link else ""
+    title = plain_title(str(_field(entry, "title") or ""))
+    published_raw = str(_field(entry, "published") or "")
+    updated_raw = str(_field(entry, "updated") or "")
+    content = _content_html(entry)
+    summary = _summary_html(entry)
+    return Article(
+        source_id=source.id,
+        guid=_guid(entry, url, title, published_raw or updated_raw),
+        url=url,
+        title=title,
+        section_id=source.section,
+        summary_html="" if summary == content else summary,
+        content_html=content,
+        author=_author(entry),
+        categories=_categories(entry),
+        published_at=parse_date(published_raw, _field(entry, "published_parsed"), zone),
+        updated_at=parse_date(updated_raw, _field(entry, "updated_parsed"), zone),
+        image_url=_image_url(entry, base),
+    )
+
+
+def _parse_document(document: bytes, base_url: str | None) -> Any:
+    headers = {"content-type": "application/xml; charset=utf-8"}
+    if base_url:
+        headers["content-location"] = base_url
+    try:
+        return feedparser.parse(
+            document, response_headers=headers, resolve_relative_uris=True, sanitize_html=False
+        )
+    except Exception as exc:  # feedparser has no exception tree of its own
+        raise SourceError("?", f"feed parser failed: {exc}") from exc
+
+
+def _check_result(result: Any, source_id: str) -> None:
+    entries = result.get("entries") or []
+    if not result.get("version") and not entries:
+        raise SourceError(source_id, "not an RSS or Atom feed")
+    if result.get("bozo") and not entries:
+        problem = " ".join(str(result.get("bozo_exception") or "malformed XML").split())
+        raise SourceError(source_id, f"malformed feed: {problem}")
+    if result.get("bozo"):
+        problem = " ".join(str(result.get("bozo_exception") or "").split())
+        logger.warning(
+            "source %s: feed is not well-formed (%s); using its %d entries",
+            source_id,
+            problem,
+            len(entries),
+        )
+
+
+def parse_feed(
+    content: bytes,
+    *,
+    source: SourceConfig,
+    zone: tzinfo,
+    content_type: str | None = None,
+    base_url: str | None = None,
+) -> list[Article]:
+    """Parse RSS/Atom ``content`` into articles; raise :class:`SourceError` if it is no feed.
+
+    ``zone`` interprets dates without an offset; ``base_url`` (the feed's address)
+    makes relative links absolute.
+    """
+    if not content or not content.strip():
+        raise SourceError(source.id, "not an RSS or Atom feed (empty response)")
+    text = decode_feed(content, content_type)
+    check_xml_safety(text, source.id)
+    http_base = base_url if base_url and urlsplit(base_url).scheme in ("http", "https") else None
+    try:
+        result = _parse_document(to_utf8_document(text), http_base)
+    except SourceError as exc:
+        raise SourceError(source.id, exc.message) from exc
+    _check_result(result, source.id)
+    base = http_base or str(result.get("feed", {}).get("link") or "")
+    return [entry_to_article(entry, source, base, zone) for entry in result.get("entries", [])]

@@ -1,0 +1,201 @@
+"""Fetch the bytes of a source from a local path, a ``file://`` URL or an http(s) URL.
+
+Retrievers never parse: they return the body plus the caching headers
+(``ETag`` / ``Last-Modified``) so the next run can make a conditional request.
+Every failure becomes a one-line :class:`~syndicate.errors.SourceError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from syndicate.errors import SourceError
+from syndicate.model import SourceState
+
+logger = logging.getLogger(__name__)
+
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """The outcome of one retrieval: the body (None when not modified) and cache headers."""
+
+    content: bytes | None
+    content_type: str | None
+    final_url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+
+
+def retrieve(
+    location: str,
+    *,
+    state: SourceState,
+    timeout: float,
+    user_agent: str,
+    max_bytes: int,
+    client: httpx.Client | None = None,
+) -> Retrieved:
+    """Return the bytes at ``location`` (path, ``file://`` or http(s) URL).
+
+    HTTP requests are conditional on ``state.etag`` / ``state.last_modified``;
+    a 304 answer gives ``not_modified=True``. Raise :class:`SourceError` naming
+    ``state.source_id`` on any failure.
+    """
+    scheme = urlsplit(location).scheme.lower()
+    if scheme in ("http", "https"):
+        with _client(client, timeout, user_agent) as http:
+            return _retrieve_http(
+                http, location, state, timeout=timeout, user_agent=user_agent, max_bytes=max_bytes
+            )
+    if scheme == "file":
+        return _retrieve_file(_file_url_path(location, state), state, max_bytes)
+    if len(scheme) > 1:
+        raise SourceError(state.source_id, f"unsupported URL scheme {scheme!r} in {location}")
+    return _retrieve_file(Path(location), state, max_bytes)
+
+
+# --- local files -------------------------------------------------------------
+
+
+def _file_url_path(location: str, state: SourceState) -> Path:
+    parts = urlsplit(location)
+    if parts.netloc not in ("", "localhost"):
+        raise SourceError(state.source_id, f"file URL on another host is not supported: {location}")
+    return Path(url2pathname(parts.path))
+
+
+def _retrieve_file(path: Path, state: SourceState, max_bytes: int) -> Retrieved:
+    source_id = state.source_id
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise SourceError(source_id, f"{path} is a folder, not a feed file")
+        if size > max_bytes:
+            raise SourceError(source_id, f"{path} is larger than {max_bytes} bytes")
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise SourceError(source_id, f"file not found: {path}") from None
+    except OSError as exc:
+        raise SourceError(source_id, f"cannot read {path}: {exc.strerror or exc}") from exc
+    return Retrieved(content=content, content_type=None, final_url=path.resolve().as_uri())
+
+
+# --- HTTP ----------------------------------------------------------------------
+
+
+@contextmanager
+def _client(client: httpx.Client | None, timeout: float, user_agent: str) -> Iterator[httpx.Client]:
+    """Yield ``client``, or a temporary client closed afterwards."""
+    if client is not None:
+        yield client
+        return
+    with make_client(timeout=timeout, user_agent=user_agent) as temporary:
+        yield temporary
+
+
+def make_client(*, timeout: float, user_agent: str) -> httpx.Client:
+    """Return an httpx client suited for fetching feeds (redirects followed)."""
+    return httpx.Client(
+        timeout=timeout,
+        follow_redirects=True,
+        headers={"User-Agent": user_agent, "Accept": ACCEPT},
+    )
+
+
+def _request_headers(state: SourceState, user_agent: str) -> dict[str, str]:
+    headers = {"User-Agent": user_agent, "Accept": ACCEPT}
+    if state.etag:
+        headers["If-None-Match"] = state.etag
+    if state.last_modified:
+        headers["If-Modified-Since"] = state.last_modified
+    return headers
+
+
+def _retrieve_http(
+    client: httpx.Client,
+    url: str,
+    state: SourceState,
+    *,
+    timeout: float,
+    user_agent: str,
+    max_bytes: int,
+) -> Retrieved:
+    headers = _request_headers(state, user_agent)
+    try:
+        with client.stream(
+            "GET", url, headers=headers, timeout=timeout, follow_redirects=True
+        ) as response:
+            return _read_response(response, state, max_bytes)
+    except httpx.HTTPError as exc:
+        raise SourceError(state.source_id, _describe_http_error(exc, url, timeout)) from exc
+    except httpx.InvalidURL as exc:
+        raise SourceError(state.source_id, f"invalid URL {url}: {exc}") from exc
+
+
+def _read_response(response: httpx.Response, state: SourceState, max_bytes: int) -> Retrieved:
+    final_url = str(response.url)
+    etag = response.headers.get("etag")
+    last_modified = response.headers.get("last-modified")
+    if response.status_code == 304:
+        logger.debug("source %s: not modified (%s)", state.source_id, final_url)
+        return Retrieved(
+            content=None,
+            content_type=None,
+            final_url=final_url,
+            etag=etag or state.etag,
+            last_modified=last_modified or state.last_modified,
+            not_modified=True,
+        )
+    if not 200 <= response.status_code < 300:
+        phrase = httpx.codes.get_reason_phrase(response.status_code) or response.reason_phrase
+        reason = f" {' '.join(phrase.split())}" if phrase else ""
+        raise SourceError(state.source_id, f"HTTP {response.status_code}{reason} from {final_url}")
+    content = _read_limited(response, state, max_bytes)
+    content_type = response.headers.get("content-type")
+    return Retrieved(content, content_type, final_url, etag, last_modified)
+
+
+def _read_limited(response: httpx.Response, state: SourceState, max_bytes: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    too_big = f"response from {response.url} is larger than {max_bytes} bytes"
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise SourceError(state.source_id, too_big)
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            raise SourceError(state.source_id, too_big)
+    return bytes(body)
+
+
+def _describe_http_error(exc: httpx.HTTPError, url: str, timeout: float) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {timeout:g}s fetching {url}"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return f"too many redirects fetching {url}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to {url}: {_reason(exc)}"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return f"unsupported URL {url}: {_reason(exc)}"
+    if isinstance(exc, httpx.DecodingError):
+        return f"cannot decode the response from {url}: {_reason(exc)}"
+    return f"request to {url} failed: {type(exc).__name__}: {_reason(exc)}"
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
