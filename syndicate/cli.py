@@ -419,7 +419,7 @@ def subscribers_import(ctx: Context, file: Path, digest_id: str | None) -> None:
         report = import_subscribers(ctx.config, ctx.store(), file, default_digest=digest_id)
         click.echo(
             f"{file}: {report.created} subscriptions created, {report.updated} updated, "
-            f"{report.kept_unsubscribed} kept unsubscribed"
+            f"{report.unchanged} unchanged, {report.kept_unsubscribed} kept unsubscribed"
         )
 
 

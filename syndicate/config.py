@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from syndicate import __version__
 from syndicate.errors import ConfigError
 from syndicate.model import Section
 from syndicate.schedule import Schedule, parse_duration
@@ -199,7 +200,7 @@ class CollectConfig(_Model):
 
     schedule: ScheduleField = Schedule.parse("every 10m")
     timeout: float = Field(default=20.0, gt=0)
-    user_agent: str = "syndicate/0.1 (+https://github.com/syndicate)"
+    user_agent: str = f"syndicate/{__version__}"
     max_bytes: int = Field(default=20_000_000, ge=1024)
 
 

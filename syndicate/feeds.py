@@ -42,7 +42,6 @@ FORMATS = ("rss", "atom")
 COMBINED_KEY = "all"
 LANGUAGE = "ko"
 GENERATOR = "syndicate"
-GENERATOR_URI = "https://github.com/syndicate"
 FEEDS_PATH = "feeds/"
 # The build date of a feed with no articles: fixed, so empty feeds stay byte-stable.
 EMPTY_FEED_TIME = datetime(2000, 1, 1, tzinfo=UTC)
@@ -266,7 +265,7 @@ def _channel(config: Config, spec: FeedSpec, articles: Sequence[Article]) -> Fee
     fg.link(href=self_url, rel="self", type=spec.media_type)
     fg.link(href=config.public_base_url, rel="alternate", type="text/html")
     fg.language(LANGUAGE)
-    fg.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
+    fg.generator(GENERATOR, version=__version__)
     if spec.section is not None:
         fg.category(term=_one_line(spec.section.name))
     interval = config.collect.schedule.interval

@@ -50,12 +50,13 @@ class ImportReport:
 
     created: int = 0
     updated: int = 0
+    unchanged: int = 0
     kept_unsubscribed: int = 0
 
     @property
     def total(self) -> int:
         """Rows taken into account."""
-        return self.created + self.updated + self.kept_unsubscribed
+        return self.created + self.updated + self.unchanged + self.kept_unsubscribed
 
 
 def _decode(path: Path) -> str:
@@ -198,6 +199,9 @@ def import_subscribers(
             logger.info("%s stays unsubscribed from %s", row.email, row.digest_id)
             report.kept_unsubscribed += 1
             continue
+        if current is not None and _same(current, row):
+            report.unchanged += 1
+            continue
         subscriber = store.upsert_subscriber(row.email, row.name)
         consent = row.consent_at or (current.consent_at if current else None) or now
         store.set_subscription(
@@ -208,6 +212,15 @@ def import_subscribers(
         else:
             report.updated += 1
     return report
+
+
+def _same(current: Subscription, row: SubscriberRow) -> bool:
+    return (
+        current.sections == row.sections
+        and current.status == row.status
+        and (not row.name or current.subscriber.name == row.name)
+        and (row.consent_at is None or current.consent_at == row.consent_at)
+    )
 
 
 def _existing_subscriptions(config: Config, store: Store) -> dict[tuple[str, str], Subscription]:

@@ -41,7 +41,7 @@ def test_example_file_imports(store: Store) -> None:
     sections = {s.subscriber.email: s.sections for s in store.subscriptions("morning")}
     assert sections["kim.minji@example.kr"] == ("it", "industry")
     again = import_subscribers(config, store, ROOT / "examples" / "subscribers.csv")
-    assert again.created == 0 and again.updated == report.created
+    assert (again.created, again.updated, again.unchanged) == (0, 0, report.created)
 
 
 def test_names_and_sections_by_display_name(config: Config, store: Store, tmp_path: Path) -> None:
