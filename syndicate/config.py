@@ -36,6 +36,7 @@ DEFAULT_CONFIG = "schedules.yaml"
 CONFIG_ENV = "SYNDICATE_CONFIG"
 STORE_ENV = "SYNDICATE_STORE_URL"
 SOURCE_KINDS = ("feed", "folder")
+URL_SCHEMES = ("http", "https", "file")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -59,7 +60,9 @@ def _zone(value: Any) -> ZoneInfo:
     try:
         return ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Asia/Seoul)") from None
+        raise ValueError(
+            f"unknown timezone {value!r} (use an IANA name such as Asia/Seoul)"
+        ) from None
 
 
 def _ident(value: Any) -> str:
@@ -191,7 +194,9 @@ class DigestConfig(_Model):
         if value is not None:
             _, address = parseaddr(value)
             if "@" not in address:
-                raise ValueError(f"{value!r} is not an e-mail address (e.g. 'News <news@example.kr>')")
+                raise ValueError(
+                    f"{value!r} is not an e-mail address (e.g. 'News <news@example.kr>')"
+                )
         return value
 
 
@@ -350,9 +355,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         return value
 
     for source in data.get("sources") or []:
-        if isinstance(source, dict) and isinstance(source.get("location"), str):
-            if urlsplit(source["location"]).scheme not in ("http", "https", "file"):
-                source["location"] = absolute(source["location"])
+        location = source.get("location") if isinstance(source, dict) else None
+        if isinstance(location, str) and urlsplit(location).scheme not in URL_SCHEMES:
+            source["location"] = absolute(location)
     feeds = data.get("feeds")
     if isinstance(feeds, dict) and "output" in feeds:
         feeds["output"] = absolute(feeds["output"])
@@ -429,10 +434,11 @@ def environment_problems(config: Config) -> list[str]:
                 problems.append(f"sources[{i}].location: {location} is not a folder")
     for i, digest in enumerate(config.digests):
         delivery = digest.delivery
-        if isinstance(delivery, SmtpDelivery) and delivery.password_env:
-            if not os.environ.get(delivery.password_env):
-                problems.append(
-                    f"digests[{i}].delivery.password_env: "
-                    f"environment variable {delivery.password_env} is not set"
-                )
+        if not isinstance(delivery, SmtpDelivery) or not delivery.password_env:
+            continue
+        if not os.environ.get(delivery.password_env):
+            problems.append(
+                f"digests[{i}].delivery.password_env: "
+                f"environment variable {delivery.password_env} is not set"
+            )
     return problems

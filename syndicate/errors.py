@@ -3,7 +3,7 @@
 ::
 
     SyndicateError                 every expected failure; str() is one line for the user
-    ├── ConfigError                schedules.yaml cannot be read or is invalid (carries every problem)
+    ├── ConfigError                schedules.yaml is unreadable or invalid (carries every problem)
     ├── StoreError                 the database cannot be opened, migrated or written
     │   └── SchemaOutOfDate        the database needs ``syndicate db upgrade``
     ├── SourceError                one source could not be retrieved or parsed (names the source)

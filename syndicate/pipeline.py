@@ -129,7 +129,9 @@ def run_digest(
     run.empty = len(pending) - len(digests)
     renderer = render.Renderer(config)
     for batch in _batches(digests, _batch_size(digest_config)):
-        report = send_batch(config, store, digest_config, batch, renderer=renderer, progress=progress)
+        report = send_batch(
+            config, store, digest_config, batch, renderer=renderer, progress=progress
+        )
         run.sent += report.sent
         run.already += report.already
         run.failed.update(report.failed)

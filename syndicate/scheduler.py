@@ -61,7 +61,9 @@ def job_table(config: Config, now: datetime | None = None) -> list[JobInfo]:
     """Describe every job with its next run time in the configured timezone."""
     now = (now or utcnow()).astimezone(config.timezone)
     jobs = [JobInfo("collect", "collect sources, write feeds", config.collect.schedule, None)]
-    jobs += [JobInfo(f"digest:{d.id}", f"digest {d.title}", d.schedule, None) for d in config.digests]
+    jobs += [
+        JobInfo(f"digest:{d.id}", f"digest {d.title}", d.schedule, None) for d in config.digests
+    ]
     return [
         JobInfo(j.id, j.description, j.schedule, j.schedule.next_slot(now, config.timezone))
         for j in jobs

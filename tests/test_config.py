@@ -92,8 +92,8 @@ def test_duplicates_and_rule_sections(write_config: Callable[..., Path]) -> None
     data["sources"][0]["rules"] = [{"category": "x", "section": "nope"}]
     data["sections"].append({"id": "it", "name": "again"})
     lines = _problems(write_config(data))
-    assert any("sections[3].id: duplicate id 'it'" in l for l in lines)
-    assert any("sources[0].rules[0].section: unknown section 'nope'" in l for l in lines)
+    assert any("sections[3].id: duplicate id 'it'" in line for line in lines)
+    assert any("sources[0].rules[0].section: unknown section 'nope'" in line for line in lines)
 
 
 def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
