@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from syndicate import collect, delivery, digest, feeds, render
 from syndicate.collect import SourceOutcome
@@ -147,6 +147,21 @@ def run_digest(
         len(run.failed),
     )
     return run
+
+
+def missed_digests(config: Config, store: Store, *, now: datetime, grace: timedelta) -> list[str]:
+    """Digests whose latest slot came due within ``grace`` before ``now`` but has no edition.
+
+    A daemon that was down at a digest's time uses this on start to catch up.
+    """
+    missed = []
+    for digest_config in config.digests:
+        slot = digest.due_slot(config, digest_config, now)
+        if slot is None or now - slot > grace:
+            continue
+        if store.get_edition(digest_config.id, slot) is None:
+            missed.append(digest_config.id)
+    return missed
 
 
 def run_once(

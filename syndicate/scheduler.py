@@ -10,7 +10,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -71,8 +71,13 @@ def job_table(config: Config, now: datetime | None = None) -> list[JobInfo]:
 
 
 def add_jobs(scheduler: BaseScheduler, config: Config, store: Store) -> None:
-    """Register the collect job and one job per digest on ``scheduler``."""
+    """Register the collect job and one job per digest on ``scheduler``.
+
+    Collection also runs once right away; a digest whose slot passed while the
+    daemon was down (within the misfire grace time) is caught up right away.
+    """
     tz = config.timezone
+    now = utcnow()
     scheduler.add_job(
         collect_job,
         config.collect.schedule.trigger(tz),
@@ -80,6 +85,9 @@ def add_jobs(scheduler: BaseScheduler, config: Config, store: Store) -> None:
         id="collect",
         name="collect sources, write feeds",
     )
+    scheduler.add_job(collect_job, args=(config, store), id="collect:start", next_run_time=now)
+    grace = timedelta(seconds=MISFIRE_GRACE_SECONDS)
+    missed = set(pipeline.missed_digests(config, store, now=now, grace=grace))
     for digest in config.digests:
         scheduler.add_job(
             digest_job,
@@ -88,6 +96,14 @@ def add_jobs(scheduler: BaseScheduler, config: Config, store: Store) -> None:
             id=f"digest:{digest.id}",
             name=f"digest {digest.id}",
         )
+        if digest.id in missed:
+            logger.info("digest %s: catching up the slot missed while stopped", digest.id)
+            scheduler.add_job(
+                digest_job,
+                args=(config, store, digest.id),
+                id=f"digest:{digest.id}:catch-up",
+                next_run_time=now + timedelta(seconds=1),
+            )
 
 
 def build_scheduler(config: Config, store: Store) -> BlockingScheduler:
