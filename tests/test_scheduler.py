@@ -96,7 +96,7 @@ def test_daemon_stops_on_sigterm(site: Path) -> None:
         assert first.startswith("collect")
         time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
