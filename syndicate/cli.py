@@ -54,8 +54,9 @@ class Context:
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    """Print one error line to stderr and exit with ``code``."""
-    click.echo(f"error: {message}", err=True)
+    """Print the error to stderr, ``error:`` before each line, and exit with ``code``."""
+    for line in message.splitlines() or [""]:
+        click.echo(f"error: {line}", err=True)
     sys.exit(code)
 
 

@@ -179,3 +179,47 @@ def test_partial_failure_exit_code(site: Path) -> None:
     assert result.returncode == 3
     assert "economy-atom: FAILED" in result.stdout
     assert "it-rss: " in result.stdout and "Traceback" not in result.stderr
+
+
+def test_cycle_on_postgresql(site: Path, pg_url: str) -> None:
+    env = {"SYNDICATE_STORE_URL": pg_url}
+    for step in (
+        ["db", "upgrade"],
+        ["subscribers", "import", "examples/subscribers.csv"],
+        ["run", "--once"],
+    ):
+        result = syndicate(*step, cwd=site, env=env)
+        assert result.returncode == 0, (step, result.stdout, result.stderr)
+    assert not (site / "var").exists()  # nothing went to the SQLite default
+    sent = len(_emails(site / "outbox"))
+    assert sent >= 3
+    again = syndicate("run", "--once", cwd=site, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "it-rss: 0 new" in again.stdout
+    assert len(_emails(site / "outbox")) == sent
+
+
+def test_subscribers_list(site: Path) -> None:
+    assert syndicate("subscribers", "import", "examples/subscribers.csv", cwd=site).returncode == 0
+    result = syndicate("subscribers", "list", "--digest", "morning", cwd=site)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    by_email = {row[0]: row for row in rows}
+    assert by_email["lee.jiwoo@example.kr"][1:] == [
+        "이지우",
+        "morning",
+        "active",
+        "politics economy industry",
+    ]
+    assert by_email["choi.yuna@example.com"][4] == "*"
+
+
+def test_bad_subscriber_file_is_one_line_per_problem(site: Path) -> None:
+    bad = site / "bad.csv"
+    bad.write_text("email,sections\nnobody,it\nok@example.kr,sports\n", encoding="utf-8")
+    result = syndicate("subscribers", "import", str(bad), cwd=site)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: {bad}:2: 'nobody' is not an e-mail address",
+        f"error: {bad}:3: unknown section 'sports'",
+    ]
