@@ -15,26 +15,27 @@ escaped, links other than http(s) are dropped.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
 import xml.dom
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import jinja2
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from premailer import Premailer
 
 import syndicate
 from syndicate.config import Config
 from syndicate.digest import digest_config, subscribed_sections, unsubscribe_url
 from syndicate.errors import RenderError, SyndicateError
-from syndicate.model import Article, Digest, RenderedDigest
+from syndicate.model import Article, Digest, RenderedDigest, Subscription
 from syndicate.sanitize import html_to_text, truncate
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,11 @@ GMAIL_CLIP_BYTES = 102_000
 PREHEADER_LIMIT = 110
 TEXT_WIDTH = 72
 WEEKDAYS = "월화수목금토일"
+INLINE_CACHE_SIZE = 128
+_PLACEHOLDER_MARK = "syndplh"
+_PH_EMAIL = "syndplh-email@syndplh.invalid"
+_PH_NAME = "SyndplhName"
+_PH_TOKEN = "SyndplhToken"
 _PREHEADER_PAD = Markup("&#847;&zwnj;&nbsp;" * 40)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _SPACES = re.compile(r"\s+")
@@ -88,6 +94,7 @@ def korean_date(value: datetime, *, year: bool = False) -> str:
     return f"{value.year}년 {text}" if year else text
 
 
+@functools.lru_cache(maxsize=4096)
 def char_width(char: str) -> int:
     """Columns a character takes in a monospaced mail client (2 for Hangul, CJK)."""
     if unicodedata.combining(char):
@@ -106,17 +113,17 @@ def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
     Words (and URLs) are never split, so no line ever ends mid-character or
     mid-word; a word longer than ``width`` gets a line of its own.
     """
-    lines: list[str] = []
-    current = ""
+    lines: list[list[str]] = []
+    used = 0
     for word in text.split():
-        candidate = f"{current} {word}" if current else word
-        if current and text_width(candidate) > width:
-            lines.append(current)
-            candidate = word
-        current = candidate
-    if current:
-        lines.append(current)
-    return "\n".join(lines)
+        size = text_width(word)
+        if lines and used + 1 + size <= width:
+            lines[-1].append(word)
+            used += 1 + size
+        else:
+            lines.append([word])
+            used = size
+    return "\n".join(" ".join(line) for line in lines)
 
 
 def safe_url(url: str, base_url: str) -> str:
@@ -145,17 +152,50 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self.env.filters["wrap"] = wrap_text
+        self.cache_size = INLINE_CACHE_SIZE
+        self.inline_calls = 0
+        self._inline_cache: dict[str, str] = {}
+        self._views: dict[tuple[int, str | None], ArticleView] = {}
         self._css: str | None = None
         self._warned_large: set[int] = set()
 
     def render(self, digest: Digest) -> RenderedDigest:
         """Render one digest to its subject, HTML body (CSS inlined) and text body."""
         context = self.context(digest)
-        html = self._template(HTML_TEMPLATE, {**context, "css": Markup(self.css())})
         text = self._template(TEXT_TEMPLATE, context)
-        inlined = inline_css(html, self.config.public_base_url)
+        inlined = self._inlined_html(digest)
         self._check_size(digest, inlined)
         return RenderedDigest(digest, context["subject"], inlined, tidy_text(text))
+
+    def _inlined_html(self, digest: Digest) -> str:
+        """The HTML with CSS inlined, premailer run once per distinct document.
+
+        Subscribers who get the same articles differ only in address, name and
+        unsubscribe token: the document is rendered with placeholders for those,
+        inlined once, and personalised by replacing the placeholders. A template
+        that transforms them (so a placeholder does not survive intact) falls
+        back to rendering the subscriber's own document.
+        """
+        generic = self._html(_anonymous(digest))
+        inlined = self._inline_cache.pop(generic, None)
+        if inlined is None:
+            inlined = self._inline(generic)
+        self._inline_cache[generic] = inlined
+        while len(self._inline_cache) > self.cache_size:
+            del self._inline_cache[next(iter(self._inline_cache))]
+        personal = _personalise(inlined, digest.subscription)
+        if _PLACEHOLDER_MARK in personal.lower():
+            return self._inline(self._html(digest))
+        return personal
+
+    def _html(self, digest: Digest) -> str:
+        """The HTML document of ``digest`` before CSS inlining."""
+        return self._template(HTML_TEMPLATE, {**self.context(digest), "css": Markup(self.css())})
+
+    def _inline(self, html: str) -> str:
+        """Inline the CSS of one document (counted, for tests and benchmarks)."""
+        self.inline_calls += 1
+        return inline_css(html, self.config.public_base_url)
 
     def _check_size(self, digest: Digest, html: str) -> None:
         """Warn (once per edition) when the HTML is large enough for Gmail to clip it."""
@@ -225,6 +265,16 @@ class Renderer:
         return GroupView(section_id, name, tuple(self._article_view(a) for a in articles))
 
     def _article_view(self, article: Article) -> ArticleView:
+        """The template view of one article (kept per stored article: editions reuse them)."""
+        if article.id is None:
+            return self._make_article_view(article)
+        key = (article.id, article.public_id)
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = self._make_article_view(article)
+        return view
+
+    def _make_article_view(self, article: Article) -> ArticleView:
         """The template view of one article, with local time and plain-text summary."""
         title = _one_line(article.title) or "(제목 없음)"
         time = self._local_time(article)
@@ -245,6 +295,26 @@ class Renderer:
         if moment.year <= 1:
             return ""
         return moment.astimezone(self.config.timezone).strftime("%Y-%m-%d %H:%M")
+
+
+def _anonymous(digest: Digest) -> Digest:
+    """``digest`` with the subscriber's address, name and token replaced by placeholders."""
+    subscription = digest.subscription
+    subscriber = replace(
+        subscription.subscriber,
+        email=_PH_EMAIL,
+        name=_PH_NAME if subscription.subscriber.name else "",
+    )
+    anonymous = replace(subscription, subscriber=subscriber, token=_PH_TOKEN)
+    return replace(digest, subscription=anonymous)
+
+
+def _personalise(html: str, subscription: Subscription) -> str:
+    """Put the subscriber's own (escaped) values where the placeholders are."""
+    subscriber = subscription.subscriber
+    html = html.replace(_PH_TOKEN, str(escape(quote(subscription.token, safe=""))))
+    html = html.replace(_PH_EMAIL, str(escape(subscriber.email)))
+    return html.replace(_PH_NAME, str(escape(subscriber.name))) if subscriber.name else html
 
 
 def _loaders(config: Config) -> list[jinja2.BaseLoader]:

@@ -271,3 +271,50 @@ def test_missing_templates_folder_is_render_error(write_config: Callable[..., Pa
     config = load_config(write_config(templates="nowhere"))
     with pytest.raises(RenderError, match=r"nowhere.*does not exist"):
         Renderer(config)
+
+
+def _for(config: Config, subscriber: Subscriber, token: str) -> Digest:
+    edition = Edition(1, "morning", SLOT, 3, SLOT, ARTICLES)
+    subscription = Subscription(subscriber, "morning", (), "active", token)
+    (digest,) = digests_for(config, edition, [subscription])
+    return digest
+
+
+def test_inlining_runs_once_per_distinct_document(config: Config) -> None:
+    cached = Renderer(config)
+    fresh = Renderer(config)
+    fresh.cache_size = 0
+    people = [
+        Subscriber(1, "a@example.kr", "김하나"),
+        Subscriber(2, "b@example.kr", ""),
+        Subscriber(3, "c@example.kr", "박셋"),
+    ]
+    for index, person in enumerate(people):
+        digest = _for(config, person, f"token-{index}")
+        assert cached.render(digest).html == fresh.render(digest).html
+    assert cached.inline_calls == 1  # the bundled template does not show the name
+    assert fresh.inline_calls == 3
+
+
+def test_personalised_values_are_escaped(config: Config) -> None:
+    renderer = Renderer(config)
+    hostile = Subscriber(9, "x@example.kr", '<b>"이름"</b> & co')
+    renderer.render(_for(config, Subscriber(8, "y@example.kr", "보통"), "t1"))
+    html = renderer.render(_for(config, hostile, "a/b+c")).html
+    assert "<b>" not in html and "syndplh" not in html.lower()
+    assert "token=a%2Fb%2Bc" in html
+    page = lxml_html.fromstring(html.encode())
+    assert "x@example.kr" in page.text_content()
+
+
+def test_template_mangling_placeholders_falls_back(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "mytemplates"
+    folder.mkdir()
+    (folder / "digest.html.j2").write_text(
+        "<!DOCTYPE html><html><body><p>{{ email | upper }}</p></body></html>", encoding="utf-8"
+    )
+    config = load_config(write_config(templates=str(folder)))
+    html = Renderer(config).render(_digest(config)).html
+    assert "READER@EXAMPLE.KR" in html
