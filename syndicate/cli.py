@@ -395,6 +395,7 @@ def subscribers() -> None:
     Example:
         syndicate subscribers import examples/subscribers.csv
         syndicate subscribers list
+        syndicate subscribers unsubscribe kim@example.kr
     """
 
 
@@ -424,6 +425,32 @@ def subscribers_import(ctx: Context, file: Path, digest_id: str | None) -> None:
             f"{file}: {report.created} subscriptions created, {report.updated} updated, "
             f"{report.unchanged} unchanged, {report.kept_unsubscribed} kept unsubscribed"
         )
+
+
+@subscribers.command("unsubscribe")
+@click.argument("who", metavar="ADDRESS_OR_TOKEN")
+@click.option("--digest", "digest_id", metavar="ID", help="Only from this digest.")
+@pass_ctx
+def subscribers_unsubscribe(ctx: Context, who: str, digest_id: str | None) -> None:
+    """Unsubscribe an address (from every digest, or --digest) or one token.
+
+    The token is the one in the List-Unsubscribe link of a message. Exits 1
+    when nothing active matched.
+
+    \b
+    Example:
+        syndicate subscribers unsubscribe kim@example.kr
+        syndicate subscribers unsubscribe kim@example.kr --digest morning
+        syndicate subscribers unsubscribe S0MkFeHrRQkbmzqgddGcBDiCNzcpM2rf
+    """
+    from syndicate.subscribers import unsubscribe
+
+    with errors_to_exit(ctx):
+        changed = unsubscribe(ctx.store(), who, digest_id=digest_id)
+        for sub in changed:
+            click.echo(f"{sub.subscriber.email}: unsubscribed from {sub.digest_id}")
+        if not changed:
+            fail(f"no active subscription matches {who!r}")
 
 
 @subscribers.command("list")

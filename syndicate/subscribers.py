@@ -229,3 +229,40 @@ def _existing_subscriptions(config: Config, store: Store) -> dict[tuple[str, str
         for sub in store.subscriptions(digest.id, status=None):
             found[(sub.subscriber.email, digest.id)] = sub
     return found
+
+
+def unsubscribe(store: Store, who: str, *, digest_id: str | None = None) -> list[Subscription]:
+    """Unsubscribe an address (from every digest, or ``digest_id``) or one subscription token.
+
+    Returns the subscriptions that were active and are now unsubscribed.
+    """
+    found = _find_subscriptions(store, who)
+    changed = []
+    for sub in found:
+        if sub.status != "active" or (digest_id and sub.digest_id != digest_id):
+            continue
+        changed.append(
+            store.set_subscription(
+                sub.subscriber.id,
+                sub.digest_id,
+                sub.sections,
+                status="unsubscribed",
+                consent_at=sub.consent_at,
+            )
+        )
+        logger.info("%s unsubscribed from %s", sub.subscriber.email, sub.digest_id)
+    return changed
+
+
+def _find_subscriptions(store: Store, who: str) -> list[Subscription]:
+    if "@" not in who:
+        by_token = store.subscription_by_token(who.strip())
+        return [by_token] if by_token else []
+    try:
+        address = normalize_email(who)
+    except ValueError as exc:
+        raise SubscriberFileError(str(exc)) from None
+    for subscriber, subscriptions in store.list_subscribers():
+        if subscriber.email == address:
+            return subscriptions
+    return []

@@ -153,6 +153,7 @@ def test_every_command_has_help_with_example(site: Path) -> None:
         ["subscribers"],
         ["subscribers", "import"],
         ["subscribers", "list"],
+        ["subscribers", "unsubscribe"],
     ]
     for command in commands:
         result = syndicate(*command, "--help", cwd=site)

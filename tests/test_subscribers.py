@@ -10,7 +10,7 @@ import pytest
 from syndicate.config import Config, load_config
 from syndicate.errors import SubscriberFileError
 from syndicate.store import Store
-from syndicate.subscribers import import_subscribers, read_subscribers
+from syndicate.subscribers import import_subscribers, read_subscribers, unsubscribe
 from tests.conftest import ROOT
 
 
@@ -99,3 +99,17 @@ def test_import_never_resubscribes(config: Config, store: Store, tmp_path: Path)
     assert report.kept_unsubscribed == 1
     (sub,) = store.subscriptions("morning", status=None)
     assert sub.status == "unsubscribed"
+
+
+def test_unsubscribe_by_address_and_token(config: Config, store: Store, tmp_path: Path) -> None:
+    import_subscribers(config, store, _csv(tmp_path, "email\nkim@example.kr\nlee@example.kr\n"))
+    changed = unsubscribe(store, " KIM@example.KR ")
+    assert [(s.subscriber.email, s.status) for s in changed] == [("kim@example.kr", "unsubscribed")]
+    assert unsubscribe(store, "kim@example.kr") == []  # already done
+    lee = next(s for s in store.subscriptions("morning") if s.subscriber.email == "lee@example.kr")
+    assert unsubscribe(store, lee.token, digest_id="other") == []
+    assert [s.subscriber.email for s in unsubscribe(store, lee.token)] == ["lee@example.kr"]
+    assert store.subscriptions("morning") == []
+    assert len(store.subscriptions("morning", status=None)) == 2
+    with pytest.raises(SubscriberFileError):
+        unsubscribe(store, "not@valid@")
