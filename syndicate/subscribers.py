@@ -23,6 +23,7 @@ from syndicate.config import Config
 from syndicate.errors import SubscriberFileError
 from syndicate.model import Subscription, normalize_email, utcnow
 from syndicate.store import Store
+from syndicate.textcodec import decode_local_text
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +66,11 @@ def _decode(path: Path) -> str:
     except OSError as exc:
         raise SubscriberFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        text = raw.decode("cp949")
+        text, encoding = decode_local_text(raw)
     except UnicodeDecodeError:
         raise SubscriberFileError(f"{path}: not UTF-8 or CP949 text") from None
-    logger.info("%s: read as CP949", path)
+    if encoding != "utf-8":
+        logger.info("%s: read as CP949", path)
     return text
 
 

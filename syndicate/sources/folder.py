@@ -35,6 +35,7 @@ import yaml
 from syndicate.config import SourceConfig
 from syndicate.errors import SourceError
 from syndicate.model import Article
+from syndicate.textcodec import decode_local_text
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +70,11 @@ def read_text(path: Path, max_bytes: int) -> str:
     except OSError as exc:
         raise BadFile(f"cannot read: {exc.strerror or exc}") from exc
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        text = data.decode("cp949")
+        text, encoding = decode_local_text(data)
     except UnicodeDecodeError:
         raise BadFile("not UTF-8 (nor cp949) text") from None
-    logger.warning("%s: not UTF-8; read as cp949 (EUC-KR)", path)
+    if encoding != "utf-8":
+        logger.warning("%s: not UTF-8; read as cp949 (EUC-KR)", path)
     return text
 
 
