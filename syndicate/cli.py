@@ -315,6 +315,10 @@ def _print_digest(config: Config, run: pipeline.DigestRun) -> None:
         f"{run.sent} sent, {run.empty} with nothing new, {run.already} already sent, "
         f"{len(run.failed)} failed"
     )
+    if run.uncertain:
+        click.echo(
+            f"  {run.uncertain} sends were interrupted earlier and are not retried", err=True
+        )
     for address, reason in sorted(run.failed.items()):
         click.echo(f"  failed {address}: {reason}", err=True)
     delivery = config.digest(run.digest_id).delivery

@@ -36,6 +36,7 @@ class DigestRun:
     subscribers: int = 0
     empty: int = 0
     already: int = 0
+    uncertain: int = 0
     sent: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)
@@ -126,6 +127,15 @@ def run_digest(
     digests = digest.digests_for(config, edition, pending)
     run = DigestRun(digest_id, edition, created, subscribers=len(subscriptions))
     run.already = len(subscriptions) - len(pending)
+    run.uncertain = sum(1 for state in done.values() if state == "sending")
+    if run.uncertain:
+        logger.warning(
+            "digest %s edition %s: %d sends were interrupted in an earlier run and are "
+            "not retried (they may have gone out); see the sends table",
+            digest_id,
+            edition.slot.isoformat(),
+            run.uncertain,
+        )
     run.empty = len(pending) - len(digests)
     renderer = render.Renderer(config)
     for batch in _batches(digests, _batch_size(digest_config)):

@@ -1,0 +1,66 @@
+"""The pipeline's ordering and its promises: idempotent, crash-safe, failures isolated."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from syndicate import pipeline
+from syndicate.config import Config, load_config
+from syndicate.mail import message_id_for
+from syndicate.store import Store
+from syndicate.subscribers import import_subscribers
+from tests.conftest import ROOT
+
+FRIDAY_0800 = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # Friday 08:00 in Seoul
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Config, Store]:
+    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    config = load_config(tmp_path / "schedules.yaml")
+    store = pipeline.open_store(config)
+    import_subscribers(config, store, tmp_path / "examples" / "subscribers.csv")
+    return config, store
+
+
+def test_interrupted_send_is_never_repeated(setup: tuple[Config, Store]) -> None:
+    config, store = setup
+    pipeline.run_collect(config, store)
+    from syndicate.digest import build_edition
+
+    edition, _ = build_edition(config, store, "morning", now=FRIDAY_0800)
+    victim = store.subscriptions("morning")[0].subscriber
+    # a crash after claiming, before the result was recorded
+    assert store.claim_send(edition.id, victim.id, message_id_for(config, edition, victim))
+    run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
+    assert run.uncertain == 1
+    assert run.sent == len(store.subscriptions("morning")) - 1
+    outbox = config.digests[0].delivery.folder  # type: ignore[union-attr]
+    recipients = {p.name.split(".")[2] for p in outbox.glob("*.eml")}
+    assert str(victim.id) not in recipients
+
+
+def test_second_slot_gets_only_new_articles(setup: tuple[Config, Store], tmp_path: Path) -> None:
+    config, store = setup
+    pipeline.run_once(config, store, now=FRIDAY_0800)
+    next_monday = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)  # Monday 08:00 in Seoul
+    run = pipeline.run_digest(config, store, "morning", now=next_monday)
+    assert run.created and run.edition.articles == ()
+    assert run.sent == 0 and run.empty == len(store.subscriptions("morning"))
+
+
+def test_one_bad_source_does_not_stop_the_cycle(setup: tuple[Config, Store]) -> None:
+    config, store = setup
+    broken = config.sources[1].model_copy(update={"location": "/nonexistent/feed.xml"})
+    config = config.model_copy(update={"sources": (config.sources[0], broken, *config.sources[2:])})
+    report = pipeline.run_once(config, store, now=FRIDAY_0800)
+    errors = {o.source_id: o.error for o in report.sources}
+    assert errors["economy-atom"] and "nonexistent" in errors["economy-atom"]
+    assert all(error is None for sid, error in errors.items() if sid != "economy-atom")
+    assert report.has_failures
+    assert report.digests[0].sent >= 3
