@@ -25,6 +25,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
@@ -43,6 +44,7 @@ COMBINED_KEY = "all"
 LANGUAGE = "ko"
 GENERATOR = "syndicate"
 FEEDS_PATH = "feeds/"
+OPML_FILE = "feeds.opml"
 # The build date of a feed with no articles: fixed, so empty feeds stay byte-stable.
 EMPTY_FEED_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -378,6 +380,27 @@ def write_feed_file(path: Path, data: bytes) -> bool:
     return True
 
 
+def render_opml(config: Config, specs: Sequence[FeedSpec]) -> bytes:
+    """An OPML 2.0 list of every feed, for readers that import it (Feedly, NetNewsWire)."""
+    root = ElementTree.Element("opml", version="2.0")
+    head = ElementTree.SubElement(root, "head")
+    ElementTree.SubElement(head, "title").text = xml_safe(config.feeds.title)
+    body = ElementTree.SubElement(root, "body")
+    for spec in specs:
+        ElementTree.SubElement(
+            body,
+            "outline",
+            type="rss",
+            text=xml_safe(f"{spec.title} ({spec.fmt.upper()})"),
+            title=xml_safe(spec.title),
+            xmlUrl=spec.self_url(config),
+            htmlUrl=config.public_base_url,
+            language=LANGUAGE,
+        )
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
 def write_feeds(config: Config, store: ArticleSource) -> FeedsReport:
     """Render every configured feed from the store's newest articles and write the files.
 
@@ -399,4 +422,7 @@ def write_feeds(config: Config, store: ArticleSource) -> FeedsReport:
         else:
             logger.debug("feed %s unchanged", path)
             report.unchanged.append(path)
+    opml = output / OPML_FILE
+    changed = write_feed_file(opml, render_opml(config, feed_specs(config)))
+    (report.written if changed else report.unchanged).append(opml)
     return report

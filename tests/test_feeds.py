@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import feedparser
 import pytest
@@ -14,7 +15,7 @@ from lxml import etree
 
 from syndicate.config import Config, load_config
 from syndicate.errors import FeedWriteError
-from syndicate.feeds import FeedSpec, feed_specs, render_feed, write_feeds, xml_safe
+from syndicate.feeds import FeedSpec, feed_specs, render_feed, render_opml, write_feeds, xml_safe
 from syndicate.model import Article
 
 BASE = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)  # 09:00 in Seoul
@@ -298,7 +299,8 @@ def test_write_feeds_creates_every_file(config: Config, tmp_path: Path) -> None:
     store = MemoryStore([make_article(1, "it"), make_article(2, "economy")])
     report = write_feeds(config, store)
     folder = tmp_path / "public" / "feeds"
-    assert sorted(p.name for p in report.written) == sorted(s.file_name for s in feed_specs(config))
+    expected = [s.file_name for s in feed_specs(config)] + ["feeds.opml"]
+    assert sorted(p.name for p in report.written) == sorted(expected)
     assert report.unchanged == []
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in report.written)
     combined = parse((folder / "all.rss.xml").read_bytes())
@@ -384,7 +386,7 @@ def test_write_feeds_from_a_real_store(config: Config, tmp_path: Path, store_url
         store.upsert_articles(batch, tag_authority="news.example.kr", now=BASE + timedelta(days=2))
         stored = {a.url: a for a in store.latest_articles(limit=10)}
         report = write_feeds(config, store)
-        assert len(report.written) == 8
+        assert len(report.written) == 9  # 8 feeds and the OPML list
         folder = tmp_path / "public" / "feeds"
         it_feed = parse((folder / "it.atom.xml").read_bytes())
         assert [e.link[-1] for e in it_feed.entries] == ["4", "3", "1"]
@@ -404,3 +406,15 @@ def test_write_feeds_from_a_real_store(config: Config, tmp_path: Path, store_url
         again = write_feeds(config, store)
         assert again.written == []
         assert feed_files(folder) == before
+
+
+def test_opml_lists_every_feed(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = load_config(write_config())
+    specs = feed_specs(config)
+    data = render_opml(config, specs)
+    root = ElementTree.fromstring(data)
+    outlines = root.findall("./body/outline")
+    assert [o.get("xmlUrl") for o in outlines] == [s.self_url(config) for s in specs]
+    assert all(o.get("type") == "rss" for o in outlines)
+    assert root.findtext("./head/title") == config.feeds.title
+    assert any("IT·과학" in (o.get("title") or "") for o in outlines)
