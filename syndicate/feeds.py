@@ -398,7 +398,8 @@ def render_opml(config: Config, specs: Sequence[FeedSpec]) -> bytes:
             language=LANGUAGE,
         )
     ElementTree.indent(root)
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
 
 
 def write_feeds(config: Config, store: ArticleSource) -> FeedsReport:
