@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from apscheduler.triggers.combining import OrTrigger
@@ -134,7 +134,13 @@ class Schedule:
                 _expand(value, spec)
         except ValueError as exc:
             raise ValueError(f"invalid schedule {text!r}: {exc}") from None
-        return cls(stripped, cron=tuple(fields))
+        schedule = cls(stripped, cron=tuple(fields))
+        if (
+            schedule.trigger(UTC).get_next_fire_time(None, _INTERVAL_ANCHOR.replace(tzinfo=UTC))
+            is None
+        ):
+            raise ValueError(f"invalid schedule {text!r}: no such date, it would never run")
+        return schedule
 
     def trigger(self, tz: tzinfo) -> Any:
         """Return the APScheduler trigger for this schedule in timezone ``tz``."""

@@ -73,6 +73,8 @@ def test_macros_and_steps() -> None:
         ("every", "expected 5 crontab fields"),
         ("every 0m", "longer than zero"),
         ("every soon", "invalid duration"),
+        ("0 7 30 2 *", "never run"),
+        ("0 7 31 4,6,9,11 *", "never run"),
     ],
 )
 def test_invalid_schedules_explain_themselves(expr: str, fragment: str) -> None:
