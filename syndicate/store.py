@@ -223,17 +223,7 @@ class Store:
         query = sa.select(source_states).where(source_states.c.source_id == source_id)
         with self._tx() as conn:
             row = conn.execute(query).first()
-        if row is None:
-            return SourceState(source_id)
-        return SourceState(
-            source_id=row.source_id,
-            etag=row.etag,
-            last_modified=row.last_modified,
-            last_checked_at=row.last_checked_at,
-            last_success_at=row.last_success_at,
-            last_error=row.last_error,
-            error_count=int(row.error_count),
-        )
+        return SourceState(source_id) if row is None else schema.row_source_state(row)
 
     def save_source_state(self, state: SourceState) -> None:
         """Insert or replace the stored state of ``state.source_id``."""

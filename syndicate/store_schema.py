@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-from syndicate.model import Article, Edition, Subscriber, Subscription, as_utc
+from syndicate.model import Article, Edition, SourceState, Subscriber, Subscription, as_utc
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15000
@@ -260,6 +260,19 @@ def dedupe_batch(batch: Sequence[Article]) -> list[Article]:
     for article in batch:
         unique[(article.source_id, article.guid)] = article
     return list(unique.values())
+
+
+def row_source_state(row: sa.Row[Any]) -> SourceState:
+    """A ``source_states`` row as a :class:`SourceState`."""
+    return SourceState(
+        source_id=row.source_id,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        last_checked_at=row.last_checked_at,
+        last_success_at=row.last_success_at,
+        last_error=row.last_error,
+        error_count=int(row.error_count),
+    )
 
 
 def row_article(row: sa.Row[Any]) -> Article:
