@@ -31,6 +31,7 @@ from syndicate.model import (
     SectionGroup,
     Subscription,
     as_utc,
+    newest_first,
     utcnow,
 )
 
@@ -133,17 +134,12 @@ def subscribed_sections(config: Config, subscription: Subscription) -> list[Sect
     return [s for s in offered if s.id in chosen]
 
 
-def _newest_first(articles: Sequence[Article]) -> list[Article]:
-    """Sort articles newest first; ties by ingest sequence, newest first."""
-    return sorted(articles, key=lambda a: (a.sort_time, a.id or 0), reverse=True)
-
-
 def _by_section(edition: Edition, limit: int) -> dict[str, tuple[Article, ...]]:
     """Group an edition's articles by section id: newest first, at most ``limit`` each."""
     grouped: dict[str, list[Article]] = {}
     for article in edition.articles:
         grouped.setdefault(article.section_id, []).append(article)
-    return {key: tuple(_newest_first(items)[:limit]) for key, items in grouped.items()}
+    return {key: tuple(newest_first(items)[:limit]) for key, items in grouped.items()}
 
 
 def digests_for(

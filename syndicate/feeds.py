@@ -34,7 +34,7 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 from syndicate import __version__
 from syndicate.config import Config
 from syndicate.errors import FeedWriteError
-from syndicate.model import Article, Section
+from syndicate.model import Article, Section, newest_first
 from syndicate.sanitize import clean_html
 
 logger = logging.getLogger(__name__)
@@ -233,16 +233,11 @@ def _add_meta(entry: FeedEntry, config: Config, article: Article, fmt: str) -> N
     entry.updated(_local(_updated(article), config.timezone))
 
 
-def _newest_first(articles: Sequence[Article]) -> list[Article]:
-    """Order articles newest first as the store does (sort time, then ingest sequence)."""
-    return sorted(articles, key=lambda a: (a.sort_time, a.id or 0), reverse=True)
-
-
 def _select(config: Config, spec: FeedSpec, articles: Sequence[Article]) -> list[Article]:
     """The articles of the feed: its section only (unless combined), newest first, limited."""
     if spec.section is not None:
         articles = [a for a in articles if a.section_id == spec.section.id]
-    return _newest_first(articles)[: config.feeds.limit]
+    return newest_first(articles)[: config.feeds.limit]
 
 
 # --- feed --------------------------------------------------------------------------
@@ -411,7 +406,8 @@ def write_feeds(config: Config, store: ArticleSource) -> FeedsReport:
     output = config.resolve(config.feeds.output)
     report = FeedsReport()
     cache: dict[str, list[Article]] = {}
-    for spec in feed_specs(config):
+    specs = feed_specs(config)
+    for spec in specs:
         if spec.key not in cache:
             section_id = spec.section.id if spec.section is not None else None
             cache[spec.key] = store.latest_articles(section_id=section_id, limit=config.feeds.limit)
@@ -424,6 +420,6 @@ def write_feeds(config: Config, store: ArticleSource) -> FeedsReport:
             logger.debug("feed %s unchanged", path)
             report.unchanged.append(path)
     opml = output / OPML_FILE
-    changed = write_feed_file(opml, render_opml(config, feed_specs(config)))
+    changed = write_feed_file(opml, render_opml(config, specs))
     (report.written if changed else report.unchanged).append(opml)
     return report

@@ -6,6 +6,7 @@ configured timezone happens only when writing output.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -64,6 +65,11 @@ class Article:
             if value is not None:
                 return value
         return datetime.min.replace(tzinfo=UTC)
+
+
+def newest_first(articles: Iterable[Article]) -> list[Article]:
+    """Order articles as the store does: newest sort time first, then highest ingest sequence."""
+    return sorted(articles, key=lambda a: (a.sort_time, a.id or 0), reverse=True)
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ def run_digest(
     progress: Callable[[str], None] | None = None,
 ) -> DigestRun:
     """Build (or reuse) the edition of the digest's latest due slot and send what is owed."""
-    digest_config = config.digest(digest_id)
+    digest_config = digest.digest_config(config, digest_id)
     edition, created = digest.build_edition(config, store, digest_id, now=now or utcnow())
     subscriptions = store.subscriptions(digest_id)
     done = store.send_states(edition.id)
