@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 CONFIG := schedules.yaml
 SYN    := $(BIN)/syndicate -c $(CONFIG)
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test fuzz lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ demo: $(STAMP) ## run the whole pipeline once on the bundled example (SQLite, of
 
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/pytest
+
+fuzz: $(STAMP) ## the hostile-input battery with long Hypothesis runs (random seed)
+	SYNDICATE_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/hostile
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check syndicate tests benchmarks
