@@ -80,7 +80,7 @@ def test_korean_legacy_bytes_still_decode(declared: str | None) -> None:
 
 
 def test_http_says_latin1_but_bytes_are_utf8_korean() -> None:
-    text = "서울 날씨 맑음"
+    text = "서울 한국 날씨"  # its UTF-8 bytes are also valid Windows-1252
     document = rss(text.encode(), "utf-8")
     assert title_of(document, "text/xml; charset=ISO-8859-1") == text
 
