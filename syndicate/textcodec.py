@@ -51,7 +51,8 @@ _UTF8_SEQ = re.compile(
 _HIGH = bytes(range(0x80, 0x100))
 _ADJACENT_HIGH = re.compile(rb"[\x80-\xff]{2}")
 _SAMPLE = 4096
-_KOREAN_SAMPLE = 1 << 20
+_KOREAN_SAMPLE = 1 << 16
+_DETECTOR_SAMPLE = 1 << 17
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
@@ -196,12 +197,12 @@ def _by_detector(data: bytes) -> Decoded | None:
     """Ask charset-normalizer, but only for scripts Windows-1252 cannot be."""
     if not _ADJACENT_HIGH.search(data):
         return None  # isolated high bytes: accented letters and punctuation in Latin text
-    best = from_bytes(data).best()
+    best = from_bytes(data[:_DETECTOR_SAMPLE]).best()
     codec = normalize_charset(best.encoding) if best is not None else None
     if codec is None or codec == KOREAN or codec in _WIDE:
         return None
     text = data.decode(codec, "replace")
-    if _mostly_latin(text):
+    if _mostly_latin(text[:_DETECTOR_SAMPLE]):
         return None
     return Decoded(text, codec, "detected")
 

@@ -163,7 +163,9 @@ class Deadline:
     def _fire(self, sock: socket.socket) -> None:
         self.fired = True
         with contextlib.suppress(OSError):  # already closed: the fetch ended on its own
-            sock.shutdown(socket.SHUT_RDWR)
+            # socket.socket's own shutdown: an SSLSocket's would drop its TLS state
+            # under the reading thread's feet.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     @property
     def passed(self) -> bool:

@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 NETSCAPE_DTD = "-//Netscape Communications//DTD RSS 0.91//EN"
 _FIRST_ELEMENT_RE = re.compile(r"<[A-Za-z0-9_]")
-_CDATA_RE = re.compile(r"<!\[CDATA\[.*?\]\]>", re.DOTALL)
 _DECLARATION_RE = re.compile(
     r"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)([^\[>]*)(\[?)", re.IGNORECASE
 )
@@ -49,11 +48,21 @@ MARKUP = "feed declares DTD markup; refused"
 
 
 def _scanned_text(text: str) -> tuple[str, int]:
-    """Return the text with CDATA after the first element blanked, and that element's index."""
+    """Return the text with CDATA after the first element blanked, and that element's index.
+
+    Linear in the text: an unterminated CDATA section ends the blanking.
+    """
     first = _FIRST_ELEMENT_RE.search(text)
     head_end = first.start() if first else len(text)
-    body = _CDATA_RE.sub(lambda m: " " * len(m.group()), text[head_end:])
-    return text[:head_end] + body, head_end
+    parts, pos = [text[:head_end]], head_end
+    while (start := text.find("<![CDATA[", pos)) >= 0:
+        end = text.find("]]>", start + 9)
+        if end < 0:
+            break
+        parts += [text[pos:start], " "]
+        pos = end + 3
+    parts.append(text[pos:])
+    return "".join(parts), head_end
 
 
 def _problem(match: re.Match[str]) -> str | None:

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,24 @@ def test_quadratic_blowup_behind_junk_is_one_line_and_good_sources_are_collected
     error = outcomes["bad"][2]
     assert error and "\n" not in error and "'bad'" in error and "entities" in error
     assert elapsed < 60
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["<![CDATA[" * 200_000, "<!DOCTYPE rss '" * 100_000, "<!ENTITY" + "x" * 2_000_000,
+     "\x00<" * 1_000_000, "]]>" * 300_000 + "<![CDATA[" * 100_000],
+)  # fmt: skip
+def test_pathological_markup_is_checked_in_linear_time(body: str) -> None:
+    document = (BODY.format(title="x")[:-6] + body + "</rss>").encode()
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(parse_feed(document, source=source(), zone=SEOUL))
+        except SourceError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive() and outcome
