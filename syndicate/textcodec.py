@@ -23,26 +23,27 @@ logger = logging.getLogger(__name__)
 
 KOREAN = "cp949"
 _KOREAN_LABELS = {"euc-kr", "euckr", "euc_kr", "ks_c_5601-1987", "ks_c_5601", "ksc5601",
-                  "ksc_5601", "x-windows-949", "windows-949", "cp949", "ms949", "uhc", "korean",
-                  "johab", "iso-2022-kr", "iso2022_kr"}  # fmt: skip
+                  "ksc_5601", "x-windows-949", "windows-949", "cp949", "ms949", "uhc",
+                  "korean"}  # fmt: skip
 _LATIN_LABELS = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "us-ascii", "ascii",
                  "ansi_x3.4-1968", "646", "windows-1252", "cp1252"}  # fmt: skip
-_WIDE = ("utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be")
+_WIDE = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
+_REWRITING = {"utf-7", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"}
 _BOMS = (
-    (codecs.BOM_UTF32_LE, "utf_32_le"),
-    (codecs.BOM_UTF32_BE, "utf_32_be"),
-    (codecs.BOM_UTF8, "utf_8"),
-    (codecs.BOM_UTF16_LE, "utf_16_le"),
-    (codecs.BOM_UTF16_BE, "utf_16_be"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 # Which byte of each 4-byte group is zero for ASCII text: (codec, zero positions mod 4).
 _ZERO_PATTERNS = (
-    ("utf_32_be", (0, 1, 2)),
-    ("utf_32_le", (1, 2, 3)),
-    ("utf_16_be", (0, 2)),
-    ("utf_16_le", (1, 3)),
+    ("utf-32-be", (0, 1, 2)),
+    ("utf-32-le", (1, 2, 3)),
+    ("utf-16-be", (0, 2)),
+    ("utf-16-le", (1, 3)),
 )
-_ASCII_PROBE = "<?xml version=\"1.0\"?>\n<rss a='b'>+-&amp;\\~</rss>"
+_ASCII_PROBE = "<?xml version=\"1.0\"?>\n<RSS a='b'>+-&amp;\\~ \\u0041\\x41</RSS>"
 _UTF8_SEQ = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
     rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
@@ -86,9 +87,9 @@ def normalize_charset(label: str | None) -> str | None:
         info = codecs.lookup(name)
     except (LookupError, ValueError):
         return None
-    if info.name in _WIDE:
+    if info.name in _WIDE or (info.name not in _REWRITING and _keeps_ascii(info.name)):
         return info.name
-    return info.name if _keeps_ascii(info.name) else None
+    return None
 
 
 def _keeps_ascii(codec: str) -> bool:
@@ -114,11 +115,10 @@ def _by_bom(data: bytes) -> Decoded | None:
     for bom, codec in _BOMS:
         rest = data[len(bom) :]
         if not data.startswith(bom) or (
-            codec.startswith("utf_32") and _strict(rest, codec) is None
+            codec.startswith("utf-32") and _strict(rest, codec) is None
         ):
             continue
-        name = "utf-8" if codec == "utf_8" else codec
-        return Decoded(_lenient(rest, codec), name, "byte-order mark")
+        return Decoded(_lenient(rest, codec), codec, "byte-order mark")
     return None
 
 
@@ -214,7 +214,7 @@ def _mostly_latin(text: str) -> bool:
 
 
 def _lenient(data: bytes, codec: str) -> str:
-    if codec == "utf_8":
+    if codec == "utf-8":
         return data.decode(codec, "syndicate-stray-cp1252")
     return data.decode(codec, "replace")
 
