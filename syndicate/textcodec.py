@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from charset_normalizer import from_bytes
+from charset_normalizer import CharsetMatch, CharsetMatches, from_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,12 @@ _ADJACENT_HIGH = re.compile(rb"[\x80-\xff]{2}")
 _SAMPLE = 4096
 _KOREAN_SAMPLE = 1 << 16
 _DETECTOR_SAMPLE = 1 << 17
+_COHERENCE_MARGIN = 0.1
+_KOREAN_CONFIRM = 4
+_OTHER_CJK = {"gb2312", "gbk", "gb18030", "hz", "big5", "big5hkscs", "cp950", "euc_jp",
+              "euc_jis_2004", "euc_jisx0213", "shift_jis", "shift_jis_2004", "shift_jisx0213",
+              "cp932", "iso2022_jp"}  # fmt: skip
+_WORD_PUNCTUATION = "\u2019\u2018\u00b4\u00b7\u2010\u2011\u2013\u2014\u00ad"
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
@@ -188,23 +194,56 @@ def _by_korean(data: bytes) -> Decoded | None:
             hangul += 1
         else:
             other += 1
-    if hangul > weak and hangul >= other:
-        return Decoded(text, KOREAN, "looks Korean")
-    return None
+    if hangul <= weak or hangul < other:
+        return None
+    if hangul >= _KOREAN_CONFIRM and _detected(data) in _OTHER_CJK:
+        return None  # GB2312/Big5/EUC-JP use the same byte ranges; the detector can tell
+    return Decoded(text, KOREAN, "looks Korean")
+
+
+def _detected(data: bytes) -> str | None:
+    best = from_bytes(data[:_DETECTOR_SAMPLE]).best()
+    return normalize_charset(best.encoding) if best is not None else None
 
 
 def _by_detector(data: bytes) -> Decoded | None:
-    """Ask charset-normalizer, but only for scripts Windows-1252 cannot be."""
-    if not _ADJACENT_HIGH.search(data):
-        return None  # isolated high bytes: accented letters and punctuation in Latin text
-    best = from_bytes(data[:_DETECTOR_SAMPLE]).best()
+    """Ask charset-normalizer; a Latin-script guess must beat Windows-1252 on evidence."""
+    matches = from_bytes(data[:_DETECTOR_SAMPLE])
+    best = matches.best()
     codec = normalize_charset(best.encoding) if best is not None else None
-    if codec is None or codec == KOREAN or codec in _WIDE:
+    if best is None or codec is None or codec == KOREAN or codec in _WIDE:
         return None
+    if not _single_byte(codec) and not _ADJACENT_HIGH.search(data):
+        return None  # multi-byte scripts put high bytes side by side
     text = data.decode(codec, "replace")
-    if _mostly_latin(text[:_DETECTOR_SAMPLE]):
+    if _mostly_latin(text[:_DETECTOR_SAMPLE]) and not _beats_cp1252(data, text, best, matches):
         return None
-    return Decoded(text, codec, "detected")
+    return Decoded(text, codec, f"detected ({best.language})")
+
+
+def _beats_cp1252(data: bytes, text: str, best: CharsetMatch, matches: CharsetMatches) -> bool:
+    """A Latin-script guess wins when Windows-1252 puts symbols inside words (``og³osi³``)
+    or the detector finds its text clearly more coherent."""
+    western = data[:_DETECTOR_SAMPLE].decode("cp1252", "replace")
+    if _symbols_in_words(western) > _symbols_in_words(text[:_DETECTOR_SAMPLE]):
+        return True
+    coherence = [m.coherence for m in matches if m.encoding in ("cp1252", "latin_1")]
+    return bool(coherence) and best.coherence - max(coherence) >= _COHERENCE_MARGIN
+
+
+def _symbols_in_words(text: str) -> int:
+    count = 0
+    for match in _NON_ASCII.finditer(text):
+        at = match.start()
+        if (
+            not match.group().isalpha()
+            and match.group() not in _WORD_PUNCTUATION
+            and 0 < at < len(text) - 1
+            and text[at - 1].isalpha()
+            and text[at + 1].isalpha()
+        ):
+            count += 1
+    return count
 
 
 def _mostly_latin(text: str) -> bool:

@@ -7,11 +7,10 @@ then Windows-1252. UTF-16/32 without a BOM are read; nothing is cut mid-characte
 
 from __future__ import annotations
 
-import unicodedata
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from syndicate.config import SourceConfig
@@ -68,9 +67,21 @@ def test_undeclared_or_declared_western_text_comes_out_right(
     assert title_of(rss(text.encode("cp1252"), declared)) == text
 
 
-def test_cyrillic_without_declaration_is_detected() -> None:
-    text = "Правительство сообщило сегодня о новых мерах поддержки экономики страны"
-    assert title_of(rss(text.encode("cp1251"))) == text
+OTHER_SCRIPTS = {
+    "cp1251": "Правительство сообщило сегодня о новых мерах поддержки экономики страны",
+    "cp1253": "Η κυβέρνηση ανακοίνωσε σήμερα νέα μέτρα για την οικονομία της χώρας.",
+    "cp1250": "Rząd ogłosił dziś nowe środki gospodarcze. Zmiany dotyczą również "
+    "województwa śląskiego, powiedział minister w Łodzi.",
+    "shift_jis": "東京の天気は晴れです。今日は暖かいでしょう。",
+    "gb2312": "中华人民共和国国务院今天发布了关于经济发展的新政策，各地政府将积极落实。",
+    "big5": "台北今天天氣晴朗，氣溫較高。",
+}
+
+
+@pytest.mark.parametrize("codec", sorted(OTHER_SCRIPTS))
+def test_other_legacy_encodings_without_declaration_are_detected(codec: str) -> None:
+    text = OTHER_SCRIPTS[codec]
+    assert title_of(rss(text.encode(codec))) == text
 
 
 @pytest.mark.parametrize("declared", [None, "euc-kr", "ks_c_5601-1987"])
@@ -116,9 +127,8 @@ WIDE = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf
 @given(text=TEXTS, codec=st.sampled_from(WIDE))
 def test_unicode_feeds_round_trip_in_every_utf(text: str, codec: str) -> None:
     document = (RSS.format("x" + text)).encode(codec)
-    assert unicodedata.normalize("NFC", title_of(document)) == unicodedata.normalize(
-        "NFC", "x" + text
-    )
+    assert f"<title>x{text}</title>" in decode_feed(document)
+    assert title_of(document).startswith("x")  # feedparser's own clean-ups may follow
 
 
 CONTENT_TYPES = [None, "text/xml; charset=utf-7", "text/xml; charset=base64",
@@ -130,3 +140,25 @@ def test_any_bytes_decode_to_text_without_surrogates(data: bytes, content_type: 
     text = decode_feed(data, content_type)
     assert isinstance(text, str)
     text.encode("utf-8")  # no lone surrogate survives
+
+
+@given(
+    words=st.lists(
+        st.text(st.sampled_from("가나다한국語éüñ€ abc"), min_size=1, max_size=8),
+        min_size=2, max_size=12,
+    ),
+    strays=st.lists(st.integers(0x80, 0xFF), max_size=3),
+    data=st.data(),
+)  # fmt: skip
+def test_stray_bytes_inside_utf8_are_repaired_one_by_one(
+    words: list[str], strays: list[int], data: st.DataObject
+) -> None:
+    text = "".join(words)
+    assume(sum(1 for c in text if c >= "\x80") > len(strays))
+    pieces, expected = [c.encode() for c in text], list(text)
+    places = data.draw(st.lists(st.integers(0, len(text)), min_size=len(strays),
+                                max_size=len(strays), unique=True))  # fmt: skip
+    for at, stray in sorted(zip(places, strays, strict=True), reverse=True):
+        pieces.insert(at, bytes([stray]))  # never two strays side by side
+        expected.insert(at, bytes([stray]).decode("cp1252", "replace"))
+    assert decode_local_text(b"".join(pieces))[0] == "".join(expected)
