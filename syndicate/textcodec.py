@@ -260,7 +260,8 @@ def _lenient(data: bytes, codec: str) -> str:
 
 def _stray_cp1252(exc: UnicodeError) -> tuple[str, int]:
     """Codec error handler: one stray byte is Windows-1252; a cut-off character is U+FFFD."""
-    assert isinstance(exc, UnicodeDecodeError)
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
     bad = exc.object[exc.start : exc.end]
     if len(bad) > 1:
         return "\ufffd", exc.end
