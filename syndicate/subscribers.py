@@ -70,7 +70,7 @@ def _decode(path: Path) -> str:
     except UnicodeDecodeError:
         raise SubscriberFileError(f"{path}: not UTF-8 or CP949 text") from None
     if encoding != "utf-8":
-        logger.info("%s: read as CP949", path)
+        logger.info("%s: not UTF-8; read as %s", path, encoding)
     return text
 
 

@@ -1,14 +1,14 @@
 """Parse RSS 0.9x/1.0/2.0 and Atom bytes into :class:`~syndicate.model.Article` objects.
 
-The bytes are decoded here, not by feedparser: byte-order mark first, then the
-HTTP charset, then the XML declaration, with Korean legacy encodings mapped to
-``cp949`` (a superset of EUC-KR). Documents declaring XML entities or external
-DTDs are refused before any parser sees them.
+The bytes are decoded here, not by feedparser, by evidence (byte-order mark, the
+HTTP charset, the XML declaration, then the bytes themselves; see
+:mod:`syndicate.textcodec`). Documents declaring XML entities, DTD subsets or
+external DTDs are refused before feedparser sees them (see
+:mod:`syndicate.sources.xmlguard`); feedparser is given the vetted text as UTF-8.
 """
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import html
 import logging
@@ -25,43 +25,19 @@ from syndicate.config import SourceConfig
 from syndicate.errors import SourceError
 from syndicate.model import Article
 from syndicate.sanitize import plain_title
+from syndicate.sources.xmlguard import check_xml_parse, check_xml_safety
+from syndicate.textcodec import decode_bytes
 
 logger = logging.getLogger(__name__)
 
-_KOREAN = {"euc-kr", "euckr", "euc_kr", "ks_c_5601-1987", "ks_c_5601", "ksc5601", "ksc_5601",
-           "x-windows-949", "windows-949", "cp949", "ms949", "uhc", "korean"}  # fmt: skip
-_LATIN = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "us-ascii", "ascii"}
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
 _XML_DECL_RE = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
-_NETSCAPE_DTD = "-//Netscape Communications//DTD RSS 0.91//EN"
 _IMAGE_EXT_RE = re.compile(r"\.(jpe?g|png|gif|webp|avif|bmp|svg)(\?|#|$)", re.IGNORECASE)
 _EMAIL_NAME_RE = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
 _NAME_EMAIL_RE = re.compile(r"^\s*(?P<name>[^<]+?)\s*<[^>]+@[^>]+>\s*$")
 
 
 # --- decoding ---------------------------------------------------------------------
-
-
-def normalize_charset(name: str | None) -> str | None:
-    """Return a Python codec name for a charset label, or None if unknown."""
-    if not name:
-        return None
-    label = name.strip().strip("\"'").lower()
-    if label in _KOREAN:
-        return "cp949"
-    if label in _LATIN:
-        return "cp1252"
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
 
 
 def _http_charset(content_type: str | None) -> str | None:
@@ -73,91 +49,23 @@ def _http_charset(content_type: str | None) -> str | None:
     return charset if isinstance(charset, str) else None
 
 
-def _candidates(content: bytes, content_type: str | None) -> list[str]:
-    for bom, codec in _BOMS:
-        if content.startswith(bom):
-            return [codec]
+def decode_feed(content: bytes, content_type: str | None = None) -> str:
+    """Decode feed bytes by evidence (see :mod:`syndicate.textcodec`).
+
+    The HTTP charset is trusted before the XML declaration's, each only when
+    the bytes really decode with it.
+    """
     declared = _XML_DECL_RE.match(content[:1024])
     labels = [_http_charset(content_type), declared.group(1).decode() if declared else None]
-    names = [normalize_charset(label) for label in labels] + ["utf-8", "cp949"]
-    return [name for name in dict.fromkeys(names) if name]
-
-
-def decode_feed(content: bytes, content_type: str | None = None) -> str:
-    """Decode feed bytes to text: BOM, then HTTP charset, then XML declaration, then UTF-8."""
-    candidates = _candidates(content, content_type)
-    for codec in candidates:
-        try:
-            text = content.decode(codec)
-        except (UnicodeDecodeError, LookupError):
-            continue
-        if codec != candidates[0]:
-            logger.debug("feed is not %s; decoded as %s", candidates[0], codec)
-        return text.lstrip("\ufeff")
-    return content.decode("utf-8", errors="replace").lstrip("\ufeff")
+    decoded = decode_bytes(content, labels)
+    logger.debug("feed decoded as %s (%s)", decoded.encoding, decoded.evidence)
+    return decoded.text.lstrip("\ufeff")
 
 
 def to_utf8_document(text: str) -> bytes:
     """Return ``text`` as UTF-8 bytes with an XML declaration saying so."""
     body = _DECL_RE.sub("", text, count=1).lstrip()
     return ('<?xml version="1.0" encoding="utf-8"?>\n' + body).encode("utf-8")
-
-
-# --- XML safety ---------------------------------------------------------------------
-
-
-def _skip(text: str, pos: int, end_marker: str) -> int:
-    end = text.find(end_marker, pos)
-    return len(text) if end < 0 else end + len(end_marker)
-
-
-def _doctype_end(text: str, pos: int) -> int:
-    """Return the index just after the DOCTYPE starting at ``pos`` (quote and subset aware)."""
-    quote, depth = "", 0
-    for index in range(pos, len(text)):
-        char = text[index]
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char == "[":
-            depth += 1
-        elif char == "]":
-            depth = max(0, depth - 1)
-        elif char == ">" and depth == 0:
-            return index + 1
-    return len(text)
-
-
-def find_doctype(text: str) -> str | None:
-    """Return the DOCTYPE declaration of the document's prolog, if any."""
-    pos = 0
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if text.startswith("<?", pos):
-            pos = _skip(text, pos, "?>")
-        elif text.startswith("<!--", pos):
-            pos = _skip(text, pos, "-->")
-        elif text[pos : pos + 9].upper() == "<!DOCTYPE":
-            return text[pos : _doctype_end(text, pos)]
-        else:
-            return None
-
-
-def check_xml_safety(text: str, source_id: str) -> None:
-    """Refuse documents that declare entities or reference an external DTD."""
-    doctype = find_doctype(text)
-    if doctype is None:
-        return
-    if "<!ENTITY" in doctype.upper():
-        raise SourceError(source_id, "feed declares XML entities; refused")
-    words = doctype[9:].split()
-    root = words[0].lower() if words else ""
-    if root == "html":
-        raise SourceError(source_id, "not an RSS or Atom feed (got an HTML page)")
-    if re.search(r"\b(SYSTEM|PUBLIC)\b", doctype, re.IGNORECASE) and _NETSCAPE_DTD not in doctype:
-        raise SourceError(source_id, "feed references an external DTD; refused")
 
 
 # --- field extraction ---------------------------------------------------------------
@@ -366,9 +274,11 @@ def parse_feed(
         raise SourceError(source.id, "not an RSS or Atom feed (empty response)")
     text = decode_feed(content, content_type)
     check_xml_safety(text, source.id)
+    document = to_utf8_document(text)
+    check_xml_parse(document, source.id)
     http_base = base_url if base_url and urlsplit(base_url).scheme in ("http", "https") else None
     try:
-        result = _parse_document(to_utf8_document(text), http_base)
+        result = _parse_document(document, http_base)
     except SourceError as exc:
         raise SourceError(source.id, exc.message) from exc
     _check_result(result, source.id)

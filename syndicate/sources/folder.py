@@ -74,7 +74,7 @@ def read_text(path: Path, max_bytes: int) -> str:
     except UnicodeDecodeError:
         raise BadFile("not UTF-8 (nor cp949) text") from None
     if encoding != "utf-8":
-        logger.warning("%s: not UTF-8; read as cp949 (EUC-KR)", path)
+        logger.warning("%s: not UTF-8; read as %s", path, encoding)
     return text
 
 

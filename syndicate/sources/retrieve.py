@@ -3,15 +3,25 @@
 Retrievers never parse: they return the body plus the caching headers
 (``ETag`` / ``Last-Modified``) so the next run can make a conditional request.
 Every failure becomes a one-line :class:`~syndicate.errors.SourceError`.
+
+An HTTP fetch has one total deadline (the source timeout) for connecting,
+redirects, headers and body together, not a timeout per read: a
+:class:`Deadline` shuts the connection's socket down when the time is up, so a
+server dripping one byte at a time cannot hold a run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -108,12 +118,64 @@ def _client(client: httpx.Client | None, timeout: float, user_agent: str) -> Ite
 
 
 def make_client(*, timeout: float, user_agent: str) -> httpx.Client:
-    """Return an httpx client suited for fetching feeds (redirects followed)."""
+    """Return an httpx client suited for fetching feeds (redirects followed).
+
+    Connections are not kept alive, so every fetch opens its own and its
+    :class:`Deadline` watches it from the start.
+    """
     return httpx.Client(
         timeout=timeout,
         follow_redirects=True,
         headers={"User-Agent": user_agent, "Accept": ACCEPT},
+        limits=httpx.Limits(max_keepalive_connections=0),
     )
+
+
+class Deadline:
+    """One total time limit for a fetch: when it passes, the connection is shut down.
+
+    httpx times each socket operation; this watches the whole: it learns each
+    connection's socket from httpcore's ``trace`` extension (and from the
+    response, for a reused connection) and shuts it down at the deadline, which
+    wakes a blocked read.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.fired = False
+        self._timer: threading.Timer | None = None
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore trace hook: watch each new connection (redirects open more)."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            self.watch(info.get("return_value"))
+
+    def watch(self, stream: Any) -> None:
+        """Shut ``stream``'s socket down at the deadline (at once if it has passed)."""
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+        self.cancel()
+        self._timer = threading.Timer(max(0.0, self.at - time.monotonic()), self._fire, [sock])
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self, sock: socket.socket) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):  # already closed: the fetch ended on its own
+            # socket.socket's own shutdown: an SSLSocket's would drop its TLS state
+            # under the reading thread's feet.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    @property
+    def passed(self) -> bool:
+        """True once the deadline has passed (whether or not a socket was shut)."""
+        return self.fired or time.monotonic() >= self.at
+
+    def cancel(self) -> None:
+        """Stop watching (the fetch is over)."""
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def _request_headers(state: SourceState, user_agent: str) -> dict[str, str]:
@@ -135,18 +197,32 @@ def _retrieve_http(
     max_bytes: int,
 ) -> Retrieved:
     headers = _request_headers(state, user_agent)
+    deadline = Deadline(timeout)
     try:
         with client.stream(
-            "GET", url, headers=headers, timeout=timeout, follow_redirects=True
-        ) as response:
-            return _read_response(response, state, max_bytes)
+            "GET", url, headers=headers, timeout=timeout, follow_redirects=True,
+            extensions={"trace": deadline.trace},
+        ) as response:  # fmt: skip
+            deadline.watch(response.extensions.get("network_stream"))
+            return _read_response(response, state, max_bytes, deadline)
     except httpx.HTTPError as exc:
-        raise SourceError(state.source_id, _describe_http_error(exc, url, timeout)) from exc
+        problem = _timed_out(url, timeout) if deadline.passed else None
+        raise SourceError(
+            state.source_id, problem or _describe_http_error(exc, url, timeout)
+        ) from exc
     except httpx.InvalidURL as exc:
         raise SourceError(state.source_id, f"invalid URL {url}: {exc}") from exc
+    finally:
+        deadline.cancel()
 
 
-def _read_response(response: httpx.Response, state: SourceState, max_bytes: int) -> Retrieved:
+def _timed_out(url: str, timeout: float) -> str:
+    return f"timed out after {timeout:g}s fetching {url}"
+
+
+def _read_response(
+    response: httpx.Response, state: SourceState, max_bytes: int, deadline: Deadline
+) -> Retrieved:
     final_url = str(response.url)
     etag = response.headers.get("etag")
     last_modified = response.headers.get("last-modified")
@@ -164,12 +240,14 @@ def _read_response(response: httpx.Response, state: SourceState, max_bytes: int)
         phrase = httpx.codes.get_reason_phrase(response.status_code) or response.reason_phrase
         reason = f" {' '.join(phrase.split())}" if phrase else ""
         raise SourceError(state.source_id, f"HTTP {response.status_code}{reason} from {final_url}")
-    content = _read_limited(response, state, max_bytes)
+    content = _read_limited(response, state, max_bytes, deadline)
     content_type = response.headers.get("content-type")
     return Retrieved(content, content_type, final_url, etag, last_modified)
 
 
-def _read_limited(response: httpx.Response, state: SourceState, max_bytes: int) -> bytes:
+def _read_limited(
+    response: httpx.Response, state: SourceState, max_bytes: int, deadline: Deadline
+) -> bytes:
     declared = response.headers.get("content-length", "")
     too_big = f"response from {response.url} is larger than {max_bytes} bytes"
     if declared.isdigit() and int(declared) > max_bytes:
@@ -179,12 +257,14 @@ def _read_limited(response: httpx.Response, state: SourceState, max_bytes: int) 
         body += chunk
         if len(body) > max_bytes:
             raise SourceError(state.source_id, too_big)
+        if deadline.passed:
+            raise httpx.ReadTimeout("total deadline passed")
     return bytes(body)
 
 
 def _describe_http_error(exc: httpx.HTTPError, url: str, timeout: float) -> str:
     if isinstance(exc, httpx.TimeoutException):
-        return f"timed out after {timeout:g}s fetching {url}"
+        return _timed_out(url, timeout)
     if isinstance(exc, httpx.TooManyRedirects):
         return f"too many redirects fetching {url}"
     if isinstance(exc, httpx.ConnectError):
