@@ -93,7 +93,7 @@ def _scalar_or_text(loader: _BoundedLoader, node: Node, construct: Any) -> Any:
         return text
     try:
         return construct(loader, node)
-    except (ValueError, OverflowError):
+    except Exception:  # e.g. !!int "" or !!timestamp "x": PyYAML's own errors are not YAMLError
         return text
 
 
@@ -170,8 +170,12 @@ def load_front_matter(text: str) -> tuple[dict[str, Any], bool]:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise FrontMatterError(_yaml_problem(exc)) from None
+    except FrontMatterError:
+        raise
     except RecursionError:
         raise FrontMatterError(f"front matter nested deeper than {MAX_DEPTH} levels") from None
+    except Exception as exc:
+        raise FrontMatterError(f"bad YAML front matter: {type(exc).__name__}") from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
