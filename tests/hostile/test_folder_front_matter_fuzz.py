@@ -1,14 +1,20 @@
-"""Generated front matter: the loader returns plain data or one clean error, nothing else."""
+"""Generated front matter and files: plain data or one clean problem, and the rest is read."""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from syndicate.config import SourceConfig
+from syndicate.sources.folder import read_folder
 from syndicate.sources.frontmatter import FrontMatterError, load_front_matter
+from tests.hostile.folder_helpers import GOOD_TITLES, good_folder
 
 PIECES = [
     "title: ", "\n", "  ", "- ", "[", "]", "{", "}", ", ", ": ", "? ", "&a ", "*a", "&b ", "*b",
@@ -38,3 +44,26 @@ def test_front_matter_loads_plain_data_or_fails_cleanly(text: str) -> None:
         assert "\n" not in str(exc)
         return
     assert isinstance(data, dict) and plain(data)
+
+
+BYTES = [
+    b"---\n", b"title: ", b"\xff", b"\x00", b"\xed\xa0\x80", b"\xef\xbb\xbf", b"\r", b"- ", b"> ",
+    b"[", b"![", b"<div markdown=\"1\">", b"\\ud800", b'"', b"\n", b"&a ", b"*a", "한글".encode(),
+    "한글".encode("cp949"), b"    ", b"1. ", b"**", b"`", b"id: ", b"date: 2024-05-01",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(BYTES), max_size=40).map(b"".join))
+@settings(max_examples=30)
+def test_any_bytes_in_one_file_leave_the_others_read(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = good_folder(Path(scratch) / "posts")
+        (folder / "bad.md").write_bytes(b"---\ntitle: t\n" + data)
+        source = SourceConfig(id="op", kind="folder", location=str(folder), section="it")
+        articles = read_folder(
+            source, zone=ZoneInfo("Asia/Seoul"), public_base_url="https://news.example.kr/",
+            sections={"it"}, max_bytes=100_000,
+        )  # fmt: skip
+    titles = [a.title for a in articles]
+    assert titles[-2:] == GOOD_TITLES and len(titles) <= 3
+    assert all(plain(a.title) and plain(a.guid) and plain(list(a.categories)) for a in articles)
