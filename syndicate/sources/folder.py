@@ -151,7 +151,7 @@ def file_to_article(
     data, body, cleaned = split_front_matter(text)
     if cleaned:
         logger.warning(
-            "source %s: %s: front matter had lone surrogates or control characters; removed",
+            "source %s: %s: lone surrogates or control characters in front matter replaced",
             source.id, relative,
         )  # fmt: skip
     title = _string(data, "title")

@@ -126,7 +126,9 @@ class MarkdownConverter:
             raise MarkdownError(f"Markdown took longer than {self.seconds:g} s") from None
         except (EOFError, OSError, ValueError):
             self._stop()
-            raise MarkdownError("Markdown conversion failed (out of memory?)") from None
+            raise MarkdownError(
+                "Markdown conversion failed: the converter stopped (out of memory?)"
+            ) from None
         if reply[:1] != b"+":
             raise MarkdownError(f"Markdown conversion failed: {reply[1:].decode(errors='replace')}")
         return reply[1:].decode("utf-8", "replace")
