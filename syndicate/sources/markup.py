@@ -4,10 +4,12 @@ Python-Markdown is superlinear on large input (15 MB: minutes), recurses once pe
 level (a deep list raises ``RecursionError``) and has patterns that take minutes even on
 100 KB (``[[[[...``, ``![![...``, long runs of setext underlines, many abbreviations). So
 each document is first checked in linear time (:data:`MAX_MARKDOWN_CHARS`,
-:data:`MAX_MARKDOWN_DEPTH`), then converted in a worker process that is killed when one
-document takes longer than :data:`MARKDOWN_SECONDS` and cannot use more than
-:data:`MARKDOWN_MEMORY_BYTES` (a thread could not be stopped). One worker serves a whole
-folder, so its start-up cost (~0.1 s) is paid once per folder read.
+:data:`MAX_MARKDOWN_DEPTH`), then converted in a worker process (a thread could not be
+stopped) that cannot use more than :data:`MARKDOWN_MEMORY_BYTES`. A conversion may use
+:data:`MARKDOWN_SECONDS` of CPU time, measured by the worker itself so that a busy machine
+does not count against a document; a worker that does not answer within
+:data:`MARKDOWN_WALL_SECONDS` (stuck in C code) is killed and restarted. One worker serves a
+whole folder, so its start-up (~0.1-0.3 s) is paid once per folder read.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ MARKDOWN_EXTENSIONS = ("extra", "sane_lists")
 MAX_MARKDOWN_CHARS = 500_000
 MAX_MARKDOWN_DEPTH = 40
 MARKDOWN_SECONDS = 5.0
+MARKDOWN_WALL_SECONDS = 60.0
+STARTUP_SECONDS = 60.0
 MARKDOWN_MEMORY_BYTES = 1 << 30
 MAX_HTML_BYTES = 64 * MAX_MARKDOWN_CHARS
 
@@ -105,6 +109,7 @@ class MarkdownConverter:
 
     def __init__(self, seconds: float = MARKDOWN_SECONDS) -> None:
         self.seconds = seconds
+        self.wall_seconds = max(MARKDOWN_WALL_SECONDS, 4 * seconds)
         self._worker: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> MarkdownConverter:
@@ -123,20 +128,21 @@ class MarkdownConverter:
             reply = self._exchange(payload)
         except TimeoutError:
             self._stop()
-            raise MarkdownError(f"Markdown took longer than {self.seconds:g} s") from None
+            wall = self.wall_seconds
+            raise MarkdownError(f"Markdown conversion did not finish within {wall:g} s") from None
         except (EOFError, OSError, ValueError):
             self._stop()
             raise MarkdownError(
                 "Markdown conversion failed: the converter stopped (out of memory?)"
             ) from None
         if reply[:1] != b"+":
-            raise MarkdownError(f"Markdown conversion failed: {reply[1:].decode(errors='replace')}")
+            raise MarkdownError(f"Markdown {reply[1:].decode(errors='replace')}")
         return reply[1:].decode("utf-8", "replace")
 
     def _exchange(self, payload: bytes) -> bytes:
         worker = self._start()
         assert worker.stdin is not None and worker.stdout is not None
-        deadline = time.monotonic() + self.seconds
+        deadline = time.monotonic() + self.wall_seconds
         worker.stdin.write(struct.pack(">I", len(payload)) + payload)
         worker.stdin.flush()
         fd = worker.stdout.fileno()
@@ -146,12 +152,18 @@ class MarkdownConverter:
         return _read_exact(fd, size, deadline)
 
     def _start(self) -> subprocess.Popen[bytes]:
-        if self._worker is None:
-            command = [sys.executable, "-I", str(_WORKER), str(MARKDOWN_MEMORY_BYTES)]
-            self._worker = subprocess.Popen(
-                [*command, ",".join(MARKDOWN_EXTENSIONS)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+        """Return the running worker, starting one and waiting until it is ready if needed."""
+        if self._worker is not None:
+            return self._worker
+        limits = [str(MARKDOWN_MEMORY_BYTES), str(self.seconds), ",".join(MARKDOWN_EXTENSIONS)]
+        self._worker = subprocess.Popen(
+            [sys.executable, "-I", str(_WORKER), *limits],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert self._worker.stdout is not None
+        ready = _read_exact(self._worker.stdout.fileno(), 1, time.monotonic() + STARTUP_SECONDS)
+        if ready != b"R":
+            raise EOFError
         return self._worker
 
     def _stop(self) -> None:
