@@ -16,7 +16,11 @@ Each file starts with a front matter block between ``---`` lines::
     ---
     Markdown (or HTML) body
 
-A bad file is logged as a warning naming the file and the problem, and skipped.
+A bad file is logged as a warning naming the file and the problem, and skipped; nothing
+in one file stops the others from being read. Which files are read, and from where, is
+described in :mod:`syndicate.sources.localfiles`; front matter is read by the bounded loader
+of :mod:`syndicate.sources.frontmatter`, Markdown converted under the limits of
+:mod:`syndicate.sources.markup`.
 """
 
 from __future__ import annotations
@@ -29,70 +33,42 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urljoin
 
-import markdown
-import yaml
-
 from syndicate.config import SourceConfig
 from syndicate.errors import SourceError
 from syndicate.model import Article
+from syndicate.sources.frontmatter import FrontMatterError, load_front_matter
+from syndicate.sources.localfiles import BadFile, Entry, list_files, read_entry, shown
+from syndicate.sources.markup import MarkdownConverter, MarkdownError
 from syndicate.textcodec import decode_local_text
 
 logger = logging.getLogger(__name__)
 
-SUFFIXES = frozenset({".md", ".markdown", ".html", ".htm"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
-MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.M)
 
-
-class BadFile(Exception):
-    """One file of a folder source cannot be used; the message says why."""
+__all__ = ["BadFile", "file_to_article", "list_files", "read_folder"]
 
 
-def list_files(folder: Path) -> list[Path]:
-    """Return article files under ``folder``, recursively and sorted, skipping hidden ones."""
-    found = []
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.suffix.lower() in SUFFIXES and path.is_file():
-            found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
-
-
-def read_text(path: Path, max_bytes: int) -> str:
-    """Read a file as UTF-8 (BOM allowed), falling back to cp949 with a warning."""
-    try:
-        if path.stat().st_size > max_bytes:
-            raise BadFile(f"larger than {max_bytes} bytes")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadFile(f"cannot read: {exc.strerror or exc}") from exc
-    try:
-        text, encoding = decode_local_text(data)
-    except UnicodeDecodeError:
-        raise BadFile("not UTF-8 (nor cp949) text") from None
+def decode_text(data: bytes, name: str) -> str:
+    """Decode a file by evidence (UTF-8, else the encoding its bytes show), with a warning."""
+    if b"\x00" in data:
+        raise BadFile("contains NUL bytes: a binary file, or UTF-16 text (save it as UTF-8)")
+    text, encoding = decode_local_text(data)
     if encoding != "utf-8":
-        logger.warning("%s: not UTF-8; read as %s", path, encoding)
+        logger.warning("%s: not UTF-8; read as %s", name, encoding)
     return text
 
 
-def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    """Return the front matter mapping and the body of a file's text."""
+def split_front_matter(text: str) -> tuple[dict[str, Any], str, bool]:
+    """Return the front matter mapping, the body and whether front matter text was cleaned."""
     match = _FRONT_MATTER_RE.match(text)
     if not match:
         raise BadFile("no front matter (the file must start with a '---' line)")
     try:
-        data = yaml.safe_load(match.group(1))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 2}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise BadFile(f"bad YAML front matter{where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise BadFile("front matter is not a mapping of keys")
-    return data, text[match.end() :]
+        data, cleaned = load_front_matter(match.group(1))
+    except FrontMatterError as exc:
+        raise BadFile(str(exc)) from None
+    return data, text[match.end() :], cleaned
 
 
 def parse_date(value: Any, key: str, zone: tzinfo) -> datetime | None:
@@ -135,10 +111,13 @@ def _categories(data: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for n in names if n))
 
 
-def _body_html(body: str, suffix: str) -> str:
-    if suffix in MARKDOWN_SUFFIXES:
-        return markdown.markdown(body, extensions=MARKDOWN_EXTENSIONS)
-    return body.strip()
+def _body_html(body: str, suffix: str, converter: MarkdownConverter) -> str:
+    if suffix not in MARKDOWN_SUFFIXES:
+        return body.strip()
+    try:
+        return converter.convert(body)
+    except MarkdownError as exc:
+        raise BadFile(str(exc)) from None
 
 
 def _section(data: dict[str, Any], source: SourceConfig, sections: set[str]) -> str:
@@ -156,7 +135,6 @@ def _default_url(public_base_url: str, source_id: str, relative: PurePosixPath) 
 
 
 def file_to_article(
-    path: Path,
     relative: PurePosixPath,
     text: str,
     source: SourceConfig,
@@ -164,9 +142,15 @@ def file_to_article(
     zone: tzinfo,
     public_base_url: str,
     sections: set[str],
+    converter: MarkdownConverter,
 ) -> Article:
     """Build an :class:`Article` from one file's text (raise :class:`BadFile` if unusable)."""
-    data, body = split_front_matter(text)
+    data, body, cleaned = split_front_matter(text)
+    if cleaned:
+        logger.warning(
+            "source %s: %s: lone surrogates or control characters in front matter replaced",
+            source.id, relative,
+        )  # fmt: skip
     title = _string(data, "title")
     if not title:
         raise BadFile("front matter has no 'title'")
@@ -180,13 +164,35 @@ def file_to_article(
         title=title,
         section_id=_section(data, source, sections),
         summary_html=f"<p>{html.escape(summary)}</p>" if summary else "",
-        content_html=_body_html(body, path.suffix.lower()),
+        content_html=_body_html(body, relative.suffix.lower(), converter),
         author=_string(data, "author"),
         categories=_categories(data),
         published_at=parse_date(data.get("date"), "date", zone),
         updated_at=parse_date(data.get("updated"), "updated", zone),
         image_url=urljoin(url, image) if image else "",
     )
+
+
+def _read_entry(
+    folder: Path, entry: Entry, source: SourceConfig, *, max_bytes: int, **context: Any
+) -> Article | None:
+    """Read one listed file into an article; log a warning naming it and return None if bad."""
+    name = shown(folder / entry.relative)
+    try:
+        text = decode_text(read_entry(folder, entry, max_bytes), name)
+        return file_to_article(entry.relative, text, source, **context)
+    except BadFile as exc:
+        _skip(source, name, str(exc))
+    except Exception as exc:
+        logger.debug("source %s: unexpected error reading %s", source.id, name, exc_info=True)
+        _skip(source, name, f"unexpected {type(exc).__name__}: {exc}")
+    return None
+
+
+def _skip(source: SourceConfig, name: str, problem: str) -> None:
+    """Log that a file is skipped, in one printable line."""
+    lines = problem.encode("utf-8", "backslashreplace").decode("utf-8").splitlines()
+    logger.warning("source %s: skipping %s: %s", source.id, name, lines[0] if lines else "")
 
 
 def read_folder(
@@ -200,18 +206,14 @@ def read_folder(
     """Read every article file of a folder source; bad files are logged and skipped."""
     folder = Path(source.location)
     if not folder.is_dir():
-        raise SourceError(source.id, f"folder not found: {folder}")
+        raise SourceError(source.id, f"folder not found: {shown(folder)}")
     articles = []
-    for path in list_files(folder):
-        relative = PurePosixPath(path.relative_to(folder).as_posix())
-        try:
-            text = read_text(path, max_bytes)
-            article = file_to_article(
-                path, relative, text, source,
-                zone=zone, public_base_url=public_base_url, sections=sections,
+    with MarkdownConverter() as converter:
+        for entry in list_files(folder):
+            article = _read_entry(
+                folder, entry, source, max_bytes=max_bytes, zone=zone,
+                public_base_url=public_base_url, sections=sections, converter=converter,
             )  # fmt: skip
-        except BadFile as exc:
-            logger.warning("source %s: skipping %s: %s", source.id, path, exc)
-            continue
-        articles.append(article)
+            if article is not None:
+                articles.append(article)
     return articles
