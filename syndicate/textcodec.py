@@ -28,6 +28,8 @@ _KOREAN_LABELS = {"euc-kr", "euckr", "euc_kr", "ks_c_5601-1987", "ks_c_5601", "k
 _LATIN_LABELS = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "us-ascii", "ascii",
                  "ansi_x3.4-1968", "646", "windows-1252", "cp1252"}  # fmt: skip
 _WIDE = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
+# Korean is decided by its own check (_by_korean); wide encodings by zero bytes or a BOM.
+_NOT_DETECTED = frozenset({KOREAN, "johab", *_WIDE})
 _REWRITING = {"utf-7", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"}
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -54,6 +56,7 @@ _ADJACENT_HIGH = re.compile(rb"[\x80-\xff]{2}")
 _SAMPLE = 4096
 _KOREAN_SAMPLE = 1 << 16
 _DETECTOR_SAMPLE = 1 << 17
+_DETECTOR_MIN_HIGH_BYTES = 8  # fewer non-ASCII bytes than this tell nothing about a script
 _COHERENCE_MARGIN = 0.1
 _KOREAN_CONFIRM = 4
 _OTHER_CJK = {"gb2312", "gbk", "gb18030", "hz", "big5", "big5hkscs", "cp950", "euc_jp",
@@ -208,10 +211,13 @@ def _detected(data: bytes) -> str | None:
 
 def _by_detector(data: bytes) -> Decoded | None:
     """Ask charset-normalizer; a Latin-script guess must beat Windows-1252 on evidence."""
-    matches = from_bytes(data[:_DETECTOR_SAMPLE])
+    sample = data[:_DETECTOR_SAMPLE]
+    if sum(1 for byte in sample if byte >= 0x80) < _DETECTOR_MIN_HIGH_BYTES:
+        return None
+    matches = from_bytes(sample)
     best = matches.best()
     codec = normalize_charset(best.encoding) if best is not None else None
-    if best is None or codec is None or codec == KOREAN or codec in _WIDE:
+    if best is None or codec is None or codec in _NOT_DETECTED:
         return None
     if not _single_byte(codec) and not _ADJACENT_HIGH.search(data):
         return None  # multi-byte scripts put high bytes side by side
@@ -293,8 +299,13 @@ def decode_local_text(data: bytes) -> tuple[str, str]:
     """Return ``(text, encoding)`` of a local file decoded by evidence (a BOM is dropped).
 
     ``encoding`` is ``"utf-8"`` for clean UTF-8; anything else names what was used.
+    Raises UnicodeDecodeError when no encoding explains the bytes (the Windows-1252
+    fallback meets bytes it does not define).
     """
     decoded = decode_bytes(data)
+    if decoded.evidence == "fallback" and "\ufffd" in decoded.text:
+        position = decoded.text.index("\ufffd")
+        raise UnicodeDecodeError("cp1252", data, position, position + 1, "no encoding fits")
     if decoded.encoding == "utf-8" and decoded.evidence not in ("valid UTF-8", "byte-order mark"):
         return decoded.text, f"utf-8 ({decoded.evidence})"
     return decoded.text, decoded.encoding

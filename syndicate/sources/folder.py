@@ -53,7 +53,10 @@ def decode_text(data: bytes, name: str) -> str:
     """Decode a file by evidence (UTF-8, else the encoding its bytes show), with a warning."""
     if b"\x00" in data:
         raise BadFile("contains NUL bytes: a binary file, or UTF-16 text (save it as UTF-8)")
-    text, encoding = decode_local_text(data)
+    try:
+        text, encoding = decode_local_text(data)
+    except UnicodeDecodeError:
+        raise BadFile("not text in any encoding its bytes show (save it as UTF-8)") from None
     if encoding != "utf-8":
         logger.warning("%s: not UTF-8; read as %s", name, encoding)
     return text
