@@ -262,7 +262,8 @@ def _outcome_line(outcome: Any) -> str:
 def feeds(ctx: Context) -> None:
     """Write the RSS and Atom feeds (per section and combined).
 
-    Files whose content did not change are left untouched.
+    Files whose content did not change are left untouched; each file is written
+    on its own, and exit code 3 means some could not be written.
 
     \b
     Example:
@@ -271,6 +272,10 @@ def feeds(ctx: Context) -> None:
     with errors_to_exit(ctx):
         report = pipeline.run_feeds(ctx.config, ctx.store())
         _print_feeds(ctx.config, report)
+        for error in report.failed.values():
+            click.echo(f"error: {error}", err=True)
+        if report.failed:
+            sys.exit(EXIT_PARTIAL)
 
 
 def _print_feeds(config: Config, report: Any) -> None:
