@@ -190,26 +190,35 @@ def _fallback_link(guid: str, source: SourceConfig) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc}/"
 
 
+def _content_key(title: str, summary: str, content: str) -> str:
+    """A stable key for an article that has text but neither GUID nor link ("" if no text)."""
+    if not (summary or content):
+        return ""
+    text = "\n".join((title, summary, content))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
 def normalize_article(article: Article, source: SourceConfig) -> Article | None:
     """Sanitize, bound, title, section and summarise one article; None when it must be dropped.
 
     Every text field loses what XML cannot carry; lengths and the number of
     categories are capped (logged with the source and the article); a link
     that is not http(s) is dropped and an article without one links to its GUID
-    (if that is an http(s) URL) or to the source's site.
+    (if that is an http(s) URL) or to the source's site. An article without a
+    title is titled from its text (else its link); one without a GUID or link
+    is keyed by a hash of its text.
     """
     notes = _Notes(source, article)
-    url = _link(article.url, notes)
-    guid = _guid(article.guid, url, notes)
-    if not guid:
-        return None
-    url = url or _fallback_link(guid, source)
+    own_url = _link(article.url, notes)
+    guid = _guid(article.guid, own_url, notes)
+    url = own_url or _fallback_link(guid, source)
     summary = _bounded_html(article.summary_html, MAX_SUMMARY_CHARS, url, "summary", notes)
     content = _bounded_html(article.content_html, MAX_CONTENT_CHARS, url, "content", notes)
     if not html_to_text(summary):
         summary = _summary_from(content)
-    title = plain_title(xml_text(article.title)) or _title_from(summary, content)
-    if not title:
+    title = plain_title(xml_text(article.title)) or _title_from(summary, content) or own_url
+    guid = guid or _content_key(title, summary, content)
+    if not title or not guid:
         return None
     normalized = replace(
         article, guid=guid, url=url, summary_html=summary, content_html=content,

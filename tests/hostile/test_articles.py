@@ -326,3 +326,93 @@ def test_hundred_thousand_nested_divs_are_flattened_quickly(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["ok", "9"]  # 8 feeds and the OPML list
+
+
+# --- sanitizing: bounded depth, linear time, one definition of a publishable link ----------
+
+BOUNDED_SCRIPT = textwrap.dedent(
+    """
+    import re, resource, sys
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+    from syndicate.sanitize import clean_html, html_to_text, plain_title
+
+    html = sys.stdin.read()
+    cleaned = clean_html(html, "https://x.kr/")
+    depth = deepest = 0
+    for match in re.finditer(r"<(/?)(\\w+)", cleaned):
+        if match.group(2) in ("br", "img", "hr"):
+            continue
+        depth += -1 if match.group(1) else 1
+        deepest = max(deepest, depth)
+    assert deepest <= 128, deepest
+    assert "끝" in html_to_text(html) + cleaned or "끝" not in html
+    plain_title(html)
+    print("ok")
+    """
+)
+HOSTILE_HTML = {
+    "nested divs": "<div>" * 100_000 + "끝" + "</div>" * 100_000,
+    "unclosed bold": "<b>" * 100_000 + "끝",
+    "nested tables": "<table><tr><td>" * 30_000 + "끝",
+    "nested lists": "<ul><li>" * 50_000 + "끝",
+    "open attribute lists": "<a " * 40_000,
+    "unclosed comments": "<!--" * 40_000,
+    "processing instructions": "<?" * 200_000,
+    "mixed blocks and inline": "<span><div><em><p>" * 30_000 + "끝",
+    "formatting reopened": "<p><b title=1>x</p>" * 50_000 + "끝",
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_HTML))
+def test_sanitizing_and_text_extraction_are_bounded(name: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", BOUNDED_SCRIPT],
+        input=HOSTILE_HTML[name],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=20,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        " \t javascript:alert(1)",
+        "java\tscript:alert(1)",
+        "java\nscript:alert(1)",
+        "java\rscript:alert(1)",
+        "\x01javascript:alert(1)",
+        "\u3000javascript:alert(1)",
+        "vbscript:msgbox(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "DaTa:image/svg+xml;base64,PHN2Zz4=",
+        "file:///etc/passwd",
+        "//evil.example/x",
+        "http:evil",
+        "https://",
+        "",
+    ],
+)
+def test_only_absolute_http_links_are_publishable(url: str) -> None:
+    from syndicate.render import safe_url
+    from syndicate.sanitize import safe_link
+
+    assert safe_link(url) == ""
+    resolved = safe_url(url, "https://news.example.kr/")  # the digest's links
+    assert resolved == "" or resolved.startswith(("https://news.example.kr/", "https://evil."))
+    assert "script" not in resolved.lower() or resolved.startswith("https://news.example.kr/")
+
+
+def test_publishable_links_are_kept_and_resolved() -> None:
+    from syndicate.sanitize import safe_link
+
+    assert safe_link(" HTTPS://x.kr/a b ") == "HTTPS://x.kr/a%20b"
+    assert safe_link("/news/1", "https://x.kr/a/") == "https://x.kr/news/1"
+    assert safe_link("&#106;avascript:x", "https://x.kr/a/").startswith("https://x.kr/a/")
