@@ -272,16 +272,16 @@ def feeds(ctx: Context) -> None:
     with errors_to_exit(ctx):
         report = pipeline.run_feeds(ctx.config, ctx.store())
         _print_feeds(ctx.config, report)
-        for error in report.failed.values():
-            click.echo(f"error: {error}", err=True)
-        if report.failed:
+        if report.failed:  # each failed file was logged, naming it
             sys.exit(EXIT_PARTIAL)
 
 
 def _print_feeds(config: Config, report: Any) -> None:
     folder = config.feeds.output
+    failed = f", {len(report.failed)} failed" if report.failed else ""
     click.echo(
-        f"feeds: {len(report.written)} written, {len(report.unchanged)} unchanged in {folder}"
+        f"feeds: {len(report.written)} written, {len(report.unchanged)} unchanged{failed} "
+        f"in {folder}"
     )
 
 

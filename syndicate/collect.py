@@ -102,12 +102,18 @@ def _title_from(summary_html: str, content_html: str) -> str:
     return truncate(text, TITLE_CHARS) if text else ""
 
 
+def _label(article: Article) -> str:
+    """How an article is named in log lines: its GUID (else URL), on one line, shortened."""
+    key = article.guid if isinstance(article.guid, str) and article.guid else article.url
+    return truncate(" ".join(xml_text(str(key or "")).split()), 100)
+
+
 class _Notes:
     """What normalising one article changed, logged as one line naming source and article."""
 
     def __init__(self, source: SourceConfig, article: Article) -> None:
         self.source = source
-        self.label = truncate(" ".join(xml_text(article.guid or article.url).split()), 100)
+        self.label = _label(article)
         self.reasons: list[str] = []
 
     def cut(self, field_name: str, before: int, after: int) -> None:
@@ -147,7 +153,7 @@ def _bounded_html(raw: str, limit: int, base: str | None, field_name: str, notes
 
 def _categories(raw: Sequence[str], notes: _Notes) -> tuple[str, ...]:
     """Distinct one-line categories, at most MAX_CATEGORIES of at most MAX_CATEGORY_CHARS."""
-    names = dict.fromkeys(" ".join(xml_text(c).split()) for c in raw)
+    names = dict.fromkeys(" ".join(xml_text(c).split()) for c in raw if isinstance(c, str))
     names.pop("", None)
     long = sum(1 for name in names if len(name) > MAX_CATEGORY_CHARS)
     if long:
@@ -236,11 +242,18 @@ def normalize_batch(articles: Sequence[Article], source: SourceConfig) -> tuple[
     """Normalise a batch and drop unusable articles and duplicate GUIDs; return (kept, skipped)."""
     kept: dict[str, Article] = {}
     for article in articles:
-        normalized = normalize_article(article, source)
-        if normalized is None:
-            label = truncate(" ".join(xml_text(article.guid or article.url).split()), 100)
+        try:
+            normalized = normalize_article(article, source)
+        except Exception as exc:  # one malformed article never stops its source
+            logger.debug("source %s: cannot normalise an article", source.id, exc_info=True)
             logger.warning(
-                "source %s: dropping article %r: no title, URL or GUID", source.id, label
+                "source %s: dropping article %r: %s: %s",
+                source.id, _label(article), type(exc).__name__, str(exc)[:200],
+            )  # fmt: skip
+            continue
+        if normalized is None:
+            logger.warning(
+                "source %s: dropping article %r: no title, URL or GUID", source.id, _label(article)
             )
         elif normalized.guid not in kept:
             kept[normalized.guid] = normalized

@@ -8,6 +8,7 @@ well-formed (parsed back with lxml's default, size-limited parser).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from syndicate.collect import collect_source, normalize_article
 from syndicate.config import Config, SourceConfig, load_config
-from syndicate.feeds import feed_specs, write_feeds
+from syndicate.feeds import feed_specs, render_feed, write_feeds
 from syndicate.model import Article
 from syndicate.store import Store
 
@@ -59,8 +62,9 @@ def item(
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    with Store(sqlite_url) as opened:
+def store(store_url: str) -> Iterator[Store]:
+    """A fresh store, once on SQLite and once on PostgreSQL."""
+    with Store(store_url) as opened:
         opened.upgrade()
         yield opened
 
@@ -416,3 +420,91 @@ def test_publishable_links_are_kept_and_resolved() -> None:
     assert safe_link(" HTTPS://x.kr/a b ") == "HTTPS://x.kr/a%20b"
     assert safe_link("/news/1", "https://x.kr/a/") == "https://x.kr/news/1"
     assert safe_link("&#106;avascript:x", "https://x.kr/a/").startswith("https://x.kr/a/")
+
+
+# --- the feed stage: each file on its own ---------------------------------------------------
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "syndicate", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_an_unwritable_feed_file_is_reported_and_the_others_are_written(
+    http_root: tuple[Path, str], write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = serve(http_root, write_config, rss(NORMAL_ITEM))
+    blocked = config.resolve(config.feeds.output) / "economy.atom.xml"
+    blocked.mkdir(parents=True)  # a folder where the file should go
+    assert cli("db", "upgrade", cwd=tmp_path).returncode == 0
+    assert cli("collect", cwd=tmp_path).returncode == 0
+    result = cli("feeds", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and "economy.atom.xml: cannot write" in errors[0], result.stderr
+    assert "8 written, 0 unchanged, 1 failed" in result.stdout
+    assert "Traceback" not in result.stderr
+    output = config.resolve(config.feeds.output)
+    for spec in feed_specs(config):
+        if spec.file_name != "economy.atom.xml":
+            etree.parse(str(output / spec.file_name))
+    assert (output / "feeds.opml").is_file()
+
+
+# --- any article: stored bounded and XML-safe, rendered in both formats ----------------------
+
+_NASTY = st.sampled_from(
+    ["\ud800", "\udfff", "\x00", "\x0b", "\x1f", "\x7f", "\x85", "\ufffe", "\uffff", "\u0301",
+     "\u200d", "<", ">", "&", "&#0;", "&#xD800;", "]]>", "<![CDATA[", "<div>", "</p>", "<script>",
+     "javascript:", "\t", "\n", " ", "가", "👩"]
+)  # fmt: skip
+_TEXT = st.lists(st.one_of(_NASTY, st.text(max_size=8)), max_size=12).map("".join)
+_URL = st.one_of(
+    _TEXT,
+    st.sampled_from(["https://x.kr/a", " JAVASCRIPT:x", "data:,x", "//x.kr/p", "/rel", ""]),
+)
+
+
+_ARTICLES = st.builds(
+    Article,
+    source_id=st.just("s"),
+    guid=_TEXT,
+    url=_URL,
+    title=_TEXT,
+    section_id=st.just("it"),
+    summary_html=_TEXT,
+    content_html=_TEXT,
+    author=_TEXT,
+    categories=st.lists(_TEXT, max_size=8).map(tuple),
+    image_url=_URL,
+)
+
+
+@given(raw=_ARTICLES)
+def test_any_article_is_stored_xml_safe_and_renders_in_both_formats(
+    write_config: Callable[..., Path], raw: Article
+) -> None:
+    got = normalize_article(raw, SOURCE)
+    if got is None:
+        return
+    fields = [got.guid, got.url, got.title, got.summary_html, got.content_html, got.author]
+    for text in [*fields, *got.categories, got.image_url]:
+        text.encode("utf-8")
+        assert not any(c in BAD_CHARS for c in text), repr(text)
+    for link in (got.url, got.image_url):
+        assert link == "" or link.lower().startswith(("http://", "https://")), link
+    stored = dataclasses.replace(got, id=1, public_id="tag:news.example.kr,2024:article/1")
+    config = load_config(write_config())
+    for spec in feed_specs(config):
+        if spec.key == "all":
+            root = etree.fromstring(render_feed(config, spec, [stored], spec.fmt))
+            assert len(list(root.iter("item", f"{ATOM}entry"))) == 1
