@@ -235,9 +235,7 @@ def _tokens(html: str) -> Iterator[Token]:
 
 def _attributes(tag: str, raw: str) -> str:
     """The allowed attributes of a start tag, decoded once and re-escaped."""
-    allowed = ALLOWED_ATTRIBUTES.get(tag)
-    if not allowed:
-        return ""
+    allowed = ALLOWED_ATTRIBUTES.get(tag, set()) | _GENERIC_ATTRIBUTES
     body = raw[len(tag) + 1 :].rstrip(">")
     seen: dict[str, str] = {}
     for match in _ATTR_RE.finditer(body):
@@ -251,9 +249,18 @@ def _attributes(tag: str, raw: str) -> str:
 # --- balancing ------------------------------------------------------------------------
 
 _KEPT_TAGS = ALLOWED_TAGS | DROP_WITH_CONTENT
+_GENERIC_ATTRIBUTES = frozenset({"lang", "title"})  # nh3 keeps these on every tag
 _CLOSES_P = frozenset(
     {"p", "div", "ul", "ol", "table", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
      "figure", "hr", "li"}
+)  # fmt: skip
+_FOREIGN = frozenset({"svg", "math"})
+# HTML start tags that end svg/math content (the HTML "breakout" list).
+_BREAKOUT = frozenset(
+    {"b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt", "em",
+     "embed", "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li", "listing",
+     "menu", "meta", "nobr", "ol", "p", "pre", "ruby", "s", "small", "span", "strong", "strike",
+     "sub", "sup", "table", "tt", "u", "ul", "var"}
 )  # fmt: skip
 # An element a start tag closes implicitly, and the elements that stop the search.
 _IMPLIED = {
@@ -268,8 +275,8 @@ class _Balancer:
     """Rebuild markup as balanced, explicitly closed elements at most MAX_DEPTH deep.
 
     Only the tags :func:`clean_html` keeps are written (with their allowed
-    attributes); other tags are dropped with their text kept, and raw-text
-    elements (script, style, ...) are dropped with their content.
+    attributes); other tags are dropped with their text kept; raw-text
+    elements (script, style, ...) and svg/math are dropped with their content.
     """
 
     def __init__(self) -> None:
@@ -278,10 +285,15 @@ class _Balancer:
         self.open = Counter[str]()
         self.dropped = Counter[str]()
         self.raw_owner = ""
+        self.foreign = 0  # depth inside <svg>/<math>, whose content nh3 drops too
 
     def feed(self, token: Token) -> None:
         kind, value, raw = token
-        if kind == "text":
+        if self.foreign and not self._leaves_foreign(kind, value, raw):
+            return
+        if kind == "start" and value in _FOREIGN:
+            self.foreign = 0 if raw.endswith("/>") else 1
+        elif kind == "text":
             self.out.append(value.replace("<", "&lt;"))
         elif kind == "raw":
             if self.raw_owner not in DROP_WITH_CONTENT:
@@ -294,6 +306,17 @@ class _Balancer:
             self._start(value, raw)
         else:
             self._end(value)
+
+    def _leaves_foreign(self, kind: str, tag: str, raw: str) -> bool:
+        """Track svg/math nesting; True when this token ends it (an HTML tag breaks out)."""
+        if kind == "start" and tag in _BREAKOUT:
+            self.foreign = 0
+            return True
+        if kind == "start" and tag in _FOREIGN and not raw.endswith("/>"):
+            self.foreign += 1
+        elif kind == "end" and tag in _FOREIGN:
+            self.foreign -= 1
+        return False
 
     def _start(self, tag: str, raw: str) -> None:
         if tag in _VOID:
