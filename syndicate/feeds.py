@@ -316,18 +316,19 @@ def _serialize(fg: FeedGenerator, fmt: str, articles: Sequence[Article]) -> byte
     return _fix_atom_links(data, articles)
 
 
-def _add_entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> bool:
+def _add_entry(fg: FeedGenerator, config: Config, article: Article, spec: FeedSpec) -> bool:
     """Add one article to ``fg``; an article that cannot be rendered is left out (False)."""
     entry = fg.add_entry(order="append")
     try:
         _add_texts(entry, article)
-        _add_meta(entry, config, article, fmt)
-        entry.rss_entry() if fmt == "rss" else entry.atom_entry()
+        _add_meta(entry, config, article, spec.fmt)
+        entry.rss_entry() if spec.fmt == "rss" else entry.atom_entry()
     except _RENDER_ERRORS as exc:
         fg.remove_entry(entry)
+        name = _entry_id(article)[:200] or article.title[:100]
         logger.warning(
             "feed %s: skipping article %r of source %s: %s",
-            fmt, _entry_id(article)[:200], article.source_id, " ".join(str(exc).split())[:300],
+            spec.file_name, name, article.source_id, " ".join(str(exc).split())[:300],
         )  # fmt: skip
         return False
     return True
@@ -347,7 +348,7 @@ def render_feed(config: Config, spec: FeedSpec, articles: Sequence[Article], fmt
     chosen = _select(config, spec, articles)
     try:
         fg = _channel(config, spec, chosen)
-        rendered = [article for article in chosen if _add_entry(fg, config, article, fmt)]
+        rendered = [article for article in chosen if _add_entry(fg, config, article, spec)]
         return _serialize(fg, fmt, rendered)
     except _RENDER_ERRORS as exc:
         raise FeedWriteError(f"feed {spec.file_name}: cannot render: {exc}") from exc

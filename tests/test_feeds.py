@@ -309,7 +309,7 @@ def test_an_article_that_cannot_be_rendered_is_skipped_by_name(
     bad = make_article(2, url="", public_id="", guid="")  # no id at all: Atom needs one
     data = render_feed(config, spec_for(config, "it", "atom"), [make_article(1), bad], "atom")
     assert [e.title for e in parse(data).entries] == ["1번째 기사: 한국어 제목"]
-    assert any("skipping article" in r.message for r in caplog.records)
+    assert any("it.atom.xml: skipping article" in r.message for r in caplog.records)
 
 
 def test_one_failing_feed_file_does_not_stop_the_others(
