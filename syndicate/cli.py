@@ -262,7 +262,8 @@ def _outcome_line(outcome: Any) -> str:
 def feeds(ctx: Context) -> None:
     """Write the RSS and Atom feeds (per section and combined).
 
-    Files whose content did not change are left untouched.
+    Files whose content did not change are left untouched; each file is written
+    on its own, and exit code 3 means some could not be written.
 
     \b
     Example:
@@ -271,12 +272,16 @@ def feeds(ctx: Context) -> None:
     with errors_to_exit(ctx):
         report = pipeline.run_feeds(ctx.config, ctx.store())
         _print_feeds(ctx.config, report)
+        if report.failed:  # each failed file was logged, naming it
+            sys.exit(EXIT_PARTIAL)
 
 
 def _print_feeds(config: Config, report: Any) -> None:
     folder = config.feeds.output
+    failed = f", {len(report.failed)} failed" if report.failed else ""
     click.echo(
-        f"feeds: {len(report.written)} written, {len(report.unchanged)} unchanged in {folder}"
+        f"feeds: {len(report.written)} written, {len(report.unchanged)} unchanged{failed} "
+        f"in {folder}"
     )
 
 

@@ -8,6 +8,7 @@ saved in its :class:`~syndicate.model.SourceState` and returned in its
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +23,14 @@ import httpx
 from syndicate.config import Config, RuleConfig, SourceConfig
 from syndicate.errors import SchemaOutOfDate, SourceError, StoreError
 from syndicate.model import Article, SourceState, utcnow
-from syndicate.sanitize import clean_html, html_to_text, plain_title, truncate
+from syndicate.sanitize import (
+    clean_html,
+    html_to_text,
+    plain_title,
+    safe_link,
+    truncate,
+    xml_text,
+)
 from syndicate.sources import SourceContext, SourceResult, read_source
 from syndicate.sources.retrieve import make_client
 
@@ -34,6 +42,19 @@ logger = logging.getLogger(__name__)
 MAX_WORKERS = 4
 SUMMARY_CHARS = 300
 TITLE_CHARS = 80
+# Bounds on what one article may store (characters; HTML is counted sanitized).
+MAX_TITLE_CHARS = 500
+MAX_AUTHOR_CHARS = 200
+MAX_CATEGORY_CHARS = 100
+MAX_CATEGORIES = 50
+MAX_SUMMARY_CHARS = 20_000
+MAX_CONTENT_CHARS = 500_000
+MAX_GUID_CHARS = 1_000
+MAX_URL_CHARS = 2_000
+# Room left for the end tags sanitizing adds back after a cut.
+_HTML_SLACK = 2_000
+# Raw HTML longer than this many times its limit is cut before sanitizing.
+_RAW_FACTOR = 4
 
 
 @dataclass
@@ -81,25 +102,138 @@ def _title_from(summary_html: str, content_html: str) -> str:
     return truncate(text, TITLE_CHARS) if text else ""
 
 
+def _label(article: Article) -> str:
+    """How an article is named in log lines: its GUID (else URL), on one line, shortened."""
+    key = article.guid if isinstance(article.guid, str) and article.guid else article.url
+    return truncate(" ".join(xml_text(str(key or "")).split()), 100)
+
+
+class _Notes:
+    """What normalising one article changed, logged as one line naming source and article."""
+
+    def __init__(self, source: SourceConfig, article: Article) -> None:
+        self.source = source
+        self.label = _label(article)
+        self.reasons: list[str] = []
+
+    def cut(self, field_name: str, before: int, after: int) -> None:
+        """Record that ``field_name`` was cut from ``before`` to ``after`` characters."""
+        self.reasons.append(f"{field_name} cut from {before:,} to {after:,} characters")
+
+    def log(self) -> None:
+        """Log the reasons, if any."""
+        if self.reasons:
+            logger.warning(
+                "source %s: article %r: %s", self.source.id, self.label, "; ".join(self.reasons)
+            )
+
+
+def _bounded_text(text: str, limit: int, field_name: str, notes: _Notes) -> str:
+    """``text`` shortened to ``limit`` characters (on a character boundary), noted if cut."""
+    if len(text) <= limit:
+        return text
+    cut = truncate(text, limit)
+    notes.cut(field_name, len(text), len(cut))
+    return cut
+
+
+def _bounded_html(raw: str, limit: int, base: str | None, field_name: str, notes: _Notes) -> str:
+    """Sanitized HTML of at most about ``limit`` characters; raw input is cut first."""
+    before, cut = len(raw), len(raw) > _RAW_FACTOR * limit
+    if cut:  # bounds the work sanitizing does
+        raw = truncate(raw, _RAW_FACTOR * limit, ellipsis="")
+    cleaned = clean_html(raw, base)
+    if len(cleaned) > limit:
+        cleaned = clean_html(truncate(cleaned, limit - _HTML_SLACK, ellipsis=""), base)
+        cut = True
+    if cut:
+        notes.cut(field_name, before, len(cleaned))
+    return cleaned
+
+
+def _categories(raw: Sequence[str], notes: _Notes) -> tuple[str, ...]:
+    """Distinct one-line categories, at most MAX_CATEGORIES of at most MAX_CATEGORY_CHARS."""
+    names = dict.fromkeys(" ".join(xml_text(c).split()) for c in raw if isinstance(c, str))
+    names.pop("", None)
+    long = sum(1 for name in names if len(name) > MAX_CATEGORY_CHARS)
+    if long:
+        notes.reasons.append(f"{long:,} categories cut to {MAX_CATEGORY_CHARS} characters")
+    if len(names) > MAX_CATEGORIES:
+        notes.reasons.append(f"{len(names) - MAX_CATEGORIES:,} categories past the first "
+                             f"{MAX_CATEGORIES} dropped")  # fmt: skip
+    kept = (truncate(name, MAX_CATEGORY_CHARS) for name in list(names)[:MAX_CATEGORIES])
+    return tuple(dict.fromkeys(kept))
+
+
+def _guid(raw: str, url: str, notes: _Notes) -> str:
+    """The article's key: its GUID (a hash of it when over-long), else its URL."""
+    guid = xml_text(raw).strip() or url
+    if len(guid) <= MAX_GUID_CHARS:
+        return guid
+    notes.reasons.append(f"GUID of {len(guid):,} characters replaced by its SHA-256")
+    return "sha256:" + hashlib.sha256(guid.encode("utf-8")).hexdigest()
+
+
+def _link(raw: str, notes: _Notes) -> str:
+    """The article's own http(s) link, or "" (refused links are noted)."""
+    url = safe_link(raw)
+    if len(url) > MAX_URL_CHARS:
+        url = ""
+    if raw.strip() and not url:
+        shown = truncate(" ".join(xml_text(raw).split()), 60)
+        notes.reasons.append(f"link {shown!r} refused (not a usable http/https URL)")
+    return url
+
+
+def _fallback_link(guid: str, source: SourceConfig) -> str:
+    """A link for an article without one: its GUID if http(s), else the source's site."""
+    if safe_link(guid) == guid and len(guid) <= MAX_URL_CHARS:
+        return guid
+    home = safe_link(source.location)
+    if not home:
+        return ""
+    parts = urlsplit(home)
+    return f"{parts.scheme.lower()}://{parts.netloc}/"
+
+
+def _content_key(title: str, summary: str, content: str) -> str:
+    """A stable key for an article that has text but neither GUID nor link ("" if no text)."""
+    if not (summary or content):
+        return ""
+    text = "\n".join((title, summary, content))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
 def normalize_article(article: Article, source: SourceConfig) -> Article | None:
-    """Sanitize, title, section and summarise one article; None when it must be dropped."""
-    url = article.url.strip()
-    guid = article.guid.strip() or url
-    if not guid:
-        return None
-    base = url if url.startswith(("http://", "https://")) else None
-    summary = clean_html(article.summary_html, base)
-    content = clean_html(article.content_html, base)
+    """Sanitize, bound, title, section and summarise one article; None when it must be dropped.
+
+    Every text field loses what XML cannot carry; lengths and the number of
+    categories are capped (logged with the source and the article); a link
+    that is not http(s) is dropped and an article without one links to its GUID
+    (if that is an http(s) URL) or to the source's site. An article without a
+    title is titled from its text (else its link); one without a GUID or link
+    is keyed by a hash of its text.
+    """
+    notes = _Notes(source, article)
+    own_url = _link(article.url, notes)
+    guid = _guid(article.guid, own_url, notes)
+    url = own_url or _fallback_link(guid, source)
+    summary = _bounded_html(article.summary_html, MAX_SUMMARY_CHARS, url, "summary", notes)
+    content = _bounded_html(article.content_html, MAX_CONTENT_CHARS, url, "content", notes)
     if not html_to_text(summary):
         summary = _summary_from(content)
-    title = plain_title(article.title) or _title_from(summary, content)
-    if not title:
+    title = plain_title(xml_text(article.title)) or _title_from(summary, content) or own_url
+    guid = guid or _content_key(title, summary, content)
+    if not title or not guid:
         return None
-    categories = tuple(dict.fromkeys(c.strip() for c in article.categories if c.strip()))
     normalized = replace(
-        article, guid=guid, url=url, title=title, summary_html=summary,
-        content_html=content, categories=categories, author=plain_title(article.author),
+        article, guid=guid, url=url, summary_html=summary, content_html=content,
+        title=_bounded_text(title, MAX_TITLE_CHARS, "title", notes),
+        author=_bounded_text(plain_title(xml_text(article.author)), MAX_AUTHOR_CHARS,
+                             "author", notes),
+        categories=_categories(article.categories, notes), image_url=safe_link(article.image_url),
     )  # fmt: skip
+    notes.log()
     section = match_rules(source.rules, normalized) or article.section_id or source.section
     return replace(normalized, section_id=section)
 
@@ -108,9 +242,19 @@ def normalize_batch(articles: Sequence[Article], source: SourceConfig) -> tuple[
     """Normalise a batch and drop unusable articles and duplicate GUIDs; return (kept, skipped)."""
     kept: dict[str, Article] = {}
     for article in articles:
-        normalized = normalize_article(article, source)
+        try:
+            normalized = normalize_article(article, source)
+        except Exception as exc:  # one malformed article never stops its source
+            logger.debug("source %s: cannot normalise an article", source.id, exc_info=True)
+            logger.warning(
+                "source %s: dropping article %r: %s: %s",
+                source.id, _label(article), type(exc).__name__, str(exc)[:200],
+            )  # fmt: skip
+            continue
         if normalized is None:
-            logger.info("source %s: dropping an article without title, URL or GUID", source.id)
+            logger.warning(
+                "source %s: dropping article %r: no title, URL or GUID", source.id, _label(article)
+            )
         elif normalized.guid not in kept:
             kept[normalized.guid] = normalized
     return list(kept.values()), len(articles) - len(kept)

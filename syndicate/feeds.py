@@ -14,10 +14,10 @@ Asia/Seoul).
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 import mimetypes
 import os
-import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,7 +35,7 @@ from syndicate import __version__
 from syndicate.config import Config
 from syndicate.errors import FeedWriteError
 from syndicate.model import Article, Section, newest_first
-from syndicate.sanitize import clean_html
+from syndicate.sanitize import safe_link, xml_text
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +50,8 @@ EMPTY_FEED_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _LINK_ANCHORS = (f"{{{ATOM_NS}}}link", f"{{{ATOM_NS}}}title")
 _MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
-# Characters XML 1.0 forbids (C0 controls except tab/LF/CR, surrogates, U+FFFE/U+FFFF)
-# plus DEL and the C1 controls, which XML allows but readers choke on.
-_INVALID_XML_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# What rendering one entry or one file may raise (feedgen and lxml raise these).
+_RENDER_ERRORS = (ValueError, TypeError, KeyError, NotImplementedError, etree.LxmlError)
 
 
 class ArticleSource(Protocol):
@@ -90,10 +89,14 @@ class FeedSpec:
 
 @dataclass
 class FeedsReport:
-    """What :func:`write_feeds` did: files rewritten and files left as they were."""
+    """What :func:`write_feeds` did: files rewritten, left as they were, and failed.
+
+    ``failed`` maps a feed file name to its one-line error.
+    """
 
     written: list[Path] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def paths(self) -> list[Path]:
@@ -131,7 +134,7 @@ def feed_specs(config: Config) -> list[FeedSpec]:
 
 def xml_safe(text: str) -> str:
     """Remove characters that XML 1.0 cannot carry (control characters, lone surrogates)."""
-    return _INVALID_XML_RE.sub("", text)
+    return xml_text(text)
 
 
 def _one_line(text: str) -> str:
@@ -139,11 +142,9 @@ def _one_line(text: str) -> str:
     return " ".join(xml_safe(text).split())
 
 
-def _clean_html(html: str, base_url: str | None) -> str:
-    """Sanitize HTML once more before it goes into a feed (defence in depth)."""
-    if not html.strip():
-        return ""
-    return xml_safe(clean_html(xml_safe(html), base_url)).strip()
+def _stored_html(html: str) -> str:
+    """Stored HTML made XML-safe (it was sanitized once, at collect; never again here)."""
+    return xml_safe(html).strip()
 
 
 def _local(value: datetime, zone: tzinfo) -> datetime:
@@ -191,8 +192,7 @@ def _entry_id(article: Article) -> str:
 
 def _image_url(article: Article) -> str:
     """The article's lead image URL, if it has an http(s) one."""
-    url = xml_safe(article.image_url).strip()
-    return url if urlsplit(url).scheme in ("http", "https") else ""
+    return safe_link(article.image_url)
 
 
 def _image_type(url: str) -> str:
@@ -202,11 +202,16 @@ def _image_type(url: str) -> str:
 
 
 def _add_texts(entry: FeedEntry, article: Article) -> None:
-    """Set title, summary and content (HTML, sanitized)."""
+    """Set title, summary and content (HTML, sanitized at collect).
+
+    An entry without a link needs content (Atom): its summary, else its title.
+    """
     title = _one_line(article.title) or _one_line(article.url) or _entry_id(article)
     entry.title(title)
-    summary = _clean_html(article.summary_html, article.url or None)
-    content = _clean_html(article.content_html, article.url or None)
+    summary = _stored_html(article.summary_html)
+    content = _stored_html(article.content_html)
+    if not content and not safe_link(article.url):
+        content = summary or f"<p>{html.escape(title)}</p>"
     if content:
         entry.content(content, type="html")
     if summary:
@@ -216,7 +221,7 @@ def _add_texts(entry: FeedEntry, article: Article) -> None:
 def _add_meta(entry: FeedEntry, config: Config, article: Article, fmt: str) -> None:
     """Set id, links, author, categories and times."""
     entry.guid(_entry_id(article), permalink=False)
-    url = xml_safe(article.url).strip()
+    url = safe_link(article.url)
     if url:
         entry.link(href=url, rel="alternate", type="text/html")
     image = _image_url(article)
@@ -278,7 +283,11 @@ def _fix_atom_links(data: bytes, articles: Sequence[Article]) -> bytes:
     feedgen 1.0 drops the attributes of entry links in Atom output, which would
     turn an enclosure into a second alternate link, so links are finished here.
     """
-    root = etree.fromstring(data, etree.XMLParser(remove_blank_text=True, resolve_entities=False))
+    # Our own output (no DTD, no entities): huge_tree lifts libxml2's 10 MB text-node limit.
+    parser = etree.XMLParser(
+        remove_blank_text=True, resolve_entities=False, no_network=True, huge_tree=True
+    )
+    root = etree.fromstring(data, parser)
     entries = root.findall(f"{{{ATOM_NS}}}entry")
     for element, article in zip(entries, articles, strict=True):
         for link in element.findall(f"{{{ATOM_NS}}}link"):
@@ -307,11 +316,31 @@ def _serialize(fg: FeedGenerator, fmt: str, articles: Sequence[Article]) -> byte
     return _fix_atom_links(data, articles)
 
 
+def _add_entry(fg: FeedGenerator, config: Config, article: Article, spec: FeedSpec) -> bool:
+    """Add one article to ``fg``; an article that cannot be rendered is left out (False)."""
+    entry = fg.add_entry(order="append")
+    try:
+        _add_texts(entry, article)
+        _add_meta(entry, config, article, spec.fmt)
+        entry.rss_entry() if spec.fmt == "rss" else entry.atom_entry()
+    except _RENDER_ERRORS as exc:
+        fg.remove_entry(entry)
+        name = _entry_id(article)[:200] or article.title[:100]
+        logger.warning(
+            "feed %s: skipping article %r of source %s: %s",
+            spec.file_name, name, article.source_id, " ".join(str(exc).split())[:300],
+        )  # fmt: skip
+        return False
+    return True
+
+
 def render_feed(config: Config, spec: FeedSpec, articles: Sequence[Article], fmt: str) -> bytes:
     """Render ``articles`` as the feed ``spec`` in format ``fmt`` (``"rss"`` or ``"atom"``).
 
     Only the spec's section is kept (all sections for the combined feed), newest
-    first, at most ``feeds.limit`` entries. Raises :class:`FeedWriteError`.
+    first, at most ``feeds.limit`` entries; an article that cannot be rendered is
+    skipped with a warning naming it. Raises :class:`FeedWriteError` when the
+    feed itself cannot be rendered.
     """
     if fmt not in FORMATS:
         raise FeedWriteError(f"feed {spec.file_name}: unknown format {fmt!r} (use rss or atom)")
@@ -319,12 +348,9 @@ def render_feed(config: Config, spec: FeedSpec, articles: Sequence[Article], fmt
     chosen = _select(config, spec, articles)
     try:
         fg = _channel(config, spec, chosen)
-        for article in chosen:
-            entry = fg.add_entry(order="append")
-            _add_texts(entry, article)
-            _add_meta(entry, config, article, fmt)
-        return _serialize(fg, fmt, chosen)
-    except (ValueError, TypeError, KeyError, NotImplementedError, etree.LxmlError) as exc:
+        rendered = [article for article in chosen if _add_entry(fg, config, article, spec)]
+        return _serialize(fg, fmt, rendered)
+    except _RENDER_ERRORS as exc:
         raise FeedWriteError(f"feed {spec.file_name}: cannot render: {exc}") from exc
 
 
@@ -397,11 +423,38 @@ def render_opml(config: Config, specs: Sequence[FeedSpec]) -> bytes:
     return document + b"\n"
 
 
+def _write_one(
+    config: Config, spec: FeedSpec, articles: Sequence[Article], report: FeedsReport
+) -> None:
+    """Render and write one feed file, recording the outcome in ``report`` (never raises)."""
+    path = config.resolve(config.feeds.output) / spec.file_name
+    try:
+        changed = write_feed_file(path, render_feed(config, spec, articles, spec.fmt))
+    except FeedWriteError as exc:
+        report.failed[spec.file_name] = str(exc)
+    except Exception as exc:  # one broken file must not stop the others
+        logger.debug("feed %s: unexpected error", spec.file_name, exc_info=True)
+        report.failed[spec.file_name] = (
+            f"feed {spec.file_name}: unexpected {type(exc).__name__}: {exc}"
+        )
+    else:
+        if changed:
+            logger.info("wrote feed %s (%d articles)", path, len(articles))
+            report.written.append(path)
+        else:
+            logger.debug("feed %s unchanged", path)
+            report.unchanged.append(path)
+        return
+    logger.error("%s", report.failed[spec.file_name])
+
+
 def write_feeds(config: Config, store: ArticleSource) -> FeedsReport:
     """Render every configured feed from the store's newest articles and write the files.
 
-    Files whose bytes did not change are left untouched. Raises
-    :class:`FeedWriteError` naming the feed file that failed.
+    Each file is rendered and written on its own: one that fails is named in
+    ``report.failed`` and the others are still written. Files whose bytes did
+    not change are left untouched. Raises :class:`FeedWriteError` only when
+    the feed list itself is wrong (a section id colliding with the combined feed).
     """
     output = config.resolve(config.feeds.output)
     report = FeedsReport()
@@ -411,15 +464,13 @@ def write_feeds(config: Config, store: ArticleSource) -> FeedsReport:
         if spec.key not in cache:
             section_id = spec.section.id if spec.section is not None else None
             cache[spec.key] = store.latest_articles(section_id=section_id, limit=config.feeds.limit)
-        data = render_feed(config, spec, cache[spec.key], spec.fmt)
-        path = output / spec.file_name
-        if write_feed_file(path, data):
-            logger.info("wrote feed %s (%d articles)", path, len(cache[spec.key]))
-            report.written.append(path)
-        else:
-            logger.debug("feed %s unchanged", path)
-            report.unchanged.append(path)
+        _write_one(config, spec, cache[spec.key], report)
     opml = output / OPML_FILE
-    changed = write_feed_file(opml, render_opml(config, specs))
-    (report.written if changed else report.unchanged).append(opml)
+    try:
+        changed = write_feed_file(opml, render_opml(config, specs))
+    except FeedWriteError as exc:
+        logger.error("%s", exc)
+        report.failed[OPML_FILE] = str(exc)
+    else:
+        (report.written if changed else report.unchanged).append(opml)
     return report

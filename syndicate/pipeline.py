@@ -186,6 +186,7 @@ def run_once(
     report.sources = run_collect(config, store, progress=progress)
     try:
         report.feeds = run_feeds(config, store)
+        report.errors.extend(f"feeds: {error}" for error in report.feeds.failed.values())
     except SyndicateError as exc:
         logger.error("feeds: %s", exc)
         report.errors.append(f"feeds: {exc}")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote
 
 import jinja2
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
@@ -36,7 +36,7 @@ from syndicate.config import Config
 from syndicate.digest import digest_config, subscribed_sections, unsubscribe_url
 from syndicate.errors import RenderError, SyndicateError
 from syndicate.model import Article, Digest, RenderedDigest, Subscription
-from syndicate.sanitize import html_to_text, truncate
+from syndicate.sanitize import html_to_text, safe_link, truncate
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +127,11 @@ def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
 
 
 def safe_url(url: str, base_url: str) -> str:
-    """Return ``url`` made absolute against ``base_url`` if it is http(s), else ``""``."""
-    absolute = urljoin(base_url, url.strip()) if url.strip() else ""
-    return absolute if urlsplit(absolute).scheme in ("http", "https") else ""
+    """Return ``url`` made absolute against ``base_url`` if it is http(s), else ``""``.
+
+    The one definition of a publishable link is :func:`syndicate.sanitize.safe_link`.
+    """
+    return safe_link(url, base_url)
 
 
 class Renderer:

@@ -7,16 +7,27 @@
   per line).
 * :func:`truncate` shortens text at a word boundary without ever splitting a
   character from its combining marks.
+* :func:`xml_text` removes what XML 1.0 (and so the store, lxml, feedgen and
+  e-mail) cannot carry; :func:`safe_link` is the one test for a link that may
+  be published (http/https only, see :data:`LINK_SCHEMES`).
+
+Untrusted HTML is read by one linear tokenizer (:func:`_tokens`): Python's
+``html.parser`` and html5 tree builders are quadratic on some inputs, so
+:func:`html_to_text` consumes these tokens, and :func:`clean_html` first
+rebuilds the markup balanced and at most :data:`MAX_DEPTH` elements deep
+(:func:`balance_html`) before nh3 sees it.
 """
 
 from __future__ import annotations
 
+import html as htmllib
 import logging
 import re
 import unicodedata
-from html.parser import HTMLParser
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 
@@ -39,7 +50,12 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 DROP_WITH_CONTENT = frozenset(
     {"script", "style", "iframe", "noscript", "template", "object", "embed", "frameset"}
 )
-URL_SCHEMES = frozenset({"http", "https", "mailto"})
+# The schemes a published link (an item's link, an image, a digest link) may use.
+LINK_SCHEMES = frozenset({"http", "https"})
+# The schemes kept in href/src inside sanitized HTML: the link schemes plus mailto.
+URL_SCHEMES = LINK_SCHEMES | {"mailto"}
+# Elements nested deeper than this are flattened (their text is kept).
+MAX_DEPTH = 64
 
 _BLOCK_BREAK = "\x00P"  # paragraph break marker (blank line)
 _LINE_BREAK = "\x00L"  # line break marker
@@ -62,30 +78,71 @@ _HTML_TAGS = frozenset(
         "template textarea tfoot th thead time title tr track tt u ul var video wbr math",
     )
 )
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Characters XML 1.0 forbids (C0 controls except tab/LF/CR, U+FFFE/U+FFFF) plus DEL and
+# the C1 controls, which XML allows but readers choke on; surrogates are handled apart.
+_NON_XML_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_URL_STRIPPED_RE = re.compile("[\t\n\r]")  # browsers drop these anywhere in a URL
 _EMPTY_IMG_RE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 _MARKERS_RE = re.compile(r"(?:\x00[PL][ \t]*)+")
 _JOINERS = frozenset({"\u200d", "\u034f"})
 
 
+def xml_text(text: str) -> str:
+    """Return ``text`` without what XML 1.0 cannot carry.
+
+    Surrogate pairs are joined into the character they encode; lone surrogates,
+    C0 controls other than tab/LF/CR, DEL, C1 controls and U+FFFE/U+FFFF are removed.
+    """
+    if _SURROGATE_RE.search(text):
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
+        text = _SURROGATE_RE.sub("", text)
+    return _NON_XML_RE.sub("", text)
+
+
+def safe_link(url: str, base_url: str | None = None) -> str:
+    """Return ``url`` if it is an absolute http(s) URL, else ``""``.
+
+    Relative URLs are resolved against ``base_url`` when that is http(s). Tabs,
+    newlines and control characters are removed first, as browsers do, so
+    ``java\tscript:`` or `` JaVaScRiPt:`` are recognised and refused.
+    """
+    text = _URL_STRIPPED_RE.sub("", xml_text(url)).strip()
+    if not text:
+        return ""
+    try:
+        if base_url and _is_http(base_url):
+            text = urljoin(base_url, text)
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in LINK_SCHEMES or not parts.netloc:
+        return ""
+    return text.replace(" ", "%20")
+
+
 def _is_http(url: str | None) -> bool:
     if not url:
         return False
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in LINK_SCHEMES and bool(parts.netloc)
 
 
 def clean_html(html: str, base_url: str | None = None) -> str:
     """Return ``html`` sanitized for feeds and e-mail.
 
-    Relative URLs are resolved against ``base_url`` when it is an http(s) URL and
-    dropped otherwise; links get ``rel="noopener noreferrer"``.
+    The markup is first rebuilt balanced and at most :data:`MAX_DEPTH` deep
+    (:func:`balance_html`); relative URLs are resolved against ``base_url`` when
+    it is an http(s) URL and dropped otherwise; links get ``rel="noopener noreferrer"``.
     """
     if not html or not html.strip():
         return ""
     relative: Any = ("rewrite_with_base", base_url) if _is_http(base_url) else "deny"
     cleaned: str = nh3.clean(
-        _CONTROL_RE.sub("", html),
+        balance_html(xml_text(html)),
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(DROP_WITH_CONTENT),
         attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
@@ -97,32 +154,268 @@ def clean_html(html: str, base_url: str | None = None) -> str:
     return _EMPTY_IMG_RE.sub("", cleaned).strip()
 
 
-class _TextExtractor(HTMLParser):
-    """Collect text with paragraph/line markers from an HTML fragment."""
+# --- tokenizer ---------------------------------------------------------------------
+# Follows the HTML tokenizer closely enough for sanitizing; every pattern is linear
+# (possessive quantifiers, atomic groups), and a tag that never ends swallows the rest
+# of the document, as in HTML.
+
+_WS = "\t\n\f\r "
+_TAG_RE = re.compile(
+    rf"<(/?)([A-Za-z][^{_WS}/>]*+)"
+    rf"((?>[{_WS}/]*+[^{_WS}/>][^{_WS}/>=]*+"
+    rf"(?>[{_WS}]*+=[{_WS}]*+(?>\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?)*+)"
+    rf"[{_WS}/]*+>"
+)
+_ATTR_RE = re.compile(
+    rf"([^{_WS}/>][^{_WS}/>=]*+)"
+    rf"(?:[{_WS}]*+=[{_WS}]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^{_WS}>]*+)))?"
+)
+_RAW_TEXT = frozenset(
+    {"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title"}
+)
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+     "source", "track", "wbr"}
+)  # fmt: skip
+_RAW_END_RES: dict[str, re.Pattern[str]] = {
+    name: re.compile(rf"</{name}(?=[{_WS}/>])", re.IGNORECASE) for name in _RAW_TEXT
+}
+
+# A token: ("text", text), ("raw", text) or ("start" | "end", lowercased name, raw tag).
+Token = tuple[str, str, str]
+
+
+def _markup(html: str, pos: int) -> tuple[Token | None, int]:
+    """Read the markup at ``html[pos] == "<"``: a token (or None) and the position after it."""
+    match = _TAG_RE.match(html, pos)
+    if match:
+        kind = "end" if match.group(1) else "start"
+        return (kind, match.group(2).lower(), match.group(0)), match.end()
+    rest = html[pos + 1 : pos + 2]
+    if html.startswith("<!--", pos):
+        end = html.find("-->", pos + 4)
+        return None, len(html) if end < 0 else end + 3
+    if rest in ("!", "?") or (rest == "/" and not html[pos + 2 : pos + 3].isalpha()):
+        end = html.find(">", pos + 1)
+        return None, len(html) if end < 0 else end + 1
+    if rest.isascii() and rest.isalpha():
+        return None, len(html)  # a tag without its ">": the rest is inside it
+    return ("text", "<", ""), pos + 1
+
+
+def _raw_text(html: str, name: str, pos: int) -> tuple[str, int]:
+    """The content of a raw-text element starting at ``pos`` and where its end tag starts."""
+    match = _RAW_END_RES[name].search(html, pos)
+    end = match.start() if match else len(html)
+    return html[pos:end], end
+
+
+def _tokens(html: str) -> Iterator[Token]:
+    """Tokenize ``html`` in one linear pass (text is left undecoded)."""
+    pos, size = 0, len(html)
+    while pos < size:
+        lt = html.find("<", pos)
+        if lt < 0:
+            lt = size
+        if lt > pos:
+            yield ("text", html[pos:lt], "")
+            pos = lt
+            continue
+        token, pos = _markup(html, pos)
+        if token is None:
+            continue
+        yield token
+        if token[0] == "start" and token[1] in _RAW_TEXT:
+            raw, pos = _raw_text(html, token[1], pos)
+            yield ("raw", raw, "")
+        elif token[0] == "start" and token[1] == "plaintext":
+            yield ("raw", html[pos:], "")
+            pos = size
+
+
+def _attributes(tag: str, raw: str) -> str:
+    """The allowed attributes of a start tag, decoded once and re-escaped."""
+    allowed = ALLOWED_ATTRIBUTES.get(tag, set()) | _GENERIC_ATTRIBUTES
+    body = raw[len(tag) + 1 :].rstrip(">")
+    seen: dict[str, str] = {}
+    for match in _ATTR_RE.finditer(body):
+        name = match.group(1).lower()
+        value = next((v for v in match.group(2, 3, 4) if v is not None), "")
+        if name in allowed and name not in seen:
+            seen[name] = htmllib.unescape(value)
+    return "".join(f' {name}="{htmllib.escape(value)}"' for name, value in seen.items())
+
+
+# --- balancing ------------------------------------------------------------------------
+
+_KEPT_TAGS = ALLOWED_TAGS | DROP_WITH_CONTENT
+_GENERIC_ATTRIBUTES = frozenset({"lang", "title"})  # nh3 keeps these on every tag
+_CLOSES_P = frozenset(
+    {"p", "div", "ul", "ol", "table", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
+     "figure", "hr", "li"}
+)  # fmt: skip
+_FOREIGN = frozenset({"svg", "math"})
+# HTML start tags that end svg/math content (the HTML "breakout" list).
+_BREAKOUT = frozenset(
+    {"b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt", "em",
+     "embed", "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li", "listing",
+     "menu", "meta", "nobr", "ol", "p", "pre", "ruby", "s", "small", "span", "strong", "strike",
+     "sub", "sup", "table", "tt", "u", "ul", "var"}
+)  # fmt: skip
+# An element a start tag closes implicitly, and the elements that stop the search.
+_IMPLIED = {
+    "li": ({"li"}, {"ul", "ol", "table"}),
+    "tr": ({"tr", "td", "th"}, {"table"}),
+    "td": ({"td", "th"}, {"tr", "table"}),
+    "th": ({"td", "th"}, {"tr", "table"}),
+}
+
+
+class _Balancer:
+    """Rebuild markup as balanced, explicitly closed elements at most MAX_DEPTH deep.
+
+    Only the tags :func:`clean_html` keeps are written (with their allowed
+    attributes); other tags are dropped with their text kept; raw-text
+    elements (script, style, ...) and svg/math are dropped with their content.
+    """
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.stack: list[str] = []
+        self.open = Counter[str]()
+        self.dropped = Counter[str]()
+        self.raw_owner = ""
+        self.foreign = 0  # depth inside <svg>/<math>, whose content nh3 drops too
+
+    def feed(self, token: Token) -> None:
+        kind, value, raw = token
+        if self.foreign and not self._leaves_foreign(kind, value, raw):
+            return
+        if kind == "start" and value in _FOREIGN:
+            self.foreign = 0 if raw.endswith("/>") else 1
+        elif kind == "text":
+            self.out.append(value.replace("<", "&lt;"))
+        elif kind == "raw":
+            if self.raw_owner not in DROP_WITH_CONTENT:
+                self.out.append(htmllib.escape(value, quote=False))
+        elif value in _RAW_TEXT:
+            self.raw_owner = value
+        elif value not in _KEPT_TAGS:
+            return
+        elif kind == "start":
+            self._start(value, raw)
+        else:
+            self._end(value)
+
+    def _leaves_foreign(self, kind: str, tag: str, raw: str) -> bool:
+        """Track svg/math nesting; True when this token ends it (an HTML tag breaks out)."""
+        if kind == "start" and tag in _BREAKOUT:
+            self.foreign = 0
+            return True
+        if kind == "start" and tag in _FOREIGN and not raw.endswith("/>"):
+            self.foreign += 1
+        elif kind == "end" and tag in _FOREIGN:
+            self.foreign -= 1
+        return False
+
+    def _start(self, tag: str, raw: str) -> None:
+        if tag in _VOID:
+            self.out.append(f"<{tag}{_attributes(tag, raw)}>")
+            return
+        self._close_implied(tag)
+        if len(self.stack) >= MAX_DEPTH:
+            self.dropped[tag] += 1
+            return
+        self.out.append(f"<{tag}{_attributes(tag, raw)}>")
+        self.stack.append(tag)
+        self.open[tag] += 1
+
+    def _close_implied(self, tag: str) -> None:
+        if tag in _CLOSES_P and self.stack and self.stack[-1] == "p":
+            self._pop_to(len(self.stack) - 1)
+        closes, stops = _IMPLIED.get(tag, ((), ()))
+        for index in range(len(self.stack) - 1, -1, -1):
+            name = self.stack[index]
+            if name in closes:
+                self._pop_to(index)
+                return
+            if name in stops:
+                return
+
+    def _end(self, tag: str) -> None:
+        if tag in _VOID:
+            if tag == "br":
+                self.out.append("<br>")
+        elif self.dropped[tag]:
+            self.dropped[tag] -= 1
+        elif self.open[tag]:
+            index = len(self.stack) - 1 - self.stack[::-1].index(tag)
+            self._pop_to(index)
+
+    def _pop_to(self, index: int) -> None:
+        while len(self.stack) > index:
+            tag = self.stack.pop()
+            self.open[tag] -= 1
+            self.out.append(f"</{tag}>")
+
+    def result(self) -> str:
+        """The rebuilt markup, every open element closed."""
+        self._pop_to(0)
+        return "".join(self.out)
+
+
+def balance_html(html: str) -> str:
+    """Rebuild ``html`` balanced and at most :data:`MAX_DEPTH` elements deep, in linear time.
+
+    Deeper elements are flattened into their ancestor at the limit (their text
+    is kept); tags :func:`clean_html` would drop anyway are dropped here.
+    """
+    balancer = _Balancer()
+    for token in _tokens(html):
+        balancer.feed(token)
+    return balancer.result()
+
+
+# --- plain text -----------------------------------------------------------------------
+
+
+def _known(tag: str) -> bool:
+    """True for HTML tags (and custom elements); "<HBM>" in a title is text, not a tag."""
+    return tag in _HTML_TAGS or "-" in tag or ":" in tag
+
+
+class _TextExtractor:
+    """Collect text with paragraph/line markers from HTML tokens."""
+
+    def __init__(self) -> None:
         self.out: list[str] = []
         self.skip = 0
         self.pre = 0
         self.lists: list[int] = []  # -1 for <ul>, else the last <ol> number
         self.cells = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def feed(self, token: Token) -> None:
+        kind, value, raw = token
+        if kind == "start":
+            self.handle_starttag(value, raw)
+        elif kind == "end":
+            self.handle_endtag(value)
+        elif kind == "text":
+            self.handle_data(htmllib.unescape(value))
+        elif not self.skip:
+            self.handle_data(value)
+
+    def handle_starttag(self, tag: str, raw: str) -> None:
         if tag in _SKIP_TAGS:
             self.skip += 1
         elif self.skip:
             return
         elif tag == "br":
             self.out.append("\n")
-        elif tag not in _HTML_TAGS and "-" not in tag and ":" not in tag:
-            self.handle_data(self.get_starttag_text() or "")  # "<HBM>" is text, not a tag
+        elif not _known(tag):
+            self.handle_data(raw)
         else:
             self._open(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _SKIP_TAGS:
-            self.handle_starttag(tag, attrs)
 
     def _open(self, tag: str) -> None:
         self.out.append(_marker(tag))
@@ -150,7 +443,7 @@ class _TextExtractor(HTMLParser):
             return
         if self.skip:
             return
-        if tag not in _HTML_TAGS and "-" not in tag and ":" not in tag:
+        if not _known(tag):
             self.handle_data(f"</{tag}>")
             return
         if tag in ("ul", "ol") and self.lists:
@@ -187,13 +480,16 @@ def _assemble(chunks: list[str]) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """Return readable plain text for ``html``: blocks and list items on their own lines."""
+    """Return readable plain text for ``html``: blocks and list items on their own lines.
+
+    Linear in the size of ``html``, whatever its nesting or broken markup.
+    """
     if not html or not html.strip():
         return ""
-    parser = _TextExtractor()
-    parser.feed(_CONTROL_RE.sub("", html))
-    parser.close()
-    return _assemble(parser.out)
+    extractor = _TextExtractor()
+    for token in _tokens(xml_text(html)):
+        extractor.feed(token)
+    return _assemble(extractor.out)
 
 
 def plain_title(text: str) -> str:

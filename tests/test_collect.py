@@ -97,7 +97,15 @@ def test_normalize_sanitizes_and_fills_title_and_summary() -> None:
 
 def test_normalize_drops_articles_without_guid_url_or_any_text() -> None:
     assert normalize_article(article(guid="", url=""), source_with_rules()) is None
-    assert normalize_article(article(title=" <b></b> "), source_with_rules()) is None
+    assert (
+        normalize_article(article(guid="", url="", title=" <b></b> "), source_with_rules()) is None
+    )
+    untitled = normalize_article(article(title=" <b></b> "), source_with_rules())
+    assert untitled is not None and untitled.title == "https://www.example.kr/news/1"
+    keyed = normalize_article(
+        article(guid="", url="", content_html="<p>본문</p>"), source_with_rules()
+    )
+    assert keyed is not None and keyed.guid.startswith("sha256:") and keyed.title == "제목"
     kept = normalize_article(article(guid="", url="https://x.kr/1"), source_with_rules())
     assert kept is not None and kept.guid == "https://x.kr/1"
 

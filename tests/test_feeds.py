@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,9 @@ import feedparser
 import pytest
 from lxml import etree
 
-from syndicate.config import Config, load_config
+from syndicate import feeds
+from syndicate.collect import normalize_article
+from syndicate.config import Config, SourceConfig, load_config
 from syndicate.errors import FeedWriteError
 from syndicate.feeds import FeedSpec, feed_specs, render_feed, render_opml, write_feeds, xml_safe
 from syndicate.model import Article
@@ -38,6 +41,14 @@ def make_article(n: int, section: str = "it", **fields: Any) -> Article:
     }
     values.update(fields)
     return Article(**values)
+
+
+def sanitized(article: Article) -> Article:
+    """``article`` as collect stores it (sanitized once, there)."""
+    source = SourceConfig(id="src", kind="feed", location="/x", section=article.section_id)
+    normalized = normalize_article(article, source)
+    assert normalized is not None
+    return normalized
 
 
 class MemoryStore:
@@ -259,7 +270,7 @@ def test_hostile_html_never_reaches_the_file(config: Config, fmt: str) -> None:
         '<a href="javascript:alert(1)">링크</a><img src="x.png" onerror="boom()">'
         "<iframe src='https://evil.example/'></iframe></p>"
     )
-    article = make_article(1, summary_html=hostile, content_html=hostile)
+    article = sanitized(make_article(1, summary_html=hostile, content_html=hostile))
     data = render_feed(config, spec_for(config, "it", fmt), [article], fmt)
     text = data.decode("utf-8").lower()
     for needle in (
@@ -281,10 +292,40 @@ def test_unknown_format_is_a_feed_write_error(config: Config) -> None:
         render_feed(config, spec_for(config, "it", "rss"), [], "json")
 
 
-def test_render_failure_names_the_feed_file(config: Config) -> None:
-    article = make_article(1, url="", public_id="", guid="")
-    with pytest.raises(FeedWriteError, match=r"feed it\.atom\.xml: cannot render"):
-        render_feed(config, spec_for(config, "it", "atom"), [article], "atom")
+def test_render_failure_names_the_feed_file(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> bytes:
+        raise ValueError("boom")
+
+    monkeypatch.setattr(feeds, "_serialize", broken)
+    with pytest.raises(FeedWriteError, match=r"feed it\.atom\.xml: cannot render: boom"):
+        render_feed(config, spec_for(config, "it", "atom"), [make_article(1)], "atom")
+
+
+def test_an_article_that_cannot_be_rendered_is_skipped_by_name(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = make_article(2, url="", public_id="", guid="")  # no id at all: Atom needs one
+    data = render_feed(config, spec_for(config, "it", "atom"), [make_article(1), bad], "atom")
+    assert [e.title for e in parse(data).entries] == ["1번째 기사: 한국어 제목"]
+    assert any("it.atom.xml: skipping article" in r.message for r in caplog.records)
+
+
+def test_one_failing_feed_file_does_not_stop_the_others(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = feeds.render_feed
+
+    def flaky(config: Config, spec: FeedSpec, articles: Any, fmt: str) -> bytes:
+        if spec.file_name == "economy.atom.xml":
+            raise FeedWriteError("feed economy.atom.xml: cannot render: boom")
+        return real(config, spec, articles, fmt)
+
+    monkeypatch.setattr(feeds, "render_feed", flaky)
+    report = write_feeds(config, MemoryStore([make_article(1, "it"), make_article(2, "economy")]))
+    assert report.failed == {"economy.atom.xml": "feed economy.atom.xml: cannot render: boom"}
+    assert len(report.written) == 8  # 7 feeds and the OPML list
 
 
 # --- writing -----------------------------------------------------------------------
@@ -351,8 +392,9 @@ def test_unwritable_output_is_a_feed_write_error_naming_the_path(
     blocker = tmp_path / "blocked"
     blocker.write_text("not a folder", encoding="utf-8")
     config = load_config(write_config(feeds={"output": "blocked/feeds", "title": "뉴스"}))
-    with pytest.raises(FeedWriteError, match=r"feed .*blocked/feeds/it\.rss\.xml: cannot write"):
-        write_feeds(config, MemoryStore([make_article(1)]))
+    report = write_feeds(config, MemoryStore([make_article(1)]))
+    assert not report.paths and len(report.failed) == 9  # 8 feeds and the OPML list
+    assert re.match(r"feed .*blocked/feeds/it\.rss\.xml: cannot write", report.failed["it.rss.xml"])
 
 
 def test_atom_entries_link_rel_is_set(config: Config) -> None:
@@ -363,7 +405,7 @@ def test_atom_entries_link_rel_is_set(config: Config) -> None:
 
 
 def test_relative_links_in_summaries_become_absolute(config: Config) -> None:
-    article = make_article(1, summary_html='<p><a href="/article/9">관련 기사</a></p>')
+    article = sanitized(make_article(1, summary_html='<p><a href="/article/9">관련 기사</a></p>'))
     data = render_feed(config, spec_for(config, "it", "rss"), [article], "rss")
     assert 'href="https://news.example.kr/article/9"' in parse(data).entries[0].summary
 
