@@ -148,6 +148,9 @@ class _Walk:
         if isinstance(node, yaml.ScalarNode):
             _check_scalar(node, path)
             return []
+        if node.tag not in (_TAG + "seq", _TAG + "map"):
+            kind = node.tag.removeprefix(_TAG)
+            raise _Refused(f"{_at(node)}: {key_path(path)}: unsupported YAML type {kind!r}")
         if isinstance(node, yaml.SequenceNode):
             return [(child, (*path, i)) for i, child in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode):
