@@ -10,6 +10,7 @@ line naming the place: ``line 3, column 5: ...`` or the key path.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import unicodedata
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ _TAG = "tag:yaml.org,2002:"
 _PLAIN_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null"))
 _MERGE_TAG = _TAG + "merge"
 _ALLOWED_CONTROLS = frozenset("\t\n")
+_NAME_RE = re.compile(r"[^\W\d][\w-]*")
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -42,8 +44,7 @@ def key_path(parts: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            name = part if part.isidentifier() or part.replace("-", "_").isidentifier() else None
-            text = name if name is not None else repr(part)
+            text = part if _NAME_RE.fullmatch(part) else repr(part)
             out += f".{text}" if out else text
     return out or "(top level)"
 
