@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import sqlalchemy as sa
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -32,6 +31,7 @@ from pydantic import (
 )
 
 from syndicate import __version__
+from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
 from syndicate.model import Section
 from syndicate.schedule import Schedule, parse_duration
@@ -43,7 +43,6 @@ STORE_ENV = "SYNDICATE_STORE_URL"
 SOURCE_KINDS = ("feed", "folder")
 DELIVERY_KINDS = ("file", "smtp")
 URL_SCHEMES = ("http", "https", "file")
-STORE_BACKENDS = ("sqlite", "postgresql")
 RESERVED_SECTION_IDS = ("all",)  # "all" names the combined feed (all.rss.xml)
 MAX_DURATION = timedelta(days=3660)
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -506,43 +505,16 @@ def _cross_references(data: dict[str, Any]) -> list[str]:
     return problems
 
 
-def resolve_store_url(url: str, base: Path) -> str:
-    """Make a relative SQLite path absolute; other URLs are returned unchanged."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith("sqlite:////"):
-        rest = url[len(prefix) :]
-        if rest and not rest.startswith(":memory:") and not Path(rest).is_absolute():
-            try:
-                return prefix + str((base / rest).resolve())
-            except (OSError, ValueError, RuntimeError):
-                return url
-    return url
-
-
-def check_store_url(url: str) -> str:
-    """Check that ``url`` is a SQLAlchemy URL syndicate can open (parsed, known, installed)."""
-    try:
-        parsed = sa.make_url(url)
-    except (sa.exc.ArgumentError, ValueError):
-        raise ValueError(
-            "not a database URL (e.g. sqlite:///var/syndicate.db or "
-            "postgresql+psycopg://user@host/db)"
-        ) from None
-    shown = parsed.render_as_string(hide_password=True)
-    if parsed.get_backend_name() not in STORE_BACKENDS:
-        raise ValueError(f"{shown}: unsupported database (use {' or '.join(STORE_BACKENDS)})")
-    if parsed.port is not None and not 1 <= parsed.port <= 65535:
-        raise ValueError(f"{shown}: port {parsed.port} is outside 1-65535")
-    try:
-        parsed.get_dialect().import_dbapi()
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        raise ValueError(f"{shown}: database driver not available ({exc})") from None
-    return url
-
-
-def _clean_line(problem: str) -> str:
+def printable_line(problem: str) -> str:
     """A problem as one printable line, whatever a value it quotes contains."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in problem)
+
+
+def _from_env(problem: str) -> str:
+    """Say that a store problem comes from the environment, not from the file."""
+    if problem.startswith("store: "):
+        return f"store (from {STORE_ENV}): " + problem.removeprefix("store: ")
+    return problem
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -567,8 +539,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except ValidationError as exc:
         problems = _pydantic_problems(exc)
     problems += _cross_references(data)
+    if os.environ.get(STORE_ENV):
+        problems = [_from_env(p) for p in problems]
     if problems:
-        raise ConfigError(str(config_path), [_clean_line(p) for p in problems])
+        raise ConfigError(str(config_path), [printable_line(p) for p in problems])
     return config
 
 

@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 
 import jinja2
-import sqlalchemy as sa
 
 from syndicate import render
-from syndicate.config import Config, environment_problems
+from syndicate.config import Config, environment_problems, printable_line
+from syndicate.dburl import sqlite_path
 from syndicate.errors import FeedWriteError, SyndicateError
 from syndicate.feeds import feed_specs
 
@@ -47,18 +47,10 @@ def folder_problems(config: Config) -> list[str]:
         folder = getattr(digest.delivery, "folder", None)
         if isinstance(folder, Path):
             folders.append((f"digests[{i}].delivery.folder", config.resolve(folder)))
-    database = _sqlite_path(config.store)
+    database = sqlite_path(config.store)
     if database is not None:
         folders.append(("store", database.parent))
     return [p for key, folder in folders if (p := _folder_problem(key, folder)) is not None]
-
-
-def _sqlite_path(url: str) -> Path | None:
-    parsed = sa.make_url(url)
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return None
-    return None if database.startswith("file:") else Path(database)
 
 
 def template_problems(config: Config) -> list[str]:
@@ -90,9 +82,6 @@ def feed_problems(config: Config) -> list[str]:
 
 def run_problems(config: Config) -> list[str]:
     """Every problem a run would hit that the config file alone cannot show."""
-    return (
-        environment_problems(config)
-        + folder_problems(config)
-        + feed_problems(config)
-        + template_problems(config)
-    )
+    problems = environment_problems(config) + folder_problems(config)
+    problems += feed_problems(config) + template_problems(config)
+    return [printable_line(problem) for problem in problems]
