@@ -35,7 +35,7 @@ from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
 from syndicate.model import Section
 from syndicate.schedule import Schedule, parse_duration
-from syndicate.yamlfile import key_path, load_yaml
+from syndicate.yamlfile import key_path, load_yaml, printable_line
 
 DEFAULT_CONFIG = "schedules.yaml"
 CONFIG_ENV = "SYNDICATE_CONFIG"
@@ -153,7 +153,7 @@ PathField = Annotated[Path, BeforeValidator(_path)]
 Flag = Annotated[bool, Strict()]
 Seconds = Annotated[float, Strict(), Field(gt=0, le=3600, allow_inf_nan=False)]
 Line = Annotated[str, Strict(), Field(min_length=1, max_length=300), AfterValidator(_line)]
-OptionalLine = Annotated[str, Strict(), Field(max_length=300), AfterValidator(_line)]
+Url = Annotated[str, Strict(), Field(min_length=1, max_length=2000), AfterValidator(_line)]
 Text = Annotated[str, Strict(), Field(max_length=5000)]
 
 
@@ -195,7 +195,7 @@ class SourceConfig(_Model):
 
     id: Ident
     kind: Line
-    location: Line
+    location: Url
     section: Line
     timezone: ZoneField | None = None
     rules: tuple[RuleConfig, ...] = ()
@@ -312,8 +312,8 @@ class Config(_Model):
     """The whole, validated configuration. Build it with :func:`load_config`."""
 
     timezone: ZoneField
-    public_base_url: Line
-    store: Line = "sqlite:///var/syndicate.db"
+    public_base_url: Url
+    store: Url = "sqlite:///var/syndicate.db"
     templates: PathField | None = None
     sections: tuple[SectionConfig, ...] = Field(min_length=1)
     sources: tuple[SourceConfig, ...] = ()
@@ -503,11 +503,6 @@ def _cross_references(data: dict[str, Any]) -> list[str]:
         for j, section_id in enumerate(offered if isinstance(offered, list) else []):
             problems += _check_section(known, f"digests[{i}].sections[{j}]", section_id)
     return problems
-
-
-def printable_line(problem: str) -> str:
-    """A problem as one printable line, whatever a value it quotes contains."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in problem)
 
 
 def _from_env(problem: str) -> str:

@@ -15,10 +15,11 @@ from pathlib import Path
 import jinja2
 
 from syndicate import render
-from syndicate.config import Config, environment_problems, printable_line
+from syndicate.config import Config, environment_problems
 from syndicate.dburl import sqlite_path
 from syndicate.errors import FeedWriteError, SyndicateError
 from syndicate.feeds import feed_specs
+from syndicate.yamlfile import printable_line
 
 NAME_MAX = 255
 

@@ -49,6 +49,12 @@ def key_path(parts: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def printable_line(problem: str, limit: int = 500) -> str:
+    """A problem as one printable line of bounded length, whatever a value it quotes holds."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in problem)
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def _at(node: yaml.Node) -> str:
     mark = node.start_mark
     return f"line {mark.line + 1}, column {mark.column + 1}"
@@ -228,8 +234,8 @@ def load_yaml(path: Path) -> Any:
             return None
         return _Loader("").construct_document(node)
     except _Refused as exc:
-        raise ConfigError(str(path), [str(exc)]) from None
+        raise ConfigError(str(path), [printable_line(str(exc))]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [_syntax_problem(exc, text)]) from None
+        raise ConfigError(str(path), [printable_line(_syntax_problem(exc, text))]) from None
     except (ValueError, OverflowError, RecursionError) as exc:
         raise ConfigError(str(path), [f"YAML value cannot be read: {exc}"]) from None
