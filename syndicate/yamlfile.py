@@ -225,17 +225,32 @@ def _syntax_problem(exc: yaml.YAMLError, text: str) -> str:
     return f"YAML error: {' '.join(str(exc).split())}"
 
 
-def load_yaml(path: Path) -> Any:
-    """Read ``path`` under the limits above; return the plain data (None when empty)."""
-    text = _decode(path, _read_bytes(path))
+class YamlProblem(ValueError):
+    """YAML text that cannot be read or is refused; ``str()`` is one line naming the place."""
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text under the limits above (also fit for front matter and other inputs).
+
+    Returns the plain data (None when empty); raises :class:`YamlProblem`.
+    """
     try:
         node = _compose(text)
         if node is None:
             return None
         return _Loader("").construct_document(node)
     except _Refused as exc:
-        raise ConfigError(str(path), [printable_line(str(exc))]) from None
+        raise YamlProblem(printable_line(str(exc))) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [printable_line(_syntax_problem(exc, text))]) from None
+        raise YamlProblem(printable_line(_syntax_problem(exc, text))) from None
     except (ValueError, OverflowError, RecursionError) as exc:
-        raise ConfigError(str(path), [f"YAML value cannot be read: {exc}"]) from None
+        raise YamlProblem(printable_line(f"YAML value cannot be read: {exc}")) from None
+
+
+def load_yaml(path: Path) -> Any:
+    """Read the file ``path`` under the limits above; raise :class:`ConfigError` naming it."""
+    text = _decode(path, _read_bytes(path))
+    try:
+        return parse_yaml(text)
+    except YamlProblem as exc:
+        raise ConfigError(str(path), [str(exc)]) from None
