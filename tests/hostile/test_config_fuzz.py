@@ -95,7 +95,7 @@ _KEY_PATH = rf"{_KEY}(?:\.{_KEY}|\[\d+\])*"
 PROBLEM = re.compile(
     rf"(line \d+, column \d+: .+|\(top level\): .+|{_KEY_PATH}: .+|(file|not|cannot) .+)"
 )
-EXAMPLE_TIMEOUT = 20
+EXAMPLE_TIMEOUT = 60  # a hang guard, generous for a loaded machine; not a speed check
 
 Path_ = tuple[int | str, ...]
 
