@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import click
 
 from syndicate import __version__, pipeline
-from syndicate.config import CONFIG_ENV, DEFAULT_CONFIG, Config, environment_problems, load_config
+from syndicate.config import CONFIG_ENV, DEFAULT_CONFIG, Config, load_config
 from syndicate.errors import ConfigError, SyndicateError
 from syndicate.store import Store
 
@@ -145,7 +145,9 @@ def check(ctx: Context) -> None:
         for line in exc.lines():
             click.echo(line, err=True)
         sys.exit(EXIT_ERROR)
-    problems = environment_problems(config)
+    from syndicate.preflight import run_problems
+
+    problems = run_problems(config)
     for problem in problems:
         click.echo(f"{ctx.config_path}: {problem}", err=True)
     if problems:

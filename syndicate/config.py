@@ -7,6 +7,7 @@ Relative paths are resolved against the folder of the config file.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from datetime import timedelta
@@ -16,28 +17,38 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from syndicate import __version__
+from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
 from syndicate.model import Section
 from syndicate.schedule import Schedule, parse_duration
+from syndicate.yamlfile import key_path, load_yaml, printable_line
 
 DEFAULT_CONFIG = "schedules.yaml"
 CONFIG_ENV = "SYNDICATE_CONFIG"
 STORE_ENV = "SYNDICATE_STORE_URL"
 SOURCE_KINDS = ("feed", "folder")
+DELIVERY_KINDS = ("file", "smtp")
 URL_SCHEMES = ("http", "https", "file")
+RESERVED_SECTION_IDS = ("all",)  # "all" names the combined feed (all.rss.xml)
+MAX_DURATION = timedelta(days=3660)
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_HOST_RE = re.compile(
+    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$"
+)
 
 
 def _schedule(value: Any) -> Schedule:
@@ -49,17 +60,24 @@ def _schedule(value: Any) -> Schedule:
 def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int):
-        raise ValueError(f"invalid duration {value!r}: add a unit, e.g. {value}m or {value}h")
-    return parse_duration(str(value))
+    if isinstance(value, int | float):
+        raise ValueError(f"invalid duration {value!r}: add a unit, e.g. 30m or 7d")
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as 30m or 7d")
+    duration = parse_duration(value)
+    if duration > MAX_DURATION:
+        raise ValueError(f"invalid duration {value!r}: at most {MAX_DURATION.days}d")
+    return duration
 
 
 def _zone(value: Any) -> ZoneInfo:
     if isinstance(value, ZoneInfo):
         return value
+    if not isinstance(value, str):
+        raise ValueError("expected an IANA timezone name such as Asia/Seoul")
     try:
-        return ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"unknown timezone {value!r} (use an IANA name such as Asia/Seoul)"
         ) from None
@@ -73,10 +91,70 @@ def _ident(value: Any) -> str:
     return value
 
 
+def _section_id(value: str) -> str:
+    if value in RESERVED_SECTION_IDS:
+        raise ValueError(f"section id {value!r} is reserved (it names the combined feed)")
+    return value
+
+
+def _line(value: Any) -> Any:
+    if isinstance(value, str) and any(c in value for c in "\r\n\t"):
+        raise ValueError("must be one line (no line breaks or tabs)")
+    return value
+
+
+def _base_dir(info: ValidationInfo) -> Path | None:
+    context = info.context
+    base = context.get("base") if isinstance(context, dict) else None
+    return base if isinstance(base, Path) else None
+
+
+def _absolute(path: Path, info: ValidationInfo) -> Path:
+    """Resolve ``path`` against the config folder given in the validation context."""
+    base = _base_dir(info)
+    if base is None or path.is_absolute():
+        return path
+    try:
+        return (base / path).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"cannot resolve path {str(path)!r}: {exc}") from None
+
+
+def _path(value: Any, info: ValidationInfo) -> Path:
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a path (text, not empty)")
+    return _absolute(Path(value), info)
+
+
+def _http_url(value: str) -> str:
+    """Check that ``value`` is an absolute http(s) URL a reader could open."""
+    if any(c.isspace() for c in value) or not value.isprintable():
+        raise ValueError(f"{value!r} is not a URL: it contains spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except (ValueError, UnicodeError):
+        raise ValueError(f"{value!r} is not a valid http(s) URL") from None
+    if parts.scheme not in ("http", "https") or not _HOST_RE.match(host):
+        raise ValueError(f"{value!r} is not an http(s) URL with a host name")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{value!r}: user names and passwords do not belong in this URL")
+    return value
+
+
 ScheduleField = Annotated[Schedule, BeforeValidator(_schedule)]
 DurationField = Annotated[timedelta, BeforeValidator(_duration)]
 ZoneField = Annotated[ZoneInfo, BeforeValidator(_zone)]
 Ident = Annotated[str, BeforeValidator(_ident)]
+PathField = Annotated[Path, BeforeValidator(_path)]
+Flag = Annotated[bool, Strict()]
+Seconds = Annotated[float, Strict(), Field(gt=0, le=3600, allow_inf_nan=False)]
+Line = Annotated[str, Strict(), Field(min_length=1, max_length=300), AfterValidator(_line)]
+Url = Annotated[str, Strict(), Field(min_length=1, max_length=2000), AfterValidator(_line)]
+Text = Annotated[str, Strict(), Field(max_length=5000)]
 
 
 class _Model(BaseModel):
@@ -86,17 +164,24 @@ class _Model(BaseModel):
 class SectionConfig(_Model):
     """A section: ``id`` used in rules and subscriptions, ``name`` shown to readers."""
 
-    id: Ident
-    name: str = Field(min_length=1)
-    order: int | None = None
+    id: Annotated[str, BeforeValidator(_ident), AfterValidator(_section_id)]
+    name: Line
+    order: Annotated[int, Strict(), Field(ge=-1_000_000, le=1_000_000)] | None = None
 
 
 class RuleConfig(_Model):
     """Map articles to a section by feed category or by URL path prefix."""
 
-    section: str
-    category: str | None = None
-    path: str | None = None
+    section: Line
+    category: Line | None = None
+    path: Line | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _url_path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"{value!r} is not a URL path: it must start with '/'")
+        return value
 
     @model_validator(mode="after")
     def _one_matcher(self) -> RuleConfig:
@@ -109,12 +194,12 @@ class SourceConfig(_Model):
     """Where articles come from: a ``feed`` (file or URL) or a ``folder`` of files."""
 
     id: Ident
-    kind: str
-    location: str = Field(min_length=1)
-    section: str
+    kind: Line
+    location: Url
+    section: Line
     timezone: ZoneField | None = None
     rules: tuple[RuleConfig, ...] = ()
-    enabled: bool = True
+    enabled: Flag = True
 
     @field_validator("kind")
     @classmethod
@@ -122,6 +207,20 @@ class SourceConfig(_Model):
         if value not in SOURCE_KINDS:
             raise ValueError(f"unknown source kind {value!r} (known: {', '.join(SOURCE_KINDS)})")
         return value
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str, info: ValidationInfo) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme in ("http", "https"):
+            return _http_url(value)
+        if scheme == "file":
+            return value
+        if scheme and len(scheme) > 1:
+            raise ValueError(
+                f"{value!r}: unsupported URL scheme {scheme!r} (use http, https or a path)"
+            )
+        return str(_absolute(Path(value), info))
 
     @property
     def is_url(self) -> bool:
@@ -132,13 +231,13 @@ class SourceConfig(_Model):
 class FeedsConfig(_Model):
     """The feeds written for readers: RSS and/or Atom, per section and combined."""
 
-    output: Path = Path("public/feeds")
+    output: PathField = Path("public/feeds")
     formats: tuple[Literal["rss", "atom"], ...] = ("rss", "atom")
-    per_section: bool = True
-    combined: bool = True
-    limit: int = Field(default=50, ge=1, le=1000)
-    title: str = Field(default="syndicate", min_length=1)
-    description: str = ""
+    per_section: Flag = True
+    combined: Flag = True
+    limit: Annotated[int, Strict(), Field(ge=1, le=1000)] = 50
+    title: Line = "syndicate"
+    description: Text = ""
 
     @field_validator("formats")
     @classmethod
@@ -152,20 +251,20 @@ class FileDelivery(_Model):
     """Write each message as an ``.eml`` file into ``folder``."""
 
     kind: Literal["file"]
-    folder: Path = Path("outbox")
+    folder: PathField = Path("outbox")
 
 
 class SmtpDelivery(_Model):
     """Send through an SMTP server; the password is read from ``password_env``."""
 
     kind: Literal["smtp"]
-    host: str = Field(min_length=1)
-    port: int = Field(default=587, ge=1, le=65535)
+    host: Line
+    port: Annotated[int, Strict(), Field(ge=1, le=65535)] = 587
     security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
-    password_env: str | None = None
-    timeout: float = Field(default=30.0, gt=0)
-    batch_size: int = Field(default=100, ge=1)
+    username: Line | None = None
+    password_env: Line | None = None
+    timeout: Seconds = 30.0
+    batch_size: Annotated[int, Strict(), Field(ge=1, le=100_000)] = 100
 
     def password(self) -> str | None:
         """Return the SMTP password from the environment, if configured."""
@@ -179,11 +278,11 @@ class DigestConfig(_Model):
     """An e-mail digest: which sections, when, from whom, and how it is delivered."""
 
     id: Ident
-    title: str = Field(min_length=1)
-    sections: tuple[str, ...] = ()
+    title: Line
+    sections: tuple[Line, ...] = ()
     schedule: ScheduleField
     first_window: DurationField = timedelta(days=1)
-    max_per_section: int = Field(default=10, ge=1, le=200)
+    max_per_section: Annotated[int, Strict(), Field(ge=1, le=200)] = 10
     sender: str
     reply_to: str | None = None
     delivery: Delivery
@@ -204,18 +303,18 @@ class CollectConfig(_Model):
     """How and when sources are collected."""
 
     schedule: ScheduleField = Schedule.parse("every 10m")
-    timeout: float = Field(default=20.0, gt=0)
-    user_agent: str = f"syndicate/{__version__}"
-    max_bytes: int = Field(default=20_000_000, ge=1024)
+    timeout: Seconds = 20.0
+    user_agent: Line = f"syndicate/{__version__}"
+    max_bytes: Annotated[int, Strict(), Field(ge=1024, le=2_000_000_000)] = 20_000_000
 
 
 class Config(_Model):
     """The whole, validated configuration. Build it with :func:`load_config`."""
 
     timezone: ZoneField
-    public_base_url: str
-    store: str = "sqlite:///var/syndicate.db"
-    templates: Path | None = None
+    public_base_url: Url
+    store: Url = "sqlite:///var/syndicate.db"
+    templates: PathField | None = None
     sections: tuple[SectionConfig, ...] = Field(min_length=1)
     sources: tuple[SourceConfig, ...] = ()
     feeds: FeedsConfig = FeedsConfig()
@@ -226,10 +325,16 @@ class Config(_Model):
     @field_validator("public_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{value!r} is not an http(s) URL")
+        parts = urlsplit(_http_url(value))
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r}: a base URL has no '?' query or '#' fragment")
         return value.rstrip("/") + "/"
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str, info: ValidationInfo) -> str:
+        base = _base_dir(info)
+        return check_store_url(value if base is None else resolve_store_url(value, base))
 
     @property
     def base_dir(self) -> Path:
@@ -282,26 +387,75 @@ class Config(_Model):
 
 def format_loc(loc: tuple[int | str, ...]) -> str:
     """Format a pydantic error location as a key path: ``digests[0].schedule``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("file", "smtp") and out.endswith("delivery"):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
+    parts = [
+        part
+        for i, part in enumerate(loc)
+        if not (part in ("file", "smtp") and i > 0 and loc[i - 1] == "delivery")
+    ]
+    return key_path(tuple(parts))
+
+
+def _known_keys() -> list[str]:
+    models: list[type[BaseModel]] = [Config, SectionConfig, RuleConfig, SourceConfig]
+    models += [FeedsConfig, FileDelivery, SmtpDelivery, DigestConfig, CollectConfig]
+    return sorted({name for model in models for name in model.model_fields} - {"path"})
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    key = loc[-1] if loc else ""
+    close = difflib.get_close_matches(str(key), _known_keys(), n=1) if isinstance(key, str) else []
+    return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
+
+
+_EXPECTED = {
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "model_type": "a mapping of keys",
+    "model_attributes_type": "a mapping of keys",
+    "dict_type": "a mapping of keys",
+    "string_type": "text",
+    "int_type": "a whole number",
+    "bool_type": "true or false",
+    "float_type": "a number",
+}
+
+
+def _yaml_type(value: Any) -> str:
+    """What a YAML user calls the type of ``value``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    names = {int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as ``key.path: message``."""
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        message = _unknown_key(loc)
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind in _EXPECTED:
+        message = f"expected {_EXPECTED[kind]}, not {_yaml_type(error.get('input'))}"
+    elif kind in ("too_short", "too_long"):
+        message = message.replace("Tuple", "List")
+    elif kind in ("union_tag_not_found", "union_tag_invalid"):
+        context = error.get("ctx") or {}
+        tag = str(context.get("discriminator", "kind")).strip("'")
+        known = str(context.get("expected_tags") or "', '".join(DELIVERY_KINDS)).replace("'", "")
+        loc = (*loc, tag)
+        found = context.get("tag")
+        message = f"unknown {tag} {found!r}" if found is not None else "required key is missing"
+        message += f" (known: {known})"
+    return f"{format_loc(loc)}: {message}"
 
 
 def _pydantic_problems(exc: ValidationError) -> list[str]:
-    problems = []
-    for error in exc.errors(include_url=False):
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif error["type"] == "missing":
-            message = "required key is missing"
-        problems.append(f"{format_loc(tuple(error['loc']))}: {message}")
+    problems = [_problem(error) for error in exc.errors(include_url=False)]
     return list(dict.fromkeys(problems))
 
 
@@ -313,11 +467,13 @@ def _items(data: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _duplicates(data: dict[str, Any], key: str) -> list[str]:
-    seen: set[Any] = set()
+    seen: set[str] = set()
     problems = []
     for index, item in _items(data, key):
         ident = item.get("id")
-        if isinstance(ident, str) and ident in seen:
+        if not isinstance(ident, str):
+            continue
+        if ident in seen:
             problems.append(f"{key}[{index}].id: duplicate id {ident!r}")
         seen.add(ident)
     return problems
@@ -331,9 +487,12 @@ def _check_section(known: set[str], where: str, section_id: Any) -> list[str]:
 
 def _cross_references(data: dict[str, Any]) -> list[str]:
     """Checks across keys, run on the raw data so they add to schema errors."""
-    known = {str(item.get("id")) for _, item in _items(data, "sections")}
     problems = _duplicates(data, "sections") + _duplicates(data, "sources")
     problems += _duplicates(data, "digests")
+    sections = _items(data, "sections")
+    known = {item["id"] for _, item in sections if isinstance(item.get("id"), str)}
+    if not sections or any(not isinstance(item.get("id"), str) for _, item in sections):
+        return problems  # the sections themselves are wrong and reported as such
     for i, source in _items(data, "sources"):
         problems += _check_section(known, f"sources[{i}].section", source.get("section"))
         for j, rule in _items(source, "rules"):
@@ -346,79 +505,39 @@ def _cross_references(data: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Make relative paths absolute against the config folder (before validation)."""
-
-    def absolute(value: Any) -> Any:
-        if isinstance(value, str) and value and not Path(value).is_absolute():
-            return str((base / value).resolve())
-        return value
-
-    for source in data.get("sources") or []:
-        location = source.get("location") if isinstance(source, dict) else None
-        if isinstance(location, str) and urlsplit(location).scheme not in URL_SCHEMES:
-            source["location"] = absolute(location)
-    feeds = data.get("feeds")
-    if isinstance(feeds, dict) and "output" in feeds:
-        feeds["output"] = absolute(feeds["output"])
-    for digest in data.get("digests") or []:
-        delivery = digest.get("delivery") if isinstance(digest, dict) else None
-        if isinstance(delivery, dict) and "folder" in delivery:
-            delivery["folder"] = absolute(delivery["folder"])
-    if "templates" in data:
-        data["templates"] = absolute(data["templates"])
-    return data
-
-
-def resolve_store_url(url: str, base: Path) -> str:
-    """Make a relative SQLite path absolute; other URLs are returned unchanged."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith("sqlite:////"):
-        rest = url[len(prefix) :]
-        if rest and not rest.startswith(":memory:") and not Path(rest).is_absolute():
-            return prefix + str((base / rest).resolve())
-    return url
-
-
-def _read_yaml(path: Path) -> Any:
-    name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(name, ["file not found (use -c PATH or set SYNDICATE_CONFIG)"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(name, [f"cannot read: {exc}"]) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(name, [f"{where}YAML syntax error: {exc.problem}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(name, [f"YAML error: {exc}"]) from None
+def _from_env(problem: str) -> str:
+    """Say that a store problem comes from the environment, not from the file."""
+    if problem.startswith("store: "):
+        return f"store (from {STORE_ENV}): " + problem.removeprefix("store: ")
+    return problem
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read, validate and resolve a config file; raise :class:`ConfigError` listing problems."""
     config_path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
-    data = _read_yaml(config_path)
+    data = load_yaml(config_path)
+    if data is None:
+        raise ConfigError(str(config_path), ["(top level): the file is empty"])
     if not isinstance(data, dict):
-        raise ConfigError(str(config_path), ["(top level): expected a mapping of keys"])
+        found = _yaml_type(data)
+        raise ConfigError(
+            str(config_path), [f"(top level): expected a mapping of keys, not {found}"]
+        )
     base = config_path.resolve().parent
-    data = _resolve_paths(dict(data), base)
-    if isinstance(data.get("store"), str):
-        data["store"] = resolve_store_url(data["store"], base)
+    data = dict(data)
     if os.environ.get(STORE_ENV):
         data["store"] = resolve_store_url(os.environ[STORE_ENV], Path.cwd())
     data["path"] = config_path.resolve()
     problems = []
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(data, context={"base": base})
     except ValidationError as exc:
         problems = _pydantic_problems(exc)
     problems += _cross_references(data)
+    if os.environ.get(STORE_ENV):
+        problems = [_from_env(p) for p in problems]
     if problems:
-        raise ConfigError(str(config_path), problems)
+        raise ConfigError(str(config_path), [printable_line(p) for p in problems])
     return config
 
 
@@ -428,10 +547,13 @@ def environment_problems(config: Config) -> list[str]:
     for i, source in enumerate(config.sources):
         if source.enabled and not source.is_url:
             location = Path(source.location.removeprefix("file://"))
-            if not location.exists():
-                problems.append(f"sources[{i}].location: {location} does not exist")
-            elif source.kind == "folder" and not location.is_dir():
-                problems.append(f"sources[{i}].location: {location} is not a folder")
+            try:
+                if not location.exists():
+                    problems.append(f"sources[{i}].location: {location} does not exist")
+                elif source.kind == "folder" and not location.is_dir():
+                    problems.append(f"sources[{i}].location: {location} is not a folder")
+            except (OSError, ValueError) as exc:
+                problems.append(f"sources[{i}].location: cannot use {str(location)!r}: {exc}")
     for i, digest in enumerate(config.digests):
         delivery = digest.delivery
         if not isinstance(delivery, SmtpDelivery) or not delivery.password_env:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from apscheduler.triggers.combining import OrTrigger
@@ -32,7 +32,12 @@ _MACROS = {
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION_RE = re.compile(r"(\d+)\s*([smhdw])")
+_DURATION_RE = re.compile(r"(\d{1,12})\s*([smhdw])")
+_MAX_TEXT = 1000
+_MAX_SECONDS = 3660 * 86400  # ten years: longer is a mistake, and timedelta overflows
+MIN_INTERVAL = timedelta(minutes=1)
+MAX_INTERVAL = timedelta(days=366)
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _INTERVAL_ANCHOR = datetime(2000, 1, 3)  # a Monday; interval slots count from here
 
 
@@ -57,12 +62,35 @@ _FIELDS = (
 def parse_duration(text: str) -> timedelta:
     """Parse ``90s``, ``10m``, ``1h30m``, ``2d`` or ``1w`` into a timedelta."""
     compact = text.strip().lower().replace(" ", "")
-    if not compact or _DURATION_RE.sub("", compact):
+    if not compact or len(compact) > 100 or _DURATION_RE.sub("", compact):
         raise ValueError(f"invalid duration {text!r}: use a number and s, m, h, d or w (e.g. 10m)")
     seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION_RE.findall(compact))
     if seconds <= 0:
         raise ValueError(f"invalid duration {text!r}: must be longer than zero")
+    if seconds > _MAX_SECONDS:
+        raise ValueError(f"invalid duration {text!r}: at most {_MAX_SECONDS // 86400}d")
     return timedelta(seconds=seconds)
+
+
+def _interval(text: str) -> timedelta:
+    interval = parse_duration(text)
+    if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+        raise ValueError(
+            f"invalid schedule 'every {text}': the interval must be between 1m and "
+            f"{MAX_INTERVAL.days}d"
+        )
+    return interval
+
+
+def _check_days(fields: list[str]) -> None:
+    """Refuse a day-of-month part that no month in the schedule has (e.g. Feb 30)."""
+    dom, month = fields[2], fields[3]
+    if dom.startswith("*"):
+        return
+    days = _expand(dom, _FIELDS[2])
+    months = _expand(month, _FIELDS[3])
+    if not any(day <= _DAYS_IN_MONTH[m - 1] for day in days for m in months):
+        raise ValueError(f"day {dom} never occurs in month {month}, it would never run")
 
 
 def _value(token: str, spec: _Field) -> int:
@@ -119,9 +147,11 @@ class Schedule:
         """Parse ``every 10m``, ``@daily`` or a 5-field crontab expression."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("schedule must be a crontab expression or 'every <duration>'")
+        if len(text) > _MAX_TEXT:
+            raise ValueError(f"invalid schedule: longer than {_MAX_TEXT} characters")
         stripped = " ".join(text.split())
         if stripped.lower().startswith("every "):
-            return cls(stripped, interval=parse_duration(stripped[6:]))
+            return cls(stripped, interval=_interval(stripped[6:]))
         expr = _MACROS.get(stripped.lower(), stripped)
         fields = expr.split(" ")
         if len(fields) != 5:
@@ -132,15 +162,10 @@ class Schedule:
         try:
             for value, spec in zip(fields, _FIELDS, strict=True):
                 _expand(value, spec)
+            _check_days(fields)
         except ValueError as exc:
             raise ValueError(f"invalid schedule {text!r}: {exc}") from None
-        schedule = cls(stripped, cron=tuple(fields))
-        if (
-            schedule.trigger(UTC).get_next_fire_time(None, _INTERVAL_ANCHOR.replace(tzinfo=UTC))
-            is None
-        ):
-            raise ValueError(f"invalid schedule {text!r}: no such date, it would never run")
-        return schedule
+        return cls(stripped, cron=tuple(fields))
 
     def trigger(self, tz: tzinfo) -> Any:
         """Return the APScheduler trigger for this schedule in timezone ``tz``."""

@@ -66,7 +66,7 @@ def test_every_problem_is_reported_once_per_line(write_config: Callable[..., Pat
     joined = "\n".join(lines)
     assert "timezone: unknown timezone 'Mars/Olympus'" in joined
     assert "digests[0].schedule: invalid duration" in joined
-    assert "digests[0].delivery: " in joined
+    assert "digests[0].delivery.kind: unknown kind 'pigeon' (known: file, smtp)" in joined
     assert "feeds.formats[1]: " in joined
     assert "surprise: unknown key" in joined
     assert all(line.startswith(str(write_config(data))) for line in lines)

@@ -159,10 +159,12 @@ def test_crlf_in_title_and_name_does_not_inject_headers(
         "reply_to": "Desk <desk@news.example.kr>",
         "delivery": {"kind": "file", "folder": "outbox"},
     }
-    config = load_config(write_config(digests=[base]))
+    title = base.pop("title")
+    config = load_config(write_config(digests=[{**base, "title": "브리핑"}]))
+    digest = config.digests[0].model_copy(update={"title": title})  # the config refuses CR/LF
     subscriber = Subscriber(5, "a@example.com", "Kim\r\nX-Injected: yes")
     rendered = rendered_for(subscriber, subject="오늘의 뉴스\r\nBcc: evil@attacker.example\n\nbody")
-    data, parsed = roundtrip(compose(config, config.digests[0], rendered, now=NOW))
+    data, parsed = roundtrip(compose(config, digest, rendered, now=NOW))
     assert parsed["Bcc"] is None
     assert parsed["X-Injected"] is None
     assert parsed["Subject"] == "오늘의 뉴스 Bcc: evil@attacker.example body"

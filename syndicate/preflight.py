@@ -1,0 +1,88 @@
+"""What ``syndicate check`` verifies beyond the file itself: everything a run would refuse.
+
+A valid config can still fail at run time because of the machine it runs on:
+an output folder that is a file or cannot be created, a templates folder that
+is missing or holds a template with a syntax error, a database driver that is
+not installed, an unset SMTP password. :func:`run_problems` finds these
+without writing anything, one line per problem naming the config key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jinja2
+
+from syndicate import render
+from syndicate.config import Config, environment_problems
+from syndicate.dburl import sqlite_path
+from syndicate.errors import FeedWriteError, SyndicateError
+from syndicate.feeds import feed_specs
+from syndicate.yamlfile import printable_line
+
+NAME_MAX = 255
+
+
+def _folder_problem(key: str, folder: Path) -> str | None:
+    """Why ``folder`` could not be created or written to, or None when it can."""
+    if any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in folder.parts):
+        return f"{key}: a name in {str(folder)!r} is longer than {NAME_MAX} bytes"
+    probe = folder
+    try:
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir():
+            return f"{key}: {probe} is not a folder"
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return f"{key}: {probe} is not writable"
+    except (OSError, ValueError) as exc:
+        return f"{key}: cannot use {str(folder)!r}: {exc}"
+    return None
+
+
+def folder_problems(config: Config) -> list[str]:
+    """Output folders (feeds, file deliveries, the SQLite file's folder) that cannot be used."""
+    folders = [("feeds.output", config.resolve(config.feeds.output))]
+    for i, digest in enumerate(config.digests):
+        folder = getattr(digest.delivery, "folder", None)
+        if isinstance(folder, Path):
+            folders.append((f"digests[{i}].delivery.folder", config.resolve(folder)))
+    database = sqlite_path(config.store)
+    if database is not None:
+        folders.append(("store", database.parent))
+    return [p for key, folder in folders if (p := _folder_problem(key, folder)) is not None]
+
+
+def template_problems(config: Config) -> list[str]:
+    """Digest templates that are missing or do not compile (only when digests exist)."""
+    if not config.digests:
+        return []
+    try:
+        renderer = render.Renderer(config)
+        for name in (render.HTML_TEMPLATE, render.TEXT_TEMPLATE):
+            renderer.env.get_template(name)
+        renderer.css()
+    except jinja2.TemplateSyntaxError as exc:
+        return [f"templates: {exc.filename or exc.name}, line {exc.lineno}: {exc.message}"]
+    except jinja2.TemplateNotFound as exc:
+        return [f"templates: template {exc.name} not found"]
+    except (jinja2.TemplateError, SyndicateError, OSError, UnicodeDecodeError) as exc:
+        return [f"templates: {' '.join(str(exc).split())}"]
+    return []
+
+
+def feed_problems(config: Config) -> list[str]:
+    """Problems the feed stage would raise before writing anything."""
+    try:
+        feed_specs(config)
+    except FeedWriteError as exc:
+        return [f"feeds: {exc}"]
+    return []
+
+
+def run_problems(config: Config) -> list[str]:
+    """Every problem a run would hit that the config file alone cannot show."""
+    problems = environment_problems(config) + folder_problems(config)
+    problems += feed_problems(config) + template_problems(config)
+    return [printable_line(problem) for problem in problems]
