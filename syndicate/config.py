@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 from datetime import timedelta
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -28,6 +27,7 @@ from pydantic import (
 )
 
 from syndicate import __version__
+from syndicate.addresses import parse_mailbox
 from syndicate.errors import ConfigError
 from syndicate.model import Section
 from syndicate.schedule import Schedule, parse_duration
@@ -192,11 +192,7 @@ class DigestConfig(_Model):
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         if value is not None:
-            _, address = parseaddr(value)
-            if "@" not in address:
-                raise ValueError(
-                    f"{value!r} is not an e-mail address (e.g. 'News <news@example.kr>')"
-                )
+            parse_mailbox(value)  # AddressError (a ValueError) says what is wrong
         return value
 
 
