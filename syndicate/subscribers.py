@@ -15,21 +15,27 @@ import csv
 import io
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from syndicate.addresses import normalize_address
 from syndicate.config import Config
 from syndicate.errors import SubscriberFileError
-from syndicate.model import Subscription, normalize_email, utcnow
-from syndicate.store import Store
+from syndicate.model import Subscription, utcnow
+from syndicate.store import Store, SubscriptionEntry
 from syndicate.textcodec import decode_local_text
 
 logger = logging.getLogger(__name__)
 
 STATUSES = ("active", "unsubscribed")
 _SPLIT = re.compile(r"[\s,;|]+")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _MAX_PROBLEMS = 20
+MAX_NAME = 200
+MAX_FIELD = 1000
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,8 @@ class _RowParser:
 
     def parse(self, line: int, row: dict[str, str]) -> SubscriberRow:
         """Return a validated row or raise ValueError with the problem."""
-        email = normalize_email(row.get("email") or "")
+        _check_fields(row)
+        email = normalize_address(row.get("email") or "")
         digest_id = (row.get("digest") or "").strip() or self.default_digest
         if not digest_id:
             raise ValueError("no digest given (add a 'digest' column or pass --digest)")
@@ -107,7 +114,9 @@ class _RowParser:
         if status not in STATUSES:
             raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
         consent = _parse_time(row.get("consented_at") or "", self.config)
-        name = " ".join((row.get("name") or "").split())
+        name = " ".join(_CONTROLS.sub(" ", row.get("name") or "").split())
+        if len(name) > MAX_NAME:
+            raise ValueError(f"name is longer than {MAX_NAME} characters")
         return SubscriberRow(line, email, name, digest_id, sections, consent, status)
 
     def _sections(self, text: str, offered: set[str], digest_id: str) -> tuple[str, ...]:
@@ -121,6 +130,17 @@ class _RowParser:
             if section_id not in chosen:
                 chosen.append(section_id)
         return tuple(chosen)
+
+
+def _check_fields(row: dict[Any, Any]) -> None:
+    """Refuse NUL characters and over-long fields (before anything else looks at them)."""
+    for key, value in row.items():
+        column = "an extra column" if key is None else f"column {key!r}"
+        for text in value if isinstance(value, list) else [value or ""]:
+            if "\x00" in text:
+                raise ValueError(f"{column} contains a NUL character")
+            if len(text) > MAX_FIELD:
+                raise ValueError(f"{column} is longer than {MAX_FIELD} characters")
 
 
 def _parse_time(text: str, config: Config) -> datetime | None:
@@ -142,27 +162,60 @@ def _reader(text: str, path: Path) -> csv.DictReader[str]:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    try:
+        names = reader.fieldnames or []
+    except csv.Error as exc:
+        raise SubscriberFileError(f"{path}:1: cannot read the header row: {exc}") from None
+    fields = [f.strip().lower() for f in names]
     if "email" not in fields:
         raise SubscriberFileError(f"{path}:1: header row needs an 'email' column")
     reader.fieldnames = fields
     return reader
 
 
+def _rows(reader: csv.DictReader[str], problems: list[str], path: Path) -> Iterator[dict[str, str]]:
+    """Yield the non-blank rows; a line the csv module cannot read becomes a problem."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.append(f"{path}:{reader.line_num}: cannot read the line: {_csv_reason(exc)}")
+            continue
+        values = (v for v in row.values() if isinstance(v, str))
+        if any(v.strip() for v in values) or None in row:
+            yield row
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    text = " ".join(str(exc).split())
+    limit = csv.field_size_limit()
+    if "field larger than field limit" in text:
+        return f"a field is longer than {limit} characters"
+    return text
+
+
+def _summary(problems: list[str]) -> str:
+    more = len(problems) - _MAX_PROBLEMS
+    return "\n".join(problems[:_MAX_PROBLEMS] + ([f"... and {more} more"] if more > 0 else []))
+
+
 def read_subscribers(
     path: Path, config: Config, *, default_digest: str | None = None
 ) -> list[SubscriberRow]:
-    """Read and validate a whole subscribers file; raise SubscriberFileError on any problem."""
+    """Read and validate a whole subscribers file; raise SubscriberFileError on any problem.
+
+    Every bad line is reported as ``file:line: problem`` (the first 20, then a count).
+    """
     reader = _reader(_decode(path), path)
     parser = _RowParser(config, default_digest)
     rows: list[SubscriberRow] = []
     problems: list[str] = []
     seen: dict[tuple[str, str], int] = {}
-    for row in reader:
+    for row in _rows(reader, problems, path):
         line = reader.line_num
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            continue
         try:
             parsed = parser.parse(line, row)
         except ValueError as exc:
@@ -174,9 +227,7 @@ def read_subscribers(
         seen[key] = line
         rows.append(parsed)
     if problems:
-        more = len(problems) - _MAX_PROBLEMS
-        shown = problems[:_MAX_PROBLEMS] + ([f"... and {more} more"] if more > 0 else [])
-        raise SubscriberFileError("\n".join(shown))
+        raise SubscriberFileError(_summary(problems))
     return rows
 
 
@@ -191,24 +242,24 @@ def import_subscribers(
     existing = _existing_subscriptions(config, store)
     report = ImportReport()
     now = utcnow()
+    entries: list[SubscriptionEntry] = []
     for row in rows:
         current = existing.get((row.email, row.digest_id))
         if current is not None and current.status == "unsubscribed" and row.status == "active":
             logger.info("%s stays unsubscribed from %s", row.email, row.digest_id)
             report.kept_unsubscribed += 1
-            continue
-        if current is not None and _same(current, row):
+        elif current is not None and _same(current, row):
             report.unchanged += 1
-            continue
-        subscriber = store.upsert_subscriber(row.email, row.name)
-        consent = row.consent_at or (current.consent_at if current else None) or now
-        store.set_subscription(
-            subscriber.id, row.digest_id, row.sections, status=row.status, consent_at=consent
-        )
-        if current is None:
-            report.created += 1
         else:
-            report.updated += 1
+            consent = row.consent_at or (current.consent_at if current else None) or now
+            entries.append(
+                SubscriptionEntry(
+                    row.email, row.name, row.digest_id, row.sections, row.status, consent
+                )
+            )
+            report.created += current is None
+            report.updated += current is not None
+    store.save_subscriptions(entries)
     return report
 
 
@@ -257,7 +308,7 @@ def _find_subscriptions(store: Store, who: str) -> list[Subscription]:
         by_token = store.subscription_by_token(who.strip())
         return [by_token] if by_token else []
     try:
-        address = normalize_email(who)
+        address = normalize_address(who)
     except ValueError as exc:
         raise SubscriberFileError(str(exc)) from None
     for subscriber, subscriptions in store.list_subscribers():
