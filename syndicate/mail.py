@@ -31,7 +31,7 @@ from email.policy import Policy
 from email.utils import format_datetime
 from urllib.parse import quote
 
-from syndicate.addresses import AddressError, normalize_address, parse_mailbox
+from syndicate.addresses import AddressError, normalize_address, parse_mailbox, shown
 from syndicate.config import Config, DigestConfig
 from syndicate.digest import unsubscribe_url
 from syndicate.errors import DeliveryError
@@ -212,7 +212,7 @@ def recipient_address(subscriber: Subscriber) -> str:
         return normalize_address(subscriber.email)
     except AddressError as exc:
         raise DeliveryError(
-            exc.value,
+            shown(subscriber.email),
             f"subscriber {subscriber.id}: invalid recipient address: {exc.reason}",
             permanent=True,
         ) from None
@@ -224,7 +224,7 @@ def _sender(value: str, role: str) -> _RawHeader:
         mailbox = parse_mailbox(value)
     except AddressError as exc:
         raise DeliveryError(
-            exc.value, f"invalid {role} address: {exc.reason}", permanent=True
+            shown(value), f"invalid {role} address: {exc.reason}", permanent=True
         ) from None
     return _mailbox("From" if role == "sender" else "Reply-To", mailbox.name, mailbox.address)
 

@@ -175,4 +175,3 @@ class RunReport:
     def has_failures(self) -> bool:
         """True when any unit of work failed."""
         return bool(self.failed)
-

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syndicate.addresses import normalize_address
 from syndicate.config import Config
@@ -27,6 +27,9 @@ from syndicate.errors import SubscriberFileError
 from syndicate.model import Subscription, utcnow
 from syndicate.store import Store, SubscriptionEntry
 from syndicate.textcodec import decode_local_text
+
+if TYPE_CHECKING:
+    from _csv import Reader as _CsvReader
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ class _RowParser:
         ids = [d.id for d in config.digests]
         self.default_digest = default_digest or (ids[0] if len(ids) == 1 else None)
 
-    def parse(self, line: int, row: dict[str, str]) -> SubscriberRow:
+    def parse(self, line: int, row: dict[str | None, Any]) -> SubscriberRow:
         """Return a validated row or raise ValueError with the problem."""
         _check_fields(row)
         email = normalize_address(row.get("email") or "")
@@ -156,37 +159,50 @@ def _parse_time(text: str, config: Config) -> datetime | None:
     return value
 
 
-def _reader(text: str, path: Path) -> csv.DictReader[str]:
+def _reader(text: str, path: Path) -> tuple[list[str], _CsvReader]:
+    """Return the lowercased column names and the reader positioned after the header row."""
     sample = text[:4096]
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)
     try:
-        names = reader.fieldnames or []
+        fields = [f.strip().lower() for f in next(reader, [])]
     except csv.Error as exc:
-        raise SubscriberFileError(f"{path}:1: cannot read the header row: {exc}") from None
-    fields = [f.strip().lower() for f in names]
+        raise SubscriberFileError(
+            f"{path}:1: cannot read the header row: {_csv_reason(exc)}"
+        ) from None
     if "email" not in fields:
         raise SubscriberFileError(f"{path}:1: header row needs an 'email' column")
-    reader.fieldnames = fields
-    return reader
+    return fields, reader
 
 
-def _rows(reader: csv.DictReader[str], problems: list[str], path: Path) -> Iterator[dict[str, str]]:
-    """Yield the non-blank rows; a line the csv module cannot read becomes a problem."""
+def _rows(
+    fields: list[str], reader: _CsvReader, problems: list[str], path: Path
+) -> Iterator[tuple[int, dict[str | None, Any]]]:
+    """Yield (first line, row) for each non-blank row; an unreadable line becomes a problem.
+
+    Like :class:`csv.DictReader`: missing cells are ``None``, extra cells go to key ``None``.
+    """
+    end = reader.line_num
     while True:
+        start = end + 1
         try:
-            row = next(reader)
+            cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            problems.append(f"{path}:{reader.line_num}: cannot read the line: {_csv_reason(exc)}")
+            problems.append(f"{path}:{start}: cannot read the line: {_csv_reason(exc)}")
             continue
-        values = (v for v in row.values() if isinstance(v, str))
-        if any(v.strip() for v in values) or None in row:
-            yield row
+        finally:
+            end = reader.line_num
+        row: dict[str | None, Any] = dict(zip(fields, cells, strict=False))
+        row.update({f: None for f in fields[len(cells) :]})
+        if len(cells) > len(fields):
+            row[None] = cells[len(fields) :]
+        if any(c.strip() for c in cells):
+            yield start, row
 
 
 def _csv_reason(exc: csv.Error) -> str:
@@ -209,13 +225,12 @@ def read_subscribers(
 
     Every bad line is reported as ``file:line: problem`` (the first 20, then a count).
     """
-    reader = _reader(_decode(path), path)
+    fields, reader = _reader(_decode(path), path)
     parser = _RowParser(config, default_digest)
     rows: list[SubscriberRow] = []
     problems: list[str] = []
     seen: dict[tuple[str, str], int] = {}
-    for row in _rows(reader, problems, path):
-        line = reader.line_num
+    for line, row in _rows(fields, reader, problems, path):
         try:
             parsed = parser.parse(line, row)
         except ValueError as exc:
