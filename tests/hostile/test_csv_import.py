@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from syndicate.cli import cli
 from syndicate.config import load_config
 from syndicate.errors import StoreError
-from syndicate.store import Store, SubscriptionEntry
+from syndicate.store import Store
 
 GOOD = ["kim@example.kr,김민지", "lee@example.kr,이지우"]
 
@@ -155,6 +155,8 @@ def test_good_file_then_bad_file_keeps_the_first(site: Path) -> None:
 
 def test_save_subscriptions_is_one_transaction(pg_url: str) -> None:
     """PostgreSQL refuses a NUL in a name: the rows before it are not kept either."""
+    from syndicate.store import SubscriptionEntry
+
     store = Store(pg_url)
     store.upgrade()
     when = datetime(2026, 11, 28, tzinfo=UTC)
