@@ -242,3 +242,23 @@ def test_fuzz_titles_and_sender_display_names(config: Config, title: str, displa
     digest_config = config.model_copy(update={"digests": (digest,)})
     rendered = rendered_for(Subscriber(1, RECIPIENT, "김독자"), subject="")
     assert_clean(compose(digest_config, digest, rendered, now=NOW))
+
+
+LOCAL_CHARS = st.sampled_from([*"aZ09.!#$%&'*+/=?^_`{|}~-\"\\ @(),:;<>[]", "=?", "?=", "\r\n"])
+LOCAL_TEXT = st.lists(LOCAL_CHARS, min_size=1, max_size=20).map("".join)
+LOCALS = st.one_of(LOCAL_TEXT, LOCAL_TEXT.map(lambda text: f'"{text}"'))
+DOMAINS = st.sampled_from(["example.kr", "한국.kr", "XN--3E0B707E.KR", "뉴스.한국", "b.co"])
+
+
+@given(local=LOCALS, domain=DOMAINS)
+def test_fuzz_every_accepted_address_composes(config: Config, local: str, domain: str) -> None:
+    """Whatever the address check accepts can be written into To exactly."""
+    from syndicate.addresses import AddressError, normalize_address
+
+    try:
+        address = normalize_address(f"{local}@{domain}")
+    except AddressError as exc:
+        assert "\n" not in str(exc)
+        return
+    rendered = rendered_for(Subscriber(1, address, "독자"))
+    assert_clean(compose(config, config.digests[0], rendered, now=NOW), recipient=address)
