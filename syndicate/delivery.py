@@ -429,7 +429,7 @@ def _record(
     transport: Transport,
 ) -> None:
     """Count one outcome in ``report`` and log it with address and edition."""
-    email = item.digest.subscription.subscriber.email
+    email = _printable(item.digest.subscription.subscriber.email)
     edition = item.digest.edition
     slot = edition.slot.astimezone(config.timezone).isoformat(timespec="minutes")
     kind, detail = outcome
@@ -446,8 +446,13 @@ def _record(
         logger.info("%s %s: delivered to %s", edition.digest_id, slot, email)
 
 
+def _printable(address: str) -> str:
+    """``address`` as it is, or quoted and escaped when it holds control characters."""
+    return address if address.isprintable() else shown(address)
+
+
 def _progress_line(item: RenderedDigest, outcome: tuple[str, str]) -> str:
     """One human-readable line about one message."""
-    email = item.digest.subscription.subscriber.email
+    email = _printable(item.digest.subscription.subscriber.email)
     kind, detail = outcome
     return f"{email}: {kind}" + (f" ({detail})" if detail else "")

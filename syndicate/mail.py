@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import email.policy
+import functools
 import hashlib
 import logging
 import quopri
@@ -45,7 +46,7 @@ NAME_LIMIT = 200
 TEXT_LIMIT = 300
 _BREAKS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _MAX_HEADER_LINE = 998
-_RAW_LIMIT = 8 * TEXT_LIMIT * 4
+_RAW_LIMIT = 10_000  # characters looked at before decoding (bounds the work)
 _DECODE_ROUNDS = 3
 _WORD_BYTES = 39  # 52 base64 characters: an encoded-word of 64 (RFC 2047 allows 75)
 _LINE = 76
@@ -182,15 +183,20 @@ def _mailbox(header_name: str, display_name: str, address: str) -> _RawHeader:
 
 def id_domain(config: Config) -> str:
     """The ASCII (IDNA) host used in Message-ID and List-Id, e.g. ``news.example.kr``."""
+    return _ascii_host(config.host)
+
+
+@functools.lru_cache(maxsize=16)
+def _ascii_host(host: str) -> str:
+    """``host`` in IDNA form when it is a usable dot-atom, else ``localhost`` (warned once)."""
     try:
-        host = config.host.encode("idna").decode("ascii").lower()
+        ascii_host = host.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        host = ""
-    labels = host.split(".")
-    if not host or not set(host) <= _HOST_CHARS or not all(labels):
-        logger.warning("host %r cannot be used in message ids; using 'localhost'", config.host)
+        ascii_host = ""
+    if not ascii_host or not set(ascii_host) <= _HOST_CHARS or not all(ascii_host.split(".")):
+        logger.warning("host %r cannot be used in message ids; using 'localhost'", host)
         return "localhost"
-    return host
+    return ascii_host
 
 
 def message_id_for(config: Config, edition: Edition, subscriber: Subscriber) -> str:
