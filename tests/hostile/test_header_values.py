@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import email.policy
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -24,6 +26,7 @@ from pydantic import ValidationError
 from syndicate.config import Config, DigestConfig, load_config
 from syndicate.mail import compose
 from syndicate.model import Digest, Edition, RenderedDigest, Subscriber, Subscription
+from tests.conftest import ROOT
 
 SLOT = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 27, 22, 0, 5, tzinfo=UTC)
@@ -262,3 +265,39 @@ def test_fuzz_every_accepted_address_composes(config: Config, local: str, domain
         return
     rendered = rendered_for(Subscriber(1, address, "독자"))
     assert_clean(compose(config, config.digests[0], rendered, now=NOW), recipient=address)
+
+
+HUGE_SCRIPT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+from tests.hostile import test_header_values as t
+from syndicate.config import load_config
+from syndicate.mail import compose
+from syndicate.model import Subscriber
+
+config = load_config(sys.argv[1])
+huge = "\uae40" * 5_000_000
+encoded = " ".join([t.encoded_word("abcd")] * 200_000)
+for name, subject in ((huge, encoded), (encoded, huge)):
+    rendered = t.rendered_for(Subscriber(1, t.RECIPIENT, name), subject=subject)
+    parsed = t.assert_clean(compose(config, config.digests[0], rendered, now=t.NOW))
+    # Python's parser shows a space between adjacent encoded-words in a phrase
+    assert len(parsed["To"].addresses[0].display_name.replace(" ", "")) <= 200
+    assert len(str(parsed["Subject"])) <= 300
+print("ok")
+"""
+
+
+def test_huge_values_are_bounded(write_config: Callable[..., Path]) -> None:
+    """5 MB names and subjects (plain and encoded) compose in bounded memory and time."""
+    path = write_config(digests=[digest_dict()])
+    result = subprocess.run(
+        [sys.executable, "-c", HUGE_SCRIPT, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,  # generous: the unbounded version ran out of memory
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
