@@ -15,6 +15,7 @@ import csv
 import io
 import logging
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,7 @@ _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _MAX_PROBLEMS = 20
 MAX_NAME = 200
 MAX_FIELD = 1000
+MAX_FILE_BYTES = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,22 @@ class ImportReport:
         return self.created + self.updated + self.unchanged + self.kept_unsubscribed
 
 
-def _decode(path: Path) -> str:
+def _read(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES (never a FIFO or device)."""
     try:
-        raw = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):  # before opening: a FIFO would block
+            raise SubscriberFileError(f"{path}: not a regular file")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise SubscriberFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SubscriberFileError(f"{path}: larger than {MAX_FILE_BYTES // 1_000_000} MB; split it")
+    return raw
+
+
+def _decode(path: Path) -> str:
+    raw = _read(path)
     try:
         text, encoding = decode_local_text(raw)
     except UnicodeDecodeError:

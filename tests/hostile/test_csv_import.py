@@ -168,3 +168,23 @@ def test_save_subscriptions_is_one_transaction(pg_url: str) -> None:
         with pytest.raises((StoreError, ValueError)):
             store.save_subscriptions(entries)
         assert store.list_subscribers() == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "too big", "binary"])
+def test_unreadable_files_fail_at_once(write_config: Callable[..., Path], kind: str) -> None:
+    config = write_config()
+    path = config.parent / "subscribers.csv"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = Path("/dev/zero")
+    elif kind == "too big":
+        with path.open("wb") as handle:
+            handle.write(b"email,name\n")
+            handle.truncate(60_000_000)  # sparse: no disk used
+    else:
+        path.write_bytes(bytes(range(256)) * 4)
+    result = run_cli(config, "subscribers", "import", str(path))
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {path}")
