@@ -170,7 +170,8 @@ def test_smtp_envelope_of_odd_subscribers(
     assert result.returncode == 3, result.stderr
     recipients = {rcpt for _, rcpts, _ in sink.messages for rcpt in rcpts}
     assert recipients >= EXPECTED
-    for _, rcpts, data in sink.messages:
+    for mail_from, rcpts, data in sink.messages:
+        assert mail_from == "newsletter@news.example.kr"
         message = parse(data)
         assert [a.addr_spec for a in message["To"].addresses] == rcpts
     check_sends(sqlite_url)
