@@ -11,7 +11,6 @@ import difflib
 import os
 import re
 from datetime import timedelta
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -31,6 +30,7 @@ from pydantic import (
 )
 
 from syndicate import __version__
+from syndicate.addresses import parse_mailbox
 from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
 from syndicate.model import Section
@@ -291,11 +291,7 @@ class DigestConfig(_Model):
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         if value is not None:
-            _, address = parseaddr(value)
-            if "@" not in address:
-                raise ValueError(
-                    f"{value!r} is not an e-mail address (e.g. 'News <news@example.kr>')"
-                )
+            parse_mailbox(value)  # AddressError (a ValueError) says what is wrong
         return value
 
 

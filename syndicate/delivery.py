@@ -8,6 +8,7 @@ failures are retried on the next run.
 
 from __future__ import annotations
 
+import email.errors
 import hashlib
 import logging
 import os
@@ -24,9 +25,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+from syndicate.addresses import shown
 from syndicate.config import Config, DigestConfig, FileDelivery, SmtpDelivery
 from syndicate.errors import DeliveryError
-from syndicate.mail import compose, message_id_for, one_line
+from syndicate.mail import compose, message_id_for, one_line, recipient_address
 from syndicate.model import RenderedDigest
 
 logger = logging.getLogger(__name__)
@@ -334,6 +336,29 @@ def make_transport(config: Config, digest: DigestConfig) -> Transport:
     raise DeliveryError(digest.id, f"unknown delivery kind {delivery!r}", permanent=True)
 
 
+def _compose(
+    config: Config, digest: DigestConfig, rendered: RenderedDigest, *, now: datetime | None
+) -> EmailMessage:
+    """Compose one message; any failure to compose is a permanent :class:`DeliveryError`.
+
+    A message that cannot be built today cannot be built on a retry either, and
+    it must never leave its send claimed but unfinished.
+    """
+    subscriber = rendered.digest.subscription.subscriber
+    try:
+        message = compose(config, digest, rendered, now=now)
+    except DeliveryError:
+        raise
+    except (ValueError, LookupError, TypeError, email.errors.MessageError) as exc:
+        reason = one_line(str(exc)) or type(exc).__name__
+        raise DeliveryError(
+            shown(subscriber.email),
+            f"subscriber {subscriber.id}: message cannot be composed: {reason}",
+            permanent=True,
+        ) from exc
+    return message
+
+
 def _deliver_one(
     config: Config,
     store: SendLedger,
@@ -353,8 +378,8 @@ def _deliver_one(
     if not store.claim_send(edition.id, subscriber.id, message_id, now=now):
         return "already", ""
     try:
-        message = compose(config, digest, rendered, now=now)
-        transport.send(message, subscriber.email)
+        message = _compose(config, digest, rendered, now=now)
+        transport.send(message, recipient_address(subscriber))
     except DeliveryError as exc:
         status = "failed_permanent" if exc.permanent else "failed_temporary"
         store.finish_send(edition.id, subscriber.id, status, error=str(exc), now=now)
@@ -404,7 +429,7 @@ def _record(
     transport: Transport,
 ) -> None:
     """Count one outcome in ``report`` and log it with address and edition."""
-    email = item.digest.subscription.subscriber.email
+    email = _printable(item.digest.subscription.subscriber.email)
     edition = item.digest.edition
     slot = edition.slot.astimezone(config.timezone).isoformat(timespec="minutes")
     kind, detail = outcome
@@ -421,8 +446,13 @@ def _record(
         logger.info("%s %s: delivered to %s", edition.digest_id, slot, email)
 
 
+def _printable(address: str) -> str:
+    """``address`` as it is, or quoted and escaped when it holds control characters."""
+    return address if address.isprintable() else shown(address)
+
+
 def _progress_line(item: RenderedDigest, outcome: tuple[str, str]) -> str:
     """One human-readable line about one message."""
-    email = item.digest.subscription.subscriber.email
+    email = _printable(item.digest.subscription.subscriber.email)
     kind, detail = outcome
     return f"{email}: {kind}" + (f" ({detail})" if detail else "")

@@ -2,27 +2,37 @@
 
 The message is ``multipart/alternative`` (text first, then HTML), UTF-8 with a
 7-bit-safe transfer encoding, CRLF line endings (``email.policy.SMTP``) and no
-line longer than 998 octets. Korean display names, subjects and list names are
-encoded per RFC 2047. Every header value coming from data (titles, names) is
-flattened to one line first, so a CR/LF can never start a new header.
+line longer than 998 octets.
+
+Every header is written by this module, never by the email package from raw
+data: a value from data or config (names, titles, subjects) is first decoded
+(RFC 2047 encoded-words, which could hide CR/LF), then stripped of control
+characters and line breaks, shortened, and finally encoded by us: a quoted
+phrase or plain folded text when it is printable ASCII, else RFC 2047
+encoded-words. Addresses go through :mod:`syndicate.addresses`. So no value can
+add a header or change an address.
 """
 
 from __future__ import annotations
 
 import base64
 import email.policy
+import functools
 import hashlib
 import logging
 import quopri
 import re
+import string
+import unicodedata
 from datetime import datetime
-from email.header import Header
-from email.headerregistry import Address
+from email import errors as email_errors
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.policy import Policy
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 from urllib.parse import quote
 
+from syndicate.addresses import AddressError, normalize_address, parse_mailbox, shown
 from syndicate.config import Config, DigestConfig
 from syndicate.digest import unsubscribe_url
 from syndicate.errors import DeliveryError
@@ -32,26 +42,40 @@ logger = logging.getLogger(__name__)
 
 POLICY = email.policy.SMTP
 EDITION_HEADER = "X-Syndicate-Edition"
+NAME_LIMIT = 200
+TEXT_LIMIT = 300
 _BREAKS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_ATOM_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 _MAX_HEADER_LINE = 998
+_RAW_LIMIT = 10_000  # characters looked at before decoding (bounds the work)
+_DECODE_ROUNDS = 3
+_WORD_BYTES = 39  # 52 base64 characters: an encoded-word of 64 (RFC 2047 allows 75)
+_LINE = 76
+_QUOTED_LIMIT = 60
+_SPACE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_JOINERS = frozenset({"\u200c", "\u200d"})
+_HOST_CHARS = frozenset(string.ascii_lowercase + string.digits + "-._")
+_DECODER = HeaderRegistry()
 
 
 class _RawHeader(str):
     """A header value that is already RFC 5322 / RFC 2047 safe and folded.
 
-    The email package would otherwise re-encode long unstructured values (a
-    long ``List-Unsubscribe`` URL becomes an encoded-word, which clients do
-    not follow). Lines are joined with ``\\n `` and re-joined with the policy's
-    line separator on output.
+    The email package would otherwise parse the value (decoding encoded-words,
+    which is how CR/LF used to get in) and re-encode it. Lines are joined with
+    ``\\n `` and re-joined with the policy's line separator on output.
     """
 
     name: str
 
     def __new__(cls, name: str, value: str) -> _RawHeader:
         """Create the header ``name`` with the pre-encoded ``value``."""
-        if "\r" in value or any(not line.startswith(" ") for line in value.split("\n")[1:]):
+        lines = value.split("\n")
+        if not value.isascii() or not all(line.isprintable() for line in lines):
+            raise ValueError(f"header {name}: value is not printable ASCII")
+        if any(not line.startswith(" ") for line in lines[1:]):
             raise ValueError(f"header {name}: value is not a folded one-line value")
+        if any(len(line) > _MAX_HEADER_LINE - len(name) - 2 for line in lines):
+            raise ValueError(f"header {name}: a line is longer than {_MAX_HEADER_LINE} octets")
         header = super().__new__(cls, value)
         header.name = name
         return header
@@ -66,6 +90,115 @@ def one_line(text: str) -> str:
     return " ".join(_BREAKS_RE.sub(" ", text).split())
 
 
+def _decode_words(text: str) -> str:
+    """Decode RFC 2047 encoded-words as the email package would (repeatedly, bounded)."""
+    for _ in range(_DECODE_ROUNDS):
+        if "=?" not in text:
+            break
+        try:
+            decoded = str(_DECODER("X-Decode", text))
+        except (ValueError, LookupError, IndexError, email_errors.MessageError):
+            break
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _visible(char: str) -> str:
+    """Map a control, line break or surrogate to a space and drop invisible format characters."""
+    category = unicodedata.category(char)
+    if category in _SPACE_CATEGORIES:
+        return " "
+    if category == "Cf" and char not in _JOINERS:
+        return ""
+    return char
+
+
+def header_text(value: str, limit: int = TEXT_LIMIT) -> str:
+    """Return ``value`` as it may appear in a header, before encoding.
+
+    RFC 2047 encoded-words are decoded first; then control characters, line
+    breaks, lone surrogates and invisible format characters are removed, spaces
+    collapsed, and the text is cut to ``limit`` characters.
+    """
+    text = _decode_words(value[:_RAW_LIMIT])
+    text = " ".join("".join(_visible(c) for c in text).split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "\u2026"
+    return text
+
+
+def _is_plain(text: str) -> bool:
+    """True when ``text`` can be written as it is: printable ASCII, no encoded-word opener."""
+    return text.isascii() and text.isprintable() and "=?" not in text
+
+
+def _encoded_words(text: str) -> list[str]:
+    """Split ``text`` into RFC 2047 base64 encoded-words, never inside a character."""
+    chunks = [""]
+    for char in text:
+        if len((chunks[-1] + char).encode("utf-8")) > _WORD_BYTES:
+            chunks.append("")
+        chunks[-1] += char
+    return [f"=?utf-8?b?{base64.b64encode(c.encode('utf-8')).decode('ascii')}?=" for c in chunks]
+
+
+def _fold(words: list[str], first: int) -> str:
+    """Join ``words`` with spaces, folding (``\\n ``) before a line would pass 76 characters."""
+    lines = [words[0]]
+    width = first + len(words[0])
+    for word in words[1:]:
+        if width + 1 + len(word) > _LINE:
+            lines.append(word)
+            width = 1 + len(word)
+        else:
+            lines[-1] += " " + word
+            width += 1 + len(word)
+    return "\n ".join(lines)
+
+
+def _phrase(text: str, header_name: str) -> str:
+    """Return ``text`` (already cleaned) as an RFC 5322 phrase: a quoted string or encoded-words."""
+    if _is_plain(text) and len(text) <= _QUOTED_LIMIT:
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    return _fold(_encoded_words(text), len(header_name) + 2)
+
+
+def _unstructured(text: str, header_name: str) -> str:
+    """Return ``text`` (already cleaned) as an unstructured header value (e.g. Subject)."""
+    words = text.split(" ")
+    if not _is_plain(text) or any(len(w) > _LINE - 8 for w in words):
+        words = _encoded_words(text)
+    return _fold(words, len(header_name) + 2)
+
+
+def _mailbox(header_name: str, display_name: str, address: str) -> _RawHeader:
+    """Build an address header from a display name (cleaned here) and a validated address."""
+    name = header_text(display_name, NAME_LIMIT)
+    value = f"{_phrase(name, header_name)} <{address}>" if name else address
+    return _RawHeader(header_name, value)
+
+
+def id_domain(config: Config) -> str:
+    """The ASCII (IDNA) host used in Message-ID and List-Id, e.g. ``news.example.kr``."""
+    return _ascii_host(config.host)
+
+
+@functools.lru_cache(maxsize=16)
+def _ascii_host(host: str) -> str:
+    """``host`` in IDNA form when it is a usable dot-atom, else ``localhost`` (warned once)."""
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        ascii_host = ""
+    if not ascii_host or not set(ascii_host) <= _HOST_CHARS or not all(ascii_host.split(".")):
+        logger.warning("host %r cannot be used in message ids; using 'localhost'", host)
+        return "localhost"
+    return ascii_host
+
+
 def message_id_for(config: Config, edition: Edition, subscriber: Subscriber) -> str:
     """Return the deterministic Message-ID of ``edition`` sent to ``subscriber``.
 
@@ -74,40 +207,38 @@ def message_id_for(config: Config, edition: Edition, subscriber: Subscriber) -> 
     """
     slot = edition.slot.astimezone(config.timezone).strftime("%Y%m%dT%H%M")
     key = f"{edition.digest_id}|{edition.slot.isoformat()}|{edition.id}|{subscriber.id}"
-    digest = hashlib.sha256(f"{key}|{subscriber.email}".encode()).hexdigest()[:8]
-    return f"<{edition.digest_id}.{slot}.{subscriber.id}.{digest}@{config.host}>"
+    data = f"{key}|{subscriber.email}".encode("utf-8", "backslashreplace")
+    digest = hashlib.sha256(data).hexdigest()[:8]
+    return f"<{edition.digest_id}.{slot}.{subscriber.id}.{digest}@{id_domain(config)}>"
 
 
-def _address(display_name: str, addr_spec: str, role: str) -> Address:
-    """Build a header address, raising :class:`DeliveryError` when it is unusable."""
-    local, _, domain = one_line(addr_spec).rpartition("@")
+def recipient_address(subscriber: Subscriber) -> str:
+    """The subscriber's normalised address; :class:`DeliveryError` (permanent) when unusable."""
     try:
-        ascii_domain = domain.encode("idna").decode("ascii") if domain else domain
-        return Address(display_name=one_line(display_name), addr_spec=f"{local}@{ascii_domain}")
-    except (ValueError, UnicodeError) as exc:
-        reason = str(exc).rstrip(")").strip() or type(exc).__name__
-        raise DeliveryError(addr_spec, f"invalid {role} address: {reason}", permanent=True) from exc
+        return normalize_address(subscriber.email)
+    except AddressError as exc:
+        raise DeliveryError(
+            shown(subscriber.email),
+            f"subscriber {subscriber.id}: invalid recipient address: {exc.reason}",
+            permanent=True,
+        ) from None
 
 
-def _sender(value: str) -> Address:
-    """Parse a configured ``Name <addr>`` value into an :class:`Address`."""
-    name, addr = parseaddr(one_line(value))
-    return _address(name, addr, "sender")
-
-
-def _phrase(text: str, header_name: str) -> str:
-    """Return ``text`` as an RFC 5322 phrase: quoted ASCII, else RFC 2047 encoded."""
-    if text.isascii():
-        if _ATOM_RE.match(text) and text.strip():
-            return text
-        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
-    return Header(text, "utf-8", header_name=header_name).encode(linesep="\n", maxlinelen=76)
+def _sender(value: str, role: str) -> _RawHeader:
+    """The From or Reply-To header of a configured ``Name <addr>`` value."""
+    try:
+        mailbox = parse_mailbox(value)
+    except AddressError as exc:
+        raise DeliveryError(
+            shown(value), f"invalid {role} address: {exc.reason}", permanent=True
+        ) from None
+    return _mailbox("From" if role == "sender" else "Reply-To", mailbox.name, mailbox.address)
 
 
 def list_id(config: Config, digest: DigestConfig) -> str:
     """Return the RFC 2919 List-Id value: ``"<title>" <digest-id.host>``."""
-    return f"{_phrase(one_line(digest.title), 'List-Id')} <{digest.id}.{config.host}>"
+    title = header_text(digest.title) or digest.id
+    return f"{_phrase(title, 'List-Id')} <{digest.id}.{id_domain(config)}>"
 
 
 def _transfer_encoding(text: str) -> str:
@@ -125,7 +256,7 @@ def _set_bodies(message: EmailMessage, rendered: RenderedDigest) -> None:
     message.add_alternative(html, subtype="html", charset="utf-8", cte=_transfer_encoding(html))
     # "=_" cannot occur in base64 or quoted-printable text, so this never collides;
     # a fixed boundary makes re-composing the same digest give the same bytes.
-    key = f"{message['Message-ID']}|{rendered.subject}".encode()
+    key = f"{message['Message-ID']}|{message['Subject']}".encode()
     message.set_boundary(f"=_syndicate_{hashlib.sha256(key).hexdigest()[:24]}")
 
 
@@ -163,11 +294,12 @@ def compose(
     edition = rendered.digest.edition
     subscriber = rendered.digest.subscription.subscriber
     message = EmailMessage(policy=POLICY)
-    message["From"] = _sender(digest.sender)
-    message["To"] = _address(subscriber.name, subscriber.email, "recipient")
+    message["From"] = _sender(digest.sender, "sender")
+    message["To"] = _mailbox("To", subscriber.name, recipient_address(subscriber))
     if digest.reply_to:
-        message["Reply-To"] = _sender(digest.reply_to)
-    message["Subject"] = one_line(rendered.subject) or one_line(digest.title)
+        message["Reply-To"] = _sender(digest.reply_to, "reply-to")
+    subject = header_text(rendered.subject) or header_text(digest.title) or digest.id
+    message["Subject"] = _RawHeader("Subject", _unstructured(subject, "Subject"))
     message["Date"] = format_datetime(as_utc(now or utcnow()).astimezone(config.timezone))
     message["Message-ID"] = _RawHeader("Message-ID", message_id_for(config, edition, subscriber))
     _set_list_headers(

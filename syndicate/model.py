@@ -175,22 +175,3 @@ class RunReport:
     def has_failures(self) -> bool:
         """True when any unit of work failed."""
         return bool(self.failed)
-
-
-def normalize_email(address: str) -> str:
-    """Return the canonical form of an e-mail address, or raise ValueError.
-
-    Surrounding space is dropped, the address is lowercased, and an
-    internationalised domain is converted to its ASCII (IDNA) form.
-    """
-    text = address.strip()
-    local, sep, domain = text.rpartition("@")
-    if not sep or not local or not domain or any(c.isspace() for c in text) or "@" in local:
-        raise ValueError(f"{address!r} is not an e-mail address")
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise ValueError(f"{address!r} has an invalid domain") from None
-    if "." not in ascii_domain or ascii_domain.startswith(".") or ascii_domain.endswith("."):
-        raise ValueError(f"{address!r} has an invalid domain")
-    return f"{local.lower()}@{ascii_domain.lower()}"

@@ -13,12 +13,13 @@ import secrets
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from alembic.util import CommandError
 
 from syndicate import store_schema as schema
+from syndicate.addresses import normalize_address
 from syndicate.errors import SchemaOutOfDate, StoreError
 from syndicate.model import (
     Article,
@@ -28,7 +29,6 @@ from syndicate.model import (
     Subscription,
     UpsertResult,
     as_utc,
-    normalize_email,
     utcnow,
 )
 from syndicate.store_schema import (
@@ -66,6 +66,40 @@ def _now(now: datetime | None) -> datetime:
 
 def _opt_utc(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
+
+
+class SubscriptionEntry(NamedTuple):
+    """One subscriber and their subscription to one digest, for :meth:`Store.save_subscriptions`."""
+
+    email: str
+    name: str
+    digest_id: str
+    sections: Sequence[str]
+    status: str
+    consent_at: datetime | None
+
+
+def _subscription_values(
+    sections: Sequence[str], status: str, consent_at: datetime | None, when: datetime
+) -> dict[str, Any]:
+    if status not in SUBSCRIPTION_STATUSES:
+        raise ValueError(f"subscription status {status!r} is not one of active, unsubscribed")
+    values: dict[str, Any] = {"sections": list(sections), "status": status, "updated_at": when}
+    if consent_at is not None:
+        values["consent_at"] = as_utc(consent_at)
+    return values
+
+
+def _upsert_subscriber(conn: sa.Connection, address: str, name: str) -> Subscriber:
+    row = conn.execute(sa.select(subscribers).where(subscribers.c.email == address)).first()
+    if row is None:
+        values = {"email": address, "name": name, "created_at": utcnow()}
+        insert = subscribers.insert().values(values).returning(subscribers.c.id)
+        return Subscriber(id=int(conn.execute(insert).scalar_one()), email=address, name=name)
+    if name and name != row.name:
+        conn.execute(subscribers.update().where(subscribers.c.id == row.id).values(name=name))
+        return Subscriber(id=int(row.id), email=address, name=name)
+    return row_subscriber(row)
 
 
 class Store:
@@ -354,23 +388,11 @@ class Store:
 
         A non-empty ``name`` replaces the stored one. Invalid addresses raise ValueError.
         """
-        address = normalize_email(email)
-        name = name.strip()
+        address = normalize_address(email)
 
         def upsert() -> Subscriber:
             with self._tx(write=True) as conn:
-                query = sa.select(subscribers).where(subscribers.c.email == address)
-                row = conn.execute(query).first()
-                if row is None:
-                    values = {"email": address, "name": name, "created_at": utcnow()}
-                    insert = subscribers.insert().values(values).returning(subscribers.c.id)
-                    new_id = int(conn.execute(insert).scalar_one())
-                    return Subscriber(id=new_id, email=address, name=name)
-                if name and name != row.name:
-                    update = subscribers.update().where(subscribers.c.id == row.id)
-                    conn.execute(update.values(name=name))
-                    return Subscriber(id=int(row.id), email=address, name=name)
-                return row_subscriber(row)
+                return _upsert_subscriber(conn, address, name.strip())
 
         return self._retry_on_conflict(upsert)
 
@@ -389,18 +411,28 @@ class Store:
         The unsubscribe token is minted on creation and never changes;
         ``consent_at`` is kept when not given.
         """
-        if status not in SUBSCRIPTION_STATUSES:
-            raise ValueError(f"subscription status {status!r} is not one of active, unsubscribed")
-        when, consent = _now(now), _opt_utc(consent_at)
-        values: dict[str, Any] = {"sections": list(sections), "status": status, "updated_at": when}
-        if consent is not None:
-            values["consent_at"] = consent
+        when = _now(now)
+        values = _subscription_values(sections, status, consent_at, when)
 
         def save() -> Subscription:
             with self._tx(write=True) as conn:
                 return self._save_subscription(conn, subscriber_id, digest_id, values, when)
 
         return self._retry_on_conflict(save)
+
+    def save_subscriptions(self, entries: Sequence[SubscriptionEntry]) -> None:
+        """Upsert every entry's subscriber and subscription in one transaction: all or nothing."""
+        addresses = [normalize_address(entry.email) for entry in entries]
+        when = utcnow()
+        changes = [_subscription_values(e.sections, e.status, e.consent_at, when) for e in entries]
+
+        def save() -> None:
+            with self._tx(write=True) as conn:
+                for entry, address, values in zip(entries, addresses, changes, strict=True):
+                    person = _upsert_subscriber(conn, address, entry.name.strip())
+                    self._save_subscription(conn, person.id, entry.digest_id, values, when)
+
+        self._retry_on_conflict(save)
 
     def _save_subscription(
         self,

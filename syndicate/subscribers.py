@@ -15,21 +15,32 @@ import csv
 import io
 import logging
 import re
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from syndicate.addresses import normalize_address
 from syndicate.config import Config
 from syndicate.errors import SubscriberFileError
-from syndicate.model import Subscription, normalize_email, utcnow
-from syndicate.store import Store
+from syndicate.model import Subscription, utcnow
+from syndicate.store import Store, SubscriptionEntry
 from syndicate.textcodec import decode_local_text
+
+if TYPE_CHECKING:
+    from _csv import Reader as _CsvReader
 
 logger = logging.getLogger(__name__)
 
 STATUSES = ("active", "unsubscribed")
 _SPLIT = re.compile(r"[\s,;|]+")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _MAX_PROBLEMS = 20
+MAX_NAME = 200
+MAX_FIELD = 1000
+MAX_FILE_BYTES = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -60,11 +71,22 @@ class ImportReport:
         return self.created + self.updated + self.unchanged + self.kept_unsubscribed
 
 
-def _decode(path: Path) -> str:
+def _read(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES (never a FIFO or device)."""
     try:
-        raw = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):  # before opening: a FIFO would block
+            raise SubscriberFileError(f"{path}: not a regular file")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise SubscriberFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SubscriberFileError(f"{path}: larger than {MAX_FILE_BYTES // 1_000_000} MB; split it")
+    return raw
+
+
+def _decode(path: Path) -> str:
+    raw = _read(path)
     try:
         text, encoding = decode_local_text(raw)
     except UnicodeDecodeError:
@@ -91,9 +113,10 @@ class _RowParser:
         ids = [d.id for d in config.digests]
         self.default_digest = default_digest or (ids[0] if len(ids) == 1 else None)
 
-    def parse(self, line: int, row: dict[str, str]) -> SubscriberRow:
+    def parse(self, line: int, row: dict[str | None, Any]) -> SubscriberRow:
         """Return a validated row or raise ValueError with the problem."""
-        email = normalize_email(row.get("email") or "")
+        _check_fields(row)
+        email = normalize_address(row.get("email") or "")
         digest_id = (row.get("digest") or "").strip() or self.default_digest
         if not digest_id:
             raise ValueError("no digest given (add a 'digest' column or pass --digest)")
@@ -107,7 +130,9 @@ class _RowParser:
         if status not in STATUSES:
             raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
         consent = _parse_time(row.get("consented_at") or "", self.config)
-        name = " ".join((row.get("name") or "").split())
+        name = " ".join(_CONTROLS.sub(" ", row.get("name") or "").split())
+        if len(name) > MAX_NAME:
+            raise ValueError(f"name is longer than {MAX_NAME} characters")
         return SubscriberRow(line, email, name, digest_id, sections, consent, status)
 
     def _sections(self, text: str, offered: set[str], digest_id: str) -> tuple[str, ...]:
@@ -123,6 +148,17 @@ class _RowParser:
         return tuple(chosen)
 
 
+def _check_fields(row: dict[Any, Any]) -> None:
+    """Refuse NUL characters and over-long fields (before anything else looks at them)."""
+    for key, value in row.items():
+        column = "an extra column" if key is None else f"column {key!r}"
+        for text in value if isinstance(value, list) else [value or ""]:
+            if "\x00" in text:
+                raise ValueError(f"{column} contains a NUL character")
+            if len(text) > MAX_FIELD:
+                raise ValueError(f"{column} is longer than {MAX_FIELD} characters")
+
+
 def _parse_time(text: str, config: Config) -> datetime | None:
     text = text.strip()
     if not text:
@@ -136,33 +172,78 @@ def _parse_time(text: str, config: Config) -> datetime | None:
     return value
 
 
-def _reader(text: str, path: Path) -> csv.DictReader[str]:
+def _reader(text: str, path: Path) -> tuple[list[str], _CsvReader]:
+    """Return the lowercased column names and the reader positioned after the header row."""
     sample = text[:4096]
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)
+    try:
+        fields = [f.strip().lower() for f in next(reader, [])]
+    except csv.Error as exc:
+        raise SubscriberFileError(
+            f"{path}:1: cannot read the header row: {_csv_reason(exc)}"
+        ) from None
     if "email" not in fields:
         raise SubscriberFileError(f"{path}:1: header row needs an 'email' column")
-    reader.fieldnames = fields
-    return reader
+    return fields, reader
+
+
+def _rows(
+    fields: list[str], reader: _CsvReader, problems: list[str], path: Path
+) -> Iterator[tuple[int, dict[str | None, Any]]]:
+    """Yield (first line, row) for each non-blank row; an unreadable line becomes a problem.
+
+    Like :class:`csv.DictReader`: missing cells are ``None``, extra cells go to key ``None``.
+    """
+    end = reader.line_num
+    while True:
+        start = end + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.append(f"{path}:{start}: cannot read the line: {_csv_reason(exc)}")
+            continue
+        finally:
+            end = reader.line_num
+        row: dict[str | None, Any] = dict(zip(fields, cells, strict=False))
+        row.update({f: None for f in fields[len(cells) :]})
+        if len(cells) > len(fields):
+            row[None] = cells[len(fields) :]
+        if any(c.strip() for c in cells):
+            yield start, row
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    text = " ".join(str(exc).split())
+    limit = csv.field_size_limit()
+    if "field larger than field limit" in text:
+        return f"a field is longer than {limit} characters"
+    return text
+
+
+def _summary(problems: list[str]) -> str:
+    more = len(problems) - _MAX_PROBLEMS
+    return "\n".join(problems[:_MAX_PROBLEMS] + ([f"... and {more} more"] if more > 0 else []))
 
 
 def read_subscribers(
     path: Path, config: Config, *, default_digest: str | None = None
 ) -> list[SubscriberRow]:
-    """Read and validate a whole subscribers file; raise SubscriberFileError on any problem."""
-    reader = _reader(_decode(path), path)
+    """Read and validate a whole subscribers file; raise SubscriberFileError on any problem.
+
+    Every bad line is reported as ``file:line: problem`` (the first 20, then a count).
+    """
+    fields, reader = _reader(_decode(path), path)
     parser = _RowParser(config, default_digest)
     rows: list[SubscriberRow] = []
     problems: list[str] = []
     seen: dict[tuple[str, str], int] = {}
-    for row in reader:
-        line = reader.line_num
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            continue
+    for line, row in _rows(fields, reader, problems, path):
         try:
             parsed = parser.parse(line, row)
         except ValueError as exc:
@@ -174,9 +255,7 @@ def read_subscribers(
         seen[key] = line
         rows.append(parsed)
     if problems:
-        more = len(problems) - _MAX_PROBLEMS
-        shown = problems[:_MAX_PROBLEMS] + ([f"... and {more} more"] if more > 0 else [])
-        raise SubscriberFileError("\n".join(shown))
+        raise SubscriberFileError(_summary(problems))
     return rows
 
 
@@ -191,24 +270,24 @@ def import_subscribers(
     existing = _existing_subscriptions(config, store)
     report = ImportReport()
     now = utcnow()
+    entries: list[SubscriptionEntry] = []
     for row in rows:
         current = existing.get((row.email, row.digest_id))
         if current is not None and current.status == "unsubscribed" and row.status == "active":
             logger.info("%s stays unsubscribed from %s", row.email, row.digest_id)
             report.kept_unsubscribed += 1
-            continue
-        if current is not None and _same(current, row):
+        elif current is not None and _same(current, row):
             report.unchanged += 1
-            continue
-        subscriber = store.upsert_subscriber(row.email, row.name)
-        consent = row.consent_at or (current.consent_at if current else None) or now
-        store.set_subscription(
-            subscriber.id, row.digest_id, row.sections, status=row.status, consent_at=consent
-        )
-        if current is None:
-            report.created += 1
         else:
-            report.updated += 1
+            consent = row.consent_at or (current.consent_at if current else None) or now
+            entries.append(
+                SubscriptionEntry(
+                    row.email, row.name, row.digest_id, row.sections, row.status, consent
+                )
+            )
+            report.created += current is None
+            report.updated += current is not None
+    store.save_subscriptions(entries)
     return report
 
 
@@ -257,7 +336,7 @@ def _find_subscriptions(store: Store, who: str) -> list[Subscription]:
         by_token = store.subscription_by_token(who.strip())
         return [by_token] if by_token else []
     try:
-        address = normalize_email(who)
+        address = normalize_address(who)
     except ValueError as exc:
         raise SubscriberFileError(str(exc)) from None
     for subscriber, subscriptions in store.list_subscribers():

@@ -221,6 +221,6 @@ def test_bad_subscriber_file_is_one_line_per_problem(site: Path) -> None:
     result = syndicate("subscribers", "import", str(bad), cwd=site)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"error: {bad}:2: 'nobody' is not an e-mail address",
+        f"error: {bad}:2: 'nobody' is not an e-mail address: an email address must have an @-sign",
         f"error: {bad}:3: unknown section 'sports'",
     ]

@@ -77,7 +77,8 @@ def test_every_bad_line_named_and_nothing_imported(
         import_subscribers(config, store, path)
     lines = str(info.value).splitlines()
     assert lines == [
-        f"{path}:3: 'not-an-address' is not an e-mail address",
+        f"{path}:3: 'not-an-address' is not an e-mail address: "
+        "an email address must have an @-sign",
         f"{path}:4: unknown digest 'evening'",
         f"{path}:5: unknown section 'sports'",
         f"{path}:6: consented_at 'yesterday' is not an ISO 8601 time",

@@ -1,0 +1,133 @@
+"""Addresses are validated once, by email-validator, wherever they come in.
+
+The same cases are tried on the function itself and through every place that
+takes an address: a subscribers file, the config (sender, reply_to) and
+unsubscribe-by-address.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from syndicate.config import load_config
+from syndicate.errors import ConfigError, SubscriberFileError
+from syndicate.store import Store
+from syndicate.subscribers import import_subscribers, read_subscribers, unsubscribe
+from tests.conftest import BASE_CONFIG
+
+LONG_DOMAIN = ".".join(["a" * 60] * 4) + ".kr"  # 247 + 3 characters: over 255 with the rest
+REJECTED = [
+    "<x@y.kr>",
+    "Kim <x@y.kr>",
+    "x@-y.kr",
+    "x@y-.kr",
+    "x@exa_mple.kr",
+    "a" * 65 + "@y.kr",
+    "x@" + "a" * 64 + ".kr",
+    "x@" + LONG_DOMAIN + ".example.kr",
+    "x\x00@y.kr",
+    "x@y.kr\x00",
+    "x y@y.kr",
+    "x\r\n@y.kr",
+    "x@y.kr\r\nBcc: evil@evil.example",
+    "x@y.kr\u2028",
+    "x@y..kr",
+    ".x@y.kr",
+    "x@localhost",
+    "x@y",
+    "x@[127.0.0.1]",
+    "x@y.local",
+    "김@y.kr",
+    "=?utf-8?q?abc?=@y.kr",
+    '"=?utf-8?q?abc?="@y.kr',
+    "x@y.kr, z@y.kr",
+    "",
+    "@y.kr",
+]
+
+
+@pytest.mark.parametrize("value", REJECTED)
+def test_rejected_with_a_one_line_reason(value: str) -> None:
+    from syndicate.addresses import AddressError, normalize_address
+
+    with pytest.raises(AddressError) as info:
+        normalize_address(value)
+    message = str(info.value)
+    assert info.value.reason
+    assert "\n" not in message and "\r" not in message and "\x00" not in message
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("value", "normal"),
+    [
+        ("user@한국.kr", "user@xn--3e0b707e.kr"),
+        ("USER@XN--3E0B707E.KR", "user@xn--3e0b707e.kr"),
+        ("Kim.Minji@뉴스.한국", "kim.minji@xn--vg1b002a.xn--3e0b707e"),
+        (" Kim@Example.KR\t", "kim@example.kr"),
+        ('"john doe"@example.kr', '"john doe"@example.kr'),
+        ("o'brien+tag@example.com", "o'brien+tag@example.com"),
+        ("a" * 64 + "@example.kr", "a" * 64 + "@example.kr"),
+    ],
+)
+def test_accepted_and_normalised(value: str, normal: str) -> None:
+    from syndicate.addresses import normalize_address
+
+    assert normalize_address(value) == normal
+    assert normalize_address(normal) == normal
+
+
+@pytest.mark.parametrize("value", REJECTED)
+def test_import_refuses_the_line(write_config: Callable[..., Path], value: str) -> None:
+    config = load_config(write_config())
+    path = write_config().parent / "list.csv"
+    path.write_text('email,name\n"' + value.replace('"', '""') + '",김\n', encoding="utf-8")
+    with pytest.raises(SubscriberFileError) as info:
+        read_subscribers(path, config)
+    assert str(info.value).startswith(f"{path}:2: ")
+    assert "Traceback" not in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["sender", "reply_to"])
+@pytest.mark.parametrize(
+    "value",
+    ["<x@-y.kr>", "News <x@exa_mple.kr>", "News <" + "a" * 65 + "@y.kr>", "News <x@y.kr> <z@y.kr>"],
+)
+def test_config_refuses_bad_sender_and_reply_to(
+    write_config: Callable[..., Path], key: str, value: str
+) -> None:
+    data = copy.deepcopy(BASE_CONFIG)
+    data["digests"][0][key] = value
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    (line,) = info.value.lines()
+    assert f"digests[0].{key}: " in line
+
+
+def test_config_accepts_korean_sender_with_idna_domain(write_config: Callable[..., Path]) -> None:
+    data = copy.deepcopy(BASE_CONFIG)
+    data["digests"][0]["sender"] = "한국뉴스 <News@뉴스.한국>"
+    data["digests"][0]["reply_to"] = '"데스크, 편집국" <desk@뉴스.한국>'
+    config = load_config(write_config(data))
+    assert config.digests[0].sender == "한국뉴스 <News@뉴스.한국>"
+
+
+def test_unsubscribe_by_address_uses_the_same_rules(
+    write_config: Callable[..., Path], sqlite_url: str
+) -> None:
+    config = load_config(write_config())
+    store = Store(sqlite_url)
+    store.upgrade()
+    path = write_config().parent / "list.csv"
+    path.write_text("email,name\nuser@한국.kr,김\n", encoding="utf-8")
+    import_subscribers(config, store, path)
+    for bad in ("<user@한국.kr>", "user@-y.kr", "user@exa_mple.kr"):
+        with pytest.raises(SubscriberFileError) as info:
+            unsubscribe(store, bad)
+        assert "\n" not in str(info.value)
+    (changed,) = unsubscribe(store, "USER@xn--3E0B707E.KR")
+    assert changed.subscriber.email == "user@xn--3e0b707e.kr"
