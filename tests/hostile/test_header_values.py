@@ -147,7 +147,11 @@ def test_hostile_subject(config: Config, value: str) -> None:
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_digest_title(write_config: Callable[..., Path], value: str) -> None:
-    config = load_config(write_config(digests=[digest_dict(title=value)]))
+    """Titles the config refuses (line breaks, controls, over 300 characters) are set
+    on the loaded model, so the header layer is tested on its own as well."""
+    loaded = load_config(write_config(digests=[digest_dict()]))
+    digest = loaded.digests[0].model_copy(update={"title": value})
+    config = loaded.model_copy(update={"digests": [digest]})
     rendered = rendered_for(Subscriber(1, RECIPIENT, "김독자"), subject="")
     parsed = assert_clean(compose(config, config.digests[0], rendered, now=NOW))
     assert str(parsed["List-Id"]).endswith("<morning.news.example.kr>")
