@@ -6,6 +6,8 @@ import functools
 import http.server
 import os
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,6 +42,31 @@ BASE_CONFIG: dict[str, Any] = {
         }
     ],
 }
+
+
+def run_syndicate(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a subprocess in ``cwd``.
+
+    ``SYNDICATE_*`` variables of the test process are dropped, then ``env`` is added.
+    """
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "syndicate", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+        check=False,
+    )
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ from __future__ import annotations
 import copy
 import email
 import email.policy
-import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,7 +16,7 @@ import feedparser
 import pytest
 
 from syndicate.config import load_config
-from tests.conftest import BASE_CONFIG, ROOT
+from tests.conftest import BASE_CONFIG, ROOT, run_syndicate
 
 HANGUL = range(0xAC00, 0xD7A4)
 
@@ -32,17 +30,7 @@ def syndicate(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a subprocess."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "syndicate", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_syndicate(*args, cwd=cwd, env=env)
 
 
 @pytest.fixture

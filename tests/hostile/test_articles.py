@@ -30,6 +30,7 @@ from syndicate.config import Config, SourceConfig, load_config
 from syndicate.feeds import feed_specs, render_feed, write_feeds
 from syndicate.model import Article
 from syndicate.store import Store
+from tests.conftest import run_syndicate
 
 NOW = datetime(2024, 5, 3, 0, 0, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -427,16 +428,7 @@ def test_publishable_links_are_kept_and_resolved() -> None:
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a subprocess."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "syndicate", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_syndicate(*args, cwd=cwd)
 
 
 def test_an_unwritable_feed_file_is_reported_and_the_others_are_written(

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import BASE_CONFIG
+from tests.conftest import BASE_CONFIG, run_syndicate
 
 
 def _store_in_a_file(tmp: Path, data: dict[str, Any]) -> None:
@@ -69,16 +67,7 @@ CASES: list[tuple[str, Callable[[Path, dict[str, Any]], None], str]] = [
 
 
 def _syndicate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "syndicate", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_syndicate(*args, cwd=cwd)
 
 
 ARTICLE = """---

@@ -11,7 +11,6 @@ import os
 import re
 import resource
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from syndicate.cli import cli
 from syndicate.config import load_config
 from syndicate.errors import ConfigError
 from syndicate.schedule import Schedule
-from tests.conftest import BASE_CONFIG
+from tests.conftest import BASE_CONFIG, run_syndicate
 
 TOP_LEVEL_KEYS = [
     "timezone",
@@ -91,17 +90,7 @@ def run_bounded(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (LIMIT_AS, LIMIT_AS))
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "syndicate", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        preexec_fn=limit,
-        check=False,
-    )
+    return run_syndicate(*args, cwd=cwd, timeout=TIMEOUT, preexec_fn=limit)
 
 
 # --- wrong types at a key path ------------------------------------------------------------

@@ -12,10 +12,8 @@ from __future__ import annotations
 import base64
 import csv
 import email.policy
-import os
 import shutil
 import subprocess
-import sys
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -30,7 +28,7 @@ from syndicate.model import utcnow
 from syndicate.store import Store
 from syndicate.store_schema import sends, subscribers
 from syndicate.subscribers import import_subscribers
-from tests.conftest import ROOT, SmtpSink
+from tests.conftest import ROOT, SmtpSink, run_syndicate
 
 HIDDEN = "=?utf-8?b?" + base64.b64encode(b"Kim\r\nBcc: evil@evil.example").decode() + "?="
 ODD = [
@@ -52,17 +50,7 @@ LEGACY = ["<x@y.kr>", "x@-y.kr", "bad\r\nBcc: evil@evil.example"]
 
 def cli(site: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a subprocess in ``site``."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    full.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "syndicate", *args],
-        cwd=site,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_syndicate(*args, cwd=site, env=env, timeout=180)
 
 
 def make_site(
