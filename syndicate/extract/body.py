@@ -1,0 +1,298 @@
+"""The article body: find its container, then strip Korean-site clutter from a copy.
+
+The container is, in order: the first known body element (``itemprop=articleBody``,
+Naver ``#dic_area``, Daum ``.news_view``, ``#article-view-content-div``,
+``.article_body``, ``.view-body``, ... see ``BODY_SELECTORS``) holding real text;
+else the element whose own paragraphs hold the most text; else trafilatura's
+extraction. From a copy of it we remove: scripts, forms and widgets; hidden
+elements (hidden auto-summaries); share, font-size, print, comment, related,
+ranking, subscription, ad and reporter-card boxes (by class/id, never an element
+holding most of the text); short boilerplate blocks (``글자크기``, ``공유하기``,
+``첫 번째 댓글``, ``로딩중``, copyright lines); the headline and subheads; every
+repeat of a photo caption; the byline at the head (``[아이뉴스24 박진영 기자]``,
+``(서울=연합뉴스) 홍길동 기자 =``) and at the tail (``/박진영 기자(x@y.com)``),
+copyright lines, promotion lines and ``(끝)`` markers at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+from lxml import etree
+from lxml import html as lxml_html
+
+from syndicate.extract.bylines import HEAD_BYLINE_RE, TAIL_BYLINE_RE, names_from_text
+from syndicate.extract.context import Page, class_tokens, node_text
+from syndicate.extract.metadata import _SUBHEAD_RE
+
+__all__ = ["BODY_SELECTORS", "Body", "clean_body", "find_container"]
+
+BODY_SELECTORS = (
+    "[itemprop='articleBody']", "#dic_area", "#articleBodyContents", "#articeBody",
+    "#newsEndContents", "#article-view-content-div", "#articleBody", "#article_body",
+    "#articletxt", "#article_txt", "#news_body_id", "#textBody", "#CmAdContent", "#newsContent",
+    "#articleText", "#news_content", "#content_body", ".news_view", ".article_view",
+    ".article_body", ".article-body", ".articleBody", ".article_txt", ".article-text",
+    ".article_content", ".article-content", ".news_body", ".news-body", ".news_text",
+    ".view_con", ".view-con", ".view_body", ".view-body", ".view_txt", ".story-news",
+    ".article_cont", ".art_body", ".artText", ".txt_article", ".cont_view", ".par",
+    ".news_cnt_detail_wrap", ".article-story", ".article_con", ".text_area",
+)  # fmt: skip
+_MIN_BODY = 80
+_JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "input", "select",
+              "textarea", "svg", "nav", "aside", "footer", "object", "embed", "template",
+              "ins", "audio", "video", "canvas", "map", "h1")  # fmt: skip
+_CLUTTER_RE = re.compile(
+    r"(?:^|[-_])(?:share|sns|social|font|fontsize|te?xt_?size|print|scrap|copy_?url|url_?copy"
+    r"|related|relation|rel_news|recommend|recom|ranking|rank|popular|most_?view\w*|hot_?news"
+    r"|best|reporter|journalist|byline|writer|author|profile|comments?|reply|cmt|ad|ads|adv"
+    r"|advert\w*|banner|promotion|promo|subscribe|subscription|newsletter|tags?|keywords?"
+    r"|hashtag|copyright|footer|btns?|button|tools?|toolbar|util\w*|layer|popup|modal"
+    r"|more_?news|other_?news|series|sponsor\w*|dable|taboola|outbrain|like|reaction|emotion"
+    r"|vote|list_?news|news_?list|article_?list|aside|widget|nav|menu|gnb|lnb|breadcrumb"
+    r"|location|paging|pagination|app_?down|kakao|thumb_?list|summary_?bot|ai_?summary)"
+    r"(?:$|[-_\d])"
+)
+_BOILER_RE = re.compile(
+    r"^(?:본문\s*)?글자\s*크기|공유하기|주소가 복사|URL\s*복사|첫 번째 댓글|댓글\s*(?:쓰기|바로가기)"
+    r"|^로딩\s*중|^(?:관련\s*기사|많이 본 뉴스|인기\s*기사|추천\s*기사|주요\s*뉴스|최신\s*뉴스|이 시각)"
+    r"|기자의 다른 기사|기자\s*프로필|^구독(?:하기)?$|^좋아요|^기사\s*제보|카카오톡\s*(?:공유|채널)"
+    r"|무단\s*전재|재배포\s*금지|^\s*[<\[(]?\s*(?:ⓒ|©|\(c\)|copyright|저작권자)",
+    re.IGNORECASE,
+)
+_CAPTION_RE = re.compile(r"caption|(?:^|[-_])cap(?:$|[-_])|desc|photo_?txt|img_?txt|txt_?img"
+                         r"|photo_?info|img_?info|pic_?txt|source|figcaption")  # fmt: skip
+_PHOTO_RE = re.compile(r"photo|img|image|pic|figure|thumb|visual|media")
+_TAIL_RES = (
+    re.compile(r"\s*[(<\[/]\s*끝\s*[)>\]/]\s*$"),
+    re.compile(r"\s*[<\[(]?\s*(?:ⓒ|©|\(c\)|copyright|저작권자)[^\n]{0,200}$", re.IGNORECASE),
+    re.compile(r"\s*[^\n.?!]{0,80}무단\s*전재[^\n]{0,120}$"),
+    re.compile(r"\s*[▶☞►▷]\s*[^\n]{0,150}$"),
+    re.compile(r"\s*[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s*$"),
+)
+_SENTENCE_END = re.compile(r"(?:^|[.?!。\"”’')\]]|다)\s*$")
+_LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "src")
+
+
+@dataclass
+class Body:
+    """A cleaned body: sanitizable HTML, captions (each once), byline names, first image."""
+
+    html: str
+    captions: list[str] = field(default_factory=list)
+    byline_names: list[str] = field(default_factory=list)
+    image: str = ""
+
+
+# --- finding the container ----------------------------------------------------------
+
+
+def _own_text(node: lxml_html.HtmlElement) -> int:
+    size = len((node.text or "").strip())
+    for child in node:
+        size += len((child.tail or "").strip())
+        if child.tag in ("p", "br", "span", "b", "strong", "em", "a") or child.tag == "font":
+            size += len(node_text(child)) if child.tag == "p" else len((child.text or "").strip())
+    return size
+
+
+def find_container(page: Page) -> lxml_html.HtmlElement | None:
+    """The element holding the article body, or None (see the module docstring)."""
+    for selector in BODY_SELECTORS:
+        for node in page.tree.cssselect(selector):
+            if len(node_text(node)) >= _MIN_BODY and not page.hidden(node):
+                return node
+    best, best_size = None, 0
+    for node in page.tree.iter("div", "section", "article", "td", "main"):
+        size = _own_text(node)
+        if size > best_size and not page.hidden(node):
+            best, best_size = node, size
+    return best if best_size >= _MIN_BODY * 2 else None
+
+
+# --- cleaning -------------------------------------------------------------------------
+
+
+def _drop(node: lxml_html.HtmlElement) -> None:
+    """Remove ``node`` but keep its tail text."""
+    if node.getparent() is not None:
+        node.drop_tree()
+
+
+def _is_hidden(node: lxml_html.HtmlElement) -> bool:
+    style = (node.get("style") or "").replace(" ", "").lower()
+    classes = set(class_tokens(node))
+    return (
+        node.get("hidden") is not None
+        or node.get("aria-hidden") == "true"
+        or "display:none" in style
+        or "visibility:hidden" in style
+        or bool(classes & {"blind", "hidden", "hide", "sr-only", "screen_out", "visually-hidden"})
+    )
+
+
+def _remove_clutter(root: lxml_html.HtmlElement, total: int) -> None:
+    for node in list(root.iterdescendants()):
+        if not isinstance(node.tag, str):
+            if isinstance(node, etree._Comment):
+                _drop(node)
+            continue
+        if node.tag in _JUNK_TAGS or _is_hidden(node):
+            _drop(node)
+            continue
+        tokens = class_tokens(node)
+        cluttered = any(_CLUTTER_RE.search(t) for t in tokens) or any(
+            _SUBHEAD_RE.match(t) for t in tokens
+        )
+        if cluttered and len(node_text(node)) < max(200, total // 2):
+            _drop(node)
+
+
+def _remove_boilerplate(root: lxml_html.HtmlElement, title: str) -> None:
+    for node in list(root.iterdescendants("p", "div", "span", "li", "ul", "dl", "table", "strong",
+                                          "em", "b", "a", "h2", "h3", "h4", "section")):  # fmt: skip
+        if node.getparent() is None or node.find(".//img") is not None:
+            continue
+        text = node_text(node)
+        if text and len(text) <= 160 and (_BOILER_RE.search(text) or text == title):
+            _drop(node)
+
+
+def _photo_wrapper(img: lxml_html.HtmlElement, root: lxml_html.HtmlElement) -> lxml_html.HtmlElement:
+    node = img
+    for _ in range(3):
+        parent = node.getparent()
+        if parent is None or parent is root:
+            break
+        node = parent
+        if node.tag in ("figure", "table") or any(_PHOTO_RE.search(t) for t in class_tokens(node)):
+            return node
+    return img.getparent() if img.getparent() is not None else root
+
+
+def _caption_nodes(wrapper: lxml_html.HtmlElement) -> Iterator[lxml_html.HtmlElement]:
+    for node in wrapper.iter():
+        if node is wrapper or not isinstance(node.tag, str) or node.find(".//img") is not None:
+            continue
+        if node.tag == "figcaption" or any(_CAPTION_RE.search(t) for t in class_tokens(node)):
+            yield node
+
+
+def _captions(root: lxml_html.HtmlElement) -> list[str]:
+    """Collect each photo caption once and remove every later repeat of it."""
+    captions: list[str] = []
+    for img in list(root.iter("img")):
+        wrapper = _photo_wrapper(img, root)
+        for node in list(_caption_nodes(wrapper)):
+            text = node_text(node)
+            if text and text not in captions:
+                captions.append(text)
+                node.tag = "figcaption"
+                if wrapper is not root and len(wrapper.findall(".//img")) == 1:
+                    wrapper.tag = "figure"
+    keys = {_key(c) for c in captions}
+    kept: set[str] = set()
+    for node in list(root.iter("p", "span", "div", "figcaption", "em", "dd", "td", "strong")):
+        if node.getparent() is None or node.find(".//img") is not None:
+            continue
+        key = _key(node_text(node))
+        if key in keys:
+            if key in kept or node.tag != "figcaption":
+                _drop(node)
+            kept.add(key)
+    return captions
+
+
+def _key(text: str) -> str:
+    return re.sub(r"\W", "", text)
+
+
+def _text_slots(root: lxml_html.HtmlElement) -> list[tuple[lxml_html.HtmlElement, str]]:
+    """Every (element, "text"|"tail") that carries body text, in document order."""
+    slots: list[tuple[lxml_html.HtmlElement, str]] = []
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            continue
+        inside_caption = any(n.tag == "figcaption" for n in node.iterancestors())
+        if node.text and node.text.strip() and not inside_caption and node.tag != "figcaption":
+            slots.append((node, "text"))
+        if node is not root and node.tail and node.tail.strip():
+            slots.append((node, "tail"))
+    return slots
+
+
+def _strip_head(root: lxml_html.HtmlElement) -> list[str]:
+    slots = _text_slots(root)
+    if not slots:
+        return []
+    node, attr = slots[0]
+    text = getattr(node, attr) or ""
+    match = HEAD_BYLINE_RE.match(text)
+    if not match:
+        return []
+    setattr(node, attr, text[match.end() :])
+    return names_from_text(match.group(0))
+
+
+def _strip_tail_once(text: str) -> tuple[str, list[str]]:
+    for pattern in _TAIL_RES:
+        match = pattern.search(text)
+        if match:
+            return text[: match.start()], []
+    match = TAIL_BYLINE_RE.search(text)
+    if match and _SENTENCE_END.search(text[: match.start()]):
+        return text[: match.start()], names_from_text(match.group(0))
+    return text, []
+
+
+def _strip_tail(root: lxml_html.HtmlElement) -> list[str]:
+    names: list[str] = []
+    for _ in range(8):
+        slots = _text_slots(root)
+        if not slots:
+            break
+        node, attr = slots[-1]
+        text = getattr(node, attr) or ""
+        stripped, found = _strip_tail_once(text)
+        if stripped == text:
+            break
+        names = found + names
+        setattr(node, attr, stripped.rstrip())
+    return names
+
+
+def _drop_empty(root: lxml_html.HtmlElement) -> None:
+    for node in list(root.iterdescendants("p", "div", "span", "strong", "b", "em", "li")):
+        if node.getparent() is not None and not node_text(node) and node.find(".//img") is None:
+            _drop(node)
+
+
+def _fix_images(root: lxml_html.HtmlElement, base: str) -> str:
+    first = ""
+    for img in root.iter("img"):
+        src = next((img.get(a) for a in _LAZY_SRC if (img.get(a) or "").strip()), "")
+        if src and not src.startswith("data:"):
+            img.set("src", urljoin(base, src.strip()))
+            first = first or img.get("src", "")
+    return first
+
+
+def clean_body(container: lxml_html.HtmlElement, page: Page, title: str) -> Body:
+    """Return the cleaned body of ``container`` (the page's tree is left untouched)."""
+    root = copy.deepcopy(container)
+    total = len(node_text(root))
+    _remove_clutter(root, total)
+    _remove_boilerplate(root, title)
+    captions = _captions(root)
+    names = _strip_head(root)
+    names += [n for n in _strip_tail(root) if n not in names]
+    _drop_empty(root)
+    image = _fix_images(root, page.url)
+    inner = (root.text or "") + "".join(
+        etree.tostring(child, encoding="unicode", method="html") for child in root
+    )
+    return Body(inner, captions, names, image)

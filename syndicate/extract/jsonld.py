@@ -1,0 +1,116 @@
+"""The JSON-LD a news page embeds: its article object and its breadcrumb trail.
+
+Broken blocks (trailing commas, raw newlines in strings, several objects in one
+script) are common on Korean sites; each block is read leniently and a block
+that still cannot be read is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import html as lxml_html
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LinkedData", "read_linked_data", "texts"]
+
+ARTICLE_TYPES = frozenset(
+    {"newsarticle", "article", "reportagenewsarticle", "analysisnewsarticle", "blogposting",
+     "opinionnewsarticle", "reviewnewsarticle", "backgroundnewsarticle", "socialmediaposting",
+     "liveblogposting", "scholarlyarticle", "techarticle", "report", "videoobject"}
+)  # fmt: skip
+_MAX_NODES = 2000
+
+
+@dataclass
+class LinkedData:
+    """The article object (empty if none) and breadcrumb names from a page's JSON-LD."""
+
+    article: dict[str, Any] = field(default_factory=dict)
+    crumbs: list[str] = field(default_factory=list)
+    publisher_names: list[str] = field(default_factory=list)
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    kind = node.get("@type")
+    values = kind if isinstance(kind, list) else [kind]
+    return {str(v).lower().rsplit("/", 1)[-1] for v in values if v}
+
+
+def _load(text: str) -> Any:
+    text = text.strip().removeprefix("<!--").removesuffix("-->").strip()
+    try:
+        return json.loads(text, strict=False)
+    except ValueError:
+        pass
+    repaired = re.sub(r",\s*([}\]])", r"\1", text)
+    try:
+        return json.loads(repaired, strict=False)
+    except ValueError:
+        return json.loads("[" + re.sub(r"}\s*{", "},{", repaired) + "]", strict=False)
+
+
+def _nodes(data: Any) -> list[dict[str, Any]]:
+    """Every dict in ``data`` (depth first), capped so a huge block cannot stall us."""
+    found: list[dict[str, Any]] = []
+    stack = [data]
+    while stack and len(found) < _MAX_NODES:
+        item = stack.pop()
+        if isinstance(item, dict):
+            found.append(item)
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return found
+
+
+def texts(value: Any) -> list[str]:
+    """Plain strings in a JSON-LD value: a string, a list, or objects with ``name``."""
+    if isinstance(value, str):
+        return [value.strip()] if value.strip() else []
+    if isinstance(value, list):
+        return [t for item in value for t in texts(item)]
+    if isinstance(value, dict):
+        return texts(value.get("name") or value.get("@value") or "")
+    return []
+
+
+def _crumbs(node: dict[str, Any]) -> list[str]:
+    items = node.get("itemListElement")
+    if not isinstance(items, list):
+        return []
+    ordered = sorted(
+        (i for i in items if isinstance(i, dict)),
+        key=lambda i: i.get("position") if isinstance(i.get("position"), int) else 0,
+    )
+    names = []
+    for item in ordered:
+        inner = item.get("item")
+        name = texts(item.get("name")) or (texts(inner) if isinstance(inner, dict) else [])
+        names += name[:1]
+    return names
+
+
+def read_linked_data(tree: lxml_html.HtmlElement) -> LinkedData:
+    """Collect the first article-like object and the breadcrumb trail from ``tree``."""
+    found = LinkedData()
+    for script in tree.xpath('//script[contains(translate(@type,"LDJSON","ldjson"),"ld+json")]'):
+        try:
+            data = _load(script.text_content() or "")
+        except ValueError:
+            logger.debug("skipping a JSON-LD block that cannot be read")
+            continue
+        for node in _nodes(data):
+            kinds = _types(node)
+            if kinds & ARTICLE_TYPES and not found.article:
+                found.article = node
+            elif "breadcrumblist" in kinds and not found.crumbs:
+                found.crumbs = _crumbs(node)
+            elif kinds & {"organization", "newsmediaorganization"}:
+                found.publisher_names += texts(node.get("name"))
+    return found

@@ -1,0 +1,319 @@
+"""Article metadata, each field from the most reliable place the page offers.
+
+The order, first hit wins (a later source only fills what an earlier one lacks):
+
+* **title**: ``og:title``, ``twitter:title``, JSON-LD ``headline``/``name``, a
+  headline element (``h1``-``h3`` or ``*title*``/``*headline*`` classes, not the
+  logo), then ``<title>``; every candidate loses the site-name prefix or suffix
+  (`` : 아이뉴스24``, `` | 한국일보``, ``-정치ㅣ한국일보``, ``[연합뉴스]``), and one
+  that is only the site name is skipped.
+* **published**: ``article:published_time`` (and its aliases), JSON-LD
+  ``datePublished``, ``<time datetime>`` / ``itemprop=datePublished``,
+  ``data-date-time`` attributes, Korean text after a label (``입력``,
+  ``기사입력``, ``등록``), then the first date in a date-like element. A date
+  without a time of day gives way to a later source with a time on the same day.
+  A ``+00:00`` value whose wall time the page also prints as local time is read
+  as local time (a common mislabelling). **updated** likewise with
+  ``article:modified_time``, ``dateModified`` and ``수정``/``업데이트``.
+* **section**: ``article:section``, JSON-LD ``articleSection``, breadcrumbs
+  (JSON-LD ``BreadcrumbList``, then breadcrumb elements; the last crumb that is
+  neither home nor the site), then ``<meta name="section|category">``.
+* **summary**: the subheads (``*subtitle*``, ``*sub_title*``, ``*summary*``
+  elements) when the page has them, else ``og:description``, ``description``,
+  JSON-LD ``description``.
+* **image**: ``og:image``, ``twitter:image``, JSON-LD ``image``, then the first
+  body image (chosen by :mod:`syndicate.extract.body`).
+
+Authors are read by :mod:`syndicate.extract.authors`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, tzinfo
+from urllib.parse import urljoin, urlsplit
+
+from lxml import html as lxml_html
+
+from syndicate.extract.dates import (
+    PUBLISHED_LABELS,
+    UPDATED_LABELS,
+    Stamp,
+    find_text_dates,
+    labelled_dates,
+    parse_machine_date,
+)
+from syndicate.extract.jsonld import LinkedData, texts
+from syndicate.extract.context import Page, class_tokens, node_text
+
+__all__ = ["find_image", "find_section", "find_summary", "find_times", "find_title"]
+
+PUBLISHED_META = ("article:published_time", "og:article:published_time", "og:published_time",
+                  "published_time", "datepublished", "pubdate", "publishdate", "publish-date",
+                  "publish_date", "article.published", "dc.date.issued", "dc.date",
+                  "dcterms.created", "sailthru.date", "date", "parsely-pub-date",
+                  "article:published", "cxenseparse:recs:publishtime")  # fmt: skip
+UPDATED_META = ("article:modified_time", "og:article:modified_time", "og:updated_time",
+                "modified_time", "datemodified", "lastmod", "last-modified",
+                "article.updated", "dc.date.modified", "dcterms.modified",
+                "article:modified")  # fmt: skip
+_SEPARATORS = r"\s+[|:\-–—/·»>]\s+|\s*[ㅣ｜]\s*|\s+::\s+|\s*\|\s*"
+_HOME = frozenset({"홈", "home", "뉴스홈", "메인", "main", "news", "뉴스", "전체기사", "기사"})
+_CRUMB_XPATH = (
+    "//*[contains(translate(@class,'BREADCUMB','breadcumb'),'breadcrumb') "
+    "or contains(translate(@id,'BREADCUMB','breadcumb'),'breadcrumb') "
+    "or contains(@class,'location') or contains(@class,'navi_path') "
+    "or contains(@class,'page_path') or contains(@class,'crumb') "
+    "or contains(@aria-label,'breadcrumb') or contains(@aria-label,'Breadcrumb') "
+    "or contains(@itemtype,'BreadcrumbList')]"
+)
+_DATE_NODE_XPATH = (
+    "//*[self::span or self::em or self::p or self::div or self::li or self::dd or self::time]"
+    "[contains(@class,'date') or contains(@class,'time') or contains(@class,'info') "
+    "or contains(@class,'byline') or contains(@class,'write') or contains(@class,'reg') "
+    "or contains(@id,'date') or contains(@class,'day')]"
+)
+_SUBHEAD_RE = re.compile(
+    r"^(?:sub[-_]?(?:title|tit|head|headline|heading)s?|.*[-_]sub[-_]?(?:title|tit|head).*"
+    r"|.*subtitle.*|.*subhead.*|summary|article[-_]summary|media_end_summary|stit|tit[-_]sub"
+    r"|deck|lead|article[-_]lead|news[-_]sub.*|.*[-_]summary|summary[-_].*|sub[-_]copy)$",
+    re.IGNORECASE,
+)
+
+
+# --- title ------------------------------------------------------------------------
+
+
+def site_names(page: Page) -> list[str]:
+    """Names the page gives its site: ``og:site_name``, publisher, application name, host."""
+    names = page.meta_all("og:site_name", "application-name", "twitter:site", "author:site")
+    names += page.linked.publisher_names
+    host = urlsplit(page.url).hostname or ""
+    names += [part for part in host.split(".") if part not in ("www", "m", "news", "co", "kr")]
+    return [n.strip().lstrip("@") for n in names if n and n.strip()]
+
+
+def _is_site(part: str, sites: list[str]) -> bool:
+    compact = re.sub(r"[\s\[\]()<>]", "", part).casefold()
+    if not compact:
+        return True
+    for site in sites:
+        key = re.sub(r"\s", "", site).casefold()
+        if key and (compact == key or (len(key) >= 2 and key in compact and len(compact) <= 20)):
+            return True
+    return bool(re.fullmatch(r"[\w.-]+\.(?:com|co\.kr|kr|net|org)", compact))
+
+
+def strip_site(title: str, sites: list[str]) -> str:
+    """Remove the site-name prefix/suffix (and a section label next to it) from a title."""
+    text = " ".join(title.split())
+    text = re.sub(r"^\s*[\[【<]([^\]】>]{1,20})[\]】>]\s*", _keep_unless_site(sites), text)
+    text = re.sub(r"\s*[\[【<]([^\]】>]{1,20})[\]】>]\s*$", _keep_unless_site(sites), text)
+    parts = [p for p in re.split(f"({_SEPARATORS})", text)]
+    words, seps = parts[0::2], parts[1::2]
+    removed = False
+    while len(words) > 1 and _is_site(words[-1], sites):
+        words, seps, removed = words[:-1], seps[:-1], True
+    while len(words) > 1 and _is_site(words[0], sites):
+        words, seps, removed = words[1:], seps[1:], True
+    if removed and len(words) > 1 and len(words[-1]) <= 8 and " " not in words[-1]:
+        words, seps = words[:-1], seps[:-1]  # "제목-정치ㅣ한국일보": the section label goes too
+    joined = "".join(w + s for w, s in zip(words, [*seps, ""], strict=False)).strip()
+    return "" if _is_site(joined, sites) and len(joined) <= 20 else joined
+
+
+def _keep_unless_site(sites: list[str]) -> object:
+    def replace(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        outlet = re.search(r"(뉴스|일보|신문|방송|경제|TV|닷컴|24)$", inner)
+        return " " if _is_site(inner, sites) or outlet else match.group(0)
+
+    return replace
+
+
+def _headline_nodes(page: Page) -> Iterable[str]:
+    xpath = (
+        "//h1|//h2[contains(@class,'title') or contains(@class,'headline') or contains(@class,"
+        "'subject')]|//*[self::div or self::h3 or self::strong or self::p or self::span]"
+        "[contains(@class,'title') or contains(@class,'headline') or contains(@class,'subject')]"
+    )
+    for node in page.tree.xpath(xpath):
+        tokens = class_tokens(node)
+        if any(re.search(r"sub|logo|site|brand|reply|comment|relat|rank|popular", t) for t in tokens):
+            continue
+        text = node_text(node)
+        if 4 <= len(text) <= 300:
+            yield text
+
+
+def find_title(page: Page) -> str:
+    """The article's title, without site affixes (see the module docstring for the order)."""
+    sites = site_names(page)
+    candidates = [*page.meta_all("og:title", "twitter:title", "title")]
+    candidates += texts(page.linked.article.get("headline")) + texts(page.linked.article.get("name"))
+    candidates += list(_headline_nodes(page))
+    title_tag = page.tree.find(".//title")
+    if title_tag is not None:
+        candidates.append(node_text(title_tag))
+    for raw in candidates:
+        title = strip_site(raw, sites)
+        if len(title) >= 2:
+            return title
+    return ""
+
+
+# --- dates ------------------------------------------------------------------------
+
+
+def _machine_stamps(values: Iterable[str], zone: tzinfo) -> list[Stamp]:
+    stamps = (parse_machine_date(v, zone) for v in values if v)
+    return [s for s in stamps if s is not None]
+
+
+def _time_elements(page: Page, itemprop: str, first_only: bool) -> list[str]:
+    values = page.tree.xpath(f"//*[@itemprop='{itemprop}']/@content|//*[@itemprop='{itemprop}']"
+                             "/@datetime")  # fmt: skip
+    if first_only:
+        values += page.tree.xpath("//time/@datetime")[:1]
+        values += page.tree.xpath("//*[@data-date-time]/@data-date-time")[:1]
+    else:
+        values += page.tree.xpath("//*[@data-modify-date-time]/@data-modify-date-time")[:1]
+    return [str(v) for v in values]
+
+
+def _text_stamps(page: Page, labels: tuple[str, ...], fallback: bool) -> list[Stamp]:
+    header = page.header_text()
+    stamps = labelled_dates(header, labels, page.zone)
+    if stamps or not fallback:
+        return stamps
+    for node in page.tree.xpath(_DATE_NODE_XPATH)[:40]:
+        found = find_text_dates(node_text(node), page.zone)
+        if found:
+            return found[:1]
+    return []
+
+
+def _pick(stamps: list[Stamp]) -> Stamp | None:
+    if not stamps:
+        return None
+    first = stamps[0]
+    if first.has_time:
+        return first
+    same_day = [s for s in stamps[1:] if s.has_time and s.value.date() == first.value.date()]
+    return same_day[0] if same_day else first
+
+
+def _fix_utc_mislabel(stamp: Stamp | None, printed: list[Stamp], zone: tzinfo) -> Stamp | None:
+    """A ``+00:00`` time whose wall clock the page prints as local time is local time."""
+    if stamp is None or not stamp.utc or not stamp.has_time:
+        return stamp
+    local = stamp.value.astimezone(UTC).replace(tzinfo=zone)
+    for other in printed:
+        if other.has_time and other.value.replace(second=0) == local.replace(second=0):
+            return Stamp(local, True)
+    return stamp
+
+
+def _find_time(page: Page, meta_keys: tuple[str, ...], ld_key: str, published: bool) -> Stamp | None:
+    labels = PUBLISHED_LABELS if published else UPDATED_LABELS
+    printed = _text_stamps(page, labels, fallback=published)
+    stamps = _machine_stamps(page.meta_all(*meta_keys), page.zone)
+    stamps += _machine_stamps(texts(page.linked.article.get(ld_key)), page.zone)
+    stamps += _machine_stamps(_time_elements(page, ld_key, published), page.zone)
+    stamps += printed
+    return _fix_utc_mislabel(_pick(stamps), printed, page.zone)
+
+
+def find_times(page: Page) -> tuple[datetime | None, datetime | None]:
+    """(published, updated), aware, in the source's timezone."""
+    published = _find_time(page, PUBLISHED_META, "datePublished", True)
+    updated = _find_time(page, UPDATED_META, "dateModified", False)
+    pub = published.value if published else None
+    upd = updated.value if updated else None
+    if pub is not None and upd is not None and upd < pub:
+        upd = None
+    return pub, upd
+
+
+# --- section ----------------------------------------------------------------------
+
+
+def _crumb_names(node: lxml_html.HtmlElement) -> list[str]:
+    items = node.xpath(".//a|.//li[not(.//a)]|.//span[@itemprop='name']")
+    names = [node_text(i) for i in items] or re.split(r"\s*[>›»/]\s*", node_text(node))
+    return [n for n in (re.sub(r"^[>›»/\s]+|[>›»/\s]+$", "", n) for n in names) if n]
+
+
+def _last_crumb(names: list[str], page: Page, title: str) -> str:
+    sites = site_names(page)
+    useful = [
+        n for n in names
+        if n.casefold() not in _HOME and not _is_site(n, sites) and n != title and len(n) <= 30
+    ]  # fmt: skip
+    return useful[-1] if useful else ""
+
+
+def find_section(page: Page, title: str) -> str:
+    """The article's section label (see the module docstring for the order)."""
+    for value in page.meta_all("article:section", "og:article:section", "article:section2"):
+        if value.strip():
+            return value.strip()
+    section = texts(page.linked.article.get("articleSection"))
+    if section:
+        return section[0]
+    crumb = _last_crumb(page.linked.crumbs, page, title)
+    for node in page.tree.xpath(_CRUMB_XPATH)[:5]:
+        crumb = crumb or _last_crumb(_crumb_names(node), page, title)
+    if crumb:
+        return crumb
+    fallback = page.meta_all("section", "category", "article:category", "dable:section")
+    return fallback[0].strip() if fallback else ""
+
+
+# --- summary and image -------------------------------------------------------------
+
+
+def subhead_nodes(page: Page) -> list[lxml_html.HtmlElement]:
+    """Elements holding the article's subheads (부제), outside comment and related boxes."""
+    found = []
+    for node in page.tree.xpath("//*[@class or @id]"):
+        if node.tag in ("html", "body", "meta", "script", "style", "img"):
+            continue
+        tokens = class_tokens(node)
+        if any(_SUBHEAD_RE.match(t) for t in tokens) and not page.hidden(node):
+            if not any(node is f or node in f.iterdescendants() for f in found):
+                found.append(node)
+    return [n for n in found if 4 <= len(node_text(n)) <= 600][:4]
+
+
+def find_summary(page: Page) -> str:
+    """Subheads when the page has them (one per line), else the description."""
+    lines = []
+    for node in subhead_nodes(page):
+        lines += [line for line in page.lines(node) if line not in lines]
+    if lines:
+        return "\n".join(lines)
+    values = page.meta_all("og:description", "description", "twitter:description")
+    values += texts(page.linked.article.get("description"))
+    return next((" ".join(v.split()) for v in values if v.strip()), "")
+
+
+def find_image(page: Page) -> str:
+    """The lead image URL from meta tags or JSON-LD (absolute), or ''."""
+    values = page.meta_all("og:image", "og:image:url", "twitter:image", "twitter:image:src")
+    image = page.linked.article.get("image")
+    values += texts(image) if not isinstance(image, dict) else []
+    if isinstance(image, dict | list):
+        for item in image if isinstance(image, list) else [image]:
+            if isinstance(item, dict) and isinstance(item.get("url"), str):
+                values.append(item["url"])
+            elif isinstance(item, str):
+                values.append(item)
+    for value in values:
+        if value.strip() and not value.strip().startswith("data:"):
+            return urljoin(page.url, value.strip())
+    return ""
+
+
+__all__ += ["LinkedData", "site_names", "strip_site", "subhead_nodes"]
