@@ -35,7 +35,7 @@ from syndicate.schedule import Schedule, parse_duration
 DEFAULT_CONFIG = "schedules.yaml"
 CONFIG_ENV = "SYNDICATE_CONFIG"
 STORE_ENV = "SYNDICATE_STORE_URL"
-SOURCE_KINDS = ("feed", "folder")
+SOURCE_KINDS = ("feed", "folder", "page", "sitemap")
 URL_SCHEMES = ("http", "https", "file")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -105,16 +105,67 @@ class RuleConfig(_Model):
         return self
 
 
+class PagesConfig(_Model):
+    """Article pages: which to fetch (``page``/``sitemap`` sources, ``fulltext`` feeds) and how fast.
+
+    ``urls`` lists article pages; ``select`` (CSS) or ``pattern`` (regular
+    expression) picks article links on the listing page at ``location``;
+    ``limit`` caps pages per run; ``delay`` (seconds) spaces requests to one
+    host and ``concurrency`` caps requests in flight per host; ``max_age`` skips
+    sitemap entries older than that.
+    """
+
+    urls: tuple[str, ...] = ()
+    select: str | None = None
+    pattern: str | None = None
+    limit: int = Field(default=30, ge=1, le=5000)
+    delay: float = Field(default=1.0, ge=0, le=300)
+    concurrency: int = Field(default=2, ge=1, le=32)
+    max_age: DurationField | None = None
+
+    @field_validator("select")
+    @classmethod
+    def _css(cls, value: str | None) -> str | None:
+        if value is not None:
+            from lxml.cssselect import CSSSelector, SelectorError
+
+            try:
+                CSSSelector(value)
+            except SelectorError as exc:
+                raise ValueError(f"invalid CSS selector {value!r}: {exc}") from None
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+
 class SourceConfig(_Model):
-    """Where articles come from: a ``feed`` (file or URL) or a ``folder`` of files."""
+    """Where articles come from: a ``feed``, a ``folder``, article ``page``s or a ``sitemap``."""
 
     id: Ident
     kind: str
-    location: str = Field(min_length=1)
+    location: str = ""
     section: str
     timezone: ZoneField | None = None
     rules: tuple[RuleConfig, ...] = ()
     enabled: bool = True
+    fulltext: bool = False
+    pages: PagesConfig = PagesConfig()
+
+    @model_validator(mode="after")
+    def _has_location(self) -> SourceConfig:
+        if not self.location and not (self.kind == "page" and self.pages.urls):
+            raise ValueError("location: required key is missing (a page source may list pages.urls)")
+        if self.fulltext and self.kind != "feed":
+            raise ValueError("fulltext: only a feed source can fetch full text")
+        return self
 
     @field_validator("kind")
     @classmethod
@@ -358,6 +409,12 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         location = source.get("location") if isinstance(source, dict) else None
         if isinstance(location, str) and urlsplit(location).scheme not in URL_SCHEMES:
             source["location"] = absolute(location)
+        pages = source.get("pages") if isinstance(source, dict) else None
+        if isinstance(pages, dict) and isinstance(pages.get("urls"), list):
+            pages["urls"] = [
+                absolute(u) if isinstance(u, str) and urlsplit(u).scheme not in URL_SCHEMES else u
+                for u in pages["urls"]
+            ]
     feeds = data.get("feeds")
     if isinstance(feeds, dict) and "output" in feeds:
         feeds["output"] = absolute(feeds["output"])
@@ -426,7 +483,7 @@ def environment_problems(config: Config) -> list[str]:
     """Problems the file itself cannot show: missing local sources, unset SMTP passwords."""
     problems = []
     for i, source in enumerate(config.sources):
-        if source.enabled and not source.is_url:
+        if source.enabled and source.location and not source.is_url:
             location = Path(source.location.removeprefix("file://"))
             if not location.exists():
                 problems.append(f"sources[{i}].location: {location} does not exist")

@@ -80,5 +80,6 @@ def find_authors(page: Page, body_names: list[str]) -> list[str]:
     ):
         found = [n for n in dict.fromkeys(names()) if n and not is_outlet(n)]
         if found:
-            return found
+            wider = set(body_names) > set(found)  # "홍길동 기자 외 1명" above, both names below
+            return list(body_names) if wider else found
     return []

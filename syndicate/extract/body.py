@@ -73,6 +73,7 @@ _TAIL_RES = (
     re.compile(r"\s*[^\n.?!]{0,80}무단\s*전재[^\n]{0,120}$"),
     re.compile(r"\s*[▶☞►▷]\s*[^\n]{0,150}$"),
     re.compile(r"\s*[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s*$"),
+    re.compile(r"^\s*[◎◆■●]?\s*[^\n.!?]{0,20}(?:뉴스|뉴시스|뉴스1|일보|신문|방송|통신)\s*$"),
 )
 _SENTENCE_END = re.compile(r"(?:^|[.?!。\"”’')\]]|다)\s*$")
 _LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "src")
@@ -163,14 +164,19 @@ def _remove_boilerplate(root: lxml_html.HtmlElement, title: str) -> None:
 
 
 def _photo_wrapper(img: lxml_html.HtmlElement, root: lxml_html.HtmlElement) -> lxml_html.HtmlElement:
+    """The nearest ancestor (up to 4 levels) holding one image and its caption."""
     node = img
-    for _ in range(3):
+    for _ in range(4):
         parent = node.getparent()
-        if parent is None or parent is root:
+        if parent is None:
             break
         node = parent
-        if node.tag in ("figure", "table") or any(_PHOTO_RE.search(t) for t in class_tokens(node)):
+        if len(node.findall(".//img")) > 1:
+            break
+        if next(_caption_nodes(node), None) is not None:
             return node
+        if node is root:
+            break
     return img.getparent() if img.getparent() is not None else root
 
 

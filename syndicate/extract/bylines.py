@@ -37,7 +37,8 @@ TITLES = (
 )  # fmt: skip
 _TITLE = "(?:" + "|".join(sorted(TITLES, key=len, reverse=True)) + ")"
 _NAME = r"[가-힣]{2,4}"
-_NAMES = rf"{_NAME}(?:(?:\s*[·∙ㆍ,/및&]\s*|\s+){_NAME})*"
+_RUN_NAME = rf"(?!{_TITLE}(?![가-힣]))[가-힣]{{2,4}}"
+_NAMES = rf"{_RUN_NAME}(?:(?:\s*[·∙ㆍ,/및&]\s*|\s+){_RUN_NAME})*"
 _NAME_RUN_RE = re.compile(rf"(?<![가-힣])(?P<names>{_NAMES})\s*(?P<title>{_TITLE})(?![가-힣])")
 _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _OUTLET_END = ("뉴스", "일보", "신문", "방송", "미디어", "경제", "투데이", "타임즈", "타임스",
@@ -56,14 +57,18 @@ _NOT_NAMES = frozenset(
     "이메일 메일 제보 무단 배포 금지 저작 편집 담당 인턴 수습 선임 객원 사진부".split()
 )
 
+_DATELINE = r"[\[【(（][^\]】)）\n=]{0,30}=[^\]】)）\n]{0,30}[\]】)）]"
+_ONE = (
+    rf"{_NAMES}\s*{_TITLE}(?:\s*외\s*\d+\s*명)?(?:\s*[(（<\[]?\s*{_EMAIL}\s*[)）>\]]?)?"
+)
 HEAD_BYLINE_RE = re.compile(
     rf"^\s*(?:[\[【]\s*[^\]】\n]{{0,40}}?{_TITLE}\s*[\]】]"
-    rf"|[(（][^)）\n=]{{0,30}}=[^)）\n]{{0,30}}[)）]\s*(?:{_NAMES}\s*{_TITLE}\s*)?="
+    rf"|{_DATELINE}\s*(?:{_NAMES}\s*{_TITLE}\s*=|=)?"
     rf"|[(（][^)）\n]{{0,30}}{_TITLE}\s*[)）])\s*"
 )
 TAIL_BYLINE_RE = re.compile(
-    rf"\s*(?:[/▶■◆☞]\s*)?(?:[가-힣A-Za-z0-9]+\s+)?{_NAMES}\s*{_TITLE}\s*"
-    rf"(?:외\s*\d+\s*명\s*)?(?:[(（<\[]?\s*{_EMAIL}\s*[)）>\]]?)?\s*$"
+    rf"\s*(?:[/▶■◆☞◎]\s*)?[\[【(（]?\s*(?:[가-힣A-Za-z0-9]+\s+)?{_ONE}"
+    rf"(?:\s*[/·,]?\s*{_ONE})*\s*[\]】)）]?\s*$"
 )
 
 

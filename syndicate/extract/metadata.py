@@ -36,6 +36,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import html as lxml_html
 
+from syndicate.extract.bylines import HEAD_BYLINE_RE
 from syndicate.extract.dates import (
     PUBLISHED_LABELS,
     UPDATED_LABELS,
@@ -74,6 +75,21 @@ _DATE_NODE_XPATH = (
     "or contains(@class,'byline') or contains(@class,'write') or contains(@class,'reg') "
     "or contains(@id,'date') or contains(@class,'day')]"
 )
+_LOGO_XPATH = (
+    "//*[contains(@class,'logo') or contains(@id,'logo')]//img/@alt"
+    "|//*[contains(@class,'logo') or contains(@id,'logo')][not(*)]/text()"
+    "|//*[contains(@class,'logo') or contains(@id,'logo')]/a[not(*)]/text()"
+)
+_HEADLINE_XPATH = (
+    "//h1|//*[self::h2 or self::h3 or self::div or self::strong or self::p or self::span]"
+    "[contains(@class,'title') or contains(@class,'headline') or contains(@class,'subject')"
+    " or contains(@class,'tit') or contains(@class,'ttl') or contains(@id,'title')]"
+)
+_CATEGORY_XPATH = (
+    "//*[contains(@class,'categorize_item') or contains(@class,'article_category')"
+    " or contains(@class,'news_category') or contains(@class,'cate_name')"
+    " or contains(@class,'section_name') or contains(@class,'sect_name')]"
+)
 _SUBHEAD_RE = re.compile(
     r"^(?:sub[-_]?(?:title|tit|head|headline|heading)s?|.*[-_]sub[-_]?(?:title|tit|head).*"
     r"|.*subtitle.*|.*subhead.*|summary|article[-_]summary|media_end_summary|stit|tit[-_]sub"
@@ -89,6 +105,7 @@ def site_names(page: Page) -> list[str]:
     """Names the page gives its site: ``og:site_name``, publisher, application name, host."""
     names = page.meta_all("og:site_name", "application-name", "twitter:site", "author:site")
     names += page.linked.publisher_names
+    names += [str(v) for v in page.tree.xpath(_LOGO_XPATH)[:4]]
     host = urlsplit(page.url).hostname or ""
     names += [part for part in host.split(".") if part not in ("www", "m", "news", "co", "kr")]
     return [n.strip().lstrip("@") for n in names if n and n.strip()]
@@ -132,18 +149,20 @@ def _keep_unless_site(sites: list[str]) -> object:
     return replace
 
 
+_NOT_HEADLINE_RE = re.compile(
+    r"sub|logo|site|brand|reply|comment|relat|rank|popular|list|menu|nav|side|footer|more|"
+    r"recommend|banner|caption|photo|section|category|bottom|copy|tit_area|layer|pop"
+)
+
+
 def _headline_nodes(page: Page) -> Iterable[str]:
-    xpath = (
-        "//h1|//h2[contains(@class,'title') or contains(@class,'headline') or contains(@class,"
-        "'subject')]|//*[self::div or self::h3 or self::strong or self::p or self::span]"
-        "[contains(@class,'title') or contains(@class,'headline') or contains(@class,'subject')]"
-    )
-    for node in page.tree.xpath(xpath):
+    sites = site_names(page)
+    for node in page.tree.xpath(_HEADLINE_XPATH)[:60]:
         tokens = class_tokens(node)
-        if any(re.search(r"sub|logo|site|brand|reply|comment|relat|rank|popular", t) for t in tokens):
+        if any(_NOT_HEADLINE_RE.search(t) for t in tokens) or page.hidden(node):
             continue
         text = node_text(node)
-        if 4 <= len(text) <= 300:
+        if 4 <= len(text) <= 300 and not _is_site(text, sites):
             yield text
 
 
@@ -268,7 +287,8 @@ def find_section(page: Page, title: str) -> str:
     if crumb:
         return crumb
     fallback = page.meta_all("section", "category", "article:category", "dable:section")
-    return fallback[0].strip() if fallback else ""
+    fallback += [node_text(n) for n in page.tree.xpath(_CATEGORY_XPATH)[:3]]
+    return next((v.strip() for v in fallback if v.strip() and len(v.strip()) <= 20), "")
 
 
 # --- summary and image -------------------------------------------------------------
@@ -296,7 +316,13 @@ def find_summary(page: Page) -> str:
         return "\n".join(lines)
     values = page.meta_all("og:description", "description", "twitter:description")
     values += texts(page.linked.article.get("description"))
-    return next((" ".join(v.split()) for v in values if v.strip()), "")
+    sites = site_names(page)
+    for value in values:
+        text = HEAD_BYLINE_RE.sub("", " ".join(value.split()), count=1).strip()
+        head = re.split(_SEPARATORS, text, maxsplit=1)[0]
+        if text and not (head != text and _is_site(head, sites)):
+            return text
+    return ""
 
 
 def find_image(page: Page) -> str:
