@@ -88,7 +88,8 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         stream=sys.stderr,
     )
     if verbose < 2:
-        for noisy in ("httpx", "httpcore", "apscheduler.executors", "CSSUTILS", "cssutils"):
+        for noisy in ("httpx", "httpcore", "apscheduler.executors", "CSSUTILS", "cssutils",
+                      "trafilatura", "htmldate", "courlan"):
             logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 

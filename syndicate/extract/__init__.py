@@ -22,7 +22,7 @@ from lxml import html as lxml_html
 from syndicate.errors import ExtractError
 from syndicate.extract.authors import find_authors
 from syndicate.extract.body import Body, clean_body, find_container
-from syndicate.extract.context import Page
+from syndicate.extract.context import Page, node_text
 from syndicate.extract.document import decode_page, parse_page
 from syndicate.extract.metadata import (
     find_image,
@@ -98,23 +98,37 @@ def _trafilatura_body(source: str, url: str) -> Body | None:
     return None if body is None else clean_body(body, Page.build(tree, url, UTC), "")
 
 
-def _body(page: Page, source: str, title: str) -> Body | None:
-    container = find_container(page)
+def _body(page: Page, source: str, title: str) -> tuple[Body | None, str]:
+    """The cleaned body and the page text before it (where header bylines sit)."""
+    container, known = find_container(page)
     body = clean_body(container, page, title) if container is not None else None
-    if body is None or len(html_to_text(body.html)) < MIN_TEXT:
+    header = _text_before(page, container)
+    size = len(html_to_text(body.html)) if body is not None else 0
+    if size < MIN_TEXT or not known:
         fallback = _trafilatura_body(source, page.url)
-        if fallback is not None and (body is None or len(fallback.html) > len(body.html)):
-            if body is not None:
-                fallback.byline_names = fallback.byline_names or body.byline_names
-            return fallback
-    return body
+        fallback_size = len(html_to_text(fallback.html)) if fallback is not None else 0
+        if fallback is not None and fallback_size > max(size * 1.5, MIN_TEXT):
+            fallback.byline_names = fallback.byline_names or (body.byline_names if body else [])
+            return fallback, header
+    return body, header
 
 
-def _looks_like_article(page: Page, text: str) -> bool:
+def _text_before(page: Page, container: lxml_html.HtmlElement | None) -> str:
+    if container is None:
+        return page.full_text[:3000]
+    start = node_text(container)[:40]
+    index = page.full_text.find(start) if start else -1
+    return page.full_text[max(0, index - 3000) : index] if index > 0 else ""
+
+
+def _looks_like_article(page: Page, body: Body, text: str, dated: bool) -> bool:
+    """Article pages say so (JSON-LD, ``og:type``) or have a date and a body not made of links."""
     kind = " ".join(page.meta_all("og:type")).lower()
     if page.linked.article or "article" in kind:
         return len(text) >= MIN_TEXT // 2
-    return len(text) >= MIN_TEXT * 3 or (len(text) >= MIN_TEXT and page.tree.find(".//time") is not None)
+    if body.link_share > 0.5:
+        return False
+    return len(text) >= MIN_TEXT * 10 or (dated and len(text) >= MIN_TEXT * 2)
 
 
 def extract_html(source: str, url: str, zone: tzinfo) -> Extracted:
@@ -124,16 +138,17 @@ def extract_html(source: str, url: str, zone: tzinfo) -> Extracted:
     etree.strip_elements(tree, etree.Comment, with_tail=False)
     page = Page.build(tree, url, zone)
     title = find_title(page)
-    body = _body(page, source, title)
-    html = clean_html(body.html, url if url.startswith(("http://", "https://")) else None) if body else ""
+    body, header = _body(page, source, title)
+    base = url if url.startswith(("http://", "https://")) else _canonical(page)
+    html = clean_html(body.html, base or None) if body else ""
     text = html_to_text(html)
-    if body is None or not title or not _looks_like_article(page, text):
-        raise ExtractError(f"{where}: no article found on this page")
     published, updated = find_times(page)
+    if body is None or not title or not _looks_like_article(page, body, text, bool(published)):
+        raise ExtractError(f"{where}: no article found on this page")
     return Extracted(
-        url=page.meta_all("og:url")[0] if not url and page.meta_all("og:url") else url,
+        url=url,
         title=title,
-        authors=find_authors(page, body.byline_names),
+        authors=find_authors(page, body.byline_names, header),
         published=published,
         updated=updated,
         section=find_section(page, title),
@@ -143,6 +158,13 @@ def extract_html(source: str, url: str, zone: tzinfo) -> Extracted:
         image=find_image(page) or body.image,
         captions=body.captions,
     )
+
+
+def _canonical(page: Page) -> str:
+    """The page's own http(s) address (canonical link or ``og:url``), for a page read from a file."""
+    values = [str(v) for v in page.tree.xpath("//link[@rel='canonical']/@href")]
+    values += page.meta_all("og:url")
+    return next((v for v in values if v.startswith(("http://", "https://"))), "")
 
 
 def extract_article(

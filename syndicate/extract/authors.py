@@ -5,7 +5,8 @@ Order, first non-empty wins: JSON-LD ``author`` (people, never organisations),
 ``byl``), byline elements (``*byline*``, ``*reporter*``, ``*writer*``,
 ``*journalist*`` classes), the byline the body cleaner removed from the head or
 tail of the body (``[아이뉴스24 박진영 기자]``, ``/박진영 기자(x@y.com)``), then
-a ``홍길동 기자`` run in the page header. Outlet and portal names are dropped
+a ``홍길동 기자`` run in the page text just before the body (photo credits
+such as ``사진=홍길동 기자`` ignored). Outlet and portal names are dropped
 at every step (:func:`syndicate.extract.bylines.is_outlet`).
 """
 
@@ -70,13 +71,13 @@ def _from_byline_nodes(page: Page) -> list[str]:
     return names
 
 
-def find_authors(page: Page, body_names: list[str]) -> list[str]:
+def find_authors(page: Page, body_names: list[str], header: str = "") -> list[str]:
     """Reporter names, in byline order, each once (see the module docstring)."""
     for names in (
         lambda: _from_structured(page),
         lambda: _from_byline_nodes(page),
         lambda: body_names,
-        lambda: names_from_text(page.full_text[:3000]),
+        lambda: names_from_text(re.sub(r"(?:사진|촬영|그래픽|영상)\s*[=:]?\s*[가-힣]{2,4}", "", header)),
     ):
         found = [n for n in dict.fromkeys(names()) if n and not is_outlet(n)]
         if found:

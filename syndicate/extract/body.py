@@ -27,7 +27,7 @@ from lxml import html as lxml_html
 
 from syndicate.extract.bylines import HEAD_BYLINE_RE, TAIL_BYLINE_RE, names_from_text
 from syndicate.extract.context import Page, class_tokens, node_text
-from syndicate.extract.metadata import _SUBHEAD_RE
+from syndicate.extract.metadata import SUBHEAD_RE
 
 __all__ = ["BODY_SELECTORS", "Body", "clean_body", "find_container"]
 
@@ -40,7 +40,11 @@ BODY_SELECTORS = (
     ".article_content", ".article-content", ".news_body", ".news-body", ".news_text",
     ".view_con", ".view-con", ".view_body", ".view-body", ".view_txt", ".story-news",
     ".article_cont", ".art_body", ".artText", ".txt_article", ".cont_view", ".par",
-    ".news_cnt_detail_wrap", ".article-story", ".article_con", ".text_area",
+    ".news_cnt_detail_wrap", ".article-story", ".article_con", ".text_area", "#cont_newstext",
+    ".news_txt", "#atic_txt1", "#NewsAdContent", "#txt_area", "#article_content", "#pnlContent",
+    ".at_contents", "#news-contents", ".article_word", ".news_content", "#articleContent",
+    "#article-body", ".article-view-content", ".detail-body", ".article-detail", ".story_body",
+    ".article_story", "#newsView", ".newsView", ".article_area", ".view_text", "#viewContent",
 )  # fmt: skip
 _MIN_BODY = 80
 _JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "input", "select",
@@ -87,6 +91,7 @@ class Body:
     captions: list[str] = field(default_factory=list)
     byline_names: list[str] = field(default_factory=list)
     image: str = ""
+    link_share: float = 0.0
 
 
 # --- finding the container ----------------------------------------------------------
@@ -101,18 +106,18 @@ def _own_text(node: lxml_html.HtmlElement) -> int:
     return size
 
 
-def find_container(page: Page) -> lxml_html.HtmlElement | None:
-    """The element holding the article body, or None (see the module docstring)."""
+def find_container(page: Page) -> tuple[lxml_html.HtmlElement | None, bool]:
+    """The element holding the article body (or None), and whether a known selector found it."""
     for selector in BODY_SELECTORS:
         for node in page.tree.cssselect(selector):
             if len(node_text(node)) >= _MIN_BODY and not page.hidden(node):
-                return node
+                return node, True
     best, best_size = None, 0
     for node in page.tree.iter("div", "section", "article", "td", "main"):
         size = _own_text(node)
         if size > best_size and not page.hidden(node):
             best, best_size = node, size
-    return best if best_size >= _MIN_BODY * 2 else None
+    return (best if best_size >= _MIN_BODY * 2 else None), False
 
 
 # --- cleaning -------------------------------------------------------------------------
@@ -147,7 +152,7 @@ def _remove_clutter(root: lxml_html.HtmlElement, total: int) -> None:
             continue
         tokens = class_tokens(node)
         cluttered = any(_CLUTTER_RE.search(t) for t in tokens) or any(
-            _SUBHEAD_RE.match(t) for t in tokens
+            SUBHEAD_RE.match(t) for t in tokens
         )
         if cluttered and len(node_text(node)) < max(200, total // 2):
             _drop(node)
@@ -301,4 +306,11 @@ def clean_body(container: lxml_html.HtmlElement, page: Page, title: str) -> Body
     inner = (root.text or "") + "".join(
         etree.tostring(child, encoding="unicode", method="html") for child in root
     )
-    return Body(inner, captions, names, image)
+    return Body(inner, captions, names, image, _link_share(root))
+
+
+def _link_share(root: lxml_html.HtmlElement) -> float:
+    """The share of the body's text that sits inside links (high on listing pages)."""
+    total = len(node_text(root))
+    linked = sum(len(node_text(a)) for a in root.iter("a"))
+    return linked / total if total else 1.0

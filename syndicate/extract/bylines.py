@@ -127,4 +127,5 @@ def _field_name_ok(name: str) -> bool:
         return False
     if re.fullmatch(r"[가-힣]+", name):
         return _is_person(name)
-    return bool(re.fullmatch(r"[A-Za-z][A-Za-z .'\-]{1,39}", name)) and len(name.split()) <= 4
+    latin = re.fullmatch(r"[A-Za-z][A-Za-z .'\-]{1,39}", name)
+    return bool(latin) and 2 <= len(name.split()) <= 4

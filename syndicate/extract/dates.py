@@ -27,10 +27,10 @@ _TEXT_DATE_RE = re.compile(
     r"(?:\s*(?::|분)?\s*(?P<S>\d{1,2})(?!\d)\s*초?)?)?"
 )
 PUBLISHED_LABELS = ("최초입력", "최초 입력", "기사입력", "입력", "등록", "게재", "발행", "송고",
-                    "작성", "승인", "Posted", "Published")  # fmt: skip
+                    "작성", "승인", "전송", "보도", "Posted", "Published")  # fmt: skip
 UPDATED_LABELS = ("최종수정", "최종 수정", "기사수정", "수정", "업데이트", "갱신", "Updated",
                   "Modified")  # fmt: skip
-_LABEL_GAP = r"\s*(?:일시|시간)?\s*[:：]?\s*"
+_LABEL_GAP = r"\s*(?:일시|시간|일자|시각|일)?\s*[:：|]?\s*"
 
 
 @dataclass(frozen=True)

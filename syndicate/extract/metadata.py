@@ -16,8 +16,10 @@ The order, first hit wins (a later source only fills what an earlier one lacks):
   as local time (a common mislabelling). **updated** likewise with
   ``article:modified_time``, ``dateModified`` and ``수정``/``업데이트``.
 * **section**: ``article:section``, JSON-LD ``articleSection``, breadcrumbs
-  (JSON-LD ``BreadcrumbList``, then breadcrumb elements; the last crumb that is
-  neither home nor the site), then ``<meta name="section|category">``.
+  (JSON-LD ``BreadcrumbList``, then breadcrumb elements; the first crumb that is
+  neither home, the site nor the title: the top-level section), then
+  ``<meta name="section|category">`` and category labels (Naver's
+  ``media_end_categorize_item``).
 * **summary**: the subheads (``*subtitle*``, ``*sub_title*``, ``*summary*``
   elements) when the page has them, else ``og:description``, ``description``,
   JSON-LD ``description``.
@@ -30,7 +32,7 @@ Authors are read by :mod:`syndicate.extract.authors`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, tzinfo
 from urllib.parse import urljoin, urlsplit
 
@@ -75,6 +77,12 @@ _DATE_NODE_XPATH = (
     "or contains(@class,'byline') or contains(@class,'write') or contains(@class,'reg') "
     "or contains(@id,'date') or contains(@class,'day')]"
 )
+SECTION_WORDS = frozenset(
+    "정치 경제 사회 국제 세계 문화 스포츠 연예 오피니언 산업 증권 부동산 생활 사설 칼럼 전국 지역 과학 "
+    "IT IT·과학 IT/과학 라이프 엔터 연예·스포츠 문화·생활 생활/문화 금융 기업 국방 북한 교육 건강 "
+    "여행 날씨 포토 영상 글로벌 테크 경제일반 정치일반 사회일반 종합".split()
+)
+_RUBRIC_RE = re.compile(r"^(?:포토|카드|영상|그래픽|인포|모닝|이슈|핫|단독|오늘의|주간|월간)")
 _LOGO_XPATH = (
     "//*[contains(@class,'logo') or contains(@id,'logo')]//img/@alt"
     "|//*[contains(@class,'logo') or contains(@id,'logo')][not(*)]/text()"
@@ -90,7 +98,7 @@ _CATEGORY_XPATH = (
     " or contains(@class,'news_category') or contains(@class,'cate_name')"
     " or contains(@class,'section_name') or contains(@class,'sect_name')]"
 )
-_SUBHEAD_RE = re.compile(
+SUBHEAD_RE = re.compile(
     r"^(?:sub[-_]?(?:title|tit|head|headline|heading)s?|.*[-_]sub[-_]?(?:title|tit|head).*"
     r"|.*subtitle.*|.*subhead.*|summary|article[-_]summary|media_end_summary|stit|tit[-_]sub"
     r"|deck|lead|article[-_]lead|news[-_]sub.*|.*[-_]summary|summary[-_].*|sub[-_]copy)$",
@@ -134,16 +142,23 @@ def strip_site(title: str, sites: list[str]) -> str:
         words, seps, removed = words[:-1], seps[:-1], True
     while len(words) > 1 and _is_site(words[0], sites):
         words, seps, removed = words[1:], seps[1:], True
-    if removed and len(words) > 1 and len(words[-1]) <= 8 and " " not in words[-1]:
-        words, seps = words[:-1], seps[:-1]  # "제목-정치ㅣ한국일보": the section label goes too
+    if removed and len(words) > 1 and words[-1].strip() in SECTION_WORDS:
+        words, seps = words[:-1], seps[:-1]  # "제목 - 정치 | 한국일보": the section label goes too
     joined = "".join(w + s for w, s in zip(words, [*seps, ""], strict=False)).strip()
+    if removed:
+        joined = re.sub(r"(?<=\S)-\s?([^\s-]{1,8})$", _drop_section, joined)  # "제목-정치ㅣ"
     return "" if _is_site(joined, sites) and len(joined) <= 20 else joined
 
 
-def _keep_unless_site(sites: list[str]) -> object:
+def _drop_section(match: re.Match[str]) -> str:
+    label = match.group(1)
+    return "" if label in SECTION_WORDS or re.fullmatch(r"[가-힣·]{1,6}", label) else match.group(0)
+
+
+def _keep_unless_site(sites: list[str]) -> Callable[[re.Match[str]], str]:
     def replace(match: re.Match[str]) -> str:
-        inner = match.group(1)
-        outlet = re.search(r"(뉴스|일보|신문|방송|경제|TV|닷컴|24)$", inner)
+        inner = match.group(1).strip()
+        outlet = re.search(r"(뉴스|일보|신문|방송|통신|TV|닷컴)$", inner) and not _RUBRIC_RE.match(inner)
         return " " if _is_site(inner, sites) or outlet else match.group(0)
 
     return replace
@@ -206,11 +221,11 @@ def _text_stamps(page: Page, labels: tuple[str, ...], fallback: bool) -> list[St
     stamps = labelled_dates(header, labels, page.zone)
     if stamps or not fallback:
         return stamps
+    found: list[Stamp] = []
     for node in page.tree.xpath(_DATE_NODE_XPATH)[:40]:
-        found = find_text_dates(node_text(node), page.zone)
-        if found:
-            return found[:1]
-    return []
+        found += find_text_dates(node_text(node), page.zone)[:2]
+    timed = [s for s in found if s.has_time]
+    return (timed or found)[:1]
 
 
 def _pick(stamps: list[Stamp]) -> Stamp | None:
@@ -268,9 +283,10 @@ def _last_crumb(names: list[str], page: Page, title: str) -> str:
     sites = site_names(page)
     useful = [
         n for n in names
-        if n.casefold() not in _HOME and not _is_site(n, sites) and n != title and len(n) <= 30
+        if n.casefold() not in _HOME and not _is_site(n, sites) and not title.startswith(n[:12])
+        and len(n) <= 15
     ]  # fmt: skip
-    return useful[-1] if useful else ""
+    return useful[0] if useful else ""
 
 
 def find_section(page: Page, title: str) -> str:
@@ -301,7 +317,7 @@ def subhead_nodes(page: Page) -> list[lxml_html.HtmlElement]:
         if node.tag in ("html", "body", "meta", "script", "style", "img"):
             continue
         tokens = class_tokens(node)
-        if any(_SUBHEAD_RE.match(t) for t in tokens) and not page.hidden(node):
+        if any(SUBHEAD_RE.match(t) for t in tokens) and not page.hidden(node):
             if not any(node is f or node in f.iterdescendants() for f in found):
                 found.append(node)
     return [n for n in found if 4 <= len(node_text(n)) <= 600][:4]
@@ -342,4 +358,4 @@ def find_image(page: Page) -> str:
     return ""
 
 
-__all__ += ["LinkedData", "site_names", "strip_site", "subhead_nodes"]
+__all__ += ["SUBHEAD_RE", "LinkedData", "site_names", "strip_site", "subhead_nodes"]
