@@ -88,9 +88,10 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         stream=sys.stderr,
     )
     if verbose < 2:
-        for noisy in ("httpx", "httpcore", "apscheduler.executors", "CSSUTILS", "cssutils",
-                      "trafilatura", "htmldate", "courlan"):
+        for noisy in ("httpx", "httpcore", "apscheduler.executors", "CSSUTILS", "cssutils"):
             logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+        for chatty in ("trafilatura", "htmldate", "courlan"):  # "discarding data" on every miss
+            logging.getLogger(chatty).setLevel(max(level, logging.ERROR))
 
 
 pass_ctx = click.make_pass_decorator(Context)

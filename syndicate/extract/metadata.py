@@ -38,7 +38,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import html as lxml_html
 
-from syndicate.extract.bylines import HEAD_BYLINE_RE
+from syndicate.extract.bylines import HEAD_BYLINE_RE, is_outlet
 from syndicate.extract.dates import (
     PUBLISHED_LABELS,
     UPDATED_LABELS,
@@ -83,6 +83,11 @@ SECTION_WORDS = frozenset(
     "여행 날씨 포토 영상 글로벌 테크 경제일반 정치일반 사회일반 종합".split()
 )
 _RUBRIC_RE = re.compile(r"^(?:포토|카드|영상|그래픽|인포|모닝|이슈|핫|단독|오늘의|주간|월간)")
+_SITE_IN_TEXT_RE = re.compile(
+    r"[\[【]\s*([^\]】\s=]{2,12})\s+[가-힣]{2,4}\s*(?:기자|특파원)\s*[\]】]"
+    r"|(?:ⓒ|©|Copyright|\(c\)|저작권자)\s*(?:\(c\)|ⓒ|©)?\s*([^\s,.&<>()]{2,15})",
+    re.IGNORECASE,
+)
 _LOGO_XPATH = (
     "//*[contains(@class,'logo') or contains(@id,'logo')]//img/@alt"
     "|//*[contains(@class,'logo') or contains(@id,'logo')][not(*)]/text()"
@@ -114,6 +119,8 @@ def site_names(page: Page) -> list[str]:
     names = page.meta_all("og:site_name", "application-name", "twitter:site", "author:site")
     names += page.linked.publisher_names
     names += [str(v) for v in page.tree.xpath(_LOGO_XPATH)[:4]]
+    for text in (page.full_text[-6000:], page.full_text[:20000]):
+        names += [m.group(1) or m.group(2) for m in _SITE_IN_TEXT_RE.finditer(text)][:4]
     host = urlsplit(page.url).hostname or ""
     names += [part for part in host.split(".") if part not in ("www", "m", "news", "co", "kr")]
     return [n.strip().lstrip("@") for n in names if n and n.strip()]
@@ -130,6 +137,13 @@ def _is_site(part: str, sites: list[str]) -> bool:
     return bool(re.fullmatch(r"[\w.-]+\.(?:com|co\.kr|kr|net|org)", compact))
 
 
+def _is_affix(part: str, sites: list[str]) -> bool:
+    """A title part that names the site: a known name, or a short outlet-like name."""
+    text = part.strip()
+    outlet = len(text.split()) <= 2 and len(text) <= 12 and is_outlet(text)
+    return _is_site(text, sites) or (outlet and text not in SECTION_WORDS)
+
+
 def strip_site(title: str, sites: list[str]) -> str:
     """Remove the site-name prefix/suffix (and a section label next to it) from a title."""
     text = " ".join(title.split())
@@ -138,9 +152,9 @@ def strip_site(title: str, sites: list[str]) -> str:
     parts = [p for p in re.split(f"({_SEPARATORS})", text)]
     words, seps = parts[0::2], parts[1::2]
     removed = False
-    while len(words) > 1 and _is_site(words[-1], sites):
+    while len(words) > 1 and _is_affix(words[-1], sites):
         words, seps, removed = words[:-1], seps[:-1], True
-    while len(words) > 1 and _is_site(words[0], sites):
+    while len(words) > 1 and _is_affix(words[0], sites):
         words, seps, removed = words[1:], seps[1:], True
     if removed and len(words) > 1 and words[-1].strip() in SECTION_WORDS:
         words, seps = words[:-1], seps[:-1]  # "제목 - 정치 | 한국일보": the section label goes too
