@@ -90,8 +90,6 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     if verbose < 2:
         for noisy in ("httpx", "httpcore", "apscheduler.executors", "CSSUTILS", "cssutils"):
             logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-        for chatty in ("trafilatura", "htmldate", "courlan"):  # "discarding data" on every miss
-            logging.getLogger(chatty).setLevel(max(level, logging.ERROR))
 
 
 pass_ctx = click.make_pass_decorator(Context)

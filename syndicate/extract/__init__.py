@@ -34,6 +34,10 @@ from syndicate.extract.metadata import (
 from syndicate.sanitize import clean_html, html_to_text
 
 logger = logging.getLogger(__name__)
+# trafilatura warns "discarding data" whenever it finds no body; here that is an
+# expected answer (we report the page once, ourselves), so only its errors pass.
+for _chatty in ("trafilatura", "htmldate", "courlan"):
+    logging.getLogger(_chatty).setLevel(logging.ERROR)
 
 __all__ = ["Extracted", "extract_article", "extract_html"]
 

@@ -177,6 +177,7 @@ def _guarded(
         return _one_page(link, source, ctx)
     except SyndicateError as exc:
         message = exc.message if isinstance(exc, SourceError) else str(exc)
+        message = message.removeprefix(f"{link.url}: ")
         logger.warning("source %s: page %s skipped: %s", source.id, link.url, message)
     except Exception as exc:
         logger.warning(

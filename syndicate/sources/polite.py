@@ -1,6 +1,6 @@
 """Per-host politeness for page fetching: a delay between requests and a cap on requests in flight.
 
-One :class:`HostGate` exists per host name for the whole process, so sources
+One :class:`HostGate` exists per host (and port) for the whole process, so sources
 read in parallel threads share it. The first source to use a host sets its
 concurrency; the delay is the largest any source asked for.
 """
@@ -47,8 +47,8 @@ _GATES_LOCK = threading.Lock()
 
 
 def host_gate(url: str, delay: float, concurrency: int) -> HostGate:
-    """The process-wide gate for ``url``'s host (local files share one gate per process)."""
-    host = (urlsplit(url).hostname or "").lower()
+    """The process-wide gate for ``url``'s host and port (local files share one, without delay)."""
+    host = urlsplit(url).netloc.lower().rpartition("@")[2]
     with _GATES_LOCK:
         gate = _GATES.get(host)
         if gate is None:
