@@ -150,7 +150,7 @@ def extract_html(source: str, url: str, zone: tzinfo) -> Extracted:
     if body is None or not title or not _looks_like_article(page, body, text, bool(published)):
         raise ExtractError(f"{where}: no article found on this page")
     return Extracted(
-        url=url,
+        url=url if url.startswith(("http://", "https://")) else base or url,
         title=title,
         authors=find_authors(page, body.byline_names, header),
         published=published,

@@ -202,6 +202,9 @@ def fetch_pages(source: SourceConfig, ctx: SourceContext, links: list[PageLink])
                 batch.articles.append(article)
             if mark is not None:
                 batch.marks[link.url] = mark
+    unchanged = sum(1 for link in links if link.url in batch.marks) - len(batch.articles)
+    if unchanged > 0:
+        logger.info("source %s: %d pages unchanged, not extracted again", source.id, unchanged)
     return batch
 
 
