@@ -106,7 +106,7 @@ class RuleConfig(_Model):
 
 
 class PagesConfig(_Model):
-    """Article pages: which to fetch (``page``/``sitemap`` sources, ``fulltext`` feeds) and how fast.
+    """Article pages to fetch (``page``/``sitemap`` sources, ``fulltext`` feeds) and how fast.
 
     ``urls`` lists article pages; ``select`` (CSS) or ``pattern`` (regular
     expression) picks article links on the listing page at ``location``;
@@ -162,7 +162,9 @@ class SourceConfig(_Model):
     @model_validator(mode="after")
     def _has_location(self) -> SourceConfig:
         if not self.location and not (self.kind == "page" and self.pages.urls):
-            raise ValueError("location: required key is missing (a page source may list pages.urls)")
+            raise ValueError(
+                "location: required key is missing (a page source may list pages.urls)"
+            )
         if self.fulltext and self.kind != "feed":
             raise ValueError("fulltext: only a feed source can fetch full text")
         return self

@@ -165,7 +165,7 @@ def extract_html(source: str, url: str, zone: tzinfo) -> Extracted:
 
 
 def _canonical(page: Page) -> str:
-    """The page's own http(s) address (canonical link or ``og:url``), for a page read from a file."""
+    """The page's own http(s) address (canonical link or ``og:url``) for a page read from a file."""
     values = [str(v) for v in page.tree.xpath("//link[@rel='canonical']/@href")]
     values += page.meta_all("og:url")
     return next((v for v in values if v.startswith(("http://", "https://"))), "")
@@ -176,5 +176,3 @@ def extract_article(
 ) -> Extracted:
     """Decode page bytes (HTTP charset, ``<meta charset>``, UTF-8, CP949) and extract them."""
     return extract_html(decode_page(content, content_type), url, zone)
-
-

@@ -13,6 +13,7 @@ at every step (:func:`syndicate.extract.bylines.is_outlet`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from syndicate.extract.bylines import is_outlet, names_from_field, names_from_text
@@ -22,6 +23,7 @@ __all__ = ["find_authors"]
 
 AUTHOR_META = ("author", "article:author", "og:article:author", "dable:author", "byl",
                "dc.creator", "sailthru.author", "parsely-author", "twitter:creator")  # fmt: skip
+_CREDIT_RE = re.compile(r"(?:사진|촬영|그래픽|영상)\s*[=:]?\s*[가-힣]{2,4}")
 _BYLINE_XPATH = (
     "//*[contains(@class,'byline') or contains(@class,'reporter') or contains(@class,'writer')"
     " or contains(@class,'journalist') or contains(@class,'author') or contains(@id,'byline')"
@@ -73,12 +75,13 @@ def _from_byline_nodes(page: Page) -> list[str]:
 
 def find_authors(page: Page, body_names: list[str], header: str = "") -> list[str]:
     """Reporter names, in byline order, each once (see the module docstring)."""
-    for names in (
+    steps: list[Callable[[], list[str]]] = [
         lambda: _from_structured(page),
         lambda: _from_byline_nodes(page),
         lambda: body_names,
-        lambda: names_from_text(re.sub(r"(?:사진|촬영|그래픽|영상)\s*[=:]?\s*[가-힣]{2,4}", "", header)),
-    ):
+        lambda: names_from_text(_CREDIT_RE.sub("", header)),
+    ]
+    for names in steps:
         found = [n for n in dict.fromkeys(names()) if n and not is_outlet(n)]
         if found:
             wider = set(body_names) > set(found)  # "홍길동 기자 외 1명" above, both names below

@@ -62,12 +62,15 @@ _CLUTTER_RE = re.compile(
     r"(?:$|[-_\d])"
 )
 _BOILER_RE = re.compile(
-    r"^(?:본문\s*)?글자\s*크기|공유하기|주소가 복사|URL\s*복사|첫 번째 댓글|댓글\s*(?:쓰기|바로가기)"
-    r"|^로딩\s*중|^(?:관련\s*기사|많이 본 뉴스|인기\s*기사|추천\s*기사|주요\s*뉴스|최신\s*뉴스|이 시각)"
-    r"|기자의 다른 기사|기자\s*프로필|^구독(?:하기)?$|^좋아요|^기사\s*제보|카카오톡\s*(?:공유|채널)"
+    r"^(?:본문\s*)?글자\s*크기|공유하기|주소가 복사|URL\s*복사|첫 번째 댓글"
+    r"|댓글\s*(?:쓰기|바로가기)|^로딩\s*중|^(?:관련\s*기사|많이 본 뉴스|인기\s*기사|추천\s*기사"
+    r"|주요\s*뉴스|최신\s*뉴스|이 시각)|기자의 다른 기사|기자\s*프로필|^구독(?:하기)?$|^좋아요"
+    r"|^기사\s*제보|카카오톡\s*(?:공유|채널)"
     r"|무단\s*전재|재배포\s*금지|^\s*[<\[(]?\s*(?:ⓒ|©|\(c\)|copyright|저작권자)",
     re.IGNORECASE,
 )
+_BOILER_TAGS = ("p", "div", "span", "li", "ul", "dl", "table", "strong", "em", "b", "a", "h2", "h3",
+                "h4", "section")  # fmt: skip
 _CAPTION_RE = re.compile(r"caption|(?:^|[-_])cap(?:$|[-_])|desc|photo_?txt|img_?txt|txt_?img"
                          r"|photo_?info|img_?info|pic_?txt|source|figcaption")  # fmt: skip
 _PHOTO_RE = re.compile(r"photo|img|image|pic|figure|thumb|visual|media")
@@ -159,8 +162,7 @@ def _remove_clutter(root: lxml_html.HtmlElement, total: int) -> None:
 
 
 def _remove_boilerplate(root: lxml_html.HtmlElement, title: str) -> None:
-    for node in list(root.iterdescendants("p", "div", "span", "li", "ul", "dl", "table", "strong",
-                                          "em", "b", "a", "h2", "h3", "h4", "section")):  # fmt: skip
+    for node in list(root.iterdescendants(*_BOILER_TAGS)):
         if node.getparent() is None or node.find(".//img") is not None:
             continue
         text = node_text(node)
@@ -168,7 +170,9 @@ def _remove_boilerplate(root: lxml_html.HtmlElement, title: str) -> None:
             _drop(node)
 
 
-def _photo_wrapper(img: lxml_html.HtmlElement, root: lxml_html.HtmlElement) -> lxml_html.HtmlElement:
+def _photo_wrapper(
+    img: lxml_html.HtmlElement, root: lxml_html.HtmlElement
+) -> lxml_html.HtmlElement:
     """The nearest ancestor (up to 4 levels) holding one image and its caption."""
     node = img
     for _ in range(4):

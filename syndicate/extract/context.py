@@ -19,9 +19,39 @@ _HIDDEN_CLASSES = frozenset({"blind", "hidden", "hide", "sr-only", "screen_out",
                              "skip", "offscreen", "is-hidden", "a11y", "ir"})  # fmt: skip
 _MAX_TEXT = 400_000
 _SKIP = frozenset({"script", "style", "noscript", "template", "head", "title"})
-_BLOCKS = frozenset({"p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "table",
-                     "tr", "td", "th", "dd", "dt", "dl", "blockquote", "figure", "figcaption",
-                     "section", "article", "header", "footer", "aside", "nav", "pre", "hr"})
+_BLOCKS = frozenset(
+    {
+        "p",
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "tr",
+        "td",
+        "th",
+        "dd",
+        "dt",
+        "dl",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "aside",
+        "nav",
+        "pre",
+        "hr",
+    }
+)
 
 
 def class_tokens(node: lxml_html.HtmlElement) -> list[str]:

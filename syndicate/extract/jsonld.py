@@ -80,14 +80,16 @@ def texts(value: Any) -> list[str]:
     return []
 
 
+def _position(item: dict[str, Any]) -> int:
+    position = item.get("position")
+    return position if isinstance(position, int) else 0
+
+
 def _crumbs(node: dict[str, Any]) -> list[str]:
     items = node.get("itemListElement")
     if not isinstance(items, list):
         return []
-    ordered = sorted(
-        (i for i in items if isinstance(i, dict)),
-        key=lambda i: i.get("position") if isinstance(i.get("position"), int) else 0,
-    )
+    ordered = sorted((i for i in items if isinstance(i, dict)), key=_position)
     names = []
     for item in ordered:
         inner = item.get("item")

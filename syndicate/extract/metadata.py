@@ -39,6 +39,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import html as lxml_html
 
 from syndicate.extract.bylines import HEAD_BYLINE_RE, is_outlet
+from syndicate.extract.context import Page, class_tokens, node_text
 from syndicate.extract.dates import (
     PUBLISHED_LABELS,
     UPDATED_LABELS,
@@ -48,7 +49,6 @@ from syndicate.extract.dates import (
     parse_machine_date,
 )
 from syndicate.extract.jsonld import LinkedData, texts
-from syndicate.extract.context import Page, class_tokens, node_text
 
 __all__ = ["find_image", "find_section", "find_summary", "find_times", "find_title"]
 
@@ -78,10 +78,14 @@ _DATE_NODE_XPATH = (
     "or contains(@id,'date') or contains(@class,'day')]"
 )
 SECTION_WORDS = frozenset(
-    "정치 경제 사회 국제 세계 문화 스포츠 연예 오피니언 산업 증권 부동산 생활 사설 칼럼 전국 지역 과학 "
-    "IT IT·과학 IT/과학 라이프 엔터 연예·스포츠 문화·생활 생활/문화 금융 기업 국방 북한 교육 건강 "
-    "여행 날씨 포토 영상 글로벌 테크 경제일반 정치일반 사회일반 종합".split()
-)
+    (
+        "정치", "경제", "사회", "국제", "세계", "문화", "스포츠", "연예", "오피니언", "산업",
+        "증권", "부동산", "생활", "사설", "칼럼", "전국", "지역", "과학", "IT", "IT·과학",
+        "IT/과학", "라이프", "엔터", "연예·스포츠", "문화·생활", "생활/문화", "금융", "기업",
+        "국방", "북한", "교육", "건강", "여행", "날씨", "포토", "영상", "글로벌", "테크",
+        "경제일반", "정치일반", "사회일반", "종합",
+    )
+)  # fmt: skip
 _RUBRIC_RE = re.compile(r"^(?:포토|카드|영상|그래픽|인포|모닝|이슈|핫|단독|오늘의|주간|월간)")
 _SITE_IN_TEXT_RE = re.compile(
     r"[\[【]\s*([^\]】\s=]{2,12})\s+[가-힣]{2,4}\s*(?:기자|특파원)\s*[\]】]"
@@ -172,7 +176,9 @@ def _drop_section(match: re.Match[str]) -> str:
 def _keep_unless_site(sites: list[str]) -> Callable[[re.Match[str]], str]:
     def replace(match: re.Match[str]) -> str:
         inner = match.group(1).strip()
-        outlet = re.search(r"(뉴스|일보|신문|방송|통신|TV|닷컴)$", inner) and not _RUBRIC_RE.match(inner)
+        outlet = re.search(r"(뉴스|일보|신문|방송|통신|TV|닷컴)$", inner) and not _RUBRIC_RE.match(
+            inner
+        )
         return " " if _is_site(inner, sites) or outlet else match.group(0)
 
     return replace
@@ -199,7 +205,9 @@ def find_title(page: Page) -> str:
     """The article's title, without site affixes (see the module docstring for the order)."""
     sites = site_names(page)
     candidates = [*page.meta_all("og:title", "twitter:title", "title")]
-    candidates += texts(page.linked.article.get("headline")) + texts(page.linked.article.get("name"))
+    candidates += texts(page.linked.article.get("headline")) + texts(
+        page.linked.article.get("name")
+    )
     candidates += list(_headline_nodes(page))
     title_tag = page.tree.find(".//title")
     if title_tag is not None:
@@ -263,7 +271,9 @@ def _fix_utc_mislabel(stamp: Stamp | None, printed: list[Stamp], zone: tzinfo) -
     return stamp
 
 
-def _find_time(page: Page, meta_keys: tuple[str, ...], ld_key: str, published: bool) -> Stamp | None:
+def _find_time(
+    page: Page, meta_keys: tuple[str, ...], ld_key: str, published: bool
+) -> Stamp | None:
     labels = PUBLISHED_LABELS if published else UPDATED_LABELS
     printed = _text_stamps(page, labels, fallback=published)
     stamps = _machine_stamps(page.meta_all(*meta_keys), page.zone)
@@ -326,14 +336,14 @@ def find_section(page: Page, title: str) -> str:
 
 def subhead_nodes(page: Page) -> list[lxml_html.HtmlElement]:
     """Elements holding the article's subheads (부제), outside comment and related boxes."""
-    found = []
+    found: list[lxml_html.HtmlElement] = []
     for node in page.tree.xpath("//*[@class or @id]"):
         if node.tag in ("html", "body", "meta", "script", "style", "img"):
             continue
         tokens = class_tokens(node)
-        if any(SUBHEAD_RE.match(t) for t in tokens) and not page.hidden(node):
-            if not any(node is f or node in f.iterdescendants() for f in found):
-                found.append(node)
+        inside = any(node is f or node in f.iterdescendants() for f in found)
+        if any(SUBHEAD_RE.match(t) for t in tokens) and not inside and not page.hidden(node):
+            found.append(node)
     return [n for n in found if 4 <= len(node_text(n)) <= 600][:4]
 
 

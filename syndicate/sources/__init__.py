@@ -85,7 +85,9 @@ def read_feed_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
     return SourceResult(articles, state)
 
 
-def _with_fulltext(source: SourceConfig, ctx: SourceContext, articles: list[Article]) -> SourceResult:
+def _with_fulltext(
+    source: SourceConfig, ctx: SourceContext, articles: list[Article]
+) -> SourceResult:
     """Complete summary-only feed items from their linked pages (GUID and public id kept)."""
     wanted = [a for a in articles if a.url and needs_fulltext(a)][: source.pages.limit]
     links = [PageLink(a.url, guid=a.guid, title=a.title, base=a) for a in wanted]

@@ -196,14 +196,15 @@ def fetch_pages(source: SourceConfig, ctx: SourceContext, links: list[PageLink])
     workers = max(1, min(source.pages.concurrency, len(links)))
     run: Callable[[PageLink], tuple[Article | None, dict[str, str] | None]]
     run = lambda link: _guarded(link, source, ctx)  # noqa: E731
+    unchanged = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for link, (article, mark) in zip(links, pool.map(run, links), strict=True):
             if article is not None:
                 batch.articles.append(article)
             if mark is not None:
                 batch.marks[link.url] = mark
-    unchanged = sum(1 for link in links if link.url in batch.marks) - len(batch.articles)
-    if unchanged > 0:
+                unchanged += article is None
+    if unchanged:
         logger.info("source %s: %d pages unchanged, not extracted again", source.id, unchanged)
     return batch
 
@@ -243,16 +244,18 @@ def discover_links(
     for node in nodes:
         href = _link_of(node).strip()
         url = urldefrag(urljoin(base, href)).url if href else ""
-        if not url or urlsplit(url).scheme not in ("http", "https", "file") or url == base:
-            continue
-        if pattern is not None and not pattern.search(url):
-            continue
-        if pattern is None and not options.select:
-            if not (_same_site(url, base) and ARTICLE_URL_RE.search(url)):
-                continue
-        if url not in found:
+        if url and url not in found and _wanted(url, base, pattern, bool(options.select)):
             found.append(url)
     return found[: options.limit]
+
+
+def _wanted(url: str, base: str, pattern: re.Pattern[str] | None, selected: bool) -> bool:
+    """Whether a link from the listing is an article to fetch."""
+    if urlsplit(url).scheme not in ("http", "https", "file") or url == base:
+        return False
+    if pattern is not None:
+        return bool(pattern.search(url))
+    return selected or (_same_site(url, base) and bool(ARTICLE_URL_RE.search(url)))
 
 
 def read_page_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
@@ -262,8 +265,8 @@ def read_page_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
     urls = list(source.pages.urls)
     state = ctx.state
     if source.location:
-        got = fetch_page(source.location, source, ctx, {"etag": state.etag or "",
-                                                    "last_modified": state.last_modified or ""})  # fmt: skip
+        mark = {"etag": state.etag or "", "last_modified": state.last_modified or ""}
+        got = fetch_page(source.location, source, ctx, mark)
         state = replace(state, etag=got.etag, last_modified=got.last_modified)
         if got.not_modified or got.content is None:
             if not urls:

@@ -96,8 +96,12 @@ def parse_sitemap(
             continue
         published = _when(_child_text(node, "publication_date"), zone)
         links.append(
-            PageLink(loc, title=_child_text(node, "title"), lastmod=lastmod,
-                     published=published or _when(lastmod, zone))  # fmt: skip
+            PageLink(
+                loc,
+                title=_child_text(node, "title"),
+                lastmod=lastmod,
+                published=published or _when(lastmod, zone),
+            )
         )
     return links, children
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import itertools
 import logging
 import threading
 import time
@@ -118,7 +119,9 @@ def article(title: str, body: str = "", *, when: str = "2023-06-09 11:35") -> st
 
 
 def listing(*hrefs: str) -> str:
-    items = "".join(f'<li><a class="title" href="{h}">기사 {i}</a></li>' for i, h in enumerate(hrefs))
+    items = "".join(
+        f'<li><a class="title" href="{h}">기사 {i}</a></li>' for i, h in enumerate(hrefs)
+    )
     return (
         '<html><head><meta charset="utf-8"><title>IT·과학</title></head><body>'
         '<div id="menu"><a href="/section/1">산업</a><a href="/about">회사소개</a></div>'
@@ -155,8 +158,14 @@ def test_listing_page_with_css_selector(site: Site, write_config: Any, tmp_path:
     assert set(stored) == {"첫째 기사 제목입니다", "둘째 기사 제목입니다"}
     first = stored["첫째 기사 제목입니다"]
     assert first.author == "박진영" and first.categories == ("IT·과학",)
-    assert first.published_at is not None and first.published_at.isoformat() == "2023-06-09T02:35:00+00:00"
-    assert "첫째 기사 제목입니다 혜성같이" in first.content_html and "공유하기" not in first.content_html
+    assert (
+        first.published_at is not None
+        and first.published_at.isoformat() == "2023-06-09T02:35:00+00:00"
+    )
+    assert (
+        "첫째 기사 제목입니다 혜성같이" in first.content_html
+        and "공유하기" not in first.content_html
+    )
     assert site.count("/ad/9999999") == 0 and site.count("/section/1") == 0
 
 
@@ -167,6 +176,7 @@ def test_listing_page_with_url_pattern(site: Site, write_config: Any, tmp_path: 
                                     "pages": {"pattern": r"/view/\d+$"}})  # fmt: skip
     store, outcome = _collect(config, tmp_path)
     assert outcome.new == 1 and site.count("/photo/12") == 0
+    assert store.latest_articles()[0].title == "패턴으로 찾은 기사"
 
 
 def test_listed_urls_without_listing(site: Site, write_config: Any, tmp_path: Path) -> None:
@@ -183,7 +193,9 @@ def test_bad_pages_are_one_warning_each(
     site.add("/view/31", good.replace("&#x27;", "'").encode("euc-kr"), content_type="text/html")
     site.add("/view/32", (PAGES / "section_front.html").read_bytes())
     url = site.add("/section/it", listing("/view/31", "/view/32", "/view/33"))
-    config = _config(write_config, {"kind": "page", "location": url, "pages": {"pattern": "/view/"}})
+    config = _config(
+        write_config, {"kind": "page", "location": url, "pages": {"pattern": "/view/"}}
+    )
     with caplog.at_level(logging.WARNING, logger="syndicate"):
         store, outcome = _collect(config, tmp_path)
     assert outcome.error is None and outcome.new == 1
@@ -194,7 +206,9 @@ def test_bad_pages_are_one_warning_each(
     assert any("/view/32" in w and "no article" in w for w in warnings)
 
 
-def test_listing_that_fails_is_a_source_error(site: Site, write_config: Any, tmp_path: Path) -> None:
+def test_listing_that_fails_is_a_source_error(
+    site: Site, write_config: Any, tmp_path: Path
+) -> None:
     config = _config(write_config, {"kind": "page", "location": site.base + "missing"})
     _, outcome = _collect(config, tmp_path)
     assert outcome.error is not None and "404" in outcome.error and "\n" not in outcome.error
@@ -228,17 +242,19 @@ def test_unchanged_page_is_not_extracted_again(
 def test_per_host_delay(site: Site, write_config: Any, tmp_path: Path) -> None:
     urls = [site.add(f"/view/5{i}", article(f"지연 기사 {i}번")) for i in range(4)]
     config = _config(write_config, {"kind": "page",
-                                    "pages": {"urls": urls, "delay": 0.25, "concurrency": 4}})  # fmt: skip
+                                    "pages": {"urls": urls, "delay": 0.25,
+                                              "concurrency": 4}})  # fmt: skip
     _collect(config, tmp_path)
     starts = sorted(t for t, _ in site.hits)
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert len(starts) == 4 and min(gaps) >= 0.2, gaps
 
 
 def test_per_host_concurrency(site: Site, write_config: Any, tmp_path: Path) -> None:
     urls = [site.add(f"/view/6{i}", article(f"동시 기사 {i}번"), pause=0.2) for i in range(6)]
     config = _config(write_config, {"kind": "page",
-                                    "pages": {"urls": urls, "delay": 0, "concurrency": 2}})  # fmt: skip
+                                    "pages": {"urls": urls, "delay": 0,
+                                              "concurrency": 2}})  # fmt: skip
     _, outcome = _collect(config, tmp_path)
     assert outcome.new == 6 and site.max_in_flight == 2
 
@@ -255,7 +271,9 @@ NEWS_ITEM = """<url><loc>{loc}</loc><news:news><news:publication><news:name>아�
 <news:publication_date>{date}</news:publication_date><news:title>{title}</news:title></news:news></url>"""
 
 
-def test_news_sitemap_newest_first_within_limit(site: Site, write_config: Any, tmp_path: Path) -> None:
+def test_news_sitemap_newest_first_within_limit(
+    site: Site, write_config: Any, tmp_path: Path
+) -> None:
     items = []
     for i, date in enumerate(["2023-06-09T11:35:00+09:00", "2023-06-09T13:00:00+09:00",
                               "2023-06-08T09:00:00+09:00"]):  # fmt: skip
@@ -276,12 +294,16 @@ def test_plain_sitemap_index_and_gzip(site: Site, write_config: Any, tmp_path: P
     plain = ('<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
              f"<url><loc>{loc_a}</loc><lastmod>2023-06-09</lastmod></url></urlset>")  # fmt: skip
     zipped = ('<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-              f"<url><loc>{loc_b}</loc><lastmod>2023-06-10T08:00:00+09:00</lastmod></url></urlset>")  # fmt: skip
+              f"<url><loc>{loc_b}</loc><lastmod>2023-06-10T08:00:00+09:00</lastmod></url>"
+              "</urlset>")  # fmt: skip
     one = site.add("/sitemap-1.xml", plain, content_type="application/xml")
-    two = site.add("/sitemap-2.xml.gz", gzip.compress(zipped.encode()), content_type="application/gzip")
+    two = site.add(
+        "/sitemap-2.xml.gz", gzip.compress(zipped.encode()), content_type="application/gzip"
+    )
     index = ('<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
              f"<sitemap><loc>{one}</loc></sitemap><sitemap><loc>{two}</loc></sitemap>"
-             f"<sitemap><loc>{site.base}sitemap-gone.xml</loc></sitemap></sitemapindex>")  # fmt: skip
+             f"<sitemap><loc>{site.base}sitemap-gone.xml</loc></sitemap>"
+             "</sitemapindex>")  # fmt: skip
     url = site.add("/sitemap.xml", index, content_type="application/xml")
     config = _config(write_config, {"kind": "sitemap", "location": url})
     store, outcome = _collect(config, tmp_path)
@@ -310,8 +332,9 @@ def test_sitemap_entities_are_not_expanded(site: Site, write_config: Any, tmp_pa
 
 FEED = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>아이뉴스24 IT</title><link>{base}</link>
-<item><title>피드 제목 하나</title><link>{base}view/91</link><guid isPermaLink="false">inews-91</guid>
-<description>요약만 있는 피드 항목입니다.</description><pubDate>Fri, 09 Jun 2023 11:35:00 +0900</pubDate></item>
+<item><title>피드 제목 하나</title><link>{base}view/91</link>
+<guid isPermaLink="false">inews-91</guid><description>요약만 있는 피드 항목입니다.</description>
+<pubDate>Fri, 09 Jun 2023 11:35:00 +0900</pubDate></item>
 <item><title>피드 제목 둘</title><link>{base}view/92</link><guid isPermaLink="false">inews-92</guid>
 <description>없는 페이지의 요약.</description></item>
 </channel></rss>"""
@@ -348,13 +371,21 @@ def test_fulltext_keeps_guid_and_public_id(
     ("source", "message"),
     [
         ({"kind": "page"}, "location: required key is missing"),
-        ({"kind": "page", "location": "x.html", "pages": {"select": "a[["}}, "invalid CSS selector"),
-        ({"kind": "page", "location": "x.html", "pages": {"pattern": "(("}}, "invalid regular expression"),
+        (
+            {"kind": "page", "location": "x.html", "pages": {"select": "a[["}},
+            "invalid CSS selector",
+        ),
+        (
+            {"kind": "page", "location": "x.html", "pages": {"pattern": "(("}},
+            "invalid regular expression",
+        ),
         ({"kind": "folder", "location": "x", "fulltext": True}, "only a feed source"),
         ({"kind": "page", "location": "x.html", "pages": {"concurrency": 0}}, "concurrency"),
     ],
 )
-def test_page_options_are_validated(write_config: Any, source: dict[str, Any], message: str) -> None:
+def test_page_options_are_validated(
+    write_config: Any, source: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(sources=[{"id": "p", "section": "it", **source}]))
     assert any(message in line for line in caught.value.lines()), caught.value.lines()
