@@ -49,7 +49,9 @@ def main() -> None:
     print(f"extraction fields right on {len(cases)} pages: syndicate vs trafilatura")
     for field in FIELDS:
         flag = "" if mine[field] >= baseline[field] else "  <-- worse"
-        print(f"  {field:14} {mine[field]:3d} / {len(cases)}   {baseline[field]:3d} / {len(cases)}{flag}")
+        print(
+            f"  {field:14} {mine[field]:3d} / {len(cases)}   {baseline[field]:3d} / {len(cases)}{flag}"
+        )
     ours_rate = _rate(ours, pages, rounds)
     theirs_rate = _rate(theirs, pages, rounds)
     print(f"speed ({rounds} rounds of {len(pages)} pages):")

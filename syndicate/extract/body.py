@@ -24,6 +24,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 from lxml import html as lxml_html
+from lxml.cssselect import CSSSelector
 
 from syndicate.extract.bylines import HEAD_BYLINE_RE, TAIL_BYLINE_RE, names_from_text
 from syndicate.extract.context import Page, class_tokens, node_text
@@ -45,7 +46,9 @@ BODY_SELECTORS = (
     ".at_contents", "#news-contents", ".article_word", ".news_content", "#articleContent",
     "#article-body", ".article-view-content", ".detail-body", ".article-detail", ".story_body",
     ".article_story", "#newsView", ".newsView", ".article_area", ".view_text", "#viewContent",
+    "#articles_detail", ".viewer", ".article_view_con", ".news_article", ".article-txt",
 )  # fmt: skip
+_BODY_XPATHS = tuple(CSSSelector(selector) for selector in BODY_SELECTORS)
 _MIN_BODY = 80
 _JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "input", "select",
               "textarea", "svg", "nav", "aside", "footer", "object", "embed", "template",
@@ -81,6 +84,8 @@ _TAIL_RES = (
     re.compile(r"\s*[▶☞►▷]\s*[^\n]{0,150}$"),
     re.compile(r"\s*[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s*$"),
     re.compile(r"^\s*[◎◆■●]?\s*[^\n.!?]{0,20}(?:뉴스|뉴시스|뉴스1|일보|신문|방송|통신)\s*$"),
+    re.compile(r"^\s*[(\[]?\s*(?:촬영|영상|그래픽|편집|취재|사진)[가-힣]{0,4}\s*[:：][^\n]{0,80}$"),
+    re.compile(r"^\s*[A-Za-z가-힣]{0,12}\s*뉴스\s*[가-힣]{2,4}입니다\.?\s*$"),
 )
 _SENTENCE_END = re.compile(r"(?:^|[.?!。\"”’')\]]|다)\s*$")
 _LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "src")
@@ -111,8 +116,8 @@ def _own_text(node: lxml_html.HtmlElement) -> int:
 
 def find_container(page: Page) -> tuple[lxml_html.HtmlElement | None, bool]:
     """The element holding the article body (or None), and whether a known selector found it."""
-    for selector in BODY_SELECTORS:
-        for node in page.tree.cssselect(selector):
+    for selector in _BODY_XPATHS:
+        for node in selector(page.tree):
             if len(node_text(node)) >= _MIN_BODY and not page.hidden(node):
                 return node, True
     best, best_size = None, 0

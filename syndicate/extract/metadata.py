@@ -18,8 +18,9 @@ The order, first hit wins (a later source only fills what an earlier one lacks):
 * **section**: ``article:section``, JSON-LD ``articleSection``, breadcrumbs
   (JSON-LD ``BreadcrumbList``, then breadcrumb elements; the first crumb that is
   neither home, the site nor the title: the top-level section), then
-  ``<meta name="section|category">`` and category labels (Naver's
-  ``media_end_categorize_item``).
+  ``<meta name="section|category">``, category labels (Naver's
+  ``media_end_categorize_item``), then the menu item marked current
+  (``class="on|active|selected|current"``).
 * **summary**: the subheads (``*subtitle*``, ``*sub_title*``, ``*summary*``
   elements) when the page has them, else ``og:description``, ``description``,
   JSON-LD ``description``.
@@ -103,9 +104,19 @@ _HEADLINE_XPATH = (
     " or contains(@class,'tit') or contains(@class,'ttl') or contains(@id,'title')]"
 )
 _CATEGORY_XPATH = (
-    "//*[contains(@class,'categorize_item') or contains(@class,'article_category')"
-    " or contains(@class,'news_category') or contains(@class,'cate_name')"
-    " or contains(@class,'section_name') or contains(@class,'sect_name')]"
+    "//*[contains(translate(@class,'-','_'),'categorize_item')"
+    " or contains(translate(@class,'-','_'),'article_category')"
+    " or contains(translate(@class,'-','_'),'news_category')"
+    " or contains(translate(@class,'-','_'),'cate_name')"
+    " or contains(translate(@class,'-','_'),'category_name')"
+    " or contains(translate(@class,'-','_'),'section_name')"
+    " or contains(translate(@class,'-','_'),'sect_name')]"
+)
+_CURRENT_MENU_XPATH = (
+    "//*[self::nav or contains(@class,'gnb') or contains(@id,'gnb') or contains(@class,'menu')"
+    " or contains(@class,'nav')]//*[self::li or self::a][contains(concat(' ',@class,' '),' on ')"
+    " or contains(concat(' ',@class,' '),' active ') or contains(concat(' ',@class,' '),' selected ')"
+    " or contains(concat(' ',@class,' '),' current ') or @aria-current='page']"
 )
 SUBHEAD_RE = re.compile(
     r"^(?:sub[-_]?(?:title|tit|head|headline|heading)s?|.*[-_]sub[-_]?(?:title|tit|head).*"
@@ -328,7 +339,11 @@ def find_section(page: Page, title: str) -> str:
         return crumb
     fallback = page.meta_all("section", "category", "article:category", "dable:section")
     fallback += [node_text(n) for n in page.tree.xpath(_CATEGORY_XPATH)[:3]]
-    return next((v.strip() for v in fallback if v.strip() and len(v.strip()) <= 20), "")
+    fallback += [node_text(n) for n in page.tree.xpath(_CURRENT_MENU_XPATH)[:2]]
+    sites = site_names(page)
+    return next(
+        (v.strip() for v in fallback if 0 < len(v.strip()) <= 20 and not _is_site(v, sites)), ""
+    )
 
 
 # --- summary and image -------------------------------------------------------------
@@ -338,11 +353,12 @@ def subhead_nodes(page: Page) -> list[lxml_html.HtmlElement]:
     """Elements holding the article's subheads (부제), outside comment and related boxes."""
     found: list[lxml_html.HtmlElement] = []
     for node in page.tree.xpath("//*[@class or @id]"):
-        if node.tag in ("html", "body", "meta", "script", "style", "img"):
+        if node.tag in ("html", "body", "meta", "script", "style", "img") or len(found) >= 8:
             continue
         tokens = class_tokens(node)
-        inside = any(node is f or node in f.iterdescendants() for f in found)
-        if any(SUBHEAD_RE.match(t) for t in tokens) and not inside and not page.hidden(node):
+        if not any(SUBHEAD_RE.match(t) for t in tokens) or page.hidden(node):
+            continue
+        if not any(ancestor in found for ancestor in node.iterancestors()):
             found.append(node)
     return [n for n in found if 4 <= len(node_text(n)) <= 600][:4]
 
