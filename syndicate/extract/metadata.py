@@ -115,7 +115,8 @@ _CATEGORY_XPATH = (
 _CURRENT_MENU_XPATH = (
     "//*[self::nav or contains(@class,'gnb') or contains(@id,'gnb') or contains(@class,'menu')"
     " or contains(@class,'nav')]//*[self::li or self::a][contains(concat(' ',@class,' '),' on ')"
-    " or contains(concat(' ',@class,' '),' active ') or contains(concat(' ',@class,' '),' selected ')"
+    " or contains(concat(' ',@class,' '),' active ')"
+    " or contains(concat(' ',@class,' '),' selected ')"
     " or contains(concat(' ',@class,' '),' current ') or @aria-current='page']"
 )
 SUBHEAD_RE = re.compile(
