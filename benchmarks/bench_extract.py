@@ -47,11 +47,10 @@ def main() -> None:
     pages = [((PAGES / name).read_bytes(), truth["url"]) for name, truth in cases.items()]
     mine, baseline = _fields(ours), _fields(theirs)
     print(f"extraction fields right on {len(cases)} pages: syndicate vs trafilatura")
+    total = len(cases)
     for field in FIELDS:
         flag = "" if mine[field] >= baseline[field] else "  <-- worse"
-        print(
-            f"  {field:14} {mine[field]:3d} / {len(cases)}   {baseline[field]:3d} / {len(cases)}{flag}"
-        )
+        print(f"  {field:14} {mine[field]:3d} / {total}   {baseline[field]:3d} / {total}{flag}")
     ours_rate = _rate(ours, pages, rounds)
     theirs_rate = _rate(theirs, pages, rounds)
     print(f"speed ({rounds} rounds of {len(pages)} pages):")
