@@ -107,10 +107,10 @@ def _body(page: Page, source: str, title: str) -> tuple[Body | None, str]:
     container, known = find_container(page)
     body = clean_body(container, page, title) if container is not None else None
     header = _text_before(page, container)
-    size = len(html_to_text(body.html)) if body is not None else 0
+    size = body.text_size if body is not None else 0
     if size < MIN_TEXT or not known:
         fallback = _trafilatura_body(source, page.url)
-        fallback_size = len(html_to_text(fallback.html)) if fallback is not None else 0
+        fallback_size = fallback.text_size if fallback is not None else 0
         if fallback is not None and fallback_size > max(size * 1.5, MIN_TEXT):
             fallback.byline_names = fallback.byline_names or (body.byline_names if body else [])
             return fallback, header

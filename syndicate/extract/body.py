@@ -100,6 +100,7 @@ class Body:
     byline_names: list[str] = field(default_factory=list)
     image: str = ""
     link_share: float = 0.0
+    text_size: int = 0
 
 
 # --- finding the container ----------------------------------------------------------
@@ -170,7 +171,10 @@ def _remove_boilerplate(root: lxml_html.HtmlElement, title: str) -> None:
     for node in list(root.iterdescendants(*_BOILER_TAGS)):
         if node.getparent() is None or node.find(".//img") is not None:
             continue
-        text = node_text(node)
+        raw = node.text_content()  # scripts are gone by now, so the C-level text is right
+        if len(raw) > 400:
+            continue
+        text = " ".join(raw.split())
         if text and len(text) <= 160 and (_BOILER_RE.search(text) or text == title):
             _drop(node)
 
@@ -215,11 +219,15 @@ def _captions(root: lxml_html.HtmlElement) -> list[str]:
                 if wrapper is not root and len(wrapper.findall(".//img")) == 1:
                     wrapper.tag = "figure"
     keys = {_key(c) for c in captions}
+    if not keys:
+        return captions
+    longest = max(len(c) for c in captions) * 2 + 20
     kept: set[str] = set()
     for node in list(root.iter("p", "span", "div", "figcaption", "em", "dd", "td", "strong")):
         if node.getparent() is None or node.find(".//img") is not None:
             continue
-        key = _key(node_text(node))
+        raw = node.text_content()
+        key = _key(raw) if len(raw) <= longest else ""
         if key in keys:
             if key in kept or node.tag != "figcaption":
                 _drop(node)
@@ -287,7 +295,8 @@ def _strip_tail(root: lxml_html.HtmlElement) -> list[str]:
 
 def _drop_empty(root: lxml_html.HtmlElement) -> None:
     for node in list(root.iterdescendants("p", "div", "span", "strong", "b", "em", "li")):
-        if node.getparent() is not None and not node_text(node) and node.find(".//img") is None:
+        empty = not node.text_content().strip()
+        if empty and node.getparent() is not None and node.find(".//img") is None:
             _drop(node)
 
 
@@ -315,11 +324,11 @@ def clean_body(container: lxml_html.HtmlElement, page: Page, title: str) -> Body
     inner = (root.text or "") + "".join(
         etree.tostring(child, encoding="unicode", method="html") for child in root
     )
-    return Body(inner, captions, names, image, _link_share(root))
+    total = len(" ".join(root.text_content().split()))
+    return Body(inner, captions, names, image, _link_share(root, total), total)
 
 
-def _link_share(root: lxml_html.HtmlElement) -> float:
+def _link_share(root: lxml_html.HtmlElement, total: int) -> float:
     """The share of the body's text that sits inside links (high on listing pages)."""
-    total = len(node_text(root))
-    linked = sum(len(node_text(a)) for a in root.iter("a"))
+    linked = sum(len(" ".join(a.text_content().split())) for a in root.iter("a"))
     return linked / total if total else 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import tzinfo
 from functools import cached_property
 
@@ -102,6 +103,7 @@ class Page:
     zone: tzinfo
     meta: dict[str, list[str]] = field(default_factory=dict)
     linked: LinkedData = field(default_factory=LinkedData)
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, tree: lxml_html.HtmlElement, url: str, zone: tzinfo) -> Page:

@@ -77,7 +77,10 @@ def parse_page(text: str, where: str) -> lxml_html.HtmlElement:
     if not text.strip():
         raise ExtractError(f"{where}: the page is empty")
     try:
-        tree = lxml_html.document_fromstring(text)
+        # huge_tree: past depth 256 (unclosed <font>/<b> on old sites) libxml2 would
+        # otherwise drop the rest of the page, article included; size is capped upstream.
+        parser = lxml_html.HTMLParser(huge_tree=True)
+        tree = lxml_html.document_fromstring(text, parser=parser)
     except (etree.ParserError, ValueError) as exc:
         raise ExtractError(f"{where}: not an HTML page ({exc})") from exc
     if not isinstance(tree, lxml_html.HtmlElement):

@@ -132,6 +132,12 @@ SUBHEAD_RE = re.compile(
 
 def site_names(page: Page) -> list[str]:
     """Names the page gives its site: ``og:site_name``, publisher, application name, host."""
+    if "sites" not in page.memo:
+        page.memo["sites"] = _site_names(page)
+    return list(page.memo["sites"])
+
+
+def _site_names(page: Page) -> list[str]:
     names = page.meta_all("og:site_name", "application-name", "twitter:site", "author:site")
     names += page.linked.publisher_names
     names += [str(v) for v in page.tree.xpath(_LOGO_XPATH)[:4]]
