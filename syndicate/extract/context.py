@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import tzinfo
 from functools import cached_property
+from typing import Any
 
 from lxml import html as lxml_html
 
