@@ -19,12 +19,13 @@ from syndicate.extract import extract_article, extract_html
 from tests.conftest import ROOT
 from tests.extract_truth import SEOUL
 
-CLASSES = ["article_body", "view-body", "share", "byline", "reporter", "date", "caption",
-           "photo", "sub_title", "breadcrumb", "related", "ad", "hidden", "title", "logo", ""]  # fmt: skip
+CLASSES = ["article_body", "view-body", "share", "byline", "reporter", "date", "caption", "photo",
+           "sub_title", "breadcrumb", "related", "ad", "hidden", "title", "logo", ""]  # fmt: skip
 TEXTS = ["[아이뉴스24 박진영 기자]", "(서울=연합뉴스) 김병수 기자 =", "입력 2023.06.09 11:35",
          "오후 3:53", "2018. 05. 16. 16:23", "ⓒ 무단전재 및 재배포 금지", "(끝)", "홈 > 경제",
          "기사입력 2099-13-45 25:61", "박준석 기자 외 1명", "hong@x.co.kr", "<", "&amp;", "\x00",
-         "본문 문장입니다. " * 8, "공유하기", "첫 번째 댓글", "로딩중", "2023년 2월 30일"]  # fmt: skip
+         "본문 문장입니다. " * 8, "공유하기", "첫 번째 댓글", "로딩중",
+         "2023년 2월 30일"]  # fmt: skip
 TAGS = ["div", "p", "span", "h1", "h2", "figure", "figcaption", "img", "a", "time", "br", "ul"]
 META = ["og:title", "article:published_time", "author", "article:section", "og:image",
         "description", "og:type", "dable:author", "article:modified_time"]  # fmt: skip
