@@ -98,12 +98,14 @@ def test_huge_page_within_time_and_memory() -> None:
         from syndicate.extract import extract_html
         menu = "<ul class='gnb'>" + "<li><a href='/x'>메뉴</a></li>" * 50000 + "</ul>"
         deep = "<div class='wrap'>" * 2000 + "깊은 본문" + "</div>" * 2000
-        body = "<div class='article_body'>" + "<p>본문 문장입니다 하나 둘 셋.</p>" * 200000 + "</div>"
+        para = "<p>본문 문장입니다 하나 둘 셋.</p>"
+        body = "<div class='article_body'>" + para * 200000 + "</div>"
         page = ("<html><head><title>큰 문서 : 예시뉴스</title></head><body>"
                 + menu + deep + body + "</body></html>")
         start = time.perf_counter()
         found = extract_html(page, "https://news.example.kr/view/1", ZoneInfo("Asia/Seoul"))
-        print(len(page.encode()) // 2**20, len(found.text) > 1000, round(time.perf_counter() - start, 1))
+        seconds = round(time.perf_counter() - start, 1)
+        print(len(page.encode()) // 2**20, len(found.text) > 1000, seconds)
         """
     )
     done = subprocess.run(
