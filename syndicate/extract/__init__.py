@@ -128,10 +128,12 @@ def _text_before(page: Page, container: lxml_html.HtmlElement | None) -> str:
 def _looks_like_article(page: Page, body: Body, text: str, dated: bool) -> bool:
     """Article pages say so (JSON-LD, ``og:type``) or have a date and a body not made of links."""
     kind = " ".join(page.meta_all("og:type")).lower()
-    if page.linked.article or "article" in kind:
+    if page.linked.article:
         return len(text) >= MIN_TEXT // 2
-    if body.link_share > 0.5:
+    if body.link_share > (0.7 if "article" in kind else 0.5):
         return False
+    if "article" in kind:
+        return len(text) >= MIN_TEXT // 2
     return len(text) >= MIN_TEXT * 10 or (dated and len(text) >= MIN_TEXT * 2)
 
 

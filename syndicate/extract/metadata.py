@@ -72,11 +72,14 @@ _CRUMB_XPATH = (
     "or contains(@aria-label,'breadcrumb') or contains(@aria-label,'Breadcrumb') "
     "or contains(@itemtype,'BreadcrumbList')]"
 )
+_LOWER = (
+    "translate(concat(@class,' ',@id),'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')"
+)
 _DATE_NODE_XPATH = (
     "//*[self::span or self::em or self::p or self::div or self::li or self::dd or self::time]"
-    "[contains(@class,'date') or contains(@class,'time') or contains(@class,'info') "
-    "or contains(@class,'byline') or contains(@class,'write') or contains(@class,'reg') "
-    "or contains(@id,'date') or contains(@class,'day')]"
+    f"[contains({_LOWER},'date') or contains({_LOWER},'time') or contains({_LOWER},'info')"
+    f" or contains({_LOWER},'byline') or contains({_LOWER},'write') or contains({_LOWER},'reg')"
+    f" or contains({_LOWER},'day')]"
 )
 SECTION_WORDS = frozenset(
     (

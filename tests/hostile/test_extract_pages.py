@@ -331,3 +331,30 @@ def test_deeply_nested_page_finishes(tmp_path: Path) -> None:
     page = f"<html><head><title>깊은 문서</title></head><body>{deep}</body></html>"
     with contextlib.suppress(ExtractError):
         extract_html(page, SEED_URL, SEOUL)
+
+
+def test_container_wrapping_header_and_comments_still_gives_the_body_only() -> None:
+    page = SEED_HTML.replace('<div id="content">', '<div id="content" class="article_body">')
+    found = _extract(page)
+    text = str(found["text"])
+    assert text.split("\n\n")[1].startswith("챗GPT 아버지 샘 알트만")
+    assert text.endswith("메시지를 던진 것이다.")
+    for junk in ("샘 알트만 방한이 국내 AI 생태계에 던진 화두 세가지", "입력", "글자크기", "홈",
+                 "AI반도체 기술 협력, AI스타트업", "공유하기", "댓글", "로딩중"):  # fmt: skip
+        assert junk not in text
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "<p>MBC뉴스 이정훈입니다.</p><p>영상취재: 김철호 / 영상편집: 박은주</p>",
+        "<p>YTN 이정훈입니다.</p><p>※ '당신의 제보가 뉴스가 됩니다' [카카오톡] YTN 검색해 채널 추가"
+        " [전화] 02-398-8585 [메일] social@ytn.co.kr</p>",
+        "<p>이정훈 기자 <a href='mailto:lee@x.kr'>lee@x.kr</a></p>",
+        "<p>(영상취재 : 김철호, 영상편집 : 박은주)</p><p>&lt;저작권자 ⓒ 무단전재 및 재배포 금지&gt;</p>",
+    ],
+)
+def test_broadcast_and_wire_tails_are_not_text(tail: str) -> None:
+    page = NO_AUTHOR.replace("던진 것이다.</p>", "던진 것이다.</p>" + tail)
+    text = str(_extract(page)["text"])
+    assert text.endswith("메시지를 던진 것이다."), text[-200:]
