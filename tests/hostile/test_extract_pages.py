@@ -351,7 +351,8 @@ def test_container_wrapping_header_and_comments_still_gives_the_body_only() -> N
         "<p>YTN 이정훈입니다.</p><p>※ '당신의 제보가 뉴스가 됩니다' [카카오톡] YTN 검색해 채널 추가"
         " [전화] 02-398-8585 [메일] social@ytn.co.kr</p>",
         "<p>이정훈 기자 <a href='mailto:lee@x.kr'>lee@x.kr</a></p>",
-        "<p>(영상취재 : 김철호, 영상편집 : 박은주)</p><p>&lt;저작권자 ⓒ 무단전재 및 재배포 금지&gt;</p>",
+        "<p>(영상취재 : 김철호, 영상편집 : 박은주)</p>"
+        "<p>&lt;저작권자 ⓒ 무단전재 및 재배포 금지&gt;</p>",
     ],
 )
 def test_broadcast_and_wire_tails_are_not_text(tail: str) -> None:
