@@ -10,7 +10,11 @@ from __future__ import annotations
 import gzip
 import http.server
 import itertools
+import json
 import logging
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -389,3 +393,54 @@ def test_page_options_are_validated(
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(sources=[{"id": "p", "section": "it", **source}]))
     assert any(message in line for line in caught.value.lines()), caught.value.lines()
+
+
+def test_unchanged_listing_is_not_modified(site: Site, write_config: Any, tmp_path: Path) -> None:
+    site.add("/view/101", article("목록이 그대로인 기사"))
+    url = site.add("/section/it", listing("/view/101"), etag='"list-1"')
+    config = _config(
+        write_config, {"kind": "page", "location": url, "pages": {"pattern": "/view/"}}
+    )
+    store, first = _collect(config, tmp_path)
+    assert first.new == 1
+    second = collect.collect_source(config, store, config.sources[0])
+    assert second.not_modified and site.count("/view/101") == 1
+
+
+def test_sitemap_max_age_skips_old_entries(site: Site, write_config: Any, tmp_path: Path) -> None:
+    fresh = site.add("/view/111", article("새 기사"))
+    old = site.add("/view/112", article("옛 기사"))
+    items = NEWS_ITEM.format(loc=fresh, date="2099-01-01T09:00:00+09:00", title="새 기사")
+    items += NEWS_ITEM.format(loc=old, date="2001-01-01T09:00:00+09:00", title="옛 기사")
+    url = site.add("/news.xml", NEWS_SITEMAP.format(items=items), content_type="application/xml")
+    config = _config(write_config, {"kind": "sitemap", "location": url, "pages": {"max_age": "2d"}})
+    _, outcome = _collect(config, tmp_path)
+    assert outcome.new == 1 and site.count("/view/112") == 0
+
+
+def test_extract_command_reads_dates_in_the_source_timezone(
+    write_config: Any, tmp_path: Path
+) -> None:
+    page = tmp_path / "page.html"
+    ld = '<script type="application/ld+json">{"@type":"NewsArticle","datePublished":"2023-06-09T11:35:00"}</script>'
+    page.write_text(re_date(SEED).replace("</head>", ld + "</head>"), encoding="utf-8")
+    path = write_config(sources=[{"id": "utc-pages", "kind": "page", "location": str(page),
+                                  "section": "it", "timezone": "UTC"}])  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "syndicate", "-c", str(path), "extract", str(page),
+         "--source", "utc-pages"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["published"] == "2023-06-09T11:35:00+00:00"
+    unknown = subprocess.run(
+        [sys.executable, "-m", "syndicate", "-c", str(path), "extract", str(page),
+         "--source", "nope"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert unknown.returncode == 2 and "nope" in unknown.stderr
+
+
+def re_date(page: str) -> str:
+    """The seed page without its printed date."""
+    return re.sub(r'<div class="view-date">.*?</div>', "", page)
