@@ -422,7 +422,10 @@ def test_extract_command_reads_dates_in_the_source_timezone(
     write_config: Any, tmp_path: Path
 ) -> None:
     page = tmp_path / "page.html"
-    ld = '<script type="application/ld+json">{"@type":"NewsArticle","datePublished":"2023-06-09T11:35:00"}</script>'
+    ld = (
+        '<script type="application/ld+json">'
+        '{"@type":"NewsArticle","datePublished":"2023-06-09T11:35:00"}</script>'
+    )
     page.write_text(re_date(SEED).replace("</head>", ld + "</head>"), encoding="utf-8")
     path = write_config(sources=[{"id": "utc-pages", "kind": "page", "location": str(page),
                                   "section": "it", "timezone": "UTC"}])  # fmt: skip
