@@ -22,7 +22,8 @@ from syndicate.extract.context import Page, node_text
 __all__ = ["find_authors"]
 
 AUTHOR_META = ("author", "article:author", "og:article:author", "dable:author", "byl",
-               "dc.creator", "sailthru.author", "parsely-author", "twitter:creator")  # fmt: skip
+               "dc.creator", "sailthru.author", "parsely-author", "cxenseparse:author",
+               "twitter:creator")  # fmt: skip
 _CREDIT_RE = re.compile(r"(?:사진|촬영|그래픽|영상)\s*[=:]?\s*[가-힣]{2,4}")
 _BYLINE_XPATH = (
     "//*[contains(@class,'byline') or contains(@class,'reporter') or contains(@class,'writer')"

@@ -57,12 +57,16 @@ PUBLISHED_META = ("article:published_time", "og:article:published_time", "og:pub
                   "published_time", "datepublished", "pubdate", "publishdate", "publish-date",
                   "publish_date", "article.published", "dc.date.issued", "dc.date",
                   "dcterms.created", "sailthru.date", "date", "parsely-pub-date",
-                  "article:published", "cxenseparse:recs:publishtime")  # fmt: skip
+                  "article:published", "cxenseparse:recs:publishtime", "og:regdate",
+                  "dable:published_time")  # fmt: skip
 UPDATED_META = ("article:modified_time", "og:article:modified_time", "og:updated_time",
                 "modified_time", "datemodified", "lastmod", "last-modified",
                 "article.updated", "dc.date.modified", "dcterms.modified",
                 "article:modified")  # fmt: skip
-_SEPARATORS = r"\s+[|:\-–—/·»>]\s+|\s*[ㅣ｜]\s*|\s+::\s+|\s*\|\s*"
+_SEPARATORS = r"\s+[|:\-–—/·»>＜<]\s+|\s*[ㅣ｜]\s*|\s+::\s+|\s*\|\s*"
+_PAGE_WORDS = frozenset(
+    {"기사본문", "기사", "뉴스", "본문", "전체기사", "홈", "기사보기", "뉴스홈"}
+)
 _HOME = frozenset({"홈", "home", "뉴스홈", "메인", "main", "news", "뉴스", "전체기사", "기사"})
 _CRUMB_XPATH = (
     "//*[contains(translate(@class,'BREADCUMB','breadcumb'),'breadcrumb') "
@@ -87,7 +91,12 @@ SECTION_WORDS = frozenset(
         "증권", "부동산", "생활", "사설", "칼럼", "전국", "지역", "과학", "IT", "IT·과학",
         "IT/과학", "라이프", "엔터", "연예·스포츠", "문화·생활", "생활/문화", "금융", "기업",
         "국방", "북한", "교육", "건강", "여행", "날씨", "포토", "영상", "글로벌", "테크",
-        "경제일반", "정치일반", "사회일반", "종합",
+        "경제일반", "정치일반", "사회일반", "종합", "환경", "국회", "대통령실", "청와대",
+        "노동", "복지", "여성", "인권", "법원", "검찰", "사건", "사건·사고", "미디어", "종교",
+        "책", "음악", "영화", "방송", "골프", "야구", "축구", "농구", "배구", "해외", "미국",
+        "중국", "일본", "유럽", "중동", "아시아", "국제일반", "재테크", "자동차", "유통",
+        "주식", "증시", "외환", "게임", "모바일", "인터넷", "통신", "보안", "반도체", "헬스",
+        "푸드", "패션", "뷰티", "피플", "인물", "부고", "사람", "이슈",
     )
 )  # fmt: skip
 _RUBRIC_RE = re.compile(r"^(?:포토|카드|영상|그래픽|인포|모닝|이슈|핫|단독|오늘의|주간|월간)")
@@ -181,8 +190,8 @@ def strip_site(title: str, sites: list[str]) -> str:
         words, seps, removed = words[:-1], seps[:-1], True
     while len(words) > 1 and _is_affix(words[0], sites):
         words, seps, removed = words[1:], seps[1:], True
-    if removed and len(words) > 1 and words[-1].strip() in SECTION_WORDS:
-        words, seps = words[:-1], seps[:-1]  # "제목 - 정치 | 한국일보": the section label goes too
+    while removed and len(words) > 1 and words[-1].strip() in SECTION_WORDS | _PAGE_WORDS:
+        words, seps = words[:-1], seps[:-1]  # "제목 < 경제 < 기사본문 - 시사저널": labels go too
     joined = "".join(w + s for w, s in zip(words, [*seps, ""], strict=False)).strip()
     if removed:
         joined = re.sub(r"(?<=\S)-\s?([^\s-]{1,8})$", _drop_section, joined)  # "제목-정치ㅣ"
@@ -336,7 +345,8 @@ def _last_crumb(names: list[str], page: Page, title: str) -> str:
 
 def find_section(page: Page, title: str) -> str:
     """The article's section label (see the module docstring for the order)."""
-    for value in page.meta_all("article:section", "og:article:section", "article:section2"):
+    keys = ("article:section", "og:article:section", "articlesection", "article:section2")
+    for value in page.meta_all(*keys):
         if value.strip():
             return value.strip()
     section = texts(page.linked.article.get("articleSection"))

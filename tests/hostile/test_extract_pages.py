@@ -226,6 +226,11 @@ AUTHOR_VARIANTS = {
     "head-bracket": NO_AUTHOR.replace("<p>챗GPT", "<p>[아이뉴스24 박진영 기자] 챗GPT"),
     "tail-slash": NO_AUTHOR.replace("던진 것이다.</p>", "던진 것이다.</p>" + TAIL),
     "dateline": NO_AUTHOR.replace("<p>챗GPT", "<p>(서울=아이뉴스24) 박진영 기자 = 챗GPT"),
+    "wire-bracket": NO_AUTHOR.replace("<p>챗GPT", "<p>【서울=뉴시스】박진영 기자 = 챗GPT"),
+    "entertainment": NO_AUTHOR.replace("<p>챗GPT", "<p>[OSEN=박진영 기자] 챗GPT"),
+    "tail-photo-credit": NO_AUTHOR.replace(
+        "던진 것이다.</p>", "던진 것이다.</p><p>글·사진=박진영 기자 sunlight@inews24.com</p>"
+    ),
     "outlet-meta-then-byline": _head(
         SEED_HTML.replace("<p>/박진영 기자(sunlight@inews24.com)</p>", ""),
         '<meta name="author" content="아이뉴스24">',
@@ -291,6 +296,9 @@ def test_section_from_one_place(variant: str) -> None:
         ("연합뉴스 | 샘 알트만 방한", "연합뉴스"),
         ("샘 알트만 방한 : 네이버 뉴스", "네이버 뉴스"),
         ("샘 알트만 방한｜동아일보", "동아일보"),
+        ("샘 알트만 방한 < 경제 < 기사본문 - 시사저널", "시사저널"),
+        ("샘 알트만 방한 : 환경 : 사회 : 뉴스 : 한겨레", ""),
+        ("샘 알트만 방한 - 머니투데이", ""),
     ],
 )
 def test_title_loses_the_site_affix(title: str, site: str) -> None:
