@@ -205,6 +205,7 @@ def _drop_section(match: re.Match[str]) -> str:
 
 def _keep_unless_site(sites: list[str]) -> Callable[[re.Match[str]], str]:
     def replace(match: re.Match[str]) -> str:
+        """Drop a bracketed affix that names the site or an outlet; keep rubrics."""
         inner = match.group(1).strip()
         outlet = re.search(r"(뉴스|일보|신문|방송|통신|TV|닷컴)$", inner) and not _RUBRIC_RE.match(
             inner

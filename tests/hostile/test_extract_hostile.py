@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -115,3 +115,35 @@ def test_huge_page_within_time_and_memory() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     size, has_text, _seconds = done.stdout.split()
     assert int(size) >= 10 and has_text == "True"
+
+
+@given(
+    when=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2035, 12, 31)),
+    style=st.sampled_from(
+        [
+            "입력 {:%Y.%m.%d %H:%M}",
+            "기사입력 {:%Y-%m-%d %H:%M}",
+            "입력 {:%Y. %m. %d. %H:%M}",
+            "json-ld",
+            "meta-naive",
+        ]
+    ),  # fmt: skip
+)
+def test_wall_time_stays_on_its_day(when: datetime, style: str) -> None:
+    """Any KST wall time (00:00-09:00 included) keeps its date, hour and +09:00 offset."""
+    when = when.replace(second=0, microsecond=0)
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S")
+    head, body = "", ""
+    if style == "json-ld":
+        head = f'<script type="application/ld+json">{{"@type":"NewsArticle","datePublished":"{stamp}"}}</script>'
+    elif style == "meta-naive":
+        head = f'<meta property="article:published_time" content="{stamp.replace("T", " ")}">'
+    else:
+        body = f'<div class="info">{style.format(when)}</div>'
+    paragraph = "<p>" + "기사 본문 문장입니다. " * 20 + "</p>"
+    page = (f"<html><head><title>제목 기사입니다 : 예시뉴스</title>{head}</head><body>{body}"
+            f'<div class="article_body">{paragraph}</div></body></html>')  # fmt: skip
+    found = extract_html(page, "https://news.example.kr/view/1", SEOUL)
+    assert found.published is not None
+    assert found.published.replace(tzinfo=None) == when
+    assert found.published.utcoffset() == timedelta(hours=9)
