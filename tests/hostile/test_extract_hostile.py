@@ -127,7 +127,7 @@ def test_huge_page_within_time_and_memory() -> None:
             "json-ld",
             "meta-naive",
         ]
-    ),  # fmt: skip
+    ),
 )
 def test_wall_time_stays_on_its_day(when: datetime, style: str) -> None:
     """Any KST wall time (00:00-09:00 included) keeps its date, hour and +09:00 offset."""
@@ -135,14 +135,17 @@ def test_wall_time_stays_on_its_day(when: datetime, style: str) -> None:
     stamp = when.strftime("%Y-%m-%dT%H:%M:%S")
     head, body = "", ""
     if style == "json-ld":
-        head = f'<script type="application/ld+json">{{"@type":"NewsArticle","datePublished":"{stamp}"}}</script>'
+        data = json.dumps({"@type": "NewsArticle", "datePublished": stamp})
+        head = f'<script type="application/ld+json">{data}</script>'
     elif style == "meta-naive":
         head = f'<meta property="article:published_time" content="{stamp.replace("T", " ")}">'
     else:
         body = f'<div class="info">{style.format(when)}</div>'
     paragraph = "<p>" + "기사 본문 문장입니다. " * 20 + "</p>"
-    page = (f"<html><head><title>제목 기사입니다 : 예시뉴스</title>{head}</head><body>{body}"
-            f'<div class="article_body">{paragraph}</div></body></html>')  # fmt: skip
+    page = (
+        f"<html><head><title>제목 기사입니다 : 예시뉴스</title>{head}</head><body>{body}"
+        f'<div class="article_body">{paragraph}</div></body></html>'
+    )
     found = extract_html(page, "https://news.example.kr/view/1", SEOUL)
     assert found.published is not None
     assert found.published.replace(tzinfo=None) == when
