@@ -20,7 +20,13 @@ from syndicate.errors import SourceError
 from syndicate.model import Article, SourceState
 from syndicate.sources.feed import parse_feed
 from syndicate.sources.folder import read_folder
-from syndicate.sources.page import PageLink, fetch_pages, merged_state, needs_fulltext
+from syndicate.sources.page import (
+    PageLink,
+    fetch_pages,
+    may_follow,
+    merged_state,
+    needs_fulltext,
+)
 from syndicate.sources.page import read_page_source as read_page_source
 from syndicate.sources.retrieve import retrieve
 from syndicate.sources.sitemap import read_sitemap_source as read_sitemap_source
@@ -89,7 +95,9 @@ def _with_fulltext(
     source: SourceConfig, ctx: SourceContext, articles: list[Article]
 ) -> SourceResult:
     """Complete summary-only feed items from their linked pages (GUID and public id kept)."""
-    wanted = [a for a in articles if a.url and needs_fulltext(a)][: source.pages.limit]
+    origin = source.location
+    wanted = [a for a in articles if may_follow(a.url, origin) and needs_fulltext(a)]
+    wanted = wanted[: source.pages.limit]
     links = [PageLink(a.url, guid=a.guid, title=a.title, base=a) for a in wanted]
     batch = fetch_pages(source, ctx, links)
     completed = {a.guid: a for a in batch.articles}

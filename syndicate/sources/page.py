@@ -249,9 +249,23 @@ def discover_links(
     return found[: options.limit]
 
 
+def may_follow(url: str, origin: str) -> bool:
+    """Whether a link found in the document at ``origin`` may be fetched.
+
+    Links from a web page, sitemap or feed must be http(s): a remote document
+    must never make us read local files. A local listing (the demo) may link
+    local files too.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return True
+    local_origin = urlsplit(origin).scheme.lower() not in ("http", "https")
+    return local_origin and scheme == "file"
+
+
 def _wanted(url: str, base: str, pattern: re.Pattern[str] | None, selected: bool) -> bool:
     """Whether a link from the listing is an article to fetch."""
-    if urlsplit(url).scheme not in ("http", "https", "file") or url == base:
+    if not may_follow(url, base) or url == base:
         return False
     if pattern is not None:
         return bool(pattern.search(url))
@@ -285,7 +299,7 @@ def needs_fulltext(article: Article) -> bool:
     return len(html_to_text(article.content_html)) < 300
 
 
-__all__ += ["PageBatch", "merged_state", "needs_fulltext"]
+__all__ += ["PageBatch", "may_follow", "merged_state", "needs_fulltext"]
 
 
 def extract_location(

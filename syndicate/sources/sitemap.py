@@ -19,6 +19,7 @@ import zlib
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 from lxml import etree
 
@@ -26,7 +27,7 @@ from syndicate.config import SourceConfig
 from syndicate.errors import SourceError
 from syndicate.extract.dates import parse_machine_date
 from syndicate.model import utcnow
-from syndicate.sources.page import PageLink, fetch_page, fetch_pages, merged_state
+from syndicate.sources.page import PageLink, fetch_page, fetch_pages, may_follow, merged_state
 
 if TYPE_CHECKING:
     from syndicate.sources import SourceContext, SourceResult
@@ -87,8 +88,8 @@ def parse_sitemap(
     for node in root:
         if not isinstance(node.tag, str):
             continue
-        loc = _child_text(node, "loc")
-        if not loc:
+        loc = urljoin(where, _child_text(node, "loc"))
+        if not _child_text(node, "loc") or not may_follow(loc, where):
             continue
         lastmod = _child_text(node, "lastmod")
         if etree.QName(node).localname == "sitemap":

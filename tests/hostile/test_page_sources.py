@@ -447,3 +447,40 @@ def test_extract_command_reads_dates_in_the_source_timezone(
 def re_date(page: str) -> str:
     """The seed page without its printed date."""
     return re.sub(r'<div class="view-date">.*?</div>', "", page)
+
+
+def test_remote_documents_never_make_us_read_local_files(
+    site: Site, write_config: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "secret.html"
+    secret.write_text(article("로컬 비밀 파일"), encoding="utf-8")
+    seen: list[str] = []
+    real = page_module.retrieve
+
+    def spy(location: str, **options: Any) -> Any:
+        seen.append(location)
+        return real(location, **options)
+
+    monkeypatch.setattr(page_module, "retrieve", spy)
+    listing_url = site.add("/section/it", listing(secret.as_uri(), str(secret)))
+    sitemap = (
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{secret.as_uri()}</loc></url><url><loc>{secret}</loc></url></urlset>"
+    )
+    sitemap_url = site.add("/sitemap.xml", sitemap, content_type="application/xml")
+    feed = FEED.format(base=site.base).replace(f"{site.base}view/91", secret.as_uri())
+    feed_url = site.add("/feed.xml", feed, content_type="application/rss+xml")
+    sources = [
+        {"id": "listing", "kind": "page", "location": listing_url, "pages": {"select": "a"}},
+        {"id": "map", "kind": "sitemap", "location": sitemap_url},
+        {"id": "full", "kind": "feed", "location": feed_url, "fulltext": True},
+    ]
+    config = load_config(write_config(sources=[
+        {**s, "section": "it", "pages": {**s.get("pages", {}), "delay": 0}} for s in sources
+    ]))  # fmt: skip
+    store = Store(f"sqlite:///{tmp_path / 'pages.db'}")
+    store.upgrade()
+    outcomes = collect.collect_all(config, store)
+    assert all(o.error is None for o in outcomes)
+    assert seen and all(location.startswith("http://") for location in seen), seen
+    assert not any(a.title == "로컬 비밀 파일" for a in store.latest_articles())
