@@ -294,9 +294,13 @@ def read_page_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
     return SourceResult(batch.articles, merged_state(state, batch))
 
 
+FULLTEXT_MIN_CHARS = 500
+
+
 def needs_fulltext(article: Article) -> bool:
-    """True when a feed item carries only a summary (no body, or a body shorter than 300 chars)."""
-    return len(html_to_text(article.content_html)) < 300
+    """True when a feed item carries only a summary: under 500 chars of body (else description)."""
+    text = html_to_text(article.content_html) or html_to_text(article.summary_html)
+    return len(text) < FULLTEXT_MIN_CHARS
 
 
 __all__ += ["PageBatch", "may_follow", "merged_state", "needs_fulltext"]
