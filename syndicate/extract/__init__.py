@@ -5,7 +5,8 @@ from the most reliable place the page offers; the order per field is written in
 :mod:`syndicate.extract.metadata` (title, dates, section, summary, image),
 :mod:`syndicate.extract.authors` (reporters) and :mod:`syndicate.extract.body`
 (the body and its captions). trafilatura is the fallback for a body our own
-rules cannot locate. A page without an article raises
+rules cannot locate, and is also consulted when our body is short (it wins only
+when much longer and holding our opening words). A page without an article raises
 :class:`~syndicate.errors.ExtractError` naming the page.
 """
 
@@ -42,6 +43,7 @@ for _chatty in ("trafilatura", "htmldate", "courlan"):
 __all__ = ["Extracted", "extract_article", "extract_html"]
 
 MIN_TEXT = 60
+SHORT_TEXT = 400  # below this, trafilatura is asked too, in case our container was partial
 
 
 @dataclass
@@ -108,13 +110,24 @@ def _body(page: Page, source: str, title: str) -> tuple[Body | None, str]:
     body = clean_body(container, page, title) if container is not None else None
     header = _text_before(page, container)
     size = body.text_size if body is not None else 0
-    if size < MIN_TEXT or not known:
+    if size < SHORT_TEXT or not known:
         fallback = _trafilatura_body(source, page.url)
-        fallback_size = fallback.text_size if fallback is not None else 0
-        if fallback is not None and fallback_size > max(size * 1.5, MIN_TEXT):
+        if fallback is not None and _better(fallback, body, known):
             fallback.byline_names = fallback.byline_names or (body.byline_names if body else [])
             return fallback, header
     return body, header
+
+
+def _better(fallback: Body, body: Body | None, known: bool) -> bool:
+    """Whether trafilatura's body should replace ours: much longer, and (for a body our
+    selectors found) the same article, i.e. it contains our opening words."""
+    size = body.text_size if body is not None else 0
+    if fallback.text_size <= max(size * 1.5, MIN_TEXT):
+        return False
+    if body is None or not known or size < MIN_TEXT:
+        return True
+    opening = " ".join(html_to_text(body.html).split())[:30]
+    return opening in " ".join(html_to_text(fallback.html).split())
 
 
 def _text_before(page: Page, container: lxml_html.HtmlElement | None) -> str:
