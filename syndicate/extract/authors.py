@@ -29,7 +29,9 @@ _BYLINE_XPATH = (
     "//*[contains(@class,'byline') or contains(@class,'reporter') or contains(@class,'writer')"
     " or contains(@class,'journalist') or contains(@class,'author') or contains(@id,'byline')"
     " or contains(@class,'repoter') or contains(@class,'name_area') or @itemprop='author'"
-    " or contains(@class,'info_view') or contains(@class,'media_end_head_journalist')]"
+    " or contains(@class,'info_view') or contains(@class,'media_end_head_journalist')"
+    " or contains(@class,'article_name') or contains(@class,'writer_name')"
+    " or contains(@class,'reporter_name') or contains(@rel,'author')]"
 )
 
 
