@@ -51,9 +51,26 @@ def main() -> None:
     for field in FIELDS:
         flag = "" if mine[field] >= baseline[field] else "  <-- worse"
         print(f"  {field:14} {mine[field]:3d} / {total}   {baseline[field]:3d} / {total}{flag}")
+    _speed(f"speed ({rounds} rounds of {len(pages)} pages):", pages, rounds)
+    padded = [(_pad(content), url) for content, url in pages]
+    size = sum(len(content) for content, _ in padded) // len(padded) // 1024
+    _speed(f"speed on the same pages padded like real ones (~{size} KB each):", padded, rounds)
+
+
+def _pad(content: bytes) -> bytes:
+    """The page inside the menus, scripts and boxes a real news page carries."""
+    menu = "<ul class='gnb'>" + "<li><a href='/section/1'>섹션 메뉴 항목</a></li>" * 400 + "</ul>"
+    script = "<script>var config = {" + "'key': 'value', " * 4000 + "};</script>"
+    boxes = "<div class='rank_news'>" + "<p><a href='/v/1'>많이 본 뉴스 제목입니다</a></p>" * 300
+    extra = (menu + script).encode()
+    tail = (boxes + "</div>").encode()
+    return content.replace(b"<body>", b"<body>" + extra, 1).replace(b"</body>", tail + b"</body>")
+
+
+def _speed(label: str, pages: list[tuple[bytes, str]], rounds: int) -> None:
     ours_rate = _rate(ours, pages, rounds)
     theirs_rate = _rate(theirs, pages, rounds)
-    print(f"speed ({rounds} rounds of {len(pages)} pages):")
+    print(label)
     print(f"  syndicate extract_article     {ours_rate:8.1f} pages/s")
     print(f"  trafilatura bare_extraction   {theirs_rate:8.1f} pages/s")
     print(f"  ratio                         {ours_rate / theirs_rate:8.2f}x")

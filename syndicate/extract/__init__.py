@@ -43,7 +43,7 @@ for _chatty in ("trafilatura", "htmldate", "courlan"):
 __all__ = ["Extracted", "extract_article", "extract_html"]
 
 MIN_TEXT = 60
-SHORT_TEXT = 400  # below this, trafilatura is asked too, in case our container was partial
+SHORT_TEXT = 250  # below this, trafilatura is asked too, in case our container was partial
 
 
 @dataclass
