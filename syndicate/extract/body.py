@@ -259,16 +259,15 @@ def _text_slots(root: lxml_html.HtmlElement) -> list[tuple[lxml_html.HtmlElement
 
 
 def _strip_head(root: lxml_html.HtmlElement) -> list[str]:
-    slots = _text_slots(root)
-    if not slots:
-        return []
-    node, attr = slots[0]
-    text = getattr(node, attr) or ""
-    match = HEAD_BYLINE_RE.match(text)
-    if not match:
-        return []
-    setattr(node, attr, text[match.end() :])
-    return names_from_text(match.group(0))
+    """Remove the byline opening the body (in one of its first text runs, since an
+    unmarked photo caption may come first); return the names it held."""
+    for node, attr in _text_slots(root)[:3]:
+        text = getattr(node, attr) or ""
+        match = HEAD_BYLINE_RE.match(text)
+        if match and match.group(0).strip():
+            setattr(node, attr, text[match.end() :])
+            return names_from_text(match.group(0))
+    return []
 
 
 def _strip_tail_once(text: str) -> tuple[str, list[str]]:

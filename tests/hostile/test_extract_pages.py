@@ -367,3 +367,12 @@ def test_broadcast_and_wire_tails_are_not_text(tail: str) -> None:
     page = NO_AUTHOR.replace("던진 것이다.</p>", "던진 것이다.</p>" + tail)
     text = str(_extract(page)["text"])
     assert text.endswith("메시지를 던진 것이다."), text[-200:]
+
+
+def test_byline_after_an_unmarked_photo_caption_is_removed() -> None:
+    page = SEED_HTML.replace('class="photo-desc"', 'class="x"').replace(
+        'class="photo-caption"', 'class="y"'
+    )
+    found = _extract(page)
+    assert "[아이뉴스24 박진영 기자]" not in str(found["text"])
+    assert found["authors"] == ["박진영"]
