@@ -224,20 +224,34 @@ def _captions(root: lxml_html.HtmlElement) -> list[str]:
                 if wrapper is not root and len(wrapper.findall(".//img")) == 1:
                     wrapper.tag = "figure"
     keys = {_key(c) for c in captions}
-    if not keys:
+    alts = _alt_captions(root, keys)
+    if not keys and not alts:
         return captions
-    longest = max(len(c) for c in captions) * 2 + 20
+    longest = max(len(c) for c in [*captions, *alts.values()]) * 2 + 20
     kept: set[str] = set()
     for node in list(root.iter("p", "span", "div", "figcaption", "em", "dd", "td", "strong")):
         if node.getparent() is None or node.find(".//img") is not None:
             continue
         raw = node.text_content()
         key = _key(raw) if len(raw) <= longest else ""
-        if key in keys:
-            if key in kept or node.tag != "figcaption":
-                _drop(node)
-            kept.add(key)
+        if key in keys and (key in kept or node.tag != "figcaption"):
+            _drop(node)
+        elif key in alts and key in kept:
+            _drop(node)  # an unmarked caption (same text as the image's alt) printed again
+        elif key in alts:
+            captions.append(alts[key])
+        kept.add(key)
     return captions
+
+
+def _alt_captions(root: lxml_html.HtmlElement, known: set[str]) -> dict[str, str]:
+    """Long image alt texts not yet known as captions: text equal to one is a caption."""
+    alts = {}
+    for img in root.iter("img"):
+        alt = " ".join(str(img.get("alt") or "").split())
+        if len(alt) >= 15 and _key(alt) not in known:
+            alts[_key(alt)] = alt
+    return alts
 
 
 def _key(text: str) -> str:
