@@ -234,6 +234,8 @@ def _captions(root: lxml_html.HtmlElement) -> list[str]:
             continue
         raw = node.text_content()
         key = _key(raw) if len(raw) <= longest else ""
+        if key and any(_key(child.text_content()) == key for child in node):
+            continue  # a wrapper of the caption: judge the innermost element instead
         if key in keys and (key in kept or node.tag != "figcaption"):
             _drop(node)
         elif key in alts and key in kept:
