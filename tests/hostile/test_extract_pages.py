@@ -382,7 +382,9 @@ def test_byline_after_an_unmarked_photo_caption_is_removed() -> None:
 
 
 def test_caption_inside_a_wrapper_is_kept_once() -> None:
-    page = SEED_HTML.replace('<span class="photo-desc">', '<div class="w"><span class="photo-desc">')
+    page = SEED_HTML.replace(
+        '<span class="photo-desc">', '<div class="w"><span class="photo-desc">'
+    )
     page = page.replace("[사진=정소희 기자]</span>", "[사진=정소희 기자]</span></div>")
     text = str(_extract(page)["text"])
     assert text.count("K-Startups meet OpenAI") == 1
