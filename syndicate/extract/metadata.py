@@ -20,7 +20,8 @@ The order, first hit wins (a later source only fills what an earlier one lacks):
   neither home, the site nor the title: the top-level section), then
   ``<meta name="section|category">``, category labels (Naver's
   ``media_end_categorize_item``), then the menu item marked current
-  (``class="on|active|selected|current"``).
+  (``class="on|active|selected|current"``). A Korean label wins over an
+  earlier ASCII slug (``national``).
 * **summary**: the subheads (``*subtitle*``, ``*sub_title*``, ``*summary*``
   elements) when the page has them, else ``og:description``, ``description``,
   JSON-LD ``description``.
@@ -33,7 +34,7 @@ Authors are read by :mod:`syndicate.extract.authors`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, tzinfo
 from urllib.parse import urljoin, urlsplit
 
@@ -344,27 +345,34 @@ def _last_crumb(names: list[str], page: Page, title: str) -> str:
     return useful[0] if useful else ""
 
 
-def find_section(page: Page, title: str) -> str:
-    """The article's section label (see the module docstring for the order)."""
+def _section_candidates(page: Page, title: str) -> Iterator[str]:
+    """Section labels in the documented order (each source computed only when asked)."""
     keys = ("article:section", "og:article:section", "articlesection", "article:section2")
-    for value in page.meta_all(*keys):
-        if value.strip():
-            return value.strip()
-    section = texts(page.linked.article.get("articleSection"))
-    if section:
-        return section[0]
-    crumb = _last_crumb(page.linked.crumbs, page, title)
+    yield from page.meta_all(*keys)
+    yield from texts(page.linked.article.get("articleSection"))
+    yield _last_crumb(page.linked.crumbs, page, title)
     for node in page.tree.xpath(_CRUMB_XPATH)[:5]:
-        crumb = crumb or _last_crumb(_crumb_names(node), page, title)
-    if crumb:
-        return crumb
-    fallback = page.meta_all("section", "category", "article:category", "dable:section")
-    fallback += [node_text(n) for n in page.tree.xpath(_CATEGORY_XPATH)[:3]]
-    fallback += [node_text(n) for n in page.tree.xpath(_CURRENT_MENU_XPATH)[:2]]
+        yield _last_crumb(_crumb_names(node), page, title)
+    yield from page.meta_all("section", "category", "article:category", "dable:section")
     sites = site_names(page)
-    return next(
-        (v.strip() for v in fallback if 0 < len(v.strip()) <= 20 and not _is_site(v, sites)), ""
-    )
+    nodes = page.tree.xpath(_CATEGORY_XPATH)[:3] + page.tree.xpath(_CURRENT_MENU_XPATH)[:2]
+    yield from (text for text in map(node_text, nodes) if not _is_site(text, sites))
+
+
+def find_section(page: Page, title: str) -> str:
+    """The article's section label (see the module docstring for the order).
+
+    A label in Korean wins over an earlier ASCII slug (``national``) when both exist.
+    """
+    first = ""
+    for raw in _section_candidates(page, title):
+        value = " ".join(raw.split())
+        if not value or len(value) > 20:
+            continue
+        if re.search(r"[가-힣]", value):
+            return value
+        first = first or value
+    return first
 
 
 # --- summary and image -------------------------------------------------------------

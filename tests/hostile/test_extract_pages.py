@@ -388,3 +388,10 @@ def test_caption_inside_a_wrapper_is_kept_once() -> None:
     page = page.replace("[사진=정소희 기자]</span>", "[사진=정소희 기자]</span></div>")
     text = str(_extract(page)["text"])
     assert text.count("K-Startups meet OpenAI") == 1
+
+
+def test_korean_section_wins_over_an_ascii_slug() -> None:
+    page = _head(SEED_HTML, '<meta property="article:section" content="it-science">')
+    assert _extract(page)["section"] == "IT·과학"
+    slug_only = _head(NO_SECTION, '<meta property="article:section" content="national">')
+    assert _extract(slug_only)["section"] == "national"
