@@ -55,18 +55,27 @@ def _load(text: str) -> Any:
         return json.loads("[" + re.sub(r"}\s*{", "},{", repaired) + "]", strict=False)
 
 
-def _nodes(data: Any) -> list[dict[str, Any]]:
-    """Every dict in ``data`` (depth first), capped so a huge block cannot stall us."""
-    found: list[dict[str, Any]] = []
-    stack = [data]
+def _nodes(data: Any) -> list[tuple[dict[str, Any], bool]]:
+    """Every dict in ``data`` (depth first) and whether it sits inside a list of items
+    (related articles), capped so a huge block cannot stall us."""
+    found: list[tuple[dict[str, Any], bool]] = []
+    stack: list[tuple[Any, bool]] = [(data, False)]
     while stack and len(found) < _MAX_NODES:
-        item = stack.pop()
+        item, listed = stack.pop()
         if isinstance(item, dict):
-            found.append(item)
-            stack.extend(reversed(list(item.values())))
+            found.append((item, listed))
+            inner = listed or "itemlist" in _types(item)
+            stack.extend((value, inner) for value in reversed(list(item.values())))
         elif isinstance(item, list):
-            stack.extend(reversed(item))
+            stack.extend((value, listed) for value in reversed(item))
     return found
+
+
+def _rank(node: dict[str, Any], listed: bool) -> tuple[bool, bool, bool]:
+    """Lower is better: the page's own article before one in a list, a video, or one
+    without a headline."""
+    kinds = _types(node)
+    return listed, kinds <= {"videoobject"}, not node.get("headline")
 
 
 def texts(value: Any) -> list[str]:
@@ -99,18 +108,23 @@ def _crumbs(node: dict[str, Any]) -> list[str]:
 
 
 def read_linked_data(tree: lxml_html.HtmlElement) -> LinkedData:
-    """Collect the first article-like object and the breadcrumb trail from ``tree``."""
+    """Collect the page's article object and the breadcrumb trail from ``tree``.
+
+    The article is the first article-like object, preferring one not inside an
+    item list (related articles), not a bare video, and with a headline.
+    """
     found = LinkedData()
+    best: tuple[bool, bool, bool] | None = None
     for script in tree.xpath('//script[contains(translate(@type,"LDJSON","ldjson"),"ld+json")]'):
         try:
             data = _load(script.text_content() or "")
         except ValueError:
             logger.debug("skipping a JSON-LD block that cannot be read")
             continue
-        for node in _nodes(data):
+        for node, listed in _nodes(data):
             kinds = _types(node)
-            if kinds & ARTICLE_TYPES and not found.article:
-                found.article = node
+            if kinds & ARTICLE_TYPES and (best is None or _rank(node, listed) < best):
+                found.article, best = node, _rank(node, listed)
             elif "breadcrumblist" in kinds and not found.crumbs:
                 found.crumbs = _crumbs(node)
             elif kinds & {"organization", "newsmediaorganization"}:

@@ -395,3 +395,27 @@ def test_korean_section_wins_over_an_ascii_slug() -> None:
     assert _extract(page)["section"] == "IT·과학"
     slug_only = _head(NO_SECTION, '<meta property="article:section" content="national">')
     assert _extract(slug_only)["section"] == "national"
+
+
+def test_json_ld_related_articles_and_videos_do_not_stand_for_the_article() -> None:
+    other = {
+        "@type": "NewsArticle",
+        "headline": "다른 기사",
+        "datePublished": "2020-01-01T09:00:00+09:00",
+        "author": {"@type": "Person", "name": "김철수"},
+    }
+    related = {"@context": "https://schema.org", "@type": "ItemList", "itemListElement": [other]}
+    video = {"@type": "VideoObject", "name": "영상", "uploadDate": "2021-01-01T09:00:00+09:00"}
+    own = {
+        "@type": "NewsArticle",
+        "headline": "샘 알트만 방한이 국내 AI 생태계에 던진 화두 세가지",
+        "datePublished": "2023-06-09T11:35:00+09:00",
+        "author": {"@type": "Person", "name": "박진영"},
+    }
+    blocks = "".join(
+        f'<script type="application/ld+json">{json.dumps(b, ensure_ascii=False)}</script>'
+        for b in (related, video, own)
+    )
+    found = _extract(_head(NO_DATE, blocks))
+    assert found["published"] == "2023-06-09T11:35:00+09:00"
+    assert found["authors"] == ["박진영"]
