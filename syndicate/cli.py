@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 error (bad config, store unreachable, bad file);
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -246,6 +247,36 @@ def collect(ctx: Context, source_ids: tuple[str, ...]) -> None:
             click.echo(_outcome_line(outcome))
         if any(o.error for o in outcomes):
             sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.argument("location", metavar="URL_OR_FILE")
+@click.option("--source", "source_id", metavar="ID", help="Read dates in this source's timezone.")
+@pass_ctx
+def extract(ctx: Context, location: str, source_id: str | None) -> None:
+    """Print the article on one page as JSON, to check a site before adding it.
+
+    Keys: title, author, authors, published, updated, section, summary, text,
+    html, image, captions, url. Exit 1 with one line when there is no article.
+
+    \b
+    Example:
+        syndicate extract https://www.inews24.com/view/1601234
+        syndicate extract tests/data/pages/article_inews24_altman.html --source it-pages
+    """
+    with errors_to_exit(ctx):
+        found = pipeline.extract_page(_optional_config(ctx, source_id), location, source_id)
+        click.echo(json.dumps(found.as_json(), ensure_ascii=False, indent=2))
+
+
+def _optional_config(ctx: Context, source_id: str | None) -> Config | None:
+    """The config; None when no config file exists and no source is named."""
+    if source_id is None and not Path(ctx.config_path).exists():
+        return None
+    config = ctx.config
+    if source_id is not None and source_id not in {s.id for s in config.sources}:
+        raise click.BadParameter(f"unknown source {source_id!r}", param_hint="--source")
+    return config
 
 
 def _outcome_line(outcome: Any) -> str:

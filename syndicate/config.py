@@ -40,7 +40,7 @@ from syndicate.yamlfile import key_path, load_yaml, printable_line
 DEFAULT_CONFIG = "schedules.yaml"
 CONFIG_ENV = "SYNDICATE_CONFIG"
 STORE_ENV = "SYNDICATE_STORE_URL"
-SOURCE_KINDS = ("feed", "folder")
+SOURCE_KINDS = ("feed", "folder", "page", "sitemap")
 DELIVERY_KINDS = ("file", "smtp")
 URL_SCHEMES = ("http", "https", "file")
 RESERVED_SECTION_IDS = ("all",)  # "all" names the combined feed (all.rss.xml)
@@ -128,6 +128,20 @@ def _path(value: Any, info: ValidationInfo) -> Path:
     return _absolute(Path(value), info)
 
 
+def _location(value: str, info: ValidationInfo) -> str:
+    """An http(s) URL, a ``file:`` URL, or a path made absolute against the config folder."""
+    scheme = urlsplit(value).scheme
+    if scheme in ("http", "https"):
+        return _http_url(value)
+    if scheme == "file":
+        return value
+    if scheme and len(scheme) > 1:
+        raise ValueError(
+            f"{value!r}: unsupported URL scheme {scheme!r} (use http, https or a path)"
+        )
+    return str(_absolute(Path(value), info))
+
+
 def _http_url(value: str) -> str:
     """Check that ``value`` is an absolute http(s) URL a reader could open."""
     if any(c.isspace() for c in value) or not value.isprintable():
@@ -155,6 +169,7 @@ Seconds = Annotated[float, Strict(), Field(gt=0, le=3600, allow_inf_nan=False)]
 Line = Annotated[str, Strict(), Field(min_length=1, max_length=300), AfterValidator(_line)]
 Url = Annotated[str, Strict(), Field(min_length=1, max_length=2000), AfterValidator(_line)]
 Text = Annotated[str, Strict(), Field(max_length=5000)]
+Location = Annotated[Url, AfterValidator(_location)]
 
 
 class _Model(BaseModel):
@@ -190,16 +205,69 @@ class RuleConfig(_Model):
         return self
 
 
+class PagesConfig(_Model):
+    """Article pages to fetch (``page``/``sitemap`` sources, ``fulltext`` feeds) and how fast.
+
+    ``urls`` lists article pages; ``select`` (CSS) or ``pattern`` (regular
+    expression) picks article links on the listing page at ``location``;
+    ``limit`` caps pages per run; ``delay`` (seconds) spaces requests to one
+    host and ``concurrency`` caps requests in flight per host; ``max_age`` skips
+    sitemap entries older than that.
+    """
+
+    urls: tuple[Location, ...] = ()
+    select: Line | None = None
+    pattern: Line | None = None
+    limit: Annotated[int, Strict(), Field(ge=1, le=5000)] = 30
+    delay: Annotated[float, Strict(), Field(ge=0, le=300, allow_inf_nan=False)] = 1.0
+    concurrency: Annotated[int, Strict(), Field(ge=1, le=32)] = 2
+    max_age: DurationField | None = None
+
+    @field_validator("select")
+    @classmethod
+    def _css(cls, value: str | None) -> str | None:
+        if value is not None:
+            from lxml.cssselect import CSSSelector, SelectorError
+
+            try:
+                CSSSelector(value)
+            except SelectorError as exc:
+                raise ValueError(f"invalid CSS selector {value!r}: {exc}") from None
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+
 class SourceConfig(_Model):
-    """Where articles come from: a ``feed`` (file or URL) or a ``folder`` of files."""
+    """Where articles come from: a ``feed``, a ``folder``, article ``page``s or a ``sitemap``."""
 
     id: Ident
     kind: Line
-    location: Url
+    location: Location = ""
     section: Line
     timezone: ZoneField | None = None
     rules: tuple[RuleConfig, ...] = ()
     enabled: Flag = True
+    fulltext: Flag = False
+    pages: PagesConfig = PagesConfig()
+
+    @model_validator(mode="after")
+    def _has_location(self) -> SourceConfig:
+        if not self.location and not (self.kind == "page" and self.pages.urls):
+            raise ValueError(
+                "location: required key is missing (a page source may list pages.urls)"
+            )
+        if self.fulltext and self.kind != "feed":
+            raise ValueError("fulltext: only a feed source can fetch full text")
+        return self
 
     @field_validator("kind")
     @classmethod
@@ -207,20 +275,6 @@ class SourceConfig(_Model):
         if value not in SOURCE_KINDS:
             raise ValueError(f"unknown source kind {value!r} (known: {', '.join(SOURCE_KINDS)})")
         return value
-
-    @field_validator("location")
-    @classmethod
-    def _location(cls, value: str, info: ValidationInfo) -> str:
-        scheme = urlsplit(value).scheme
-        if scheme in ("http", "https"):
-            return _http_url(value)
-        if scheme == "file":
-            return value
-        if scheme and len(scheme) > 1:
-            raise ValueError(
-                f"{value!r}: unsupported URL scheme {scheme!r} (use http, https or a path)"
-            )
-        return str(_absolute(Path(value), info))
 
     @property
     def is_url(self) -> bool:
@@ -541,7 +595,7 @@ def environment_problems(config: Config) -> list[str]:
     """Problems the file itself cannot show: missing local sources, unset SMTP passwords."""
     problems = []
     for i, source in enumerate(config.sources):
-        if source.enabled and not source.is_url:
+        if source.enabled and source.location and not source.is_url:
             location = Path(source.location.removeprefix("file://"))
             try:
                 if not location.exists():

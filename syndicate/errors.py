@@ -7,6 +7,7 @@
     ├── StoreError                 the database cannot be opened, migrated or written
     │   └── SchemaOutOfDate        the database needs ``syndicate db upgrade``
     ├── SourceError                one source could not be retrieved or parsed (names the source)
+    ├── ExtractError               a page holds no article (names the page)
     ├── SubscriberFileError        a subscribers file cannot be imported (names file and line)
     ├── FeedWriteError             a feed file could not be rendered or written
     ├── RenderError                a digest template failed to render
@@ -79,3 +80,7 @@ class DeliveryError(SyndicateError):
         self.message = message
         self.permanent = permanent
         super().__init__(f"delivery to {recipient}: {message}")
+
+
+class ExtractError(SyndicateError):
+    """A page has no article that can be extracted; the message names the page."""

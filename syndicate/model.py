@@ -152,6 +152,8 @@ class SourceState:
     last_success_at: datetime | None = None
     last_error: str | None = None
     error_count: int = 0
+    pages: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per-page validators of page sources: URL -> ``etag``/``last_modified``/``sha256``."""
 
 
 @dataclass(frozen=True)

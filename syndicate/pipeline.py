@@ -10,12 +10,14 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from syndicate import collect, delivery, digest, feeds, render
 from syndicate.collect import SourceOutcome
-from syndicate.config import Config, DigestConfig, SmtpDelivery
+from syndicate.config import CollectConfig, Config, DigestConfig, SmtpDelivery
 from syndicate.delivery import DeliveryReport
 from syndicate.errors import SyndicateError
+from syndicate.extract import Extracted
 from syndicate.feeds import FeedsReport
 from syndicate.model import Digest, Edition, utcnow
 from syndicate.store import Store
@@ -77,6 +79,22 @@ def run_collect(
 ) -> list[SourceOutcome]:
     """Collect the given (or every enabled) source; failures are reported, not raised."""
     return collect.collect_all(config, store, source_ids=source_ids, progress=progress)
+
+
+def extract_page(config: Config | None, location: str, source_id: str | None = None) -> Extracted:
+    """Fetch one page and extract its article, in the source's (or config's) timezone.
+
+    Without a config, Asia/Seoul and the default collect settings apply.
+    """
+    from syndicate.sources.page import extract_location
+
+    if config is None:
+        return extract_location(location, zone=ZoneInfo("Asia/Seoul"), collect=CollectConfig())
+    source = config.source(source_id) if source_id else None
+    zone = (source.timezone if source else None) or config.timezone
+    return extract_location(
+        location, zone=zone, collect=config.collect, source_id=source_id or "extract"
+    )
 
 
 def run_feeds(config: Config, store: Store) -> FeedsReport:

@@ -268,6 +268,7 @@ class Store:
             "last_success_at": _opt_utc(state.last_success_at),
             "last_error": state.last_error,
             "error_count": state.error_count,
+            "pages": state.pages or None,
         }
         key = source_states.c.source_id == state.source_id
 

@@ -114,6 +114,7 @@ source_states = sa.Table(
     _ts("last_success_at"),
     sa.Column("last_error", sa.Text),
     sa.Column("error_count", sa.Integer, nullable=False),
+    sa.Column("pages", sa.JSON),
 )
 
 subscribers = sa.Table(
@@ -272,6 +273,7 @@ def row_source_state(row: sa.Row[Any]) -> SourceState:
         last_success_at=row.last_success_at,
         last_error=row.last_error,
         error_count=int(row.error_count),
+        pages=dict(row.pages or {}),
     )
 
 

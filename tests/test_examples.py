@@ -37,7 +37,9 @@ def test_example_volume(collected: tuple[Config, Store]) -> None:
     articles = store.latest_articles(limit=1000)
     assert len(articles) >= 20
     assert len({a.section_id for a in articles}) >= 5
-    assert set(_by_source(store)) == {"it-rss", "economy-atom", "national-euckr", "opinion-folder"}
+    assert set(_by_source(store)) == {
+        "it-rss", "economy-atom", "national-euckr", "opinion-folder", "politics-pages"
+    }  # fmt: skip
 
 
 def test_euc_kr_feed_is_correct_korean(collected: tuple[Config, Store]) -> None:

@@ -342,8 +342,8 @@ def test_retrieve_follows_redirects(site: FakeSite) -> None:
 # --- read_source ---------------------------------------------------------------------------
 
 
-def test_registry_has_both_kinds() -> None:
-    assert set(READERS) == {"feed", "folder"}
+def test_registry_has_every_kind() -> None:
+    assert set(READERS) == {"feed", "folder", "page", "sitemap"}
 
 
 def test_read_source_feed_with_http_charset_and_not_modified(

@@ -20,7 +20,16 @@ from syndicate.errors import SourceError
 from syndicate.model import Article, SourceState
 from syndicate.sources.feed import parse_feed
 from syndicate.sources.folder import read_folder
+from syndicate.sources.page import (
+    PageLink,
+    fetch_pages,
+    may_follow,
+    merged_state,
+    needs_fulltext,
+)
+from syndicate.sources.page import read_page_source as read_page_source
 from syndicate.sources.retrieve import retrieve
+from syndicate.sources.sitemap import read_sitemap_source as read_sitemap_source
 
 __all__ = [
     "READERS",
@@ -28,6 +37,8 @@ __all__ = [
     "SourceResult",
     "read_feed_source",
     "read_folder_source",
+    "read_page_source",
+    "read_sitemap_source",
     "read_source",
 ]
 
@@ -75,7 +86,23 @@ def read_feed_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
         content_type=got.content_type,
         base_url=got.final_url,
     )
+    if source.fulltext:
+        return _with_fulltext(source, replace(ctx, state=state), articles)
     return SourceResult(articles, state)
+
+
+def _with_fulltext(
+    source: SourceConfig, ctx: SourceContext, articles: list[Article]
+) -> SourceResult:
+    """Complete summary-only feed items from their linked pages (GUID and public id kept)."""
+    origin = source.location
+    wanted = [a for a in articles if may_follow(a.url, origin) and needs_fulltext(a)]
+    wanted = wanted[: source.pages.limit]
+    links = [PageLink(a.url, guid=a.guid, title=a.title, base=a) for a in wanted]
+    batch = fetch_pages(source, ctx, links)
+    completed = {a.guid: a for a in batch.articles}
+    kept = [completed.get(a.guid, a) for a in articles if a not in wanted or a.guid in completed]
+    return SourceResult(kept, merged_state(ctx.state, batch))
 
 
 def read_folder_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
@@ -92,7 +119,12 @@ def read_folder_source(source: SourceConfig, ctx: SourceContext) -> SourceResult
 
 Reader = Callable[[SourceConfig, SourceContext], SourceResult]
 
-READERS: dict[str, Reader] = {"feed": read_feed_source, "folder": read_folder_source}
+READERS: dict[str, Reader] = {
+    "feed": read_feed_source,
+    "folder": read_folder_source,
+    "page": read_page_source,
+    "sitemap": read_sitemap_source,
+}
 
 
 def read_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
