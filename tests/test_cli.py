@@ -12,8 +12,10 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
+import click
 import feedparser
 import pytest
+from click.testing import CliRunner
 
 from syndicate.config import load_config
 from tests.conftest import BASE_CONFIG, ROOT, run_syndicate
@@ -126,27 +128,32 @@ def test_config_from_environment(site: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_every_command_has_help_with_example(site: Path) -> None:
-    commands = [
-        [],
-        ["check"],
-        ["db"],
-        ["db", "upgrade"],
-        ["db", "check"],
-        ["collect"],
-        ["feeds"],
-        ["digest"],
-        ["run"],
-        ["jobs"],
-        ["subscribers"],
-        ["subscribers", "import"],
-        ["subscribers", "list"],
-        ["subscribers", "unsubscribe"],
-    ]
-    for command in commands:
-        result = syndicate(*command, "--help", cwd=site)
-        assert result.returncode == 0, command
-        assert "Example:" in result.stdout, command
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and subcommand of ``group``, as argument tuples, the group first."""
+    paths = [prefix]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            paths.extend(_command_paths(command, (*prefix, name)))
+        else:
+            paths.append((*prefix, name))
+    return paths
+
+
+def test_every_command_has_help_with_example() -> None:
+    from syndicate.cli import cli as root
+
+    paths = _command_paths(root)
+    assert ("extract",) in paths and ("subscribers", "import") in paths
+    runner = CliRunner()
+    for path in paths:
+        result = runner.invoke(root, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Example:" in result.output, path
+
+
+def test_help_in_a_real_process(site: Path) -> None:
+    result = syndicate("--help", cwd=site)
+    assert result.returncode == 0 and "Example:" in result.stdout
 
 
 def test_jobs_lists_next_runs_in_seoul(site: Path) -> None:
