@@ -10,15 +10,20 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from syndicate import collect, delivery, digest, feeds, render
-from syndicate.collect import SourceOutcome
+from syndicate import digest
 from syndicate.config import Config, DigestConfig, SmtpDelivery
-from syndicate.delivery import DeliveryReport
 from syndicate.errors import SyndicateError
-from syndicate.feeds import FeedsReport
 from syndicate.model import Digest, Edition, utcnow
-from syndicate.store import Store
+
+# Each stage is imported where it runs, so a command loads only its own stage.
+if TYPE_CHECKING:
+    from syndicate import render
+    from syndicate.collect import SourceOutcome
+    from syndicate.delivery import DeliveryReport
+    from syndicate.feeds import FeedsReport
+    from syndicate.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +68,8 @@ class CycleReport:
 
 def open_store(config: Config) -> Store:
     """Open the configured store, creating a fresh database or refusing an outdated one."""
+    from syndicate.store import Store
+
     store = Store(config.store)
     store.ensure_current()
     return store
@@ -76,11 +83,15 @@ def run_collect(
     progress: Callable[[SourceOutcome], None] | None = None,
 ) -> list[SourceOutcome]:
     """Collect the given (or every enabled) source; failures are reported, not raised."""
+    from syndicate import collect
+
     return collect.collect_all(config, store, source_ids=source_ids, progress=progress)
 
 
 def run_feeds(config: Config, store: Store) -> FeedsReport:
     """Write every configured feed file."""
+    from syndicate import feeds
+
     return feeds.write_feeds(config, store)
 
 
@@ -105,6 +116,8 @@ def send_batch(
     progress: Callable[[str], None] | None = None,
 ) -> DeliveryReport:
     """Render and deliver one batch of per-subscriber digests of one edition."""
+    from syndicate import delivery, render
+
     renderer = renderer or render.Renderer(config)
     rendered = [renderer.render(item) for item in batch]
     return delivery.deliver_batch(config, store, digest_config, rendered, progress=progress)
@@ -119,6 +132,8 @@ def run_digest(
     progress: Callable[[str], None] | None = None,
 ) -> DigestRun:
     """Build (or reuse) the edition of the digest's latest due slot and send what is owed."""
+    from syndicate import render
+
     digest_config = digest.digest_config(config, digest_id)
     edition, created = digest.build_edition(config, store, digest_id, now=now or utcnow())
     subscriptions = store.subscriptions(digest_id)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
@@ -23,7 +23,9 @@ from syndicate.config import Config
 from syndicate.errors import SyndicateError
 from syndicate.model import utcnow
 from syndicate.schedule import Schedule
-from syndicate.store import Store
+
+if TYPE_CHECKING:
+    from syndicate.store import Store
 
 logger = logging.getLogger(__name__)
 
