@@ -65,7 +65,7 @@ def parse_store_url(url: str) -> StoreUrl:
     if match is None:
         raise ValueError("not a SQLAlchemy URL")
     backend, _, driver = match["name"].partition("+")
-    port = int(match["port"]) if match["port"] else None
+    port = None if match["port"] is None else int(match["port"])  # "h:/db" is refused too
     shown = url
     if match["password"] is not None:
         start, end = match.span("password")
