@@ -11,7 +11,7 @@ driver this module does not know is looked up through SQLAlchemy's dialects.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +41,7 @@ _URL_RE = re.compile(
     re.X,
 )
 # (backend, driver) -> the DBAPI module that driver imports; None is the backend's default.
+# Importing it is what SQLAlchemy's import_dbapi() does, without loading SQLAlchemy.
 _DBAPI_MODULES = {
     ("sqlite", None): "sqlite3",
     ("sqlite", "pysqlite"): "sqlite3",
@@ -112,15 +113,18 @@ def _driver_problem(parsed: StoreUrl, url: str) -> str | None:
     module = _DBAPI_MODULES.get((parsed.backend, parsed.driver))
     if module is None:
         return _sqlalchemy_driver_problem(url, parsed.backend)
-    if importlib.util.find_spec(module) is not None:
-        return None
-    return _not_installed(parsed.backend, f"No module named {module!r}")
+    try:
+        importlib.import_module(module)
+    except (ImportError, OSError) as exc:
+        return _not_installed(parsed.backend, str(exc))
+    return None
 
 
 def _not_installed(backend: str, error: str) -> str:
+    error = " ".join(error.split())  # psycopg explains a missing libpq over several lines
     if backend == "postgresql":
         return (
-            f"PostgreSQL driver not installed ({error}): {POSTGRES_EXTRA} installs "
+            f"PostgreSQL driver not available ({error}): {POSTGRES_EXTRA} installs "
             "psycopg, for postgresql+psycopg:// URLs"
         )
     return f"database driver not available ({error})"
@@ -135,7 +139,7 @@ def _sqlalchemy_driver_problem(url: str, backend: str) -> str | None:
     except ImportError as exc:
         return _not_installed(backend, str(exc))
     except (sa.exc.ArgumentError, ValueError) as exc:
-        return f"database driver not available ({exc})"
+        return f"database driver not available ({' '.join(str(exc).split())})"
     return None
 
 

@@ -89,33 +89,48 @@ def test_password_is_hidden_in_errors() -> None:
         check_store_url("postgresql+psycopg://u:hunter2@h:0/db")
 
 
-# psycopg made unimportable the way an environment without the extra has it.
-NO_PSYCOPG = """
+# psycopg made unimportable the way an environment without the extra has it, or
+# installed but unable to load (no libpq): a fake package first on sys.path.
+CHECK_WITHOUT_DRIVER = """
 import sys
-sys.modules["psycopg"] = None
-sys.modules["psycopg2"] = None
+if sys.argv[1] == "absent":
+    sys.modules["psycopg"] = None
+    sys.modules["psycopg2"] = None
+else:
+    sys.path.insert(0, sys.argv[1])
 from click.testing import CliRunner
 from syndicate.cli import cli
 result = CliRunner().invoke(cli, ["check"], catch_exceptions=False)
 sys.stdout.write(result.output)
 sys.exit(result.exit_code)
 """
+BROKEN_PSYCOPG = (
+    'raise ImportError("no pq wrapper available.\\nAttempts made:\\n'
+    "- couldn't import psycopg 'c' implementation: No module named 'psycopg_c'\\n"
+    "- couldn't import psycopg 'python' implementation: libpq library not found\")\n"
+)
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "driver"),
     [
-        "postgresql+psycopg://news@db.example.kr/news",
-        "postgresql://news:s3cret@db.example.kr/news",
-        "postgresql+psycopg2://news@db.example.kr/news",
+        ("postgresql+psycopg://news@db.example.kr/news", "absent"),
+        ("postgresql://news:s3cret@db.example.kr/news", "absent"),
+        ("postgresql+psycopg2://news@db.example.kr/news", "absent"),
+        ("postgresql+psycopg://news:s3cret@db.example.kr/news", "broken"),
+        ("postgresql://news@db.example.kr/news", "broken"),
     ],
 )
 def test_postgresql_without_the_driver_names_the_extra(
-    write_config: Callable[..., Path], tmp_path: Path, url: str
+    write_config: Callable[..., Path], tmp_path: Path, url: str, driver: str
 ) -> None:
     path = write_config(BASE_CONFIG, store=url)
+    if driver == "broken":
+        (tmp_path / "fake" / "psycopg").mkdir(parents=True)
+        (tmp_path / "fake" / "psycopg" / "__init__.py").write_text(BROKEN_PSYCOPG)
+        driver = str(tmp_path / "fake")
     done = subprocess.run(
-        [sys.executable, "-c", NO_PSYCOPG],
+        [sys.executable, "-c", CHECK_WITHOUT_DRIVER, driver],
         check=False,
         cwd=tmp_path,
         capture_output=True,
@@ -127,7 +142,7 @@ def test_postgresql_without_the_driver_names_the_extra(
     lines = done.stdout.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"{path}: store: postgresql")
-    assert "PostgreSQL driver not installed" in lines[0]
+    assert "PostgreSQL driver not available" in lines[0]
     assert "pip install 'syndicate[postgres]'" in lines[0]
     assert "s3cret" not in lines[0]
     assert "Traceback" not in done.stderr
