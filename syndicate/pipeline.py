@@ -81,11 +81,12 @@ def run_collect(
     *,
     source_ids: Sequence[str] | None = None,
     progress: Callable[[SourceOutcome], None] | None = None,
+    now: datetime | None = None,
 ) -> list[SourceOutcome]:
     """Collect the given (or every enabled) source; failures are reported, not raised."""
     from syndicate import collect
 
-    return collect.collect_all(config, store, source_ids=source_ids, progress=progress)
+    return collect.collect_all(config, store, source_ids=source_ids, progress=progress, now=now)
 
 
 def run_feeds(config: Config, store: Store) -> FeedsReport:
@@ -196,9 +197,12 @@ def run_once(
     now: datetime | None = None,
     progress: Callable[[SourceOutcome], None] | None = None,
 ) -> CycleReport:
-    """One full cycle: collect every source, write feeds, then run every digest."""
+    """One full cycle: collect every source, write feeds, then run every digest.
+
+    ``now`` (default: the current time) is the moment of the whole cycle.
+    """
     report = CycleReport()
-    report.sources = run_collect(config, store, progress=progress)
+    report.sources = run_collect(config, store, progress=progress, now=now)
     try:
         report.feeds = run_feeds(config, store)
         report.errors.extend(f"feeds: {error}" for error in report.feeds.failed.values())
