@@ -12,14 +12,19 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from syndicate import __version__, pipeline
-from syndicate.config import CONFIG_ENV, DEFAULT_CONFIG, Config, load_config
+from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__
 from syndicate.errors import ConfigError, SyndicateError
-from syndicate.store import Store
+
+# The config model and the stages are imported inside the commands that use them:
+# `--help` loads neither, and a command loads only its own stage.
+if TYPE_CHECKING:
+    from syndicate import pipeline
+    from syndicate.config import Config
+    from syndicate.store import Store
 
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
@@ -39,13 +44,17 @@ class Context:
     def config(self) -> Config:
         """The validated config, loaded on first use."""
         if self._config is None:
+            from syndicate.config import load_config
+
             self._config = load_config(self.config_path)
         return self._config
 
     def store(self) -> Store:
         """The store, opened on first use and checked to be at the current schema."""
         if self._store is None:
-            self._store = pipeline.open_store(self.config)
+            from syndicate.pipeline import open_store
+
+            self._store = open_store(self.config)
         return self._store
 
     def close(self) -> None:
@@ -179,6 +188,8 @@ def db_upgrade(ctx: Context) -> None:
         syndicate db upgrade
         SYNDICATE_STORE_URL=postgresql+psycopg://news@db/news syndicate db upgrade
     """
+    from syndicate.store import Store
+
     with errors_to_exit(ctx):
         store = Store(ctx.config.store)
         ctx._store = store
@@ -229,6 +240,8 @@ def collect(ctx: Context, source_ids: tuple[str, ...]) -> None:
         syndicate collect
         syndicate collect it-rss opinion-folder
     """
+    from syndicate import pipeline
+
     with errors_to_exit(ctx):
         known = {s.id for s in ctx.config.sources}
         unknown = [s for s in source_ids if s not in known]
@@ -264,6 +277,8 @@ def extract(ctx: Context, location: str, source_id: str | None) -> None:
         syndicate extract https://www.inews24.com/view/1601234
         syndicate extract tests/data/pages/article_inews24_altman.html --source it-pages
     """
+    from syndicate import pipeline
+
     with errors_to_exit(ctx):
         found = pipeline.extract_page(_optional_config(ctx, source_id), location, source_id)
         click.echo(json.dumps(found.as_json(), ensure_ascii=False, indent=2))
@@ -302,6 +317,8 @@ def feeds(ctx: Context) -> None:
     Example:
         syndicate feeds
     """
+    from syndicate import pipeline
+
     with errors_to_exit(ctx):
         report = pipeline.run_feeds(ctx.config, ctx.store())
         _print_feeds(ctx.config, report)
@@ -331,6 +348,8 @@ def digest(ctx: Context, digest_id: str) -> None:
     Example:
         syndicate digest morning
     """
+    from syndicate import pipeline
+
     with errors_to_exit(ctx):
         try:
             ctx.config.digest(digest_id)
@@ -379,7 +398,7 @@ def run(ctx: Context, once: bool) -> None:
         syndicate run            # daemon; stop with Ctrl-C or SIGTERM
         syndicate run --once     # one cycle, e.g. from cron or CI
     """
-    from syndicate import scheduler
+    from syndicate import pipeline, scheduler
 
     with errors_to_exit(ctx):
         config, store = ctx.config, ctx.store()

@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from syndicate import __version__
+from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__
 from syndicate.addresses import parse_mailbox
 from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
@@ -37,8 +37,6 @@ from syndicate.model import Section
 from syndicate.schedule import Schedule, parse_duration
 from syndicate.yamlfile import key_path, load_yaml, printable_line
 
-DEFAULT_CONFIG = "schedules.yaml"
-CONFIG_ENV = "SYNDICATE_CONFIG"
 STORE_ENV = "SYNDICATE_STORE_URL"
 SOURCE_KINDS = ("feed", "folder", "page", "sitemap")
 DELIVERY_KINDS = ("file", "smtp")

@@ -23,12 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
-from feedgen.entry import FeedEntry
-from feedgen.feed import FeedGenerator
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from syndicate import __version__
@@ -36,6 +34,10 @@ from syndicate.config import Config
 from syndicate.errors import FeedWriteError
 from syndicate.model import Article, Section, newest_first
 from syndicate.sanitize import safe_link, xml_text
+
+if TYPE_CHECKING:
+    from feedgen.entry import FeedEntry
+    from feedgen.feed import FeedGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -255,6 +257,8 @@ def _build_time(articles: Sequence[Article]) -> datetime:
 
 def _channel(config: Config, spec: FeedSpec, articles: Sequence[Article]) -> FeedGenerator:
     """A FeedGenerator with the feed-level fields set (no entries yet)."""
+    from feedgen.feed import FeedGenerator  # loaded only when feeds are written
+
     fg = FeedGenerator()
     if spec.fmt == "rss":
         fg.load_extension("dc", atom=False, rss=True)

@@ -10,17 +10,21 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
-from syndicate import collect, delivery, digest, feeds, render
-from syndicate.collect import SourceOutcome
+from syndicate import digest
 from syndicate.config import CollectConfig, Config, DigestConfig, SmtpDelivery
-from syndicate.delivery import DeliveryReport
 from syndicate.errors import SyndicateError
-from syndicate.extract import Extracted
-from syndicate.feeds import FeedsReport
 from syndicate.model import Digest, Edition, utcnow
-from syndicate.store import Store
+
+# Each stage is imported where it runs, so a command loads only its own stage.
+if TYPE_CHECKING:
+    from syndicate import render
+    from syndicate.collect import SourceOutcome
+    from syndicate.delivery import DeliveryReport
+    from syndicate.extract import Extracted
+    from syndicate.feeds import FeedsReport
+    from syndicate.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +69,8 @@ class CycleReport:
 
 def open_store(config: Config) -> Store:
     """Open the configured store, creating a fresh database or refusing an outdated one."""
+    from syndicate.store import Store
+
     store = Store(config.store)
     store.ensure_current()
     return store
@@ -76,9 +82,12 @@ def run_collect(
     *,
     source_ids: Sequence[str] | None = None,
     progress: Callable[[SourceOutcome], None] | None = None,
+    now: datetime | None = None,
 ) -> list[SourceOutcome]:
     """Collect the given (or every enabled) source; failures are reported, not raised."""
-    return collect.collect_all(config, store, source_ids=source_ids, progress=progress)
+    from syndicate import collect
+
+    return collect.collect_all(config, store, source_ids=source_ids, progress=progress, now=now)
 
 
 def extract_page(config: Config | None, location: str, source_id: str | None = None) -> Extracted:
@@ -86,6 +95,8 @@ def extract_page(config: Config | None, location: str, source_id: str | None = N
 
     Without a config, Asia/Seoul and the default collect settings apply.
     """
+    from zoneinfo import ZoneInfo
+
     from syndicate.sources.page import extract_location
 
     if config is None:
@@ -99,6 +110,8 @@ def extract_page(config: Config | None, location: str, source_id: str | None = N
 
 def run_feeds(config: Config, store: Store) -> FeedsReport:
     """Write every configured feed file."""
+    from syndicate import feeds
+
     return feeds.write_feeds(config, store)
 
 
@@ -123,6 +136,8 @@ def send_batch(
     progress: Callable[[str], None] | None = None,
 ) -> DeliveryReport:
     """Render and deliver one batch of per-subscriber digests of one edition."""
+    from syndicate import delivery, render
+
     renderer = renderer or render.Renderer(config)
     rendered = [renderer.render(item) for item in batch]
     return delivery.deliver_batch(config, store, digest_config, rendered, progress=progress)
@@ -137,6 +152,8 @@ def run_digest(
     progress: Callable[[str], None] | None = None,
 ) -> DigestRun:
     """Build (or reuse) the edition of the digest's latest due slot and send what is owed."""
+    from syndicate import render
+
     digest_config = digest.digest_config(config, digest_id)
     edition, created = digest.build_edition(config, store, digest_id, now=now or utcnow())
     subscriptions = store.subscriptions(digest_id)
@@ -199,9 +216,12 @@ def run_once(
     now: datetime | None = None,
     progress: Callable[[SourceOutcome], None] | None = None,
 ) -> CycleReport:
-    """One full cycle: collect every source, write feeds, then run every digest."""
+    """One full cycle: collect every source, write feeds, then run every digest.
+
+    ``now`` (default: the current time) is the moment of the whole cycle.
+    """
     report = CycleReport()
-    report.sources = run_collect(config, store, progress=progress)
+    report.sources = run_collect(config, store, progress=progress, now=now)
     try:
         report.feeds = run_feeds(config, store)
         report.errors.extend(f"feeds: {error}" for error in report.feeds.failed.values())

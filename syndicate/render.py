@@ -29,7 +29,6 @@ from urllib.parse import quote
 import jinja2
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 from markupsafe import Markup, escape
-from premailer import Premailer
 
 import syndicate
 from syndicate.config import Config
@@ -366,6 +365,8 @@ def inline_css(html: str, base_url: str) -> str:
     Rules that cannot be inlined (``@media``, pseudo-classes) stay in a
     ``<style>`` block, marked ``!important`` so they beat the inline styles.
     """
+    from premailer import Premailer  # heavy (cssutils): loaded only when rendering
+
     try:
         premailer = Premailer(
             html,

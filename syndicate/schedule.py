@@ -16,10 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
 _MACROS = {
     "@hourly": "0 * * * *",
     "@daily": "0 0 * * *",
@@ -169,6 +165,11 @@ class Schedule:
 
     def trigger(self, tz: tzinfo) -> Any:
         """Return the APScheduler trigger for this schedule in timezone ``tz``."""
+        # APScheduler is loaded only when a schedule is run, not when a config is read.
+        from apscheduler.triggers.combining import OrTrigger
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
         if self.interval is not None:
             anchor = _INTERVAL_ANCHOR.replace(tzinfo=tz)
             return IntervalTrigger(seconds=self.interval.total_seconds(), start_date=anchor)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
@@ -23,7 +23,9 @@ from syndicate.config import Config
 from syndicate.errors import SyndicateError
 from syndicate.model import utcnow
 from syndicate.schedule import Schedule
-from syndicate.store import Store
+
+if TYPE_CHECKING:
+    from syndicate.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -70,14 +72,17 @@ def job_table(config: Config, now: datetime | None = None) -> list[JobInfo]:
     ]
 
 
-def add_jobs(scheduler: BaseScheduler, config: Config, store: Store) -> None:
+def add_jobs(
+    scheduler: BaseScheduler, config: Config, store: Store, now: datetime | None = None
+) -> None:
     """Register the collect job and one job per digest on ``scheduler``.
 
     Collection also runs once right away; a digest whose slot passed while the
     daemon was down (within the misfire grace time) is caught up right away.
+    ``now`` (default: the current time) decides what was missed.
     """
     tz = config.timezone
-    now = utcnow()
+    now = now or utcnow()
     scheduler.add_job(
         collect_job,
         config.collect.schedule.trigger(tz),
@@ -106,8 +111,11 @@ def add_jobs(scheduler: BaseScheduler, config: Config, store: Store) -> None:
             )
 
 
-def build_scheduler(config: Config, store: Store) -> BlockingScheduler:
-    """A blocking scheduler with every job registered, running jobs one at a time."""
+def build_scheduler(config: Config, store: Store, now: datetime | None = None) -> BlockingScheduler:
+    """A blocking scheduler with every job registered, running jobs one at a time.
+
+    ``now`` (default: the current time) is the moment the jobs are added at.
+    """
     scheduler = BlockingScheduler(
         timezone=config.timezone,
         executors={"default": ThreadPoolExecutor(max_workers=1)},
@@ -117,7 +125,7 @@ def build_scheduler(config: Config, store: Store) -> BlockingScheduler:
             "misfire_grace_time": MISFIRE_GRACE_SECONDS,
         },
     )
-    add_jobs(scheduler, config, store)
+    add_jobs(scheduler, config, store, now)
     return scheduler
 
 

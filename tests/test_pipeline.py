@@ -30,7 +30,7 @@ def setup(tmp_path: Path) -> tuple[Config, Store]:
 
 def test_interrupted_send_is_never_repeated(setup: tuple[Config, Store]) -> None:
     config, store = setup
-    pipeline.run_collect(config, store)
+    pipeline.run_collect(config, store, now=FRIDAY_0800)
     from syndicate.digest import build_edition
 
     edition, _ = build_edition(config, store, "morning", now=FRIDAY_0800)

@@ -27,18 +27,51 @@ def site(tmp_path: Path) -> Path:
     return tmp_path
 
 
+SATURDAY_NOON = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
+FRIDAY_0730 = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # Friday 07:30 in Seoul
+
+
 def test_jobs_and_their_triggers(site: Path) -> None:
     config = load_config(site / "schedules.yaml")
     store = open_store(config)
     try:
-        sched = scheduler.build_scheduler(config, store)
+        sched = scheduler.build_scheduler(config, store, now=SATURDAY_NOON)
         jobs = {job.id: job for job in sched.get_jobs()}
         assert set(jobs) == {"collect", "collect:start", "digest:morning"}
-        saturday = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
+        assert jobs["collect:start"].next_run_time == SATURDAY_NOON
+        saturday = SATURDAY_NOON
         fire = jobs["digest:morning"].trigger.get_next_fire_time(None, saturday)
         # "0 7 * * 1-5": the next one is Monday 07:00 in Seoul
         assert fire.isoformat() == "2026-11-30T07:00:00+09:00"
         assert jobs["digest:morning"].args[2] == "morning"
+    finally:
+        store.close()
+
+
+def test_start_during_the_grace_time_adds_one_catch_up_job(site: Path) -> None:
+    # The daemon starting on a weekday at 07:30 in Seoul, half an hour after the
+    # morning slot, with no edition for it: the digest is caught up right away.
+    config = load_config(site / "schedules.yaml")
+    store = open_store(config)
+    try:
+        sched = scheduler.build_scheduler(config, store, now=FRIDAY_0730)
+        jobs = {job.id: job for job in sched.get_jobs()}
+        assert set(jobs) == {
+            "collect",
+            "collect:start",
+            "digest:morning",
+            "digest:morning:catch-up",
+        }
+        catch_up = jobs["digest:morning:catch-up"]
+        assert catch_up.next_run_time == FRIDAY_0730 + timedelta(seconds=1)
+        assert catch_up.args[2] == "morning"
+        run_digest(config, store, "morning", now=FRIDAY_0730)
+        again = scheduler.build_scheduler(config, store, now=FRIDAY_0730)
+        assert {job.id for job in again.get_jobs()} == {
+            "collect",
+            "collect:start",
+            "digest:morning",
+        }
     finally:
         store.close()
 

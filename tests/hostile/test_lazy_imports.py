@@ -1,0 +1,131 @@
+"""A command loads only what it needs: no database, mail or feed library for ``--help``.
+
+Each case runs the CLI in-process (click's CliRunner) inside a fresh interpreter
+and reports which of the heavy libraries ended up in ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from tests.conftest import ROOT
+
+HEAVY = (
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "premailer",
+    "feedgen",
+    "feedparser",
+    "apscheduler",
+    "markdown",
+    "httpx",
+)
+FEED_READING = ("feedparser", "httpx", "markdown")
+RENDERING = ("premailer",)
+FEED_WRITING = ("feedgen",)
+
+PROBE = """
+import json, sys
+from click.testing import CliRunner
+import syndicate.cli
+result = CliRunner().invoke(syndicate.cli.cli, sys.argv[1:], catch_exceptions=False)
+loaded = sorted({name.split(".")[0] for name in sys.modules} & set(HEAVY))
+print(json.dumps({"code": result.exit_code, "output": result.output, "loaded": loaded}))
+"""
+
+
+class Report(NamedTuple):
+    code: int
+    output: str
+    loaded: set[str]
+
+
+def _loaded_by(cwd: Path, *args: str, probe: str = PROBE) -> Report:
+    """Run ``syndicate ARGS`` in a new interpreter; its exit code, output and heavy imports."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"HEAVY = {HEAVY!r}\n{probe}", *args],
+        check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout.splitlines()[-1])
+    return Report(data["code"], data["output"], set(data["loaded"]))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    return tmp_path
+
+
+def test_help_loads_no_heavy_library(tmp_path: Path) -> None:
+    report = _loaded_by(tmp_path, "--help")
+    assert report.code == 0
+    assert "syndicate check" in report.output
+    assert report.loaded == set()
+
+
+# Every command's and group's --help in one interpreter: together they load nothing heavy.
+HELP_WALK = """
+import json, sys
+import click
+from click.testing import CliRunner
+import syndicate.cli
+
+def walk(command, path):
+    yield path
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from walk(sub, [*path, name])
+
+codes = {}
+for path in walk(syndicate.cli.cli, []):
+    result = CliRunner().invoke(syndicate.cli.cli, [*path, "--help"], catch_exceptions=False)
+    codes[" ".join(path)] = result.exit_code
+loaded = sorted({name.split(".")[0] for name in sys.modules} & set(HEAVY))
+print(json.dumps({"code": max(codes.values()), "output": json.dumps(codes), "loaded": loaded}))
+"""
+
+
+def test_every_commands_help_loads_no_heavy_library(tmp_path: Path) -> None:
+    report = _loaded_by(tmp_path, probe=HELP_WALK)
+    assert report.code == 0, report.output
+    assert {"check", "db upgrade", "subscribers list", "run"} <= set(json.loads(report.output))
+    assert report.loaded == set()
+
+
+def test_check_loads_no_heavy_library(site: Path) -> None:
+    report = _loaded_by(site, "check")
+    assert report.code == 0, report.output
+    assert report.output.startswith("OK: ")
+    assert report.loaded == set()
+
+
+@pytest.mark.parametrize(
+    ("args", "not_loaded"),
+    [
+        (["collect"], RENDERING + FEED_WRITING + ("apscheduler",)),
+        (["feeds"], FEED_READING + RENDERING + ("apscheduler",)),
+        (["digest", "morning"], FEED_READING + FEED_WRITING),
+    ],
+)
+def test_a_stage_loads_only_its_own_libraries(
+    site: Path, args: list[str], not_loaded: tuple[str, ...]
+) -> None:
+    report = _loaded_by(site, *args)
+    assert report.code == 0, report.output
+    assert report.loaded.isdisjoint(not_loaded)
+    assert {"sqlalchemy", "alembic"} <= report.loaded
