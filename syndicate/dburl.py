@@ -5,8 +5,9 @@ config-loading time what it would refuse: an unparsable URL, a database other
 than SQLite or PostgreSQL, a bad port, a driver that is not installed.
 
 Reading a config must stay fast (``syndicate check``), so the URL is parsed
-here with SQLAlchemy's own URL grammar instead of importing SQLAlchemy; only a
-driver this module does not know is looked up through SQLAlchemy's dialects.
+here (a grammar that accepts only what SQLAlchemy reads the same way) instead of
+importing SQLAlchemy; only a driver this module does not know is looked up
+through SQLAlchemy's dialects.
 """
 
 from __future__ import annotations
@@ -20,26 +21,7 @@ from urllib.parse import unquote
 STORE_BACKENDS = ("sqlite", "postgresql")
 POSTGRES_EXTRA = "pip install 'syndicate[postgres]'"
 
-# sqlalchemy.engine.url._parse_url's pattern: the same URLs parse the same way.
-_URL_RE = re.compile(
-    r"""
-        (?P<name>[\w\+]+)://
-        (?:
-            (?P<username>[^:/]*)
-            (?::(?P<password>[^@]*))?
-        @)?
-        (?:
-            (?:
-                \[(?P<ipv6host>[^/\?]+)\] |
-                (?P<ipv4host>[^/:\?]+)
-            )?
-            (?::(?P<port>[^/\?]*))?
-        )?
-        (?:/(?P<database>[^\?]*))?
-        (?:\?(?P<query>.*))?
-    """,
-    re.X,
-)
+_NAME_RE = re.compile(r"^[A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)?$")
 # (backend, driver) -> the DBAPI module that driver imports; None is the backend's default.
 # Importing it is what SQLAlchemy's import_dbapi() does, without loading SQLAlchemy.
 _DBAPI_MODULES = {
@@ -61,18 +43,52 @@ class StoreUrl:
 
 
 def parse_store_url(url: str) -> StoreUrl:
-    """Parse ``url`` as SQLAlchemy would; an unparsable one raises ValueError."""
-    match = _URL_RE.match(url)
-    if match is None:
-        raise ValueError("not a SQLAlchemy URL")
-    backend, _, driver = match["name"].partition("+")
-    port = None if match["port"] is None else int(match["port"])  # "h:/db" is refused too
+    """Parse ``backend[+driver]://[user[:password]@]host[:port][/database][?query]``.
+
+    Whatever this accepts, SQLAlchemy's ``make_url`` reads with the same parts
+    (tested); an unparsable URL raises ValueError.
+    """
+    name, sep, rest = url.partition("://")
+    if not sep or not _NAME_RE.match(name) or any(c.isspace() for c in url):
+        raise ValueError("not a database URL")
+    backend, _, driver = name.partition("+")
+    userinfo_end, password_start = _userinfo(rest)
+    location = rest[userinfo_end + 1 :] if userinfo_end >= 0 else rest
     shown = url
-    if match["password"] is not None:
-        start, end = match.span("password")
-        shown = url[:start] + "***" + url[end:]
-    database = unquote(match["database"]) if match["database"] is not None else None
+    if password_start is not None:
+        offset = len(name) + len(sep)
+        shown = url[: offset + password_start] + "***" + url[offset + userinfo_end :]
+    port, database = _port_and_database(location)
     return StoreUrl(backend, driver or None, port, database, shown)
+
+
+def _userinfo(rest: str) -> tuple[int, int | None]:
+    """Where ``user[:password]@`` ends (its ``@``, or -1) and where the password starts.
+
+    The user name holds no ``:`` or ``/`` and runs to the last ``@`` before them;
+    a password runs from the first ``:`` to the next ``@``.
+    """
+    stop = min((i for i in (rest.find(":"), rest.find("/")) if i >= 0), default=len(rest))
+    if stop < len(rest) and rest[stop] == ":" and "@" in rest[stop + 1 :]:
+        return rest.index("@", stop + 1), stop + 1
+    return rest.rfind("@", 0, stop), None
+
+
+def _port_and_database(location: str) -> tuple[int | None, str | None]:
+    """Split ``host[:port][/database][?query]``; a port must be digits."""
+    location = location.partition("?")[0]
+    hostport, slash, database = location.partition("/")
+    if hostport.startswith("["):  # an IPv6 address: [::1]:5432
+        _, bracket, hostport = hostport.partition("]")
+        if not bracket or (hostport and not hostport.startswith(":")):
+            raise ValueError("not a database URL")
+    if "@" in hostport or "[" in hostport or "]" in hostport:
+        raise ValueError("not a database URL")
+    _, colon, port_text = hostport.partition(":")
+    if colon and not (port_text.isascii() and port_text.isdigit()):
+        raise ValueError("not a database URL")
+    port = int(port_text) if colon else None
+    return port, (unquote(database) if slash else None)
 
 
 def resolve_store_url(url: str, base: Path) -> str:
