@@ -369,13 +369,15 @@ def _print_digest(config: Config, run: pipeline.DigestRun) -> None:
     state = "new edition" if run.created else "existing edition"
     click.echo(
         f"digest {run.digest_id} {slot} ({state}, {len(run.edition.articles)} articles): "
-        f"{run.sent} sent, {run.empty} with nothing new, {run.already} already sent, "
-        f"{len(run.failed)} failed"
+        f"{run.sent} sent, {run.empty} with nothing new, {run.already_sent} already sent, "
+        f"{run.failed_earlier} failed earlier, {len(run.failed)} failed"
     )
-    if run.uncertain:
+    if run.interrupted:
         click.echo(
-            f"  {run.uncertain} sends were interrupted earlier and are not retried", err=True
+            f"  {run.interrupted} sends were interrupted earlier and are not retried", err=True
         )
+    if run.claimed_elsewhere:
+        click.echo(f"  {run.claimed_elsewhere} sends were claimed by another run", err=True)
     for address, reason in sorted(run.failed.items()):
         click.echo(f"  failed {address}: {reason}", err=True)
     delivery = config.digest(run.digest_id).delivery

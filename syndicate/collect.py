@@ -69,11 +69,6 @@ class SourceOutcome:
     error: str | None = None
     skipped: int = 0
 
-    @property
-    def ok(self) -> bool:
-        """True when the source was collected without error."""
-        return self.error is None
-
 
 # --- normalisation --------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from syndicate.addresses import shown
 from syndicate.config import Config, DigestConfig, FileDelivery, SmtpDelivery
 from syndicate.errors import DeliveryError
 from syndicate.mail import compose, message_id_for, one_line, recipient_address
-from syndicate.model import RenderedDigest
+from syndicate.model import RenderedDigest, SendState
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class SendLedger(Protocol):
         self,
         edition_id: int,
         subscriber_id: int,
-        status: str,
+        status: SendState,
         *,
         error: str | None = None,
         now: datetime | None = None,
@@ -78,12 +78,14 @@ class SendLedger(Protocol):
 class DeliveryReport:
     """What one :func:`deliver_batch` call did.
 
+    ``already_claimed`` counts messages whose send was claimed before (sent,
+    sending or failed for good, by this or another run) and so not sent again;
     ``failed`` maps an e-mail address to a one-line reason; ``written`` lists
     the ``.eml`` files written by a file transport.
     """
 
     sent: int = 0
-    already: int = 0
+    already_claimed: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
 
@@ -367,25 +369,25 @@ def _deliver_one(
     transport: Transport,
     *,
     now: datetime | None,
-) -> tuple[str, str]:
-    """Claim, compose and send one message; return (outcome, detail).
+) -> tuple[SendState | None, str]:
+    """Claim, compose and send one message; return (state reached, failure detail).
 
-    Outcome is ``already``, ``sent`` or ``failed`` (detail: the one-line reason).
+    The state is None when the send was claimed before and nothing was done.
     """
     edition = rendered.digest.edition
     subscriber = rendered.digest.subscription.subscriber
     message_id = message_id_for(config, edition, subscriber)
     if not store.claim_send(edition.id, subscriber.id, message_id, now=now):
-        return "already", ""
+        return None, ""
     try:
         message = _compose(config, digest, rendered, now=now)
         transport.send(message, recipient_address(subscriber))
     except DeliveryError as exc:
-        status = "failed_permanent" if exc.permanent else "failed_temporary"
-        store.finish_send(edition.id, subscriber.id, status, error=str(exc), now=now)
-        return "failed", f"{exc.message} ({'permanent' if exc.permanent else 'will retry'})"
-    store.finish_send(edition.id, subscriber.id, "sent", now=now)
-    return "sent", ""
+        state = SendState.FAILED_PERMANENT if exc.permanent else SendState.FAILED_TEMPORARY
+        store.finish_send(edition.id, subscriber.id, state, error=str(exc), now=now)
+        return state, f"{exc.message} ({'permanent' if state.is_final else 'will retry'})"
+    store.finish_send(edition.id, subscriber.id, SendState.SENT, now=now)
+    return SendState.SENT, ""
 
 
 def deliver_batch(
@@ -400,8 +402,8 @@ def deliver_batch(
 ) -> DeliveryReport:
     """Send each rendered digest once; failures are recorded and the batch goes on.
 
-    A message already claimed (sent, sending or failed permanently) is counted
-    in ``already`` and not sent again.
+    A message claimed before (sent, sending or failed for good) is counted in
+    ``already_claimed`` and not sent again.
     """
     report = DeliveryReport()
     active = transport if transport is not None else make_transport(config, digest)
@@ -412,10 +414,10 @@ def deliver_batch(
             if progress is not None:
                 progress(_progress_line(item, outcome))
     logger.info(
-        "digest %s: %d sent, %d already, %d failed",
+        "digest %s: %d sent, %d claimed before, %d failed",
         digest.id,
         report.sent,
-        report.already,
+        report.already_claimed,
         len(report.failed),
     )
     return report
@@ -425,18 +427,18 @@ def _record(
     config: Config,
     report: DeliveryReport,
     item: RenderedDigest,
-    outcome: tuple[str, str],
+    outcome: tuple[SendState | None, str],
     transport: Transport,
 ) -> None:
     """Count one outcome in ``report`` and log it with address and edition."""
     email = _printable(item.digest.subscription.subscriber.email)
     edition = item.digest.edition
     slot = edition.slot.astimezone(config.timezone).isoformat(timespec="minutes")
-    kind, detail = outcome
-    if kind == "already":
-        report.already += 1
-        logger.debug("%s %s: already handled for %s", edition.digest_id, slot, email)
-    elif kind == "failed":
+    state, detail = outcome
+    if state is None:
+        report.already_claimed += 1
+        logger.debug("%s %s: already claimed for %s", edition.digest_id, slot, email)
+    elif not state.delivered:
         report.failed[email] = detail
         logger.warning("%s %s: delivery to %s failed: %s", edition.digest_id, slot, email, detail)
     else:
@@ -451,8 +453,9 @@ def _printable(address: str) -> str:
     return address if address.isprintable() else shown(address)
 
 
-def _progress_line(item: RenderedDigest, outcome: tuple[str, str]) -> str:
+def _progress_line(item: RenderedDigest, outcome: tuple[SendState | None, str]) -> str:
     """One human-readable line about one message."""
     email = _printable(item.digest.subscription.subscriber.email)
-    kind, detail = outcome
+    state, detail = outcome
+    kind = "already claimed" if state is None else "sent" if state.delivered else "failed"
     return f"{email}: {kind}" + (f" ({detail})" if detail else "")

@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = "active"
-
 
 def digest_config(config: Config, digest_id: str) -> DigestConfig:
     """Return the configured digest ``digest_id`` or raise a one-line SyndicateError."""
@@ -153,7 +151,7 @@ def digests_for(
     grouped = _by_section(edition, digest.max_per_section)
     result = []
     for subscription in subscriptions:
-        if subscription.digest_id != edition.digest_id or subscription.status != ACTIVE:
+        if subscription.digest_id != edition.digest_id or not subscription.status.receives:
             logger.debug("skipping subscription of %s", subscription.subscriber.email)
             continue
         groups = tuple(

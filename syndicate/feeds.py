@@ -100,11 +100,6 @@ class FeedsReport:
     unchanged: list[Path] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def paths(self) -> list[Path]:
-        """Every feed file, written or unchanged."""
-        return self.written + self.unchanged
-
 
 # --- specs -------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from syndicate.config import Config, DigestConfig
 from syndicate.digest import unsubscribe_url
 from syndicate.errors import DeliveryError
 from syndicate.model import Edition, RenderedDigest, Subscriber, as_utc, utcnow
+from syndicate.sanitize import truncate
 
 logger = logging.getLogger(__name__)
 
@@ -120,13 +121,11 @@ def header_text(value: str, limit: int = TEXT_LIMIT) -> str:
 
     RFC 2047 encoded-words are decoded first; then control characters, line
     breaks, lone surrogates and invisible format characters are removed, spaces
-    collapsed, and the text is cut to ``limit`` characters.
+    collapsed, and the text is cut to ``limit`` characters between grapheme clusters.
     """
     text = _decode_words(value[:_RAW_LIMIT])
     text = " ".join("".join(_visible(c) for c in text).split())
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "\u2026"
-    return text
+    return truncate(text, limit)
 
 
 def _is_plain(text: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 
 
 def utcnow() -> datetime:
@@ -72,6 +73,98 @@ def newest_first(articles: Iterable[Article]) -> list[Article]:
     return sorted(articles, key=lambda a: (a.sort_time, a.id or 0), reverse=True)
 
 
+class SubscriptionState(StrEnum):
+    """Whether a subscription receives its digest (the values are what the store keeps)."""
+
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+
+    @classmethod
+    def parse(cls, text: str) -> SubscriptionState:
+        """The state named by ``text`` (any case); ValueError naming the known ones otherwise."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            known = ", ".join(state.value for state in cls)
+            raise ValueError(f"status {text!r} is not one of {known}") from None
+
+    @property
+    def receives(self) -> bool:
+        """True when a subscription in this state gets its digest."""
+        return self is SubscriptionState.ACTIVE
+
+
+def requested_subscription(
+    current: SubscriptionState | None, requested: SubscriptionState
+) -> SubscriptionState:
+    """The state a subscription takes when a list or an operator asks for ``requested``.
+
+    Someone who unsubscribed stays unsubscribed: only they can subscribe again,
+    never an import (``current`` is None for a new subscription).
+    """
+    if current is SubscriptionState.UNSUBSCRIBED:
+        return current
+    return requested
+
+
+class SendState(StrEnum):
+    """Where one message of one edition to one subscriber stands (values as stored).
+
+    ``sending`` is held while a message goes out; one left from an earlier run
+    was interrupted and may have gone out, so it is never retried.
+    """
+
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED_TEMPORARY = "failed_temporary"
+    FAILED_PERMANENT = "failed_permanent"
+
+    @property
+    def is_final(self) -> bool:
+        """True when nothing may follow this state (the message is never sent again)."""
+        return not _SEND_NEXT[self]
+
+    @property
+    def delivered(self) -> bool:
+        """True when the message went out."""
+        return self is SendState.SENT
+
+
+_SEND_NEXT: dict[SendState | None, frozenset[SendState]] = {
+    None: frozenset({SendState.SENDING}),
+    SendState.SENDING: frozenset(
+        {SendState.SENT, SendState.FAILED_TEMPORARY, SendState.FAILED_PERMANENT}
+    ),
+    SendState.FAILED_TEMPORARY: frozenset({SendState.SENDING}),
+    SendState.SENT: frozenset(),
+    SendState.FAILED_PERMANENT: frozenset(),
+}
+
+
+def send_may_follow(current: SendState | None, new: SendState) -> bool:
+    """True when a send in ``current`` (None: no send yet) may move to ``new``."""
+    return new in _SEND_NEXT[current]
+
+
+def send_predecessors(new: SendState) -> frozenset[SendState | None]:
+    """Every state (None: no send yet) from which a send may move to ``new``."""
+    return frozenset(state for state, after in _SEND_NEXT.items() if new in after)
+
+
+def may_claim(current: SendState | None) -> bool:
+    """True when a message in ``current`` may be (re)sent now: never tried, or failed for now."""
+    return send_may_follow(current, SendState.SENDING)
+
+
+def send_transition(current: SendState | None, new: SendState) -> SendState:
+    """Return ``new`` when a send may move there from ``current``; ValueError otherwise."""
+    if not send_may_follow(current, new):
+        allowed = ", ".join(sorted(_SEND_NEXT[current])) or "nothing (final)"
+        was = current.value if current is not None else "no send"
+        raise ValueError(f"send state {new.value!r} cannot follow {was!r} (allowed: {allowed})")
+    return new
+
+
 @dataclass(frozen=True)
 class Subscriber:
     """A person on a list, unique by normalised e-mail address."""
@@ -88,9 +181,13 @@ class Subscription:
     subscriber: Subscriber
     digest_id: str
     sections: tuple[str, ...]
-    status: str
+    status: SubscriptionState
     token: str
     consent_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Hold the status as a :class:`SubscriptionState` (ValueError for an unknown one)."""
+        object.__setattr__(self, "status", SubscriptionState(self.status))
 
 
 @dataclass(frozen=True)
@@ -163,17 +260,3 @@ class UpsertResult:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
-
-
-@dataclass
-class RunReport:
-    """What one pipeline step did, for the CLI and logs."""
-
-    ok: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def has_failures(self) -> bool:
-        """True when any unit of work failed."""
-        return bool(self.failed)

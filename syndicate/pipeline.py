@@ -7,6 +7,7 @@ be run again safely; the CLI and the scheduler only call these.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from syndicate import digest
 from syndicate.config import CollectConfig, Config, DigestConfig, SmtpDelivery
 from syndicate.errors import SyndicateError
-from syndicate.model import Digest, Edition, utcnow
+from syndicate.model import Digest, Edition, SendState, Subscription, may_claim, utcnow
 
 # Each stage is imported where it runs, so a command loads only its own stage.
 if TYPE_CHECKING:
@@ -28,24 +29,29 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DONE_STATES = frozenset({"sent", "sending", "failed_permanent", "skipped"})
 FILE_BATCH_SIZE = 500
 
 
 @dataclass
 class DigestRun:
-    """What one digest run did."""
+    """What one digest run did, one count per active subscription.
+
+    Subscriptions whose send an earlier run finished or left are counted as
+    ``already_sent``, ``failed_earlier`` (failed for good) or ``interrupted``
+    (left ``sending``: it may have gone out, so it is never retried);
+    ``claimed_elsewhere`` counts sends another run claimed while this one ran.
+    """
 
     digest_id: str
     edition: Edition
     created: bool
-    subscribers: int = 0
     empty: int = 0
-    already: int = 0
-    uncertain: int = 0
+    already_sent: int = 0
+    failed_earlier: int = 0
+    interrupted: int = 0
+    claimed_elsewhere: int = 0
     sent: int = 0
     failed: dict[str, str] = field(default_factory=dict)
-    written: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -156,21 +162,9 @@ def run_digest(
 
     digest_config = digest.digest_config(config, digest_id)
     edition, created = digest.build_edition(config, store, digest_id, now=now or utcnow())
-    subscriptions = store.subscriptions(digest_id)
-    done = store.send_states(edition.id)
-    pending = [s for s in subscriptions if done.get(s.subscriber.id) not in DONE_STATES]
+    run = DigestRun(digest_id, edition, created)
+    pending = _owed(store, run, store.subscriptions(digest_id))
     digests = digest.digests_for(config, edition, pending)
-    run = DigestRun(digest_id, edition, created, subscribers=len(subscriptions))
-    run.already = len(subscriptions) - len(pending)
-    run.uncertain = sum(1 for state in done.values() if state == "sending")
-    if run.uncertain:
-        logger.warning(
-            "digest %s edition %s: %d sends were interrupted in an earlier run and are "
-            "not retried (they may have gone out); see the sends table",
-            digest_id,
-            edition.slot.isoformat(),
-            run.uncertain,
-        )
     run.empty = len(pending) - len(digests)
     renderer = render.Renderer(config)
     for batch in _batches(digests, _batch_size(digest_config)):
@@ -178,20 +172,43 @@ def run_digest(
             config, store, digest_config, batch, renderer=renderer, progress=progress
         )
         run.sent += report.sent
-        run.already += report.already
+        run.claimed_elsewhere += report.already_claimed
         run.failed.update(report.failed)
-        run.written += [str(p) for p in report.written]
     logger.info(
-        "digest %s edition %s: %d articles, %d sent, %d empty, %d already, %d failed",
+        "digest %s edition %s: %d articles, %d sent, %d empty, %d already sent, "
+        "%d failed earlier, %d interrupted, %d failed",
         digest_id,
         edition.slot.isoformat(),
         len(edition.articles),
         run.sent,
         run.empty,
-        run.already,
+        run.already_sent,
+        run.failed_earlier,
+        run.interrupted,
         len(run.failed),
     )
     return run
+
+
+def _owed(store: Store, run: DigestRun, subscriptions: list[Subscription]) -> list[Subscription]:
+    """The subscriptions whose send may be (re)tried now; count the others in ``run``."""
+    states = store.send_states(run.edition.id)
+    owed = [s for s in subscriptions if may_claim(states.get(s.subscriber.id))]
+    earlier = Counter(
+        state for s in subscriptions if not may_claim(state := states.get(s.subscriber.id))
+    )
+    run.already_sent = earlier[SendState.SENT]
+    run.failed_earlier = earlier[SendState.FAILED_PERMANENT]
+    run.interrupted = earlier[SendState.SENDING]
+    if run.interrupted:
+        logger.warning(
+            "digest %s edition %s: %d sends were interrupted in an earlier run and are "
+            "not retried (they may have gone out); see the sends table",
+            run.digest_id,
+            run.edition.slot.isoformat(),
+            run.interrupted,
+        )
+    return owed
 
 
 def missed_digests(config: Config, store: Store, *, now: datetime, grace: timedelta) -> list[str]:

@@ -153,8 +153,6 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self.env.filters["wrap"] = wrap_text
-        self.cache_size = INLINE_CACHE_SIZE
-        self.inline_calls = 0
         self._inline_cache: dict[str, str] = {}
         self._views: dict[tuple[int, str | None], ArticleView] = {}
         self._css: str | None = None
@@ -182,7 +180,7 @@ class Renderer:
         if inlined is None:
             inlined = self._inline(generic)
         self._inline_cache[generic] = inlined
-        while len(self._inline_cache) > self.cache_size:
+        while len(self._inline_cache) > INLINE_CACHE_SIZE:
             del self._inline_cache[next(iter(self._inline_cache))]
         personal = _personalise(inlined, digest.subscription)
         if _PLACEHOLDER_MARK in personal.lower():
@@ -194,8 +192,7 @@ class Renderer:
         return self._template(HTML_TEMPLATE, {**self.context(digest), "css": Markup(self.css())})
 
     def _inline(self, html: str) -> str:
-        """Inline the CSS of one document (counted, for tests and benchmarks)."""
-        self.inline_calls += 1
+        """Inline the CSS of one document."""
         return inline_css(html, self.config.public_base_url)
 
     def _check_size(self, digest: Digest, html: str) -> None:

@@ -6,7 +6,7 @@
 * :func:`html_to_text` renders readable plain text (one paragraph or list item
   per line).
 * :func:`truncate` shortens text at a word boundary without ever splitting a
-  character from its combining marks.
+  grapheme cluster (a flag, a ZWJ emoji, jamo, a character and its marks).
 * :func:`xml_text` removes what XML 1.0 (and so the store, lxml, feedgen and
   e-mail) cannot carry; :func:`safe_link` is the one test for a link that may
   be published (http/https only, see :data:`LINK_SCHEMES`).
@@ -23,13 +23,13 @@ from __future__ import annotations
 import html as htmllib
 import logging
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import nh3
+import regex
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,14 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _URL_STRIPPED_RE = re.compile("[\t\n\r]")  # browsers drop these anywhere in a URL
 _EMPTY_IMG_RE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 _MARKERS_RE = re.compile(r"(?:\x00[PL][ \t]*)+")
-_JOINERS = frozenset({"\u200d", "\u034f"})
+_GRAPHEME = regex.compile(r"\X")
+_REGIONAL = regex.compile(r"\p{Regional_Indicator}")
+_LAST_NON_REGIONAL = regex.compile(r"(?r)\P{Regional_Indicator}")
+_CONTEXTUAL = regex.compile(r"[\p{Extended_Pictographic}\p{InCB=Consonant}]")
+_JOINING = regex.compile(r"[\p{GCB=Extend}\p{GCB=ZWJ}]")
+# the last character that could start a cluster (marks and joiners never do)
+_LAST_CANDIDATE = regex.compile(r"(?r)[^\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}]")
+_START_SEARCH = 4096
 
 
 def xml_text(text: str) -> str:
@@ -501,45 +508,79 @@ def plain_title(text: str) -> str:
     return " ".join(text.split())
 
 
-def _joins_previous(char: str) -> bool:
-    """True when ``char`` belongs to the character before it (so never cut before it)."""
-    code = ord(char)
-    return (
-        unicodedata.combining(char) != 0
-        or unicodedata.category(char) in ("Mn", "Me", "Mc")
-        or char in _JOINERS
-        or 0xFE00 <= code <= 0xFE0F  # variation selectors
-        or 0xE0100 <= code <= 0xE01EF
-        or 0x1F3FB <= code <= 0x1F3FF  # skin tone modifiers
-        or 0x1160 <= code <= 0x11FF  # Hangul jungseong / jongseong jamo
-        or 0xD7B0 <= code <= 0xD7FF
-        or 0xDC00 <= code <= 0xDFFF  # low surrogate
-        or 0xE0020 <= code <= 0xE007F  # emoji tag sequences
-    )
+def _pair_breaks(before: str, after: str) -> bool:
+    """True when a grapheme cluster boundary lies between the two characters alone."""
+    return len(_GRAPHEME.findall(before + after)) == 2
 
 
-def _safe_cut(text: str, cut: int) -> int:
-    """Move ``cut`` left until it does not split a character sequence."""
-    while 0 < cut < len(text) and (_joins_previous(text[cut]) or text[cut - 1] in _JOINERS):
-        cut -= 1
-    return cut
+def _certain_start(text: str, cut: int) -> int:
+    """A position at or before ``cut`` where a grapheme cluster starts whatever precedes it.
+
+    A boundary depends on more than the two characters around it only between
+    regional indicators (flags pair up from the start of their run), or before
+    an extended pictographic after a ZWJ or an Indic consonant after a mark
+    (emoji and conjunct sequences); flags are decided by the parity of their
+    run, the other two are passed over, the rest is decided pairwise. Runs of characters
+    that never start a cluster are skipped in one search, so the work is
+    linear; a text with no sure boundary within :data:`_START_SEARCH` steps is
+    taken from where the search stopped.
+    """
+    index = cut
+    for _ in range(_START_SEARCH):
+        if index <= 0:
+            return 0
+        before, after = text[index - 1], text[index]
+        if _REGIONAL.match(after) and _REGIONAL.match(before):
+            found = _LAST_NON_REGIONAL.search(text, 0, index)
+            run_start = found.end() if found else 0
+            index -= (index - run_start) % 2
+            if index > run_start:
+                return index
+        elif not (_CONTEXTUAL.match(after) and _JOINING.match(before)) and _pair_breaks(
+            before, after
+        ):
+            return index
+        else:
+            found = _LAST_CANDIDATE.search(text, 0, index)
+            index = found.start() if found else 0
+    return index
+
+
+def grapheme_cut(text: str, cut: int) -> int:
+    """The last grapheme cluster boundary at or before index ``cut`` of ``text``.
+
+    ``text[:grapheme_cut(text, n)]`` never splits a flag, a ZWJ emoji sequence,
+    a Hangul syllable written as jamo or a character from its combining marks.
+    """
+    if cut >= len(text):
+        return len(text)
+    if cut <= 0:
+        return 0
+    start = _certain_start(text, cut)
+    if start == cut:
+        return cut
+    # a boundary depends only on the text before it and the next character
+    last = _GRAPHEME.findall(text[start : cut + 1])[-1]
+    return cut + 1 - len(last)
 
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
     """Shorten ``text`` to at most ``limit`` characters (ellipsis included).
 
-    The cut is made at a word boundary when one is near, and never between a
-    character and its combining marks, joiners or Hangul jamo.
+    The cut is made at a word boundary when one is near, and always between
+    grapheme clusters (see :func:`grapheme_cut`), so what a reader sees as one
+    character is kept whole or left out.
     """
     if limit <= 0:
         return ""
     if len(text) <= limit:
         return text
     if limit <= len(ellipsis):
-        return text[: _safe_cut(text, limit)]
-    cut = _safe_cut(text, limit - len(ellipsis))
+        return text[: grapheme_cut(text, limit)]
+    cut = grapheme_cut(text, limit - len(ellipsis))
     space = max(text.rfind(" ", 0, cut + 1), text.rfind("\n", 0, cut + 1))
     if space > 0 and cut - space <= max(10, cut // 5):
-        cut = space
+        cut = grapheme_cut(text, space)
     head = text[:cut].rstrip(" \t\n,;:·-")
+    head = text[: grapheme_cut(text, len(head))]
     return (head or text[:cut]) + ellipsis

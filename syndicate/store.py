@@ -24,11 +24,16 @@ from syndicate.errors import SchemaOutOfDate, StoreError
 from syndicate.model import (
     Article,
     Edition,
+    SendState,
     SourceState,
     Subscriber,
     Subscription,
+    SubscriptionState,
     UpsertResult,
     as_utc,
+    may_claim,
+    send_predecessors,
+    send_transition,
     utcnow,
 )
 from syndicate.store_schema import (
@@ -49,9 +54,6 @@ from syndicate.store_schema import (
 )
 
 logger = logging.getLogger(__name__)
-
-SUBSCRIPTION_STATUSES = frozenset({"active", "unsubscribed"})
-FINISH_STATUSES = frozenset({"sent", "failed_temporary", "failed_permanent", "skipped"})
 
 T = TypeVar("T")
 
@@ -75,16 +77,15 @@ class SubscriptionEntry(NamedTuple):
     name: str
     digest_id: str
     sections: Sequence[str]
-    status: str
+    status: SubscriptionState
     consent_at: datetime | None
 
 
 def _subscription_values(
-    sections: Sequence[str], status: str, consent_at: datetime | None, when: datetime
+    sections: Sequence[str], status: SubscriptionState, consent_at: datetime | None, when: datetime
 ) -> dict[str, Any]:
-    if status not in SUBSCRIPTION_STATUSES:
-        raise ValueError(f"subscription status {status!r} is not one of active, unsubscribed")
-    values: dict[str, Any] = {"sections": list(sections), "status": status, "updated_at": when}
+    state = SubscriptionState.parse(status).value  # ValueError naming the known states
+    values: dict[str, Any] = {"sections": list(sections), "status": state, "updated_at": when}
     if consent_at is not None:
         values["consent_at"] = as_utc(consent_at)
     return values
@@ -403,7 +404,7 @@ class Store:
         digest_id: str,
         sections: Sequence[str],
         *,
-        status: str = "active",
+        status: SubscriptionState = SubscriptionState.ACTIVE,
         consent_at: datetime | None = None,
         now: datetime | None = None,
     ) -> Subscription:
@@ -465,7 +466,9 @@ class Store:
         row = conn.execute(sa.select(subscriptions).where(key)).one()
         return row_subscription(row, row_subscriber(person))
 
-    def subscriptions(self, digest_id: str, *, status: str | None = "active") -> list[Subscription]:
+    def subscriptions(
+        self, digest_id: str, *, status: SubscriptionState | None = SubscriptionState.ACTIVE
+    ) -> list[Subscription]:
         """Subscriptions to ``digest_id`` (only those in ``status`` unless None), by subscriber."""
         query = schema.subscription_query().where(subscriptions.c.digest_id == digest_id)
         if status is not None:
@@ -566,26 +569,34 @@ class Store:
     ) -> bool:
         """Claim the right to send ``edition_id`` to ``subscriber_id`` now.
 
-        True for a first attempt or a retry after a temporary failure (the row
-        becomes 'sending'); False when sending, sent, failed for good or skipped.
+        True when :func:`~syndicate.model.may_claim` allows it (a first attempt or
+        a retry after a temporary failure; the row becomes ``sending``), else False.
         """
         when, key = _now(now), self._send_key(edition_id, subscriber_id)
         try:
             with self._tx(write=True) as conn:
                 query = sa.select(sends.c.status).where(key).with_for_update()
-                status = conn.execute(query).scalar()
-                if status is None:
-                    values = {"status": "sending", "attempts": 1, "message_id": message_id}
+                state = self._send_state(conn.execute(query).scalar())
+                if not may_claim(state):
+                    return False
+                if state is None:
+                    values = {
+                        "status": SendState.SENDING.value,
+                        "attempts": 1,
+                        "message_id": message_id,
+                    }
                     stamps = {"created_at": when, "updated_at": when}
                     insert = sends.insert().values(
                         edition_id=edition_id, subscriber_id=subscriber_id
                     )
                     conn.execute(insert.values(**values, **stamps))
                     return True
-                if status != "failed_temporary":
-                    return False
-                retry = sends.update().where(key, sends.c.status == "failed_temporary")
-                values = {"status": "sending", "attempts": sends.c.attempts + 1, "error": None}
+                retry = sends.update().where(key, sends.c.status == state.value)
+                values = {
+                    "status": SendState.SENDING.value,
+                    "attempts": sends.c.attempts + 1,
+                    "error": None,
+                }
                 result = conn.execute(
                     retry.values(message_id=message_id, updated_at=when, **values)
                 )
@@ -599,34 +610,45 @@ class Store:
         self,
         edition_id: int,
         subscriber_id: int,
-        status: str,
+        status: SendState,
         *,
         error: str | None = None,
         now: datetime | None = None,
     ) -> None:
-        """Record the outcome of a send (a 'skipped' one needs no claim)."""
-        if status not in FINISH_STATUSES:
-            raise ValueError(
-                f"send status {status!r} is not one of {', '.join(sorted(FINISH_STATUSES))}"
-            )
+        """Record the outcome of a claimed send (a state that may follow ``sending``).
+
+        ValueError when ``status`` may not follow a claim; StoreError when the
+        send is not in a state ``status`` may follow (it was never claimed).
+        """
+        send_transition(SendState.SENDING, SendState(status))
         when, key = _now(now), self._send_key(edition_id, subscriber_id)
-        values: dict[str, Any] = {"status": status, "error": error, "updated_at": when}
-        if status == "sent":
+        values: dict[str, Any] = {"status": status.value, "error": error, "updated_at": when}
+        if status.delivered:
             values["sent_at"] = when
+        before = [state.value for state in send_predecessors(status) if state is not None]
+        with self._tx(write=True) as conn:
+            update = sends.update().where(key, sends.c.status.in_(before)).values(values)
+            if not conn.execute(update).rowcount:
+                raise StoreError(
+                    f"database {self.url}: send of edition {edition_id} to subscriber "
+                    f"{subscriber_id} is not claimed; cannot record {status.value!r}"
+                )
 
-        def save() -> None:
-            with self._tx(write=True) as conn:
-                if conn.execute(sends.update().where(key).values(values)).rowcount:
-                    return
-                ids = {"edition_id": edition_id, "subscriber_id": subscriber_id}
-                conn.execute(sends.insert().values(attempts=0, created_at=when, **ids, **values))
-
-        self._retry_on_conflict(save)
-
-    def send_states(self, edition_id: int) -> dict[int, str]:
-        """subscriber_id -> send status for every send row of ``edition_id``."""
+    def send_states(self, edition_id: int) -> dict[int, SendState]:
+        """subscriber_id -> send state for every send row of ``edition_id``."""
         query = sa.select(sends.c.subscriber_id, sends.c.status).where(
             sends.c.edition_id == edition_id
         )
         with self._tx() as conn:
-            return {int(row.subscriber_id): row.status for row in conn.execute(query)}
+            rows = conn.execute(query).all()
+        return {int(row.subscriber_id): self._known_state(row.status) for row in rows}
+
+    def _send_state(self, value: str | None) -> SendState | None:
+        """The stored send state ``value`` (None: no send row)."""
+        return None if value is None else self._known_state(value)
+
+    def _known_state(self, value: str) -> SendState:
+        try:
+            return SendState(value)
+        except ValueError:
+            raise StoreError(f"database {self.url}: unknown send state {value!r}") from None

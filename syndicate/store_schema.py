@@ -22,7 +22,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-from syndicate.model import Article, Edition, SourceState, Subscriber, Subscription, as_utc
+from syndicate.model import (
+    Article,
+    Edition,
+    SourceState,
+    Subscriber,
+    Subscription,
+    SubscriptionState,
+    as_utc,
+)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15000
@@ -309,7 +317,7 @@ def row_subscription(row: sa.Row[Any], subscriber: Subscriber) -> Subscription:
         subscriber=subscriber,
         digest_id=row.digest_id,
         sections=tuple(row.sections or ()),
-        status=row.status,
+        status=SubscriptionState(row.status),
         token=row.token,
         consent_at=row.consent_at,
     )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from syndicate.addresses import normalize_address
 from syndicate.config import Config
 from syndicate.errors import SubscriberFileError
-from syndicate.model import Subscription, utcnow
+from syndicate.model import Subscription, SubscriptionState, requested_subscription, utcnow
 from syndicate.store import Store, SubscriptionEntry
 from syndicate.textcodec import decode_local_text
 
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ("active", "unsubscribed")
 _SPLIT = re.compile(r"[\s,;|]+")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _MAX_PROBLEMS = 20
@@ -53,7 +52,7 @@ class SubscriberRow:
     digest_id: str
     sections: tuple[str, ...]
     consent_at: datetime | None
-    status: str
+    status: SubscriptionState
 
 
 @dataclass
@@ -64,11 +63,6 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     kept_unsubscribed: int = 0
-
-    @property
-    def total(self) -> int:
-        """Rows taken into account."""
-        return self.created + self.updated + self.unchanged + self.kept_unsubscribed
 
 
 def _read(path: Path) -> bytes:
@@ -126,9 +120,7 @@ class _RowParser:
             raise ValueError(f"unknown digest {digest_id!r}") from None
         offered = {s.id for s in self.config.digest_sections(digest)}
         sections = self._sections(row.get("sections") or "", offered, digest_id)
-        status = (row.get("status") or "active").strip().lower()
-        if status not in STATUSES:
-            raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+        status = SubscriptionState.parse(row.get("status") or SubscriptionState.ACTIVE)
         consent = _parse_time(row.get("consented_at") or "", self.config)
         name = " ".join(_CONTROLS.sub(" ", row.get("name") or "").split())
         if len(name) > MAX_NAME:
@@ -273,7 +265,8 @@ def import_subscribers(
     entries: list[SubscriptionEntry] = []
     for row in rows:
         current = existing.get((row.email, row.digest_id))
-        if current is not None and current.status == "unsubscribed" and row.status == "active":
+        was = current.status if current is not None else None
+        if requested_subscription(was, row.status) is not row.status:
             logger.info("%s stays unsubscribed from %s", row.email, row.digest_id)
             report.kept_unsubscribed += 1
         elif current is not None and _same(current, row):
@@ -316,14 +309,14 @@ def unsubscribe(store: Store, who: str, *, digest_id: str | None = None) -> list
     found = _find_subscriptions(store, who)
     changed = []
     for sub in found:
-        if sub.status != "active" or (digest_id and sub.digest_id != digest_id):
+        if not sub.status.receives or (digest_id and sub.digest_id != digest_id):
             continue
         changed.append(
             store.set_subscription(
                 sub.subscriber.id,
                 sub.digest_id,
                 sub.sections,
-                status="unsubscribed",
+                status=SubscriptionState.UNSUBSCRIBED,
                 consent_at=sub.consent_at,
             )
         )

@@ -116,7 +116,7 @@ def test_smtp_delivers_each_reader_once(
     world = worlds(store_url, smtp_delivery(port))
     lines: list[str] = []
     report = world.deliver(progress=lines.append)
-    assert (report.sent, report.already, report.failed) == (3, 0, {})
+    assert (report.sent, report.already_claimed, report.failed) == (3, 0, {})
     messages = received(sink)
     assert sorted(messages) == sorted(a for a, _ in READERS)
     assert messages["kim@example.com"]["To"].addresses[0].display_name == "김독자"
@@ -126,7 +126,7 @@ def test_smtp_delivers_each_reader_once(
     assert lines == [f"{a}: sent" for a, _ in READERS]
 
     again = world.deliver()
-    assert (again.sent, again.already, again.failed) == (0, 3, {})
+    assert (again.sent, again.already_claimed, again.failed) == (0, 3, {})
     assert len(sink.messages) == 3
 
 
@@ -148,7 +148,7 @@ def test_smtp_550_is_permanent_and_others_still_sent(
 
     del sink.reject["lee@example.com"]
     again = world.deliver()
-    assert (again.sent, again.already, again.failed) == (0, 3, {})
+    assert (again.sent, again.already_claimed, again.failed) == (0, 3, {})
     assert len(sink.messages) == 2
 
 
@@ -167,7 +167,7 @@ def test_smtp_450_is_retried_on_next_run(
 
     del sink.reject["park@example.com"]
     again = world.deliver()
-    assert (again.sent, again.already, again.failed) == (1, 2, {})
+    assert (again.sent, again.already_claimed, again.failed) == (1, 2, {})
     assert sorted(received(sink)) == sorted(a for a, _ in READERS)
     assert set(world.states().values()) == {"sent"}
 
@@ -277,7 +277,7 @@ def test_file_delivery_one_eml_per_reader(
         by_to[parsed["To"].addresses[0].addr_spec] = parsed
     assert sorted(by_to) == sorted(a for a, _ in READERS)
     again = world.deliver()
-    assert (again.sent, again.already) == (0, 3)
+    assert (again.sent, again.already_claimed) == (0, 3)
     assert sorted(folder.iterdir()) == files
 
 

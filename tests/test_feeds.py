@@ -395,7 +395,9 @@ def test_unwritable_output_is_a_feed_write_error_naming_the_path(
     blocker.write_text("not a folder", encoding="utf-8")
     config = load_config(write_config(feeds={"output": "blocked/feeds", "title": "뉴스"}))
     report = write_feeds(config, MemoryStore([make_article(1)]))
-    assert not report.paths and len(report.failed) == 9  # 8 feeds and the OPML list
+    assert (
+        not report.written and not report.unchanged and len(report.failed) == 9
+    )  # 8 feeds and the OPML list
     assert re.match(r"feed .*blocked/feeds/it\.rss\.xml: cannot write", report.failed["it.rss.xml"])
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html  # type: ignore[import-untyped, unused-ignore]
 
+from syndicate import render
 from syndicate.config import Config, load_config
 from syndicate.digest import digests_for
 from syndicate.errors import RenderError
 from syndicate.model import Article, Digest, Edition, Subscriber, Subscription
-from syndicate.render import Renderer, korean_date, text_width, wrap_text
+from syndicate.render import Renderer, inline_css, korean_date, text_width, wrap_text
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "digest"
 UPDATE_ENV = "SYNDICATE_UPDATE_GOLDEN"
@@ -280,10 +281,19 @@ def _for(config: Config, subscriber: Subscriber, token: str) -> Digest:
     return digest
 
 
-def test_inlining_runs_once_per_distinct_document(config: Config) -> None:
+def test_inlining_runs_once_per_distinct_document(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def counted(html: str, base_url: str) -> str:
+        calls.append(html)
+        return inline_css(html, base_url)
+
+    monkeypatch.setattr(render, "inline_css", counted)
+    size = render.INLINE_CACHE_SIZE
     cached = Renderer(config)
     fresh = Renderer(config)
-    fresh.cache_size = 0
     people = [
         Subscriber(1, "a@example.kr", "김하나"),
         Subscriber(2, "b@example.kr", ""),
@@ -291,9 +301,14 @@ def test_inlining_runs_once_per_distinct_document(config: Config) -> None:
     ]
     for index, person in enumerate(people):
         digest = _for(config, person, f"token-{index}")
-        assert cached.render(digest).html == fresh.render(digest).html
-    assert cached.inline_calls == 1  # the bundled template does not show the name
-    assert fresh.inline_calls == 3
+        calls.clear()
+        first = cached.render(digest).html
+        cached_calls = len(calls)
+        monkeypatch.setattr(render, "INLINE_CACHE_SIZE", 0)
+        assert fresh.render(digest).html == first
+        monkeypatch.setattr(render, "INLINE_CACHE_SIZE", size)
+        assert cached_calls == (1 if index == 0 else 0)  # the bundled template hides the name
+        assert len(calls) == cached_calls + 1  # without a cache: premailer every time
 
 
 def test_personalised_values_are_escaped(config: Config) -> None:

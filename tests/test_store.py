@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from syndicate import store_schema
 from syndicate.errors import SchemaOutOfDate, StoreError
-from syndicate.model import Article, SourceState
+from syndicate.model import Article, SendState, SourceState
 from syndicate.store import Store
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -415,35 +415,36 @@ def test_last_edition_prefers_highest_cutoff(store: Store) -> None:
 
 def test_claim_send_semantics(store: Store) -> None:
     edition, _ = store.create_edition("morning", T0, 0, [])
-    people = [store.upsert_subscriber(f"p{i}@example.kr") for i in range(4)]
-    first, second, third, fourth = (p.id for p in people)
+    people = [store.upsert_subscriber(f"p{i}@example.kr") for i in range(3)]
+    first, second, third = (p.id for p in people)
 
     assert store.claim_send(edition.id, first, "<m1@example.kr>")
     assert not store.claim_send(edition.id, first, "<m1@example.kr>")  # sending
-    store.finish_send(edition.id, first, "failed_temporary", error="421 try later")
+    store.finish_send(edition.id, first, SendState.FAILED_TEMPORARY, error="421 try later")
     assert store.claim_send(edition.id, first, "<m1@example.kr>")  # retry
-    store.finish_send(edition.id, first, "sent")
+    store.finish_send(edition.id, first, SendState.SENT)
     assert not store.claim_send(edition.id, first, "<m1@example.kr>")
 
     assert store.claim_send(edition.id, second, "<m2@example.kr>")
-    store.finish_send(edition.id, second, "failed_permanent", error="550 no such user")
+    store.finish_send(edition.id, second, SendState.FAILED_PERMANENT, error="550 no such user")
     assert not store.claim_send(edition.id, second, "<m2@example.kr>")
 
-    store.finish_send(edition.id, third, "skipped")
-    assert not store.claim_send(edition.id, third, "<m3@example.kr>")
-
     assert store.send_states(edition.id) == {
-        first: "sent",
-        second: "failed_permanent",
-        third: "skipped",
+        first: SendState.SENT,
+        second: SendState.FAILED_PERMANENT,
     }
     with store._tx() as conn:
         row = conn.execute(
             sa.select(store_schema.sends).where(store_schema.sends.c.subscriber_id == first)
         ).one()
     assert row.attempts == 2 and row.sent_at is not None and row.sent_at.tzinfo is UTC
-    with pytest.raises(ValueError, match="send status"):
-        store.finish_send(edition.id, fourth, "sending")
+    with pytest.raises(ValueError, match="send state 'sending' cannot follow 'sending'"):
+        store.finish_send(edition.id, third, SendState.SENDING)
+    with pytest.raises(StoreError, match=f"subscriber {third} is not claimed"):
+        store.finish_send(edition.id, third, SendState.SENT)  # never claimed
+    with pytest.raises(StoreError, match=f"subscriber {first} is not claimed"):
+        store.finish_send(edition.id, first, SendState.FAILED_TEMPORARY)  # sent is final
+    assert store.send_states(edition.id)[first] is SendState.SENT
 
 
 def test_claim_send_unknown_edition_is_an_error(store: Store) -> None:

@@ -80,7 +80,7 @@ def serve(http_root: tuple[Path, str], write_config: Callable[..., Path], docume
 def publish(config: Config, store: Store) -> dict[str, Any]:
     """Collect the one source, write the feeds and parse every file back with lxml."""
     outcome = collect_source(config, store, config.source("hostile"), now=NOW)
-    assert outcome.ok, outcome.error
+    assert outcome.error is None, outcome.error
     report = write_feeds(config, store)
     output = config.resolve(config.feeds.output)
     trees = {}
@@ -296,7 +296,7 @@ DEEP_SCRIPT = textwrap.dedent(
     with Store(config.store) as store:
         store.upgrade()
         outcome = collect_source(config, store, config.source("hostile"))
-        assert outcome.ok, outcome.error
+        assert outcome.error is None, outcome.error
         stored = store.latest_articles(limit=1)[0]
         assert "깊은 곳의 글" in stored.content_html, stored.content_html[-300:]
         assert "<script" not in stored.content_html
