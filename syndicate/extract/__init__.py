@@ -25,6 +25,7 @@ from syndicate.extract.authors import find_authors
 from syndicate.extract.body import Body, clean_body, find_container
 from syndicate.extract.context import Page, node_text
 from syndicate.extract.document import decode_page, parse_page
+from syndicate.extract.embedded import inject_embedded_body
 from syndicate.extract.metadata import (
     find_image,
     find_section,
@@ -155,6 +156,7 @@ def extract_html(source: str, url: str, zone: tzinfo) -> Extracted:
     where = url or "the page"
     tree = parse_page(source, where)
     etree.strip_elements(tree, etree.Comment, with_tail=False)
+    inject_embedded_body(tree)
     page = Page.build(tree, url, zone)
     title = find_title(page)
     body, header = _body(page, source, title)

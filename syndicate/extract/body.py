@@ -59,7 +59,8 @@ _CLUTTER_RE = re.compile(
     r"|best|reporter|journalist|byline|writer|author|profile|comments?|reply|cmt|ad|ads|adv"
     r"|advert\w*|banner|promotion|promo|subscribe|subscription|newsletter|tags?|keywords?"
     r"|hashtag|copyright|footer|btns?|button|tools?|toolbar|util\w*|layer|popup|modal"
-    r"|more_?news|other_?news|series|sponsor\w*|dable|taboola|outbrain|like|reaction|emotion"
+    r"|more_?news|more[-_]?(?:articles?|stories)|(?:top|hot|live)[-_]?issues?|interest\w*"
+    r"|other_?news|series|sponsor\w*|dable|taboola|outbrain|like|reaction|emotion"
     r"|vote|list_?news|news_?list|article_?list|aside|widget|nav|menu|gnb|lnb|breadcrumb"
     r"|location|paging|pagination|app_?down|kakao|thumb_?list|summary_?bot|ai_?summary"
     r"|dates?|datetime|dateline|pub_?date|input_?date|up_?date|view_?date|article_?date)"
@@ -68,7 +69,8 @@ _CLUTTER_RE = re.compile(
 _BOILER_RE = re.compile(
     r"^(?:본문\s*)?글자\s*크기|공유하기|주소가 복사|URL\s*복사|첫 번째 댓글"
     r"|댓글\s*(?:쓰기|바로가기)|^로딩\s*중|^(?:관련\s*기사|많이 본 뉴스|인기\s*기사|추천\s*기사"
-    r"|주요\s*뉴스|최신\s*뉴스|이 시각)|기자의 다른 기사|기자\s*프로필|^구독(?:하기)?$|^좋아요"
+    r"|주요\s*뉴스|최신\s*뉴스|이 시각|(?:당신이\s*)?관심\s*있을\s*만한|(?:함께|같이)\s*보면\s*좋은)"
+    r"|기자의 다른 기사|기자\s*프로필|^구독(?:하기)?$|^좋아요"
     r"|^기사\s*제보|카카오톡\s*(?:공유|채널)|^기사\s*제공"
     r"|^(?:최초\s*)?(?:기사\s*)?(?:입력|수정|등록|송고|업데이트|승인)\s*(?:시간|일시)?\s*[:：]?\s*\d{4}"
     r"|무단\s*전재|재배포\s*금지|^\s*[<\[(]?\s*(?:ⓒ|©|\(c\)|copyright|저작권자)",
@@ -84,9 +86,11 @@ _TAIL_RES = (
     re.compile(r"\s*[<\[(]?\s*(?:ⓒ|©|\(c\)|copyright|저작권자)[^\n]{0,200}$", re.IGNORECASE),
     re.compile(r"\s*[^\n.?!]{0,80}무단\s*전재[^\n]{0,120}$"),
     re.compile(r"\s*[▶☞►▷]\s*[^\n]{0,150}$"),
-    re.compile(r"\s*[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s*$"),
+    re.compile(r"\s*(?:[/=-]\s*)?[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s*$"),
     re.compile(r"^\s*[◎◆■●]?\s*[^\n.!?]{0,20}(?:뉴스|뉴시스|뉴스1|일보|신문|방송|통신)\s*$"),
-    re.compile(r"^\s*[(\[]?\s*(?:촬영|영상|그래픽|편집|취재|사진)[가-힣]{0,4}\s*[:：][^\n]{0,80}$"),
+    re.compile(
+        r"^\s*[(\[]?\s*(?:촬영|영상|그래픽|편집|취재|사진)\s?[가-힣]{0,4}\s*[:：=][^\n]{0,80}$"
+    ),
     re.compile(
         r"^\s*(?:[A-Za-z가-힣]{0,12}\s*뉴스|[A-Z]{2,6})\s*[가-힣]{2,4}(?:\s*기자)?입니다\.?\s*$"
     ),

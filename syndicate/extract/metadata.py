@@ -345,6 +345,9 @@ def _last_crumb(names: list[str], page: Page, title: str) -> str:
     return useful[0] if useful else ""
 
 
+_SECTION_META_RE = re.compile(r"[_:.-](?:section|category)$")  # content_category, news:section
+
+
 def _section_candidates(page: Page, title: str) -> Iterator[str]:
     """Section labels in the documented order (each source computed only when asked)."""
     keys = ("article:section", "og:article:section", "articlesection", "article:section2")
@@ -354,6 +357,7 @@ def _section_candidates(page: Page, title: str) -> Iterator[str]:
     for node in page.tree.xpath(_CRUMB_XPATH)[:5]:
         yield _last_crumb(_crumb_names(node), page, title)
     yield from page.meta_all("section", "category", "article:category", "dable:section")
+    yield from page.meta_all(*(key for key in page.meta if _SECTION_META_RE.search(key)))
     sites = site_names(page)
     nodes = page.tree.xpath(_CATEGORY_XPATH)[:3] + page.tree.xpath(_CURRENT_MENU_XPATH)[:2]
     yield from (text for text in map(node_text, nodes) if not _is_site(text, sites))
