@@ -27,7 +27,7 @@ from lxml import html as lxml_html
 from lxml.cssselect import CSSSelector
 
 from syndicate.extract.bylines import HEAD_BYLINE_RE, TAIL_BYLINE_RE, names_from_text
-from syndicate.extract.context import Page, class_tokens, node_text
+from syndicate.extract.context import Page, class_tokens, node_lines, node_text
 from syndicate.extract.metadata import SUBHEAD_RE
 
 __all__ = ["BODY_SELECTORS", "Body", "clean_body", "find_container"]
@@ -302,12 +302,38 @@ def _strip_tail_once(text: str) -> tuple[str, list[str]]:
     return text, []
 
 
+def _last_line(
+    root: lxml_html.HtmlElement, slots: list[tuple[lxml_html.HtmlElement, str]]
+) -> list[tuple[lxml_html.HtmlElement, str]]:
+    """The trailing text slots that make up the body's last visual line
+    (``▶ <a><strong>한국일보닷컴 바로가기</strong></a>`` is one line in three slots)."""
+    lines = node_lines(root)
+    target = "".join(lines[-1].split()) if lines else ""
+    joined = ""
+    for index in range(len(slots) - 1, -1, -1):
+        node, attr = slots[index]
+        joined = "".join((getattr(node, attr) or "").split()) + joined
+        if joined == target:
+            return slots[index:]
+        if len(joined) > len(target):
+            break
+    return slots[-1:]
+
+
 def _strip_tail(root: lxml_html.HtmlElement) -> list[str]:
     names: list[str] = []
-    for _ in range(8):
+    for _ in range(12):
         slots = _text_slots(root)
         if not slots:
             break
+        line = _last_line(root, slots)
+        whole = "".join(getattr(node, attr) or "" for node, attr in line)
+        stripped, found = _strip_tail_once(whole)
+        if len(line) > 1 and stripped != whole and not stripped.strip():
+            for node, attr in line:
+                setattr(node, attr, "")
+            names = found + names
+            continue
         node, attr = slots[-1]
         text = getattr(node, attr) or ""
         stripped, found = _strip_tail_once(text)
