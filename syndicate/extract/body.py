@@ -327,7 +327,7 @@ def _strip_tail(root: lxml_html.HtmlElement) -> list[str]:
         if not slots:
             break
         line = _last_line(root, slots)
-        whole = "".join(getattr(node, attr) or "" for node, attr in line)
+        whole = "".join(getattr(node, attr) or "" for node, attr in line).rstrip()
         stripped, found = _strip_tail_once(whole)
         if len(line) > 1 and stripped != whole and not stripped.strip():
             for node, attr in line:
@@ -335,7 +335,7 @@ def _strip_tail(root: lxml_html.HtmlElement) -> list[str]:
             names = found + names
             continue
         node, attr = slots[-1]
-        text = getattr(node, attr) or ""
+        text = (getattr(node, attr) or "").rstrip()  # "$" must not stop at a trailing newline
         stripped, found = _strip_tail_once(text)
         if stripped == text:
             break
