@@ -241,7 +241,7 @@ def _captions(root: lxml_html.HtmlElement) -> list[str]:
         key = _key(raw) if len(raw) <= longest else ""
         if key and any(_key(child.text_content()) == key for child in node):
             continue  # a wrapper of the caption: judge the innermost element instead
-        if key in keys and (key in kept or node.tag != "figcaption"):
+        if key in keys and (key in kept or not _in_figcaption(node)):
             _drop(node)
         elif key in alts and key in kept:
             _drop(node)  # an unmarked caption (same text as the image's alt) printed again
@@ -249,6 +249,11 @@ def _captions(root: lxml_html.HtmlElement) -> list[str]:
             captions.append(alts[key])
         kept.add(key)
     return captions
+
+
+def _in_figcaption(node: lxml_html.HtmlElement) -> bool:
+    """Whether ``node`` is a figcaption or the text holder inside one (``<p>`` in it)."""
+    return node.tag == "figcaption" or any(a.tag == "figcaption" for a in node.iterancestors())
 
 
 def _alt_captions(root: lxml_html.HtmlElement, known: set[str]) -> dict[str, str]:
