@@ -25,6 +25,16 @@ _PUSH_RE = re.compile(r"self\.__next_f\.push\(\s*(\[.*?\])\s*\)\s*;?\s*$", re.S)
 _TEXT_ROW_RE = re.compile(r"(?:^|\n|[\]}\"])([0-9a-f]{1,6}):T([0-9a-f]{1,8}),")
 _PARAGRAPH_RE = re.compile(r"<p[\s>]", re.I)
 _MIN_EMBEDDED = 200
+# "deployDt":"2026.01.29 18:40", "reDeployDt":…, "publishedAt":"2024-03-12T09:00:00+09:00"
+_DATE_VALUE = r'"\s*:\s*"(\d{4}[-./]\d{1,2}[-./]\d{1,2}[^"]{0,30})"'
+_UPDATED_KEY_RE = re.compile(
+    r'"\w*(?:modif|updat|edit|re_?deploy|revis)\w*(?:dt|date|time|at)' + _DATE_VALUE, re.I
+)
+_PUBLISHED_KEY_RE = re.compile(
+    r'"(?!\w*(?:modif|updat|edit|re_?deploy|revis))\w*(?:publish|deploy|release|regist|reg|input'
+    r"|create|first|service)\w*(?:dt|date|time|at)" + _DATE_VALUE,
+    re.I,
+)
 _PLACEHOLDER_RE = re.compile(r"\$\$[A-Za-z_]+\$\$")  # CMS slots such as $$ARTICLEAD$$
 
 
@@ -64,6 +74,17 @@ def _visible_text(body: lxml_html.HtmlElement) -> str:
     return " ".join(" ".join(str(t) for t in texts).split())
 
 
+def _add_dates(tree: lxml_html.HtmlElement, payload: str) -> None:
+    """Publication times from the payload's article record, as meta tags the page lacks."""
+    head = tree.find("head")
+    if head is None or tree.xpath("//meta[@property='article:published_time']"):
+        return
+    for key, pattern in (("published", _PUBLISHED_KEY_RE), ("modified", _UPDATED_KEY_RE)):
+        match = pattern.search(payload)
+        if match:
+            etree.SubElement(head, "meta", property=f"article:{key}_time", content=match.group(1))
+
+
 def inject_embedded_body(tree: lxml_html.HtmlElement) -> bool:
     """Append the flight payload's article HTML to ``<body>`` when the markup lacks it."""
     payload = _flight_payload(tree)
@@ -82,6 +103,7 @@ def inject_embedded_body(tree: lxml_html.HtmlElement) -> bool:
     except (etree.ParserError, ValueError) as exc:
         logger.debug("embedded article HTML did not parse: %s", exc)
         return False
+    _add_dates(tree, payload)
     article = etree.SubElement(body, "article", itemprop="articleBody")
     for node in nodes:
         if isinstance(node, str):
