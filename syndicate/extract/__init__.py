@@ -4,7 +4,9 @@
 from the most reliable place the page offers; the order per field is written in
 :mod:`syndicate.extract.metadata` (title, dates, section, summary, image),
 :mod:`syndicate.extract.authors` (reporters) and :mod:`syndicate.extract.body`
-(the body and its captions). trafilatura is the fallback for a body our own
+(the body and its captions). A body the server ships only inside a script (Next.js
+flight data) is first put back into the tree by :mod:`syndicate.extract.embedded`.
+trafilatura is the fallback for a body our own
 rules cannot locate, and is also consulted when our body is short (it wins only
 when much longer and holding our opening words). A page without an article raises
 :class:`~syndicate.errors.ExtractError` naming the page.

@@ -59,7 +59,7 @@ _CLUTTER_RE = re.compile(
     r"|best|reporter|journalist|byline|writer|author|profile|comments?|reply|cmt|ad|ads|adv"
     r"|advert\w*|banner|promotion|promo|subscribe|subscription|newsletter|tags?|keywords?"
     r"|hashtag|copyright|footer|btns?|button|tools?|toolbar|util\w*|layer|popup|modal"
-    r"|more_?news|more[-_]?(?:articles?|stories)|(?:top|hot|live)[-_]?issues?|interest\w*"
+    r"|more_?news|more[-_]?(?:articles?|stories)|(?:top|hot|live|interest)[-_]?issues?"
     r"|other_?news|series|sponsor\w*|dable|taboola|outbrain|like|reaction|emotion"
     r"|vote|list_?news|news_?list|article_?list|aside|widget|nav|menu|gnb|lnb|breadcrumb"
     r"|location|paging|pagination|app_?down|kakao|thumb_?list|summary_?bot|ai_?summary"
