@@ -5,7 +5,10 @@ body on the client: the server sends it as a text row of the React flight payloa
 ``self.__next_f.push([1, "24:T1b7b,<p>…"])``, and the HTML holds no paragraph of it.
 :func:`inject_embedded_body` finds the longest such row holding paragraphs and, when
 the page's own text lacks it, appends it to ``<body>`` as an ``<article>`` so the
-ordinary container, caption and byline rules apply to it.
+ordinary container, caption and byline rules apply to it. Such pages often carry no
+``article:published_time`` either; the article record in the same payload
+(``"deployDt":"2026.01.29 18:40"``, ``"reDeployDt"``, ``"publishedAt"``) then supplies
+the published and modified times as meta tags, read like any other.
 """
 
 from __future__ import annotations
