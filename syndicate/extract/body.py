@@ -188,6 +188,9 @@ def _remove_boilerplate(root: lxml_html.HtmlElement, title: str) -> None:
             continue
         text = " ".join(raw.split())
         if text and len(text) <= 160 and (_BOILER_RE.search(text) or text == title):
+            lines = node_lines(node)
+            if len(lines) > 1 and not all(_BOILER_RE.search(line) for line in lines):
+                continue  # "홍길동 기자<br>ⓒ 무단전재…": the tail stripper takes it line by line
             _drop(node)
 
 
