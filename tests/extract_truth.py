@@ -62,11 +62,15 @@ def theirs(content: bytes, url: str) -> dict[str, Any]:
     }
 
 
-def _caption_counts_ok(text: str, truth: dict[str, Any], content: bytes) -> bool:
-    """Every photo caption of the page appears at most once in the text."""
+def _caption_counts_ok(
+    text: str, found_captions: list[str], truth: dict[str, Any], content: bytes
+) -> bool:
+    """Every photo caption of the page appears at most once in the text, and each
+    caption the extractor reports appears in it exactly once (not dropped)."""
     page = content.decode("utf-8", errors="replace")
     captions = re.findall(r'class="[^"]*(?:caption|desc)[^"]*"[^>]*>([^<]{20,})<', page)
-    return all(text.count(c.strip()[:40]) <= 1 for c in captions)
+    once = all(text.count(c.strip()[:40]) <= 1 for c in captions)
+    return once and all(text.count(c) == 1 for c in found_captions)
 
 
 def score(found: dict[str, Any], truth: dict[str, Any], content: bytes) -> dict[str, bool]:
@@ -82,5 +86,5 @@ def score(found: dict[str, Any], truth: dict[str, Any], content: bytes) -> dict[
         "section": found["section"] == truth["section"],
         "body_complete": truth["first"] in text and truth["last"] in text,
         "body_clean": not any(bad in text for bad in truth["absent"]),
-        "captions_once": _caption_counts_ok(text, truth, content),
+        "captions_once": _caption_counts_ok(text, found["captions"], truth, content),
     }

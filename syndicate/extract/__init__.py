@@ -4,7 +4,9 @@
 from the most reliable place the page offers; the order per field is written in
 :mod:`syndicate.extract.metadata` (title, dates, section, summary, image),
 :mod:`syndicate.extract.authors` (reporters) and :mod:`syndicate.extract.body`
-(the body and its captions). trafilatura is the fallback for a body our own
+(the body and its captions). A body the server ships only inside a script (Next.js
+flight data) is first put back into the tree by :mod:`syndicate.extract.embedded`.
+trafilatura is the fallback for a body our own
 rules cannot locate, and is also consulted when our body is short (it wins only
 when much longer and holding our opening words). A page without an article raises
 :class:`~syndicate.errors.ExtractError` naming the page.
@@ -25,6 +27,7 @@ from syndicate.extract.authors import find_authors
 from syndicate.extract.body import Body, clean_body, find_container
 from syndicate.extract.context import Page, node_text
 from syndicate.extract.document import decode_page, parse_page
+from syndicate.extract.embedded import inject_embedded_body
 from syndicate.extract.metadata import (
     find_image,
     find_section,
@@ -155,6 +158,7 @@ def extract_html(source: str, url: str, zone: tzinfo) -> Extracted:
     where = url or "the page"
     tree = parse_page(source, where)
     etree.strip_elements(tree, etree.Comment, with_tail=False)
+    inject_embedded_body(tree)
     page = Page.build(tree, url, zone)
     title = find_title(page)
     body, header = _body(page, source, title)

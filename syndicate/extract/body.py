@@ -27,7 +27,7 @@ from lxml import html as lxml_html
 from lxml.cssselect import CSSSelector
 
 from syndicate.extract.bylines import HEAD_BYLINE_RE, TAIL_BYLINE_RE, names_from_text
-from syndicate.extract.context import Page, class_tokens, node_text
+from syndicate.extract.context import Page, class_tokens, node_lines, node_text
 from syndicate.extract.metadata import SUBHEAD_RE
 
 __all__ = ["BODY_SELECTORS", "Body", "clean_body", "find_container"]
@@ -59,7 +59,8 @@ _CLUTTER_RE = re.compile(
     r"|best|reporter|journalist|byline|writer|author|profile|comments?|reply|cmt|ad|ads|adv"
     r"|advert\w*|banner|promotion|promo|subscribe|subscription|newsletter|tags?|keywords?"
     r"|hashtag|copyright|footer|btns?|button|tools?|toolbar|util\w*|layer|popup|modal"
-    r"|more_?news|other_?news|series|sponsor\w*|dable|taboola|outbrain|like|reaction|emotion"
+    r"|more_?news|more[-_]?(?:articles?|stories)|(?:top|hot|live|interest)[-_]?issues?"
+    r"|other_?news|series|sponsor\w*|dable|taboola|outbrain|like|reaction|emotion"
     r"|vote|list_?news|news_?list|article_?list|aside|widget|nav|menu|gnb|lnb|breadcrumb"
     r"|location|paging|pagination|app_?down|kakao|thumb_?list|summary_?bot|ai_?summary"
     r"|dates?|datetime|dateline|pub_?date|input_?date|up_?date|view_?date|article_?date)"
@@ -68,7 +69,9 @@ _CLUTTER_RE = re.compile(
 _BOILER_RE = re.compile(
     r"^(?:본문\s*)?글자\s*크기|공유하기|주소가 복사|URL\s*복사|첫 번째 댓글"
     r"|댓글\s*(?:쓰기|바로가기)|^로딩\s*중|^(?:관련\s*기사|많이 본 뉴스|인기\s*기사|추천\s*기사"
-    r"|주요\s*뉴스|최신\s*뉴스|이 시각)|기자의 다른 기사|기자\s*프로필|^구독(?:하기)?$|^좋아요"
+    r"|주요\s*뉴스|최신\s*뉴스|이 시각|(?:당신이\s*)?관심\s*있을\s*만한"
+    r"|(?:함께|같이)\s*보면\s*좋은)"
+    r"|기자의 다른 기사|기자\s*프로필|^구독(?:하기)?$|^좋아요"
     r"|^기사\s*제보|카카오톡\s*(?:공유|채널)|^기사\s*제공"
     r"|^(?:최초\s*)?(?:기사\s*)?(?:입력|수정|등록|송고|업데이트|승인)\s*(?:시간|일시)?\s*[:：]?\s*\d{4}"
     r"|무단\s*전재|재배포\s*금지|^\s*[<\[(]?\s*(?:ⓒ|©|\(c\)|copyright|저작권자)",
@@ -84,9 +87,13 @@ _TAIL_RES = (
     re.compile(r"\s*[<\[(]?\s*(?:ⓒ|©|\(c\)|copyright|저작권자)[^\n]{0,200}$", re.IGNORECASE),
     re.compile(r"\s*[^\n.?!]{0,80}무단\s*전재[^\n]{0,120}$"),
     re.compile(r"\s*[▶☞►▷]\s*[^\n]{0,150}$"),
-    re.compile(r"\s*[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s*$"),
+    re.compile(r"\s*(?:[/=-]\s*)?[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s*$"),
+    # "이정훈 (futures@edaily.co.kr)": a name and e-mail without a title
+    re.compile(r"^\s*[가-힣]{2,4}\s*[(（<\[]\s*[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s*[)）>\]]\s*$"),
     re.compile(r"^\s*[◎◆■●]?\s*[^\n.!?]{0,20}(?:뉴스|뉴시스|뉴스1|일보|신문|방송|통신)\s*$"),
-    re.compile(r"^\s*[(\[]?\s*(?:촬영|영상|그래픽|편집|취재|사진)[가-힣]{0,4}\s*[:：][^\n]{0,80}$"),
+    re.compile(
+        r"^\s*[(\[]?\s*(?:촬영|영상|그래픽|편집|취재|사진)\s?[가-힣]{0,4}\s*[:：=][^\n]{0,80}$"
+    ),
     re.compile(
         r"^\s*(?:[A-Za-z가-힣]{0,12}\s*뉴스|[A-Z]{2,6})\s*[가-힣]{2,4}(?:\s*기자)?입니다\.?\s*$"
     ),
@@ -181,6 +188,9 @@ def _remove_boilerplate(root: lxml_html.HtmlElement, title: str) -> None:
             continue
         text = " ".join(raw.split())
         if text and len(text) <= 160 and (_BOILER_RE.search(text) or text == title):
+            lines = node_lines(node)
+            if len(lines) > 1 and not all(_BOILER_RE.search(line) for line in lines):
+                continue  # "홍길동 기자<br>ⓒ 무단전재…": the tail stripper takes it line by line
             _drop(node)
 
 
@@ -236,7 +246,7 @@ def _captions(root: lxml_html.HtmlElement) -> list[str]:
         key = _key(raw) if len(raw) <= longest else ""
         if key and any(_key(child.text_content()) == key for child in node):
             continue  # a wrapper of the caption: judge the innermost element instead
-        if key in keys and (key in kept or node.tag != "figcaption"):
+        if key in keys and (key in kept or not _in_figcaption(node)):
             _drop(node)
         elif key in alts and key in kept:
             _drop(node)  # an unmarked caption (same text as the image's alt) printed again
@@ -244,6 +254,11 @@ def _captions(root: lxml_html.HtmlElement) -> list[str]:
             captions.append(alts[key])
         kept.add(key)
     return captions
+
+
+def _in_figcaption(node: lxml_html.HtmlElement) -> bool:
+    """Whether ``node`` is a figcaption or the text holder inside one (``<p>`` in it)."""
+    return node.tag == "figcaption" or any(a.tag == "figcaption" for a in node.iterancestors())
 
 
 def _alt_captions(root: lxml_html.HtmlElement, known: set[str]) -> dict[str, str]:
@@ -297,14 +312,40 @@ def _strip_tail_once(text: str) -> tuple[str, list[str]]:
     return text, []
 
 
+def _last_line(
+    root: lxml_html.HtmlElement, slots: list[tuple[lxml_html.HtmlElement, str]]
+) -> list[tuple[lxml_html.HtmlElement, str]]:
+    """The trailing text slots that make up the body's last visual line
+    (``▶ <a><strong>한국일보닷컴 바로가기</strong></a>`` is one line in three slots)."""
+    lines = node_lines(root)
+    target = "".join(lines[-1].split()) if lines else ""
+    joined = ""
+    for index in range(len(slots) - 1, -1, -1):
+        node, attr = slots[index]
+        joined = "".join((getattr(node, attr) or "").split()) + joined
+        if joined == target:
+            return slots[index:]
+        if len(joined) > len(target):
+            break
+    return slots[-1:]
+
+
 def _strip_tail(root: lxml_html.HtmlElement) -> list[str]:
     names: list[str] = []
-    for _ in range(8):
+    for _ in range(12):
         slots = _text_slots(root)
         if not slots:
             break
+        line = _last_line(root, slots)
+        whole = "".join(getattr(node, attr) or "" for node, attr in line).rstrip()
+        stripped, found = _strip_tail_once(whole)
+        if len(line) > 1 and stripped != whole and not stripped.strip():
+            for node, attr in line:
+                setattr(node, attr, "")
+            names = found + names
+            continue
         node, attr = slots[-1]
-        text = getattr(node, attr) or ""
+        text = (getattr(node, attr) or "").rstrip()  # "$" must not stop at a trailing newline
         stripped, found = _strip_tail_once(text)
         if stripped == text:
             break

@@ -72,17 +72,25 @@ _NOT_NAMES = frozenset(
 )  # fmt: skip
 
 _DATELINE = r"[\[【(（][^\]】)）\n=]{0,30}=[^\]】)）\n]{0,30}[\]】)）]"
-_ONE = rf"{_NAMES}\s*{_TITLE}(?:\s*외\s*\d+\s*명)?(?:\s*[(（<\[]?\s*{_EMAIL}\s*[)）>\]]?)?"
+# an outlet between a name and its title: "김재호 MK스포츠 특파원"
+_OUTLET_WORD = r"[A-Za-z0-9가-힣]*(?:" + "|".join(_OUTLET_END) + r")"
+_ONE = (
+    rf"{_NAMES}\s*(?:{_OUTLET_WORD}\s+)?{_TITLE}(?:\s*외\s*\d+\s*명)?"
+    rf"(?:\s*[(（<\[]?\s*{_EMAIL}\s*[)）>\]]?)?"
+)
 HEAD_BYLINE_RE = re.compile(
     rf"^\s*(?:[\[【]\s*[^\]】\n]{{0,40}}?{_TITLE}\s*[\]】]"
     rf"|{_DATELINE}\s*(?:{_NAMES}\s*{_TITLE}\s*=|=)?"
     rf"|[(（][^)）\n]{{0,30}}{_TITLE}\s*[)）])\s*"
 )
 TAIL_BYLINE_RE = re.compile(
-    rf"\s*(?:[/▶■◆☞◎=]\s*)?[\[【(（<]?\s*(?:[가-힣A-Za-z0-9]+\s+)?"
+    rf"\s*(?:[/▶■◆☞◎=]\s*)?[\[【(（<]?\s*(?:[^\]】\n=]{{0,30}}=\s*)?(?:[가-힣A-Za-z0-9]+\s+)?"
     rf"(?:(?:글|사진|글·사진|글/사진|정리|취재)\s*[=:]\s*)?{_ONE}"
     rf"(?:\s*[/·,]?\s*{_ONE})*\s*[\]】)）>]?\s*$"
 )
+
+
+_BETWEEN_RE = re.compile(rf"(?<=[가-힣])\s+{_OUTLET_WORD}\s+(?={_TITLE})")
 
 
 def is_outlet(name: str) -> bool:
@@ -108,6 +116,7 @@ def _split_names(run: str) -> list[str]:
 def names_from_text(text: str) -> list[str]:
     """Reporter names in byline text, in order of appearance, each once."""
     names: list[str] = []
+    text = _BETWEEN_RE.sub(" ", text)
     for match in _NAME_RUN_RE.finditer(text):
         parts = _split_names(match.group("names"))
         people = [p for p in parts if _is_person(p)]

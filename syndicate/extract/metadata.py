@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from copy import deepcopy
 from datetime import UTC, datetime, tzinfo
 from urllib.parse import urljoin, urlsplit
 
@@ -118,6 +119,7 @@ _HEADLINE_XPATH = (
 )
 _CATEGORY_XPATH = (
     "//*[contains(translate(@class,'-','_'),'categorize_item')"
+    " or contains(translate(@class,'-','_'),'categorization_item')"
     " or contains(translate(@class,'-','_'),'article_category')"
     " or contains(translate(@class,'-','_'),'news_category')"
     " or contains(translate(@class,'-','_'),'cate_name')"
@@ -345,6 +347,9 @@ def _last_crumb(names: list[str], page: Page, title: str) -> str:
     return useful[0] if useful else ""
 
 
+_SECTION_META_RE = re.compile(r"[_:.-](?:section|category)$")  # content_category, news:section
+
+
 def _section_candidates(page: Page, title: str) -> Iterator[str]:
     """Section labels in the documented order (each source computed only when asked)."""
     keys = ("article:section", "og:article:section", "articlesection", "article:section2")
@@ -354,9 +359,22 @@ def _section_candidates(page: Page, title: str) -> Iterator[str]:
     for node in page.tree.xpath(_CRUMB_XPATH)[:5]:
         yield _last_crumb(_crumb_names(node), page, title)
     yield from page.meta_all("section", "category", "article:category", "dable:section")
+    yield from page.meta_all(*(key for key in page.meta if _SECTION_META_RE.search(key)))
     sites = site_names(page)
     nodes = page.tree.xpath(_CATEGORY_XPATH)[:3] + page.tree.xpath(_CURRENT_MENU_XPATH)[:2]
-    yield from (text for text in map(node_text, nodes) if not _is_site(text, sites))
+    yield from (text for text in map(_label_text, nodes) if not _is_site(text, sites))
+
+
+_SCREEN_READER_ONLY = frozenset(("blind", "sr-only", "screen_out", "visually-hidden", "hidden"))
+
+
+def _label_text(node: lxml_html.HtmlElement) -> str:
+    """A menu or category label without its screen-reader-only words (``선택됨``)."""
+    copy = deepcopy(node)
+    for extra in copy.xpath(".//*[@class]"):
+        if _SCREEN_READER_ONLY.intersection(class_tokens(extra)):
+            extra.drop_tree()
+    return node_text(copy)
 
 
 def find_section(page: Page, title: str) -> str:
