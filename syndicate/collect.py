@@ -148,7 +148,7 @@ def _bounded_html(raw: str, limit: int, base: str | None, field_name: str, notes
 
 def _categories(raw: Sequence[str], notes: _Notes) -> tuple[str, ...]:
     """Distinct one-line categories, at most MAX_CATEGORIES of at most MAX_CATEGORY_CHARS."""
-    names = dict.fromkeys(" ".join(xml_text(c).split()) for c in raw if isinstance(c, str))
+    names = dict.fromkeys(plain_title(xml_text(c)) for c in raw if isinstance(c, str))
     names.pop("", None)
     long = sum(1 for name in names if len(name) > MAX_CATEGORY_CHARS)
     if long:

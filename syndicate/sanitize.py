@@ -107,6 +107,14 @@ def xml_text(text: str) -> str:
     return _NON_XML_RE.sub("", text)
 
 
+# ASCII characters that may not stand raw in a URL (RFC 3986); percent-encoded so
+# a link can never close an attribute or open a tag wherever it is pasted.
+_URL_UNSAFE = str.maketrans({c: f"%{ord(c):02X}" for c in ' "<>\\^`{|}'})
+# Bidirectional embeddings, overrides and isolates: they reorder the text around
+# them (a title can show a spoofed file name or link), so plain text drops them.
+_BIDI_CONTROLS_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
 def safe_link(url: str, base_url: str | None = None) -> str:
     """Return ``url`` if it is an absolute http(s) URL, else ``""``.
 
@@ -125,7 +133,7 @@ def safe_link(url: str, base_url: str | None = None) -> str:
         return ""
     if parts.scheme.lower() not in LINK_SCHEMES or not parts.netloc:
         return ""
-    return text.replace(" ", "%20")
+    return text.translate(_URL_UNSAFE)
 
 
 def _is_http(url: str | None) -> bool:
@@ -505,7 +513,7 @@ def plain_title(text: str) -> str:
         return ""
     if "<" in text or "&" in text:
         text = html_to_text(text)
-    return " ".join(text.split())
+    return " ".join(_BIDI_CONTROLS_RE.sub("", text).split())
 
 
 def _pair_breaks(before: str, after: str) -> bool:

@@ -1,0 +1,59 @@
+"""Links that could break out of an attribute, and text that reorders itself.
+
+A link is published as it came only when every character may stand raw in a
+URL; quotes and angle brackets are percent-encoded, so pasting the link into an
+``href`` anywhere can never close the attribute. Bidirectional overrides and
+isolates (U+202A-202E, U+2066-2069) are dropped from plain-text fields, since
+they make a title show a spoofed file name or address.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from syndicate.collect import normalize_article
+from syndicate.config import SourceConfig
+from syndicate.model import Article
+from syndicate.sanitize import plain_title, safe_link
+
+SOURCE = SourceConfig(id="h", kind="feed", location="https://news.example.kr/rss", section="it")
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ('https://a.kr/x?a="><script>', "https://a.kr/x?a=%22%3E%3Cscript%3E"),
+        ("https://a.kr/x y`{|}^\\", "https://a.kr/x%20y%60%7B%7C%7D%5E%5C"),
+        ("https://a.kr/뉴스/기사?id=1&b=2#top", "https://a.kr/뉴스/기사?id=1&b=2#top"),
+        ("https://a.kr/x%20y", "https://a.kr/x%20y"),
+    ],
+)
+def test_links_never_carry_characters_that_end_an_attribute(link: str, expected: str) -> None:
+    assert safe_link(link) == expected
+
+
+@pytest.mark.parametrize(
+    "control",
+    ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"],
+)
+def test_bidi_controls_are_dropped_from_titles(control: str) -> None:
+    assert plain_title(f"invoice{control}fdp.exe 뉴스") == "invoicefdp.exe 뉴스"
+
+
+def test_an_article_is_stored_without_overrides_and_with_a_safe_link() -> None:
+    raw = Article(
+        source_id="h",
+        guid="g1",
+        url='https://a.kr/x?a="><img src=x onerror=alert(1)>',
+        title="속보\u202e gpj.exe",
+        section_id="it",
+        summary_html="<p>본문</p>",
+        author="김기자\u2066",
+        categories=("경제\u202d",),
+    )
+    article = normalize_article(raw, SOURCE)
+    assert article is not None
+    assert article.title == "속보 gpj.exe"
+    assert article.author == "김기자"
+    assert '"' not in article.url and "<" not in article.url and ">" not in article.url
+    assert not any("\u202a" <= c <= "\u202e" for c in "".join(article.categories))
