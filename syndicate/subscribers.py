@@ -15,7 +15,6 @@ import csv
 import io
 import logging
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from syndicate.addresses import normalize_address
 from syndicate.config import Config
 from syndicate.errors import SubscriberFileError
+from syndicate.files import UnreadableFile, read_regular_file
 from syndicate.model import Subscription, SubscriptionState, requested_subscription, utcnow
 from syndicate.store import Store, SubscriptionEntry
 from syndicate.textcodec import decode_local_text
@@ -68,15 +68,12 @@ class ImportReport:
 def _read(path: Path) -> bytes:
     """The bytes of a regular file of at most MAX_FILE_BYTES (never a FIFO or device)."""
     try:
-        if not stat.S_ISREG(path.stat().st_mode):  # before opening: a FIFO would block
-            raise SubscriberFileError(f"{path}: not a regular file")
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise SubscriberFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise SubscriberFileError(f"{path}: larger than {MAX_FILE_BYTES // 1_000_000} MB; split it")
-    return raw
+        return read_regular_file(path, MAX_FILE_BYTES)
+    except UnreadableFile as exc:
+        if str(exc).startswith("larger than"):
+            limit = MAX_FILE_BYTES // 1_000_000
+            raise SubscriberFileError(f"{path}: larger than {limit} MB; split it") from None
+        raise SubscriberFileError(f"{path}: {exc}") from None
 
 
 def _decode(path: Path) -> str:

@@ -9,9 +9,7 @@ line naming the place: ``line 3, column 5: ...`` or the key path.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import yaml
 
 from syndicate.errors import ConfigError
+from syndicate.files import UnreadableFile, read_regular_file
 
 MAX_BYTES = 1_048_576
 MAX_DEPTH = 32
@@ -63,23 +62,15 @@ def _at(node: yaml.Node) -> str:
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes: only a regular file, at most MAX_BYTES (never blocks on a FIFO)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except FileNotFoundError:
-        raise ConfigError(
-            str(path), ["file not found (use -c PATH or set SYNDICATE_CONFIG)"]
-        ) from None
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        what = "a folder" if stat.S_ISDIR(mode) else "a pipe, device or socket"
-        raise ConfigError(str(path), [f"not a regular file ({what})"])
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise ConfigError(str(path), [f"file too large (limit {MAX_BYTES} bytes)"])
-    return data
+        return read_regular_file(path, MAX_BYTES)
+    except UnreadableFile as exc:
+        if exc.missing:
+            reason = "file not found (use -c PATH or set SYNDICATE_CONFIG)"
+        elif str(exc).startswith("larger than"):
+            reason = f"file too large (limit {MAX_BYTES} bytes)"
+        else:
+            reason = str(exc)
+        raise ConfigError(str(path), [reason]) from None
 
 
 def _decode(path: Path, data: bytes) -> str:

@@ -284,7 +284,7 @@ def test_retrieve_local_path_and_file_url() -> None:
 def test_retrieve_missing_file_and_folder() -> None:
     with pytest.raises(SourceError, match=r"source 'src': file not found: .*nope\.xml"):
         get(str(FEEDS / "nope.xml"))
-    with pytest.raises(SourceError, match="is a folder"):
+    with pytest.raises(SourceError, match=r"not a regular file \(a folder\)"):
         get(str(FEEDS))
 
 

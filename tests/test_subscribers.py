@@ -90,7 +90,7 @@ def test_every_bad_line_named_and_nothing_imported(
 def test_missing_email_column_and_missing_file(config: Config, tmp_path: Path) -> None:
     with pytest.raises(SubscriberFileError, match=r":1: header row needs an 'email' column"):
         read_subscribers(_csv(tmp_path, "name,address\n김,kim@example.kr\n"), config)
-    with pytest.raises(SubscriberFileError, match="cannot read"):
+    with pytest.raises(SubscriberFileError, match="file not found"):
         read_subscribers(tmp_path / "absent.csv", config)
 
 

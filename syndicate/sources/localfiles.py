@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from syndicate.files import UnreadableFile, read_fd
 
 SUFFIXES = frozenset({".md", ".markdown", ".html", ".htm"})
 MAX_DIR_DEPTH = 32
@@ -147,19 +148,6 @@ def _open_beneath(root: str, target: PurePosixPath) -> int:
         os.close(directory)
 
 
-def _read_fd(fd: int, max_bytes: int) -> bytes:
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise BadFile("not a regular file (a FIFO, socket or device)")
-        if info.st_size > max_bytes:
-            raise BadFile(f"larger than {max_bytes} bytes")
-        data = file.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise BadFile(f"larger than {max_bytes} bytes")
-    return data
-
-
 def read_entry(folder: Path, entry: Entry, max_bytes: int) -> bytes:
     """Return the bytes of one listed file (raise :class:`BadFile` if it cannot be used)."""
     if entry.problem is not None:
@@ -172,6 +160,8 @@ def read_entry(folder: Path, entry: Entry, max_bytes: int) -> bytes:
             raise BadFile("became a symlink while reading; not followed") from exc
         raise BadFile(f"cannot read: {exc.strerror or exc}") from exc
     try:
-        return _read_fd(fd, max_bytes)
+        return read_fd(fd, max_bytes)
+    except UnreadableFile as exc:
+        raise BadFile(str(exc)) from None
     except OSError as exc:
         raise BadFile(f"cannot read: {exc.strerror or exc}") from exc

@@ -28,6 +28,7 @@ from urllib.request import url2pathname
 import httpx
 
 from syndicate.errors import SourceError
+from syndicate.files import UnreadableFile, read_regular_file
 from syndicate.model import SourceState
 
 logger = logging.getLogger(__name__)
@@ -89,18 +90,11 @@ def _file_url_path(location: str, state: SourceState) -> Path:
 
 
 def _retrieve_file(path: Path, state: SourceState, max_bytes: int) -> Retrieved:
-    source_id = state.source_id
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise SourceError(source_id, f"{path} is a folder, not a feed file")
-        if size > max_bytes:
-            raise SourceError(source_id, f"{path} is larger than {max_bytes} bytes")
-        content = path.read_bytes()
-    except FileNotFoundError:
-        raise SourceError(source_id, f"file not found: {path}") from None
-    except OSError as exc:
-        raise SourceError(source_id, f"cannot read {path}: {exc.strerror or exc}") from exc
+        content = read_regular_file(path, max_bytes)
+    except UnreadableFile as exc:
+        reason = f"file not found: {path}" if exc.missing else f"{path}: {exc}"
+        raise SourceError(state.source_id, reason) from None
     return Retrieved(content=content, content_type=None, final_url=path.resolve().as_uri())
 
 

@@ -8,6 +8,7 @@ DOCTYPE stands (after junk, comments, PIs, a BOM, in UTF-16/32); harmless feeds
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -229,3 +230,36 @@ def test_pathological_markup_is_checked_in_linear_time(body: str) -> None:
     thread.start()
     thread.join(30)
     assert not thread.is_alive() and outcome
+
+
+@pytest.mark.parametrize("target", ["fifo", "/dev/zero", "/dev/urandom", "folder"])
+def test_a_local_feed_that_is_not_a_regular_file_is_one_line(
+    tmp_path: Path, write_config: Any, target: str
+) -> None:
+    """A FIFO hung the run and /dev/zero was read until the process was killed (23 GB)."""
+    if target == "fifo":
+        location = tmp_path / "pipe.xml"
+        os.mkfifo(location)
+    elif target == "folder":
+        location = tmp_path / "feeds"
+        location.mkdir()
+    else:
+        location = Path(target)
+    good = tmp_path / "good.xml"
+    good.write_text(BODY.format(title="good news"), encoding="utf-8")
+    config = write_config(
+        store=f"sqlite:///{tmp_path / 'store.db'}",
+        sources=[
+            {"id": "bad", "kind": "feed", "location": str(location), "section": "it"},
+            {"id": "good", "kind": "feed", "location": str(good), "section": "it"},
+        ],
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", COLLECT_SCRIPT, str(config)],
+        check=False, capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcomes = {row[0]: row for row in json.loads(done.stdout.strip().splitlines()[-1])}
+    assert outcomes["good"][1] == 1 and outcomes["good"][2] is None
+    error = outcomes["bad"][2]
+    assert error and "\n" not in error and "'bad'" in error and "not a regular file" in error
