@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
@@ -233,10 +233,36 @@ def normalize_article(article: Article, source: SourceConfig) -> Article | None:
     return replace(normalized, section_id=section)
 
 
-def normalize_batch(articles: Sequence[Article], source: SourceConfig) -> tuple[list[Article], int]:
-    """Normalise a batch and drop unusable articles and duplicate GUIDs; return (kept, skipped)."""
+def newest(articles: Sequence[Article], limit: int) -> list[Article]:
+    """The ``limit`` newest articles (published, else updated; undated count as oldest, in
+    document order), kept in document order."""
+    if len(articles) <= limit:
+        return list(articles)
+
+    def age(index: int) -> tuple[datetime, int]:
+        article = articles[index]
+        when = article.published_at or article.updated_at
+        return (when or datetime.min.replace(tzinfo=UTC), -index)
+
+    chosen = sorted(sorted(range(len(articles)), key=age, reverse=True)[:limit])
+    return [articles[index] for index in chosen]
+
+
+def normalize_batch(
+    articles: Sequence[Article], source: SourceConfig, *, limit: int | None = None
+) -> tuple[list[Article], int]:
+    """Normalise a batch and drop unusable articles and duplicate GUIDs; return (kept, skipped).
+
+    With ``limit``, only that many of the newest articles are read; the rest are
+    skipped with one warning, so one enormous feed cannot flood the store.
+    """
+    if limit is not None and len(articles) > limit:
+        logger.warning(
+            "source %s: %d entries; only the newest %d are read (collect.max_entries)",
+            source.id, len(articles), limit,
+        )  # fmt: skip
     kept: dict[str, Article] = {}
-    for article in articles:
+    for article in articles if limit is None else newest(articles, limit):
         try:
             normalized = normalize_article(article, source)
         except Exception as exc:  # one malformed article never stops its source
@@ -302,7 +328,8 @@ def _store_result(
     """Write one source's result (or record its failure) in the calling thread."""
     if isinstance(result, str):
         return _fail(store, state, result, now)
-    articles, skipped = normalize_batch(result.articles, source)
+    limit = config.collect.max_entries
+    articles, skipped = normalize_batch(result.articles, source, limit=limit)
     try:
         counts = store.upsert_articles(articles, tag_authority=config.host, now=now)
     except SchemaOutOfDate:

@@ -354,6 +354,7 @@ class CollectConfig(_Model):
     timeout: Seconds = 20.0
     user_agent: Line = f"syndicate/{__version__}"
     max_bytes: Annotated[int, Strict(), Field(ge=1024, le=2_000_000_000)] = 20_000_000
+    max_entries: Annotated[int, Strict(), Field(ge=1, le=100_000)] = 1000
 
 
 class Config(_Model):

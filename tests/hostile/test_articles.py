@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -500,3 +500,44 @@ def test_any_article_is_stored_xml_safe_and_renders_in_both_formats(
         if spec.key == "all":
             root = etree.fromstring(render_feed(config, spec, [stored], spec.fmt))
             assert len(list(root.iter("item", f"{ATOM}entry"))) == 1
+
+
+# --- a feed with more entries than anyone publishes ----------------------------------
+
+
+def test_an_enormous_feed_stores_only_the_newest_entries(
+    http_root: tuple[Path, str], write_config: Callable[..., Path], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """200,000 tiny items used to be stored whole (37 s, 670 MB, a 200,000-article edition)."""
+    root, base = http_root
+    items = "".join(
+        f"<item><title>t{i}</title><link>https://a.kr/{i}</link>"
+        f"<pubDate>{_rfc822(i)}</pubDate></item>"
+        for i in range(5000)
+    )
+    (root / "many.xml").write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<link>https://a.kr/</link>{items}</channel></rss>",
+        encoding="utf-8",
+    )
+    path = write_config(
+        store=f"sqlite:///{tmp_path / 'store.db'}",
+        sources=[{"id": "many", "kind": "feed", "location": f"{base}many.xml", "section": "it"}],
+        collect={"max_entries": 300},
+    )
+    config = load_config(path)
+    with Store(config.store) as store, caplog.at_level(logging.WARNING):
+        store.upgrade()
+        outcome = collect_source(config, store, config.sources[0])
+        titles = {a.title for a in store.latest_articles(limit=1000)}
+    assert outcome.error is None and outcome.new == 300
+    assert titles == {f"t{i}" for i in range(4700, 5000)}  # the newest 300 by date
+    assert any("only the newest 300" in r.getMessage() for r in caplog.records)
+
+
+def _rfc822(index: int) -> str:
+    """Item ``index`` is ``index`` minutes after 2026-01-01 00:00 UTC."""
+    from email.utils import format_datetime
+
+    return format_datetime(datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=index))
