@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from syndicate import store_schema
 from syndicate.errors import SchemaOutOfDate, StoreError
 from syndicate.model import Article, SendState, SourceState
-from syndicate.store import Store
+from syndicate.store import Store, migrations, tables
 
 SEOUL = ZoneInfo("Asia/Seoul")
 T0 = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
@@ -113,8 +112,8 @@ def test_older_revision_asks_for_db_upgrade(
     store_url: str, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw_execute(store_url, "UPDATE alembic_version SET version_num = '0000'")
-    known = store_schema.known_revisions() | {"0000"}
-    monkeypatch.setattr(store_schema, "known_revisions", lambda: known)
+    known = migrations.known_revisions() | {"0000"}
+    monkeypatch.setattr(migrations, "known_revisions", lambda: known)
     with pytest.raises(SchemaOutOfDate, match=r"revision 0000, this syndicate needs .*db upgrade"):
         store.ensure_current()
 
@@ -369,7 +368,7 @@ def test_edition_unique_constraint_in_database(store_url: str, store: Store) -> 
     try:
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
             conn.execute(
-                store_schema.editions.insert().values(
+                tables.editions.insert().values(
                     digest_id="morning", slot=T0, cutoff_seq=5, created_at=T0
                 )
             )
@@ -435,7 +434,7 @@ def test_claim_send_semantics(store: Store) -> None:
     }
     with store._tx() as conn:
         row = conn.execute(
-            sa.select(store_schema.sends).where(store_schema.sends.c.subscriber_id == first)
+            sa.select(tables.sends).where(tables.sends.c.subscriber_id == first)
         ).one()
     assert row.attempts == 2 and row.sent_at is not None and row.sent_at.tzinfo is UTC
     with pytest.raises(ValueError, match="send state 'sending' cannot follow 'sending'"):
