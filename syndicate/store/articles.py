@@ -6,15 +6,22 @@ source-state methods.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from syndicate.decide import (
+    BatchPlan,
+    Incoming,
+    Stored,
+    StoredKey,
+    mint_public_id,
+    plan_batch,
+    prepare_batch,
+)
 from syndicate.model import Article, SourceState, UpsertResult, as_utc
 from syndicate.store.base import StoreBase, now_or, opt_utc
 from syndicate.store.tables import articles, source_states
@@ -24,87 +31,55 @@ logger = logging.getLogger(__name__)
 KEY_CHUNK = 500  # GUID hashes per IN (...) query
 
 
-def key_hash(guid: str) -> str:
-    """The sha256 hex digest of an article GUID (indexed instead of the GUID)."""
-    return hashlib.sha256(guid.encode("utf-8")).hexdigest()
-
-
-def content_hash(article: Article) -> str:
-    """Hash of the fields whose change makes a stored article 'updated'."""
-    payload = [
-        article.url,
-        article.title,
-        article.section_id,
-        article.summary_html,
-        article.content_html,
-        article.author,
-        list(article.categories),
-        article.image_url,
-        None if article.published_at is None else as_utc(article.published_at).isoformat(),
-        None if article.updated_at is None else as_utc(article.updated_at).isoformat(),
-    ]
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def no_nul(text: str) -> str:
     """``text`` without NUL characters, which PostgreSQL text columns refuse."""
     return text.replace("\x00", "")
 
 
-def article_values(article: Article, digest: str) -> dict[str, Any]:
-    """Column values of the mutable fields of ``article`` (NUL characters dropped)."""
+def article_values(incoming: Incoming) -> dict[str, Any]:
+    """Column values of the mutable fields of an incoming article (NUL characters dropped)."""
+    article = incoming.article
     texts = ("url", "title", "section_id", "summary_html", "content_html", "author", "image_url")
     values: dict[str, Any] = {name: no_nul(getattr(article, name)) for name in texts}
     return values | {
         "categories": [no_nul(c) for c in article.categories],
         "published_at": article.published_at,
         "updated_at": article.updated_at,
-        "content_hash": digest,
+        "content_hash": incoming.content_hash,
     }
 
 
 def stored_article_hashes(
-    conn: sa.Connection, prepared: list[tuple[Article, str, str]]
-) -> dict[tuple[str, str], tuple[int, str]]:
-    """(source_id, key_hash) -> (id, content_hash) of the batch's stored articles."""
+    conn: sa.Connection, keys: Iterable[StoredKey]
+) -> dict[StoredKey, Stored]:
+    """(source_id, key hash) -> id and content hash of the stored articles among ``keys``."""
     by_source: dict[str, list[str]] = {}
-    for article, key, _digest in prepared:
-        by_source.setdefault(article.source_id, []).append(key)
-    found: dict[tuple[str, str], tuple[int, str]] = {}
+    for source_id, key in keys:
+        by_source.setdefault(source_id, []).append(key)
+    found: dict[StoredKey, Stored] = {}
     columns = (articles.c.id, articles.c.key_hash, articles.c.content_hash)
-    for source_id, keys in by_source.items():
-        for start in range(0, len(keys), KEY_CHUNK):
-            chunk = keys[start : start + KEY_CHUNK]
+    for source_id, hashes in by_source.items():
+        for start in range(0, len(hashes), KEY_CHUNK):
+            chunk = hashes[start : start + KEY_CHUNK]
             query = sa.select(*columns).where(
                 articles.c.source_id == source_id, articles.c.key_hash.in_(chunk)
             )
             for row in conn.execute(query):
-                found[(source_id, row.key_hash)] = (int(row.id), row.content_hash)
+                found[(source_id, row.key_hash)] = Stored(int(row.id), row.content_hash)
     return found
 
 
-def new_article_row(
-    article: Article, key: str, digest: str, tag_authority: str, when: datetime
-) -> dict[str, Any]:
+def new_article_row(incoming: Incoming, tag_authority: str, when: datetime) -> dict[str, Any]:
     """Column values of a new article, with its public id minted from ``when``."""
-    public_id = f"tag:{tag_authority},{when:%Y-%m-%d}:{article.source_id}/{key[:16]}"
-    return article_values(article, digest) | {
+    article, key = incoming.article, incoming.key
+    return article_values(incoming) | {
         "source_id": article.source_id,
         "guid": no_nul(article.guid),
         "key_hash": key,
-        "public_id": public_id,
+        "public_id": mint_public_id(tag_authority, when, article.source_id, key),
         "first_seen_at": when,
         "changed_at": when,
     }
-
-
-def dedupe_batch(batch: Sequence[Article]) -> list[Article]:
-    """One article per (source_id, guid), the last one winning, in first-seen order."""
-    unique: dict[tuple[str, str], Article] = {}
-    for article in batch:
-        unique[(article.source_id, article.guid)] = article
-    return list(unique.values())
 
 
 def row_source_state(row: sa.Row[Any]) -> SourceState:
@@ -191,44 +166,29 @@ class ArticlesMixin(StoreBase):
         updated only when their content hash changed.
         """
         when = now_or(now)
-        prepared: list[tuple[Article, str, str]] = []
-        for article in dedupe_batch(articles):
-            try:
-                prepared.append((article, key_hash(article.guid), content_hash(article)))
-            except ValueError as exc:
-                raise ValueError(f"article {article.source_id}/{article.guid}: {exc}") from exc
+        prepared = prepare_batch(articles)
 
         def upsert() -> UpsertResult:
             with self._tx(write=True) as conn:
-                return self._upsert_batch(conn, prepared, tag_authority, when)
+                stored = stored_article_hashes(conn, (item.stored_key for item in prepared))
+                plan = plan_batch(prepared, stored)
+                self._write_plan(conn, plan, tag_authority, when)
+            return plan.result()
 
         result = self._retry_on_conflict(upsert)
         logger.debug("stored articles: %s", result)
         return result
 
-    def _upsert_batch(
-        self,
-        conn: sa.Connection,
-        prepared: list[tuple[Article, str, str]],
-        tag_authority: str,
-        when: datetime,
-    ) -> UpsertResult:
-        existing = stored_article_hashes(conn, prepared)
-        new_rows: list[dict[str, Any]] = []
-        updated = unchanged = 0
-        for article, key, digest in prepared:
-            stored = existing.get((article.source_id, key))
-            if stored is None:
-                new_rows.append(new_article_row(article, key, digest, tag_authority, when))
-            elif stored[1] == digest:
-                unchanged += 1
-            else:
-                values = article_values(article, digest) | {"changed_at": when}
-                conn.execute(articles.update().where(articles.c.id == stored[0]).values(values))
-                updated += 1
-        if new_rows:
-            conn.execute(articles.insert(), new_rows)
-        return UpsertResult(new=len(new_rows), updated=updated, unchanged=unchanged)
+    @staticmethod
+    def _write_plan(
+        conn: sa.Connection, plan: BatchPlan, tag_authority: str, when: datetime
+    ) -> None:
+        for article_id, incoming in plan.updated:
+            values = article_values(incoming) | {"changed_at": when}
+            conn.execute(articles.update().where(articles.c.id == article_id).values(values))
+        if plan.new:
+            rows = [new_article_row(incoming, tag_authority, when) for incoming in plan.new]
+            conn.execute(articles.insert(), rows)
 
     def get_article(self, article_id: int) -> Article | None:
         """The stored article with ingest sequence ``article_id``, if any."""
