@@ -492,3 +492,50 @@ def test_current_revision_of_a_missing_sqlite_file_is_none(tmp_path: Path) -> No
         assert not path.exists()
         db.upgrade()
         assert db.current_revision() == db.head_revision()
+
+
+def _race_before_insert(store: Store, table: str, sql: str) -> list[str]:
+    """Before the store's first INSERT into ``table``, commit ``sql`` from another connection."""
+    raced: list[str] = []
+
+    def hook(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith(f"INSERT INTO {table} ") and not raced:
+            raced.append(statement)
+            raw_execute(store_url_of(store), sql)
+
+    sa.event.listen(store._engine, "before_cursor_execute", hook)
+    return raced
+
+
+def store_url_of(store: Store) -> str:
+    """The unmasked URL behind ``store`` (its engine's)."""
+    return store._engine.url.render_as_string(hide_password=False)
+
+
+def test_a_subscriber_inserted_concurrently_is_retried_not_lost(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Store(pg_url) as store:
+        store.upgrade()
+        sql = (
+            "INSERT INTO subscribers (email, name, created_at) VALUES ('kim@example.kr', '', now())"
+        )
+        raced = _race_before_insert(store, "subscribers", sql)
+        with caplog.at_level("INFO", logger="syndicate.store"):
+            person = store.upsert_subscriber("Kim@Example.kr", "김철수")
+        assert len(raced) == 1
+        assert "retrying after a concurrent write" in caplog.text
+        assert [(s.id, s.email, s.name) for s, _ in store.list_subscribers()] == [
+            (person.id, "kim@example.kr", "김철수")
+        ]
+
+
+def test_a_source_state_inserted_concurrently_is_retried_not_lost(pg_url: str) -> None:
+    with Store(pg_url) as store:
+        store.upgrade()
+        sql = "INSERT INTO source_states (source_id, error_count) VALUES ('inews', 0)"
+        raced = _race_before_insert(store, "source_states", sql)
+        state = SourceState("inews", etag='"v2"', error_count=2, last_checked_at=T0)
+        store.save_source_state(state)
+        assert len(raced) == 1
+        assert store.get_source_state("inews") == state

@@ -46,6 +46,33 @@ def load_edition(conn: sa.Connection, row: sa.Row[Any]) -> Edition:
     )
 
 
+def freeze_articles(conn: sa.Connection, edition_id: int, article_ids: Sequence[int]) -> None:
+    """Store the article list of a new edition, in order, each article once."""
+    ids = list(dict.fromkeys(article_ids))
+    if ids:
+        rows = [
+            {"edition_id": edition_id, "article_id": article_id, "position": position}
+            for position, article_id in enumerate(ids)
+        ]
+        conn.execute(edition_articles.insert(), rows)
+
+
+def insert_claim(
+    conn: sa.Connection, edition_id: int, subscriber_id: int, message_id: str, when: datetime
+) -> None:
+    """The first claim of a send: a new row in state ``sending``."""
+    values = {
+        "edition_id": edition_id,
+        "subscriber_id": subscriber_id,
+        "status": SendState.SENDING.value,
+        "attempts": 1,
+        "message_id": message_id,
+        "created_at": when,
+        "updated_at": when,
+    }
+    conn.execute(sends.insert().values(values))
+
+
 class EditionsMixin(StoreBase):
     """Editions, unique per (digest, slot), and the claimed sends of each."""
 
@@ -96,13 +123,7 @@ class EditionsMixin(StoreBase):
                 if existing is not None:
                     return existing, False
                 row = conn.execute(editions.insert().values(values).returning(editions)).one()
-                ids = list(dict.fromkeys(article_ids))
-                if ids:
-                    rows = [
-                        {"edition_id": row.id, "article_id": article_id, "position": position}
-                        for position, article_id in enumerate(ids)
-                    ]
-                    conn.execute(edition_articles.insert(), rows)
+                freeze_articles(conn, int(row.id), article_ids)
                 return load_edition(conn, row), True
         except Conflict:
             found = self.get_edition(digest_id, slot)
@@ -129,27 +150,17 @@ class EditionsMixin(StoreBase):
                 if not may_claim(state):
                     return False
                 if state is None:
-                    values = {
-                        "status": SendState.SENDING.value,
-                        "attempts": 1,
-                        "message_id": message_id,
-                    }
-                    stamps = {"created_at": when, "updated_at": when}
-                    insert = sends.insert().values(
-                        edition_id=edition_id, subscriber_id=subscriber_id
-                    )
-                    conn.execute(insert.values(**values, **stamps))
+                    insert_claim(conn, edition_id, subscriber_id, message_id, when)
                     return True
                 retry = sends.update().where(key, sends.c.status == state.value)
                 values = {
                     "status": SendState.SENDING.value,
                     "attempts": sends.c.attempts + 1,
                     "error": None,
+                    "message_id": message_id,
+                    "updated_at": when,
                 }
-                result = conn.execute(
-                    retry.values(message_id=message_id, updated_at=when, **values)
-                )
-                return result.rowcount == 1
+                return conn.execute(retry.values(values)).rowcount == 1
         except Conflict:
             if self.send_states(edition_id).get(subscriber_id) is None:
                 raise
