@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from syndicate import store_schema
 from syndicate.errors import SchemaOutOfDate, StoreError
 from syndicate.model import Article, SendState, SourceState
-from syndicate.store import Store
+from syndicate.store import Store, migrations, tables
 
 SEOUL = ZoneInfo("Asia/Seoul")
 T0 = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
@@ -113,8 +112,8 @@ def test_older_revision_asks_for_db_upgrade(
     store_url: str, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw_execute(store_url, "UPDATE alembic_version SET version_num = '0000'")
-    known = store_schema.known_revisions() | {"0000"}
-    monkeypatch.setattr(store_schema, "known_revisions", lambda: known)
+    known = migrations.known_revisions() | {"0000"}
+    monkeypatch.setattr(migrations, "known_revisions", lambda: known)
     with pytest.raises(SchemaOutOfDate, match=r"revision 0000, this syndicate needs .*db upgrade"):
         store.ensure_current()
 
@@ -369,7 +368,7 @@ def test_edition_unique_constraint_in_database(store_url: str, store: Store) -> 
     try:
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
             conn.execute(
-                store_schema.editions.insert().values(
+                tables.editions.insert().values(
                     digest_id="morning", slot=T0, cutoff_seq=5, created_at=T0
                 )
             )
@@ -435,7 +434,7 @@ def test_claim_send_semantics(store: Store) -> None:
     }
     with store._tx() as conn:
         row = conn.execute(
-            sa.select(store_schema.sends).where(store_schema.sends.c.subscriber_id == first)
+            sa.select(tables.sends).where(tables.sends.c.subscriber_id == first)
         ).one()
     assert row.attempts == 2 and row.sent_at is not None and row.sent_at.tzinfo is UTC
     with pytest.raises(ValueError, match="send state 'sending' cannot follow 'sending'"):
@@ -493,3 +492,50 @@ def test_current_revision_of_a_missing_sqlite_file_is_none(tmp_path: Path) -> No
         assert not path.exists()
         db.upgrade()
         assert db.current_revision() == db.head_revision()
+
+
+def _race_before_insert(store: Store, table: str, sql: str) -> list[str]:
+    """Before the store's first INSERT into ``table``, commit ``sql`` from another connection."""
+    raced: list[str] = []
+
+    def hook(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith(f"INSERT INTO {table} ") and not raced:
+            raced.append(statement)
+            raw_execute(store_url_of(store), sql)
+
+    sa.event.listen(store._engine, "before_cursor_execute", hook)
+    return raced
+
+
+def store_url_of(store: Store) -> str:
+    """The unmasked URL behind ``store`` (its engine's)."""
+    return store._engine.url.render_as_string(hide_password=False)
+
+
+def test_a_subscriber_inserted_concurrently_is_retried_not_lost(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Store(pg_url) as store:
+        store.upgrade()
+        sql = (
+            "INSERT INTO subscribers (email, name, created_at) VALUES ('kim@example.kr', '', now())"
+        )
+        raced = _race_before_insert(store, "subscribers", sql)
+        with caplog.at_level("INFO", logger="syndicate.store"):
+            person = store.upsert_subscriber("Kim@Example.kr", "김철수")
+        assert len(raced) == 1
+        assert "retrying after a concurrent write" in caplog.text
+        assert [(s.id, s.email, s.name) for s, _ in store.list_subscribers()] == [
+            (person.id, "kim@example.kr", "김철수")
+        ]
+
+
+def test_a_source_state_inserted_concurrently_is_retried_not_lost(pg_url: str) -> None:
+    with Store(pg_url) as store:
+        store.upgrade()
+        sql = "INSERT INTO source_states (source_id, error_count) VALUES ('inews', 0)"
+        raced = _race_before_insert(store, "source_states", sql)
+        state = SourceState("inews", etag='"v2"', error_count=2, last_checked_at=T0)
+        store.save_source_state(state)
+        assert len(raced) == 1
+        assert store.get_source_state("inews") == state

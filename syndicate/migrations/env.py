@@ -12,7 +12,7 @@ import os
 import sqlalchemy as sa
 from alembic import context
 
-from syndicate.store_schema import metadata
+from syndicate.store.tables import metadata
 
 STORE_ENV = "SYNDICATE_STORE_URL"
 

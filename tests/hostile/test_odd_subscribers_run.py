@@ -26,7 +26,7 @@ import yaml
 from syndicate.config import load_config
 from syndicate.model import utcnow
 from syndicate.store import Store
-from syndicate.store_schema import sends, subscribers
+from syndicate.store.tables import sends, subscribers
 from syndicate.subscribers import import_subscribers
 from tests.conftest import ROOT, SmtpSink, run_syndicate
 

@@ -1,0 +1,39 @@
+"""The store: every SQL statement of syndicate, on SQLite (default) or PostgreSQL.
+
+:class:`Store` wraps one SQLAlchemy engine and is composed of one part per
+aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
+
+* :mod:`.migrations` — schema upgrade, revisions, ``alembic check``;
+* :mod:`.articles` — articles and source states;
+* :mod:`.audience` — subscribers and subscriptions;
+* :mod:`.editions` — editions and sends.
+
+The tables Alembic migrates are in :mod:`.tables`. Schema changes go through the
+migrations in ``syndicate/migrations``; every method runs in its own transaction
+and returns the plain objects of :mod:`syndicate.model`. SQLAlchemy and Alembic
+errors leave this package as :class:`~syndicate.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+from syndicate.store.articles import ArticlesMixin
+from syndicate.store.audience import AudienceMixin, SubscriptionEntry
+from syndicate.store.editions import EditionsMixin
+from syndicate.store.migrations import SchemaMixin
+
+__all__ = ["Store", "SubscriptionEntry"]
+
+
+class Store(SchemaMixin, ArticlesMixin, AudienceMixin, EditionsMixin):
+    """The database of syndicate: articles, source states, subscribers, editions, sends.
+
+    ``url`` is the SQLAlchemy URL with its password hidden (safe to print).
+    """
+
+    def __enter__(self) -> Store:
+        """Use the store as a context manager that closes it on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the store."""
+        self.close()

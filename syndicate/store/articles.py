@@ -1,0 +1,242 @@
+"""Articles and source states: the collect side of the store.
+
+:class:`ArticlesMixin` gives :class:`syndicate.store.Store` its article and
+source-state methods.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from syndicate.decide import (
+    BatchPlan,
+    Incoming,
+    Stored,
+    StoredKey,
+    mint_public_id,
+    plan_batch,
+    prepare_batch,
+)
+from syndicate.model import Article, SourceState, UpsertResult, as_utc
+from syndicate.store.base import StoreBase, now_or, opt_utc
+from syndicate.store.tables import articles, source_states
+
+logger = logging.getLogger(__name__)
+
+KEY_CHUNK = 500  # GUID hashes per IN (...) query
+
+
+def no_nul(text: str) -> str:
+    """``text`` without NUL characters, which PostgreSQL text columns refuse."""
+    return text.replace("\x00", "")
+
+
+def article_values(incoming: Incoming) -> dict[str, Any]:
+    """Column values of the mutable fields of an incoming article (NUL characters dropped)."""
+    article = incoming.article
+    texts = ("url", "title", "section_id", "summary_html", "content_html", "author", "image_url")
+    values: dict[str, Any] = {name: no_nul(getattr(article, name)) for name in texts}
+    return values | {
+        "categories": [no_nul(c) for c in article.categories],
+        "published_at": article.published_at,
+        "updated_at": article.updated_at,
+        "content_hash": incoming.content_hash,
+    }
+
+
+def stored_article_hashes(
+    conn: sa.Connection, keys: Iterable[StoredKey]
+) -> dict[StoredKey, Stored]:
+    """(source_id, key hash) -> id and content hash of the stored articles among ``keys``."""
+    by_source: dict[str, list[str]] = {}
+    for source_id, key in keys:
+        by_source.setdefault(source_id, []).append(key)
+    found: dict[StoredKey, Stored] = {}
+    columns = (articles.c.id, articles.c.key_hash, articles.c.content_hash)
+    for source_id, hashes in by_source.items():
+        for start in range(0, len(hashes), KEY_CHUNK):
+            chunk = hashes[start : start + KEY_CHUNK]
+            query = sa.select(*columns).where(
+                articles.c.source_id == source_id, articles.c.key_hash.in_(chunk)
+            )
+            for row in conn.execute(query):
+                found[(source_id, row.key_hash)] = Stored(int(row.id), row.content_hash)
+    return found
+
+
+def new_article_row(incoming: Incoming, tag_authority: str, when: datetime) -> dict[str, Any]:
+    """Column values of a new article, with its public id minted from ``when``."""
+    article, key = incoming.article, incoming.key
+    return article_values(incoming) | {
+        "source_id": article.source_id,
+        "guid": no_nul(article.guid),
+        "key_hash": key,
+        "public_id": mint_public_id(tag_authority, when, article.source_id, key),
+        "first_seen_at": when,
+        "changed_at": when,
+    }
+
+
+def row_source_state(row: sa.Row[Any]) -> SourceState:
+    """A ``source_states`` row as a :class:`SourceState`."""
+    return SourceState(
+        source_id=row.source_id,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        last_checked_at=row.last_checked_at,
+        last_success_at=row.last_success_at,
+        last_error=row.last_error,
+        error_count=int(row.error_count),
+        pages=dict(row.pages or {}),
+    )
+
+
+def row_article(row: sa.Row[Any]) -> Article:
+    """An ``articles`` row as an :class:`Article`."""
+    return Article(
+        source_id=row.source_id,
+        guid=row.guid,
+        url=row.url,
+        title=row.title,
+        section_id=row.section_id,
+        summary_html=row.summary_html,
+        content_html=row.content_html,
+        author=row.author,
+        categories=tuple(row.categories or ()),
+        published_at=row.published_at,
+        updated_at=row.updated_at,
+        image_url=row.image_url,
+        id=row.id,
+        public_id=row.public_id,
+        first_seen_at=row.first_seen_at,
+    )
+
+
+def newest_first() -> tuple[sa.UnaryExpression[Any], ...]:
+    """ORDER BY terms: newest first by publication (else update, else first seen), then id."""
+    when = sa.func.coalesce(
+        articles.c.published_at, articles.c.updated_at, articles.c.first_seen_at
+    )
+    return (when.desc(), articles.c.id.desc())
+
+
+class ArticlesMixin(StoreBase):
+    """Articles (matched on source and GUID) and per-source fetch state."""
+
+    def get_source_state(self, source_id: str) -> SourceState:
+        """What is remembered about ``source_id``; a fresh state when nothing is."""
+        query = sa.select(source_states).where(source_states.c.source_id == source_id)
+        with self._tx() as conn:
+            row = conn.execute(query).first()
+        return SourceState(source_id) if row is None else row_source_state(row)
+
+    def save_source_state(self, state: SourceState) -> None:
+        """Insert or replace the stored state of ``state.source_id``."""
+        values = {
+            "etag": state.etag,
+            "last_modified": state.last_modified,
+            "last_checked_at": opt_utc(state.last_checked_at),
+            "last_success_at": opt_utc(state.last_success_at),
+            "last_error": state.last_error,
+            "error_count": state.error_count,
+            "pages": state.pages or None,
+        }
+        key = source_states.c.source_id == state.source_id
+
+        def save() -> None:
+            with self._tx(write=True) as conn:
+                if conn.execute(source_states.update().where(key).values(values)).rowcount:
+                    return
+                conn.execute(source_states.insert().values(source_id=state.source_id, **values))
+
+        self._retry_on_conflict(save)
+
+    def upsert_articles(
+        self, articles: Sequence[Article], *, tag_authority: str, now: datetime | None = None
+    ) -> UpsertResult:
+        """Store a batch of collected articles in one transaction; count new/updated/unchanged.
+
+        Articles match on (source_id, guid). New ones get their ingest sequence,
+        ``first_seen_at`` and ``public_id`` (never changed later); known ones are
+        updated only when their content hash changed.
+        """
+        when = now_or(now)
+        prepared = prepare_batch(articles)
+
+        def upsert() -> UpsertResult:
+            with self._tx(write=True) as conn:
+                stored = stored_article_hashes(conn, (item.stored_key for item in prepared))
+                plan = plan_batch(prepared, stored)
+                self._write_plan(conn, plan, tag_authority, when)
+            return plan.result()
+
+        result = self._retry_on_conflict(upsert)
+        logger.debug("stored articles: %s", result)
+        return result
+
+    @staticmethod
+    def _write_plan(
+        conn: sa.Connection, plan: BatchPlan, tag_authority: str, when: datetime
+    ) -> None:
+        for article_id, incoming in plan.updated:
+            values = article_values(incoming) | {"changed_at": when}
+            conn.execute(articles.update().where(articles.c.id == article_id).values(values))
+        if plan.new:
+            rows = [new_article_row(incoming, tag_authority, when) for incoming in plan.new]
+            conn.execute(articles.insert(), rows)
+
+    def get_article(self, article_id: int) -> Article | None:
+        """The stored article with ingest sequence ``article_id``, if any."""
+        with self._tx() as conn:
+            row = conn.execute(sa.select(articles).where(articles.c.id == article_id)).first()
+        return None if row is None else row_article(row)
+
+    def latest_articles(self, *, section_id: str | None = None, limit: int = 50) -> list[Article]:
+        """Up to ``limit`` articles, newest first, optionally of one section."""
+        query = sa.select(articles).order_by(*newest_first()).limit(limit)
+        if section_id is not None:
+            query = query.where(articles.c.section_id == section_id)
+        with self._tx() as conn:
+            return [row_article(row) for row in conn.execute(query)]
+
+    def max_seq(self) -> int:
+        """The highest ingest sequence (article id); 0 when there are no articles."""
+        with self._tx() as conn:
+            value = conn.execute(sa.select(sa.func.max(articles.c.id))).scalar()
+        return int(value or 0)
+
+    def count_articles(self) -> int:
+        """How many articles are stored."""
+        with self._tx() as conn:
+            value = conn.execute(sa.select(sa.func.count()).select_from(articles)).scalar()
+        return int(value or 0)
+
+    def articles_for_edition(
+        self,
+        *,
+        upto_seq: int,
+        section_ids: Collection[str],
+        after_seq: int | None = None,
+        since: datetime | None = None,
+    ) -> list[Article]:
+        """Candidates for an edition, newest first.
+
+        Articles with ``id <= upto_seq`` in ``section_ids``, and either after the
+        previous edition's cutoff (``after_seq``) or, for a first edition, first
+        seen at or after ``since``.
+        """
+        if not section_ids:
+            return []
+        conditions = [articles.c.id <= upto_seq, articles.c.section_id.in_(list(section_ids))]
+        if after_seq is not None:
+            conditions.append(articles.c.id > after_seq)
+        elif since is not None:
+            conditions.append(articles.c.first_seen_at >= as_utc(since))
+        query = sa.select(articles).where(*conditions).order_by(*newest_first())
+        with self._tx() as conn:
+            return [row_article(row) for row in conn.execute(query)]

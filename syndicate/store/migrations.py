@@ -1,0 +1,155 @@
+"""Migrations glue: Alembic upgrade, revisions and ``alembic check`` for the store.
+
+:class:`SchemaMixin` gives :class:`syndicate.store.Store` its schema methods;
+Alembic errors leave as :class:`~syndicate.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+
+from syndicate.errors import SchemaOutOfDate, StoreError
+from syndicate.store.base import StoreBase, one_line
+from syndicate.store.tables import metadata
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def describe_diff(diff: Any) -> str:
+    """One readable line for an Alembic autogenerate difference."""
+    if isinstance(diff, list):
+        return "; ".join(describe_diff(item) for item in diff)
+    op, *rest = diff
+    if op.startswith("modify_"):
+        _schema, table, column, _info, old, new = rest
+        return f"{op} {table}.{column}: database has {old!r}, models want {new!r}"
+    target = rest[0]
+    name = getattr(target, "name", None) or repr(target)
+    table = getattr(getattr(target, "table", None), "name", None)
+    return f"{op} {table}.{name}" if table and table != name else f"{op} {name}"
+
+
+def alembic_config(conn: sa.Connection | None = None) -> AlembicConfig:
+    """An Alembic configuration for the packaged migrations, sharing ``conn`` if given."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if conn is not None:
+        config.attributes["connection"] = conn
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest migration revision, None when there are no migrations."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def known_revisions() -> set[str]:
+    """Every migration revision this version knows."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    """The revision recorded in the database, None when never migrated."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade_to_head(conn: sa.Connection) -> None:
+    """Run every pending migration on ``conn`` (inside the caller's transaction)."""
+    command.upgrade(alembic_config(conn), "head")
+
+
+def differences(conn: sa.Connection) -> list[str]:
+    """One line per difference between the database and :data:`metadata`."""
+    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    return [describe_diff(diff) for diff in compare_metadata(context, metadata)]
+
+
+class SchemaMixin(StoreBase):
+    """Schema upgrade, revisions and checks of the store."""
+
+    def _make_folder(self) -> None:
+        if self._sqlite_path is None:
+            return
+        try:
+            self._sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"database {self.url}: cannot create folder: {exc}") from exc
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (``alembic upgrade head``)."""
+        self._make_folder()
+        with self._tx(write=True) as conn:
+            before = current_revision(conn)
+            try:
+                upgrade_to_head(conn)
+            except CommandError as exc:
+                raise StoreError(f"database {self.url}: {one_line(str(exc))}") from exc
+        head = self.head_revision()
+        if before != head:
+            logger.info("upgraded %s from revision %s to %s", self.url, before, head)
+
+    def current_revision(self) -> str | None:
+        """The migration revision the database is at; ``None`` when never migrated."""
+        if self._sqlite_path is not None and not self._sqlite_path.exists():
+            return None  # not created yet: do not create the file (or fail on its folder)
+        with self._tx() as conn:
+            return current_revision(conn)
+
+    def head_revision(self) -> str:
+        """The newest migration revision this version of syndicate knows."""
+        head = head_revision()
+        if head is None:
+            raise StoreError(f"no migrations found in {MIGRATIONS}")
+        return head
+
+    def _has_tables(self) -> bool:
+        with self._tx() as conn:
+            existing = set(sa.inspect(conn).get_table_names())
+        return bool(existing & set(metadata.tables))
+
+    def ensure_current(self) -> None:
+        """Create the schema in an empty database, else insist it is at the head revision."""
+        self._make_folder()
+        current, head = self.current_revision(), self.head_revision()
+        if current == head:
+            return
+        if current is None:
+            if self._has_tables():
+                raise StoreError(
+                    f"database {self.url} has syndicate tables but no schema revision: "
+                    "restore it or start from an empty database"
+                )
+            self.upgrade()
+            return
+        if current not in known_revisions():
+            raise SchemaOutOfDate(
+                f"database {self.url} is at revision {current}, unknown to this syndicate "
+                f"(which needs {head}): use the syndicate version that migrated it"
+            )
+        raise SchemaOutOfDate(
+            f"database {self.url} is at revision {current}, this syndicate needs {head}: "
+            "run `syndicate db upgrade`"
+        )
+
+    def schema_differences(self) -> list[str]:
+        """Differences between the database and the table definitions (``alembic check``)."""
+        head = self.head_revision()
+        with self._tx() as conn:
+            current = current_revision(conn)
+            lines = differences(conn)
+        if current != head:
+            lines.insert(0, f"database is at revision {current}, head is {head}")
+        return lines
