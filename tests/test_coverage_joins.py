@@ -1,0 +1,420 @@
+"""The joins between stages that no other test protected (issue 6, item 8).
+
+Each test runs the real example site (schedules.yaml + examples/) on a real
+SQLite file; SMTP tests talk to a real aiosmtpd server; store failures are
+raised at the store boundary (the ``Store`` instance) only.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from syndicate import pipeline, scheduler
+from syndicate.config import Config, load_config
+from syndicate.errors import ConfigError, StoreError
+from syndicate.model import SendState
+from syndicate.store import Store
+from syndicate.subscribers import import_subscribers
+from tests.conftest import ROOT, SmtpSink, free_port
+
+FRIDAY_0800 = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # Friday 08:00 in Seoul
+FRIDAY_0730 = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # Friday 07:30 in Seoul
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A copy of the example site."""
+    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    return tmp_path
+
+
+def edit_config(site: Path, edit: Edit) -> Path:
+    """Apply ``edit`` to the site's schedules.yaml data and write it back."""
+    path = site / "schedules.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def add_evening(data: dict[str, Any]) -> None:
+    """A second digest, for the example subscribers' second row set."""
+    evening = dict(data["digests"][0], id="evening", title="저녁 브리핑", schedule="0 18 * * 1-5")
+    evening["delivery"] = {"kind": "file", "folder": "outbox-evening"}
+    data["digests"].append(evening)
+
+
+def open_site(site: Path, csv: Path | None = None) -> tuple[Config, Store]:
+    """Load the config, open the store and import the subscribers."""
+    config = load_config(site / "schedules.yaml")
+    store = pipeline.open_store(config)
+    import_subscribers(config, store, csv or site / "examples" / "subscribers.csv")
+    return config, store
+
+
+def evening_csv(site: Path) -> Path:
+    """The example subscribers, plus two who take only the evening digest."""
+    path = site / "both.csv"
+    text = (site / "examples" / "subscribers.csv").read_text(encoding="utf-8")
+    extra = (
+        "evening.one@example.kr,저녁일,evening,it,2026-11-20T08:00:00+09:00\n"
+        "evening.two@example.kr,저녁이,evening,,2026-11-20T08:00:00+09:00\n"
+    )
+    path.write_text(text.rstrip("\n") + "\n" + extra, encoding="utf-8")
+    return path
+
+
+def syndicate(site: Path, *args: str) -> Result:
+    """Run the command line in-process on the site's config."""
+    import os
+
+    from syndicate.cli import cli
+
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SYNDICATE_")}
+    return CliRunner().invoke(cli, ["--config", str(site / "schedules.yaml"), *args], env=unset)
+
+
+# --- run_once goes on after a feeds or a digest failure -----------------------------
+
+
+def block_feeds(site: Path) -> None:
+    """Put a regular file where the feeds folder must be created."""
+    (site / "public").mkdir(exist_ok=True)
+    (site / "public" / "feeds").write_text("not a folder", encoding="utf-8")
+
+
+def test_run_once_sends_digests_after_feeds_fail(site: Path) -> None:
+    block_feeds(site)
+    config, store = open_site(site)
+    try:
+        report = pipeline.run_once(config, store, now=FRIDAY_0800)
+        owed = len(store.subscriptions("morning"))
+    finally:
+        store.close()
+    assert report.feeds is not None and report.feeds.failed
+    assert report.errors and all(error.startswith("feeds: ") for error in report.errors)
+    assert all("\n" not in error for error in report.errors)
+    [run] = report.digests
+    assert run.sent + run.empty == owed and run.sent > 0
+    assert len(list((site / "outbox").glob("*.eml"))) == run.sent
+    assert report.has_failures
+
+
+def test_cli_run_once_exits_3_after_feeds_fail(site: Path) -> None:
+    block_feeds(site)
+    assert syndicate(site, "subscribers", "import", "examples/subscribers.csv").exit_code == 0
+    result = syndicate(site, "run", "--once")
+    assert result.exit_code == 3, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "public/feeds" in result.output
+    assert list((site / "outbox").glob("*.eml"))
+
+
+def test_run_once_runs_the_next_digest_after_one_fails(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edit_config(site, add_evening)
+    config, store = open_site(site, evening_csv(site))
+    create = store.create_edition
+
+    def create_edition(digest_id: str, *args: Any, **kwargs: Any) -> Any:
+        if digest_id == "morning":
+            raise StoreError("database is locked")
+        return create(digest_id, *args, **kwargs)
+
+    monkeypatch.setattr(store, "create_edition", create_edition)
+    try:
+        report = pipeline.run_once(config, store, now=FRIDAY_0800)
+        evening_owed = len(store.subscriptions("evening"))
+    finally:
+        store.close()
+    assert report.errors == ["digest morning: database is locked"]
+    assert [run.digest_id for run in report.digests] == ["evening"]
+    assert report.digests[0].sent + report.digests[0].empty == evening_owed
+    assert report.digests[0].sent > 0
+    assert not list((site / "outbox").glob("*.eml"))
+    assert report.feeds is not None and report.feeds.written
+    assert report.has_failures
+
+
+def test_cli_run_once_exits_3_after_a_digest_fails(site: Path) -> None:
+    templates = site / "templates"
+    templates.mkdir()
+    (templates / "digest.html.j2").write_text("{% for %}broken", encoding="utf-8")
+    edit_config(site, lambda data: data.update(templates="templates"))
+    assert syndicate(site, "subscribers", "import", "examples/subscribers.csv").exit_code == 0
+    result = syndicate(site, "run", "--once")
+    assert result.exit_code == 3, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "digest morning" in result.output
+    assert "digest.html.j2" in result.output
+    assert list((site / "public" / "feeds").glob("*.xml"))
+    assert not list((site / "outbox").glob("*.eml"))
+
+
+# --- a store failure during collect ------------------------------------------------
+
+
+def test_store_failure_during_collect_fails_one_source(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, store = open_site(site)
+    upsert = store.upsert_articles
+
+    def upsert_articles(articles: Any, *args: Any, **kwargs: Any) -> Any:
+        if articles and articles[0].source_id == "economy-atom":
+            raise StoreError("disk I/O error")
+        return upsert(articles, *args, **kwargs)
+
+    monkeypatch.setattr(store, "upsert_articles", upsert_articles)
+    try:
+        outcomes = pipeline.run_collect(config, store, now=FRIDAY_0800)
+        state = store.get_source_state("economy-atom")
+    finally:
+        store.close()
+    failed = {o.source_id: o.error for o in outcomes if o.error}
+    assert failed == {
+        "economy-atom": "source 'economy-atom': cannot store articles: disk I/O error"
+    }
+    assert all(o.new > 0 for o in outcomes if o.source_id != "economy-atom")
+    assert state.last_error == failed["economy-atom"] and state.error_count == 1
+
+
+def test_state_that_cannot_be_saved_is_a_warning(
+    site: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    config, store = open_site(site)
+
+    def save_source_state(state: Any) -> None:
+        raise StoreError("attempt to write a readonly database")
+
+    monkeypatch.setattr(store, "save_source_state", save_source_state)
+    try:
+        with caplog.at_level(logging.WARNING, logger="syndicate.collect"):
+            outcomes = pipeline.run_collect(config, store, now=FRIDAY_0800)
+        stored = store.count_articles()
+    finally:
+        store.close()
+    assert not [o for o in outcomes if o.error]
+    assert stored == sum(o.new for o in outcomes) > 0
+    warnings = [r.getMessage() for r in caplog.records if "cannot save its state" in r.getMessage()]
+    assert len(warnings) == len(outcomes)
+
+
+# --- the scheduler's catch-up job ---------------------------------------------------
+
+
+def test_catch_up_job_sends_the_missed_digest(site: Path) -> None:
+    config, store = open_site(site)
+    try:
+        pipeline.run_collect(config, store, now=FRIDAY_0730)
+        sched = scheduler.build_scheduler(config, store, now=FRIDAY_0730)
+        job = {job.id: job for job in sched.get_jobs()}["digest:morning:catch-up"]
+        assert store.last_edition("morning") is None
+        job.func(*job.args, **job.kwargs)
+        edition = store.last_edition("morning")
+        states = store.send_states(edition.id) if edition else {}
+        owed = len(store.subscriptions("morning"))
+        later = scheduler.build_scheduler(config, store, now=FRIDAY_0730)
+    finally:
+        store.close()
+    assert edition is not None and edition.slot == datetime(2026, 11, 26, 22, 0, tzinfo=UTC)
+    assert 0 < len(states) <= owed and set(states.values()) == {SendState.SENT}
+    assert "digest:morning:catch-up" not in {j.id for j in later.get_jobs()}
+
+
+# --- config: a digest's sections exist ----------------------------------------------
+
+
+def test_unknown_digest_section_is_one_line(site: Path) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["digests"][0]["sections"] = ["it", "sports", "economy"]
+
+    path = edit_config(site, edit)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    lines = [line for line in str(caught.value).splitlines() if "sports" in line]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}: digests[0].sections[1]: unknown section 'sports'")
+
+
+# --- SMTP: sender refused, one connection per batch ---------------------------------
+
+
+class SmtpRecorder(SmtpSink):
+    """A sink that records each SMTP session and may refuse the sender."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions: list[Any] = []
+        self.refuse_sender: str | None = None
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if not any(seen is session for seen in self.sessions):
+            self.sessions.append(session)
+        if self.refuse_sender is not None:
+            return self.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[SmtpRecorder, int]]:
+    """A real aiosmtpd server with a recording handler; yields (handler, port)."""
+    from aiosmtpd.controller import Controller
+
+    handler = SmtpRecorder()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def smtp_site(site: Path, port: int, batch_size: int = 100) -> None:
+    """Deliver the morning digest through the test server."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["digests"][0]["delivery"] = {
+            "kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none",
+            "timeout": 10, "batch_size": batch_size,
+        }  # fmt: skip
+
+    edit_config(site, edit)
+
+
+def test_sender_refused_fails_the_run_not_the_readers(
+    site: Path, recorder: tuple[SmtpRecorder, int]
+) -> None:
+    handler, port = recorder
+    smtp_site(site, port)
+    handler.refuse_sender = "553 5.7.1 Sender address rejected: not owned by user"
+    config, store = open_site(site)
+    try:
+        pipeline.run_collect(config, store, now=FRIDAY_0800)
+        first = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
+        states = set(store.send_states(first.edition.id).values())
+        handler.refuse_sender = None
+        second = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
+        after = set(store.send_states(first.edition.id).values())
+    finally:
+        store.close()
+    assert first.sent == 0 and len(first.failed) > 0
+    sender = "newsletter@news.example.kr"
+    assert all(f"refused sender {sender}" in error for error in first.failed.values())
+    assert all("553" in error and "\n" not in error for error in first.failed.values())
+    # a refused sender is the operator's problem: no reader is marked bounced for good
+    assert states == {SendState.FAILED_TEMPORARY}
+    assert second.sent == len(first.failed) and not second.failed
+    assert after == {SendState.SENT}
+    assert len(handler.messages) == second.sent
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_one_connection_per_batch(
+    site: Path, recorder: tuple[SmtpRecorder, int], batch_size: int
+) -> None:
+    handler, port = recorder
+    smtp_site(site, port, batch_size=batch_size)
+    config, store = open_site(site)
+    try:
+        pipeline.run_collect(config, store, now=FRIDAY_0800)
+        run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
+    finally:
+        store.close()
+    assert run.sent >= 3 and not run.failed
+    assert len(handler.messages) == run.sent
+    assert len(handler.sessions) == -(-run.sent // batch_size)
+
+
+# --- render: the Gmail clipping warning ---------------------------------------------
+
+
+def big_feed(path: Path, count: int) -> None:
+    """An RSS feed of ``count`` long Korean items in section it."""
+    items = []
+    for n in range(count):
+        when = format_datetime(datetime(2026, 11, 26, 12, n % 60, tzinfo=UTC))
+        items.append(
+            f"<item><title>반도체 수출 {n}번째 소식: " + "기사 제목이 깁니다 " * 8 + "</title>"
+            f"<link>https://news.example.kr/it/{n}</link><guid>it-{n}</guid>"
+            f"<pubDate>{when}</pubDate>"
+            "<description>" + "요약 문장이 이어집니다. " * 30 + "</description></item>"
+        )
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        "<title>큰 피드</title><link>https://news.example.kr/</link><description>d</description>"
+        + "".join(items)
+        + "</channel></rss>",
+        encoding="utf-8",
+    )
+
+
+@pytest.mark.parametrize(("per_section", "warned"), [(200, True), (10, False)])
+def test_gmail_clip_warning(
+    site: Path, caplog: pytest.LogCaptureFixture, per_section: int, warned: bool
+) -> None:
+    big_feed(site / "examples" / "big.rss.xml", 200)
+
+    def edit(data: dict[str, Any]) -> None:
+        data["sources"] = [
+            {"id": "big", "kind": "feed", "location": "examples/big.rss.xml", "section": "it"}
+        ]
+        data["digests"][0]["max_per_section"] = per_section
+
+    edit_config(site, edit)
+    config, store = open_site(site)
+    try:
+        pipeline.run_collect(config, store, now=FRIDAY_0800)
+        with caplog.at_level(logging.WARNING, logger="syndicate.render"):
+            run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
+    finally:
+        store.close()
+    readers_of_it = 2  # kim.minji (it industry) and choi.yuna (everything)
+    assert run.sent >= readers_of_it and not run.failed
+    clips = [r for r in caplog.records if "Gmail clips" in r.getMessage()]
+    assert len(clips) == (1 if warned else 0)
+    if warned:
+        assert clips[0].getMessage().startswith("digest morning: HTML for ")
+
+
+# --- subscribers list --digest ------------------------------------------------------
+
+
+def test_subscribers_list_is_filtered_by_digest(site: Path) -> None:
+    edit_config(site, add_evening)
+    csv = evening_csv(site)
+    assert syndicate(site, "subscribers", "import", str(csv)).exit_code == 0
+    every = syndicate(site, "subscribers", "list")
+    evening = syndicate(site, "subscribers", "list", "--digest", "evening")
+    morning = syndicate(site, "subscribers", "list", "--digest", "morning")
+    assert (every.exit_code, evening.exit_code, morning.exit_code) == (0, 0, 0)
+    rows = {
+        name: [line.split("\t") for line in result.output.splitlines()]
+        for name, result in [("every", every), ("evening", evening), ("morning", morning)]
+    }
+    assert sorted(row[0] for row in rows["evening"]) == [
+        "evening.one@example.kr",
+        "evening.two@example.kr",
+    ]
+    assert {row[2] for row in rows["evening"]} == {"evening"}
+    assert {row[2] for row in rows["morning"]} == {"morning"}
+    assert len(rows["morning"]) + len(rows["evening"]) == len(rows["every"])
