@@ -335,7 +335,7 @@ def _compose(
     """
     subscriber = rendered.digest.subscription.subscriber
     try:
-        message = compose(config, digest, rendered, now=now)
+        message = compose(rendered, now=now)
     except DeliveryError:
         raise
     except (ValueError, LookupError, TypeError, email.errors.MessageError) as exc:
@@ -363,7 +363,7 @@ def _deliver_one(
     """
     edition = rendered.digest.edition
     subscriber = rendered.digest.subscription.subscriber
-    message_id = message_id_for(config, edition, subscriber)
+    message_id = message_id_for(rendered.digest.masthead, edition, subscriber)
     if not store.claim_send(edition.id, subscriber.id, message_id, now=now):
         return None, ""
     try:
