@@ -25,9 +25,9 @@ from typing import Protocol
 
 from syndicate.addresses import shown
 from syndicate.config import Config, DigestConfig, FileDelivery, SmtpDelivery
-from syndicate.errors import DeliveryError
+from syndicate.errors import DeliveryError, one_line
 from syndicate.files import write_atomic
-from syndicate.mail import compose, message_id_for, one_line, recipient_address
+from syndicate.mail import compose, message_id_for, recipient_address
 from syndicate.model import RenderedDigest, SendState
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from syndicate import __version__
 from syndicate.config import Config
-from syndicate.errors import FeedWriteError
+from syndicate.errors import FeedWriteError, one_line
 from syndicate.files import write_atomic
 from syndicate.model import Article, Section, newest_first
 from syndicate.sanitize import safe_link, xml_text
@@ -134,8 +134,8 @@ def xml_safe(text: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    """Collapse whitespace (titles, names, categories are single-line)."""
-    return " ".join(xml_safe(text).split())
+    """Titles, names, categories as one XML-safe line."""
+    return one_line(xml_safe(text))
 
 
 def _stored_html(html: str) -> str:
@@ -326,7 +326,7 @@ def _add_entry(fg: FeedGenerator, config: Config, article: Article, spec: FeedSp
         name = _entry_id(article)[:200] or article.title[:100]
         logger.warning(
             "feed %s: skipping article %r of source %s: %s",
-            spec.file_name, name, article.source_id, " ".join(str(exc).split())[:300],
+            spec.file_name, name, article.source_id, one_line(str(exc), 300),
         )  # fmt: skip
         return False
     return True

@@ -21,7 +21,6 @@ import functools
 import hashlib
 import logging
 import quopri
-import re
 import string
 import unicodedata
 from datetime import datetime
@@ -33,7 +32,7 @@ from email.utils import format_datetime
 from urllib.parse import quote
 
 from syndicate.addresses import AddressError, normalize_address, parse_mailbox, shown
-from syndicate.errors import DeliveryError
+from syndicate.errors import DeliveryError, one_line
 from syndicate.model import Edition, Masthead, RenderedDigest, Subscriber, as_utc, utcnow
 from syndicate.sanitize import truncate
 
@@ -43,7 +42,6 @@ POLICY = email.policy.SMTP
 EDITION_HEADER = "X-Syndicate-Edition"
 NAME_LIMIT = 200
 TEXT_LIMIT = 300
-_BREAKS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _MAX_HEADER_LINE = 998
 _RAW_LIMIT = 10_000  # characters looked at before decoding (bounds the work)
 _DECODE_ROUNDS = 3
@@ -82,11 +80,6 @@ class _RawHeader(str):
     def fold(self, *, policy: Policy) -> str:
         """Return ``Name: value`` with the policy's line separator."""
         return f"{self.name}: " + policy.linesep.join(self.split("\n")) + policy.linesep
-
-
-def one_line(text: str) -> str:
-    """Flatten ``text`` to one line: control characters and line breaks become spaces."""
-    return " ".join(_BREAKS_RE.sub(" ", text).split())
 
 
 def _decode_words(text: str) -> str:

@@ -33,7 +33,7 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 from markupsafe import Markup, escape
 
 import syndicate
-from syndicate.errors import RenderError
+from syndicate.errors import RenderError, one_line
 from syndicate.model import Article, Digest, Masthead, RenderedDigest, Section, Subscription
 from syndicate.sanitize import html_to_text, safe_link, truncate
 
@@ -57,7 +57,6 @@ _PH_NAME = "SyndplhName"
 _PH_TOKEN = "SyndplhToken"
 _PREHEADER_PAD = Markup("&#847;&zwnj;&nbsp;" * 40)
 _BLANK_RUNS = re.compile(r"\n{3,}")
-_SPACES = re.compile(r"\s+")
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
 
 
@@ -284,9 +283,9 @@ class Renderer:
 
 def _article_view(masthead: Masthead, article: Article) -> ArticleView:
     """The template view of one article, with local time and plain-text summary."""
-    title = _one_line(article.title) or "(제목 없음)"
+    title = one_line(article.title) or "(제목 없음)"
     time = _local_time(article, masthead)
-    author = _one_line(article.author)
+    author = one_line(article.author)
     return ArticleView(
         title=title,
         url=safe_url(article.url, masthead.public_base_url),
@@ -344,15 +343,10 @@ def _loaders(folder: Path | None) -> list[jinja2.BaseLoader]:
     return loaders
 
 
-def _one_line(text: str) -> str:
-    """``text`` with every run of whitespace (newlines included) made one space."""
-    return _SPACES.sub(" ", text).strip()
-
-
 def _summary(article: Article, title: str) -> str:
     """Plain-text summary of an article, shortened; empty when it only repeats the title."""
     text = html_to_text(article.summary_html) or html_to_text(article.content_html)
-    text = _one_line(" ".join(_BULLET.sub("", line) for line in text.splitlines()))
+    text = one_line(" ".join(_BULLET.sub("", line) for line in text.splitlines()))
     if not text or text == title:
         return ""
     return truncate(text, SUMMARY_LIMIT)

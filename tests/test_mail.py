@@ -16,8 +16,8 @@ import pytest
 
 from syndicate.config import Config, DigestConfig, load_config
 from syndicate.digest import digest_for, masthead_for
-from syndicate.errors import DeliveryError
-from syndicate.mail import compose, list_id, message_id_for, one_line
+from syndicate.errors import DeliveryError, one_line
+from syndicate.mail import compose, list_id, message_id_for
 from syndicate.model import (
     Digest,
     Edition,

@@ -68,3 +68,39 @@ def test_failed_write_leaves_old_bytes_and_no_temp_file(tmp_path: Path) -> None:
             files.write_atomic(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["feed.xml"]
+
+
+def test_control_characters_never_reach_a_digest_title() -> None:
+    """One one-line helper: render, feeds, mail, delivery and the store all flatten the same
+    way (C0/C1 controls, DEL and line separators become spaces), so no terminal escape or
+    NUL in an article's title or author survives into a digest."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from syndicate.errors import one_line
+    from syndicate.model import (
+        Article,
+        Digest,
+        Edition,
+        Masthead,
+        Section,
+        SectionGroup,
+        Subscriber,
+        Subscription,
+    )
+    from syndicate.render import Renderer
+
+    hostile = "속보\x1b[31m빨강\x00끝\x85다음\u2028줄"
+    assert one_line(hostile) == "속보 [31m빨강 끝 다음 줄"
+    slot = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
+    section = Section("it", "IT", 1)
+    article = Article("s", "g", "https://e.kr/1", hostile, "it", author=hostile, id=1)
+    masthead = Masthead("m", "T", "a@e.kr", None, "e.kr", "https://e.kr/", ZoneInfo("Asia/Seoul"))
+    subscription = Subscription(Subscriber(1, "a@e.kr"), "m", (), "active", "t")
+    edition = Edition(1, "m", slot, 1, slot, (article,))
+    digest = Digest(
+        edition, subscription, (SectionGroup(section, (article,)),), masthead, (section,), "u"
+    )
+    rendered = Renderer().render(digest)
+    for text in (rendered.text, rendered.html):
+        assert "\x1b" not in text and "\x00" not in text and "\x85" not in text
