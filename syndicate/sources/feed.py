@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from syndicate import WEB_SCHEMES
 from syndicate.config import SourceConfig
 from syndicate.errors import SourceError
 from syndicate.model import Article
@@ -276,7 +277,7 @@ def parse_feed(
     check_xml_safety(text, source.id)
     document = to_utf8_document(text)
     check_xml_parse(document, source.id)
-    http_base = base_url if base_url and urlsplit(base_url).scheme in ("http", "https") else None
+    http_base = base_url if base_url and urlsplit(base_url).scheme in WEB_SCHEMES else None
     try:
         result = _parse_document(document, http_base)
     except SourceError as exc:

@@ -28,6 +28,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from lxml import html as lxml_html
 
+from syndicate import WEB_SCHEMES
 from syndicate.config import CollectConfig, SourceConfig
 from syndicate.errors import SourceError, SyndicateError
 from syndicate.extract import Extracted, extract_article
@@ -257,9 +258,9 @@ def may_follow(url: str, origin: str) -> bool:
     local files too.
     """
     scheme = urlsplit(url).scheme.lower()
-    if scheme in ("http", "https"):
+    if scheme in WEB_SCHEMES:
         return True
-    local_origin = urlsplit(origin).scheme.lower() not in ("http", "https")
+    local_origin = urlsplit(origin).scheme.lower() not in WEB_SCHEMES
     return local_origin and scheme == "file"
 
 
@@ -321,7 +322,7 @@ def extract_location(
         user_agent=collect.user_agent,
         max_bytes=collect.max_bytes,
     )
-    url = got.final_url if urlsplit(location).scheme in ("http", "https") else ""
+    url = got.final_url if urlsplit(location).scheme in WEB_SCHEMES else ""
     return extract_article(got.content or b"", url or got.final_url, zone, got.content_type)
 
 

@@ -104,3 +104,32 @@ def test_control_characters_never_reach_a_digest_title() -> None:
     rendered = Renderer().render(digest)
     for text in (rendered.text, rendered.html):
         assert "\x1b" not in text and "\x00" not in text and "\x85" not in text
+
+
+def _code_lines() -> list[tuple[str, int, str]]:
+    """Every non-docstring-looking code line of the package: (file, line number, text)."""
+    import ast
+
+    from tests.conftest import ROOT
+
+    found = []
+    for path in sorted((ROOT / "syndicate").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.append((path.name, node.lineno, node.value))
+            if isinstance(node, ast.Tuple | ast.Set) and all(
+                isinstance(e, ast.Constant) for e in node.elts
+            ):
+                values = sorted(str(e.value) for e in node.elts if isinstance(e, ast.Constant))
+                found.append((path.name, node.lineno, repr(values)))
+    return found
+
+
+def test_environment_names_and_web_schemes_are_defined_once() -> None:
+    """SYNDICATE_* names and the http/https scheme set are written once (syndicate/__init__)."""
+    lines = _code_lines()
+    env = [(f, n) for f, n, text in lines if text in ("SYNDICATE_STORE_URL", "SYNDICATE_CONFIG")]
+    assert sorted(f for f, _ in env) == ["__init__.py", "__init__.py"], env
+    schemes = [(f, n) for f, n, text in lines if text in ("['http', 'https']",)]
+    assert [f for f, _ in schemes] == ["__init__.py"], schemes
