@@ -200,8 +200,8 @@ def _guid(entry: Any, url: str, title: str, date: str) -> str:
         return url
     if not title and not date:
         return ""
-    digest = hashlib.sha256(f"{title}\n{date}".encode()).hexdigest()
-    return f"sha256:{digest[:32]}"
+    sha256 = hashlib.sha256(f"{title}\n{date}".encode()).hexdigest()
+    return f"sha256:{sha256[:32]}"
 
 
 def entry_to_article(entry: Any, source: SourceConfig, base: str, zone: tzinfo) -> Article:

@@ -145,8 +145,8 @@ def fetch_page(
         )
 
 
-def _mark(got: Retrieved, digest: str, link: PageLink) -> dict[str, str]:
-    mark = {"sha256": digest}
+def _mark(got: Retrieved, sha256: str, link: PageLink) -> dict[str, str]:
+    mark = {"sha256": sha256}
     for key, value in (("etag", got.etag), ("last_modified", got.last_modified),
                        ("lastmod", link.lastmod)):  # fmt: skip
         if value:
@@ -164,11 +164,11 @@ def _one_page(
     got = fetch_page(link.url, source, ctx, old)
     if got.not_modified or got.content is None:
         return None, {**old, "etag": got.etag or old.get("etag", "")}
-    digest = hashlib.sha256(got.content).hexdigest()
-    if old.get("sha256") == digest:
-        return None, _mark(got, digest, link)
+    sha256 = hashlib.sha256(got.content).hexdigest()
+    if old.get("sha256") == sha256:
+        return None, _mark(got, sha256, link)
     found = extract_article(got.content, got.final_url, ctx.zone(source), got.content_type)
-    return article_from(found, source, link), _mark(got, digest, link)
+    return article_from(found, source, link), _mark(got, sha256, link)
 
 
 def _guarded(
