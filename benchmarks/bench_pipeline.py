@@ -137,11 +137,11 @@ def bench_outputs(config: Any, store: Store) -> None:
     now = datetime(2026, 11, 28, tzinfo=UTC)
     edition, _ = digest_stage.build_edition(config, store, "morning", now=now)
     (item,) = digest_stage.digests_for(config, edition, [sub])
-    renderer = render.Renderer(config)
+    renderer = render.Renderer.for_config(config)
     template = renderer.env.get_template("digest.html.j2")
     context = {**renderer.context(item), "css": renderer.css()}
     base, _ = timed("baseline: Jinja2 HTML only", lambda: template.render(context), 5)
-    uncached = render.Renderer(config)
+    uncached = render.Renderer.for_config(config)
     cache_size, render.INLINE_CACHE_SIZE = render.INLINE_CACHE_SIZE, 0  # premailer every time
     full, rendered = timed(
         "render, premailer every time (no cache)", lambda: uncached.render(item), 5

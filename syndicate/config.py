@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__
+from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, WEB_SCHEMES, __version__
 from syndicate.addresses import parse_mailbox
 from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
@@ -37,10 +37,8 @@ from syndicate.model import Section
 from syndicate.schedule import Schedule, parse_duration
 from syndicate.yamlfile import key_path, load_yaml, printable_line
 
-STORE_ENV = "SYNDICATE_STORE_URL"
 SOURCE_KINDS = ("feed", "folder", "page", "sitemap")
 DELIVERY_KINDS = ("file", "smtp")
-URL_SCHEMES = ("http", "https", "file")
 RESERVED_SECTION_IDS = ("all",)  # "all" names the combined feed (all.rss.xml)
 MAX_DURATION = timedelta(days=3660)
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -129,7 +127,7 @@ def _path(value: Any, info: ValidationInfo) -> Path:
 def _location(value: str, info: ValidationInfo) -> str:
     """An http(s) URL, a ``file:`` URL, or a path made absolute against the config folder."""
     scheme = urlsplit(value).scheme
-    if scheme in ("http", "https"):
+    if scheme in WEB_SCHEMES:
         return _http_url(value)
     if scheme == "file":
         return value
@@ -150,7 +148,7 @@ def _http_url(value: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except (ValueError, UnicodeError):
         raise ValueError(f"{value!r} is not a valid http(s) URL") from None
-    if parts.scheme not in ("http", "https") or not _HOST_RE.match(host):
+    if parts.scheme not in WEB_SCHEMES or not _HOST_RE.match(host):
         raise ValueError(f"{value!r} is not an http(s) URL with a host name")
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"{value!r}: user names and passwords do not belong in this URL")
@@ -277,7 +275,7 @@ class SourceConfig(_Model):
     @property
     def is_url(self) -> bool:
         """True when ``location`` is an http(s) URL rather than a path."""
-        return urlsplit(self.location).scheme in ("http", "https")
+        return urlsplit(self.location).scheme in WEB_SCHEMES
 
 
 class FeedsConfig(_Model):

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from syndicate.errors import one_line
+
 STORE_BACKENDS = ("sqlite", "postgresql")
 POSTGRES_EXTRA = "pip install 'syndicate[postgres]'"
 
@@ -137,7 +139,7 @@ def _driver_problem(parsed: StoreUrl, url: str) -> str | None:
 
 
 def _not_installed(backend: str, error: str) -> str:
-    error = " ".join(error.split())  # psycopg explains a missing libpq over several lines
+    error = one_line(error)  # psycopg explains a missing libpq over several lines
     if backend == "postgresql":
         return (
             f"PostgreSQL driver not available ({error}): {POSTGRES_EXTRA} installs "

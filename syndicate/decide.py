@@ -63,7 +63,7 @@ class BatchPlan(NamedTuple):
 
 
 def key_hash(guid: str) -> str:
-    """The sha256 hex digest of an article GUID (indexed instead of the GUID)."""
+    """The SHA-256 (hex) of an article GUID (indexed instead of the GUID)."""
     return hashlib.sha256(guid.encode("utf-8")).hexdigest()
 
 

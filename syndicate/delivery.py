@@ -11,11 +11,9 @@ from __future__ import annotations
 import email.errors
 import hashlib
 import logging
-import os
 import re
 import smtplib
 import ssl
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,8 +25,9 @@ from typing import Protocol
 
 from syndicate.addresses import shown
 from syndicate.config import Config, DigestConfig, FileDelivery, SmtpDelivery
-from syndicate.errors import DeliveryError
-from syndicate.mail import compose, message_id_for, one_line, recipient_address
+from syndicate.errors import DeliveryError, one_line
+from syndicate.files import write_atomic
+from syndicate.mail import compose, message_id_for, recipient_address
 from syndicate.model import RenderedDigest, SendState
 
 logger = logging.getLogger(__name__)
@@ -137,24 +136,12 @@ class FileTransport:
         path = self.path_for(message)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(path, message.as_bytes())
+            write_atomic(path, message.as_bytes(), new_mode=0o600)  # holds an address
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise DeliveryError(recipient, f"cannot write {path}: {reason}") from exc
         self.written.append(path)
         logger.debug("wrote %s for %s", path, recipient)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _smtp_text(value: bytes | str) -> str:
@@ -348,7 +335,7 @@ def _compose(
     """
     subscriber = rendered.digest.subscription.subscriber
     try:
-        message = compose(config, digest, rendered, now=now)
+        message = compose(rendered, now=now)
     except DeliveryError:
         raise
     except (ValueError, LookupError, TypeError, email.errors.MessageError) as exc:
@@ -376,7 +363,7 @@ def _deliver_one(
     """
     edition = rendered.digest.edition
     subscriber = rendered.digest.subscription.subscriber
-    message_id = message_id_for(config, edition, subscriber)
+    message_id = message_id_for(rendered.digest.masthead, edition, subscriber)
     if not store.claim_send(edition.id, subscriber.id, message_id, now=now):
         return None, ""
     try:

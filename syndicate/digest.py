@@ -27,6 +27,7 @@ from syndicate.model import (
     Article,
     Digest,
     Edition,
+    Masthead,
     Section,
     SectionGroup,
     Subscription,
@@ -148,20 +149,61 @@ def digests_for(
     Subscriptions of another digest or not active are skipped.
     """
     digest = digest_config(config, edition.digest_id)
+    masthead = masthead_for(config, digest)
     grouped = _by_section(edition, digest.max_per_section)
     result = []
     for subscription in subscriptions:
         if subscription.digest_id != edition.digest_id or not subscription.status.receives:
             logger.debug("skipping subscription of %s", subscription.subscriber.email)
             continue
+        sections = subscribed_sections(config, subscription)
         groups = tuple(
             SectionGroup(section, grouped[section.id])
-            for section in subscribed_sections(config, subscription)
+            for section in sections
             if grouped.get(section.id)
         )
         if groups:
-            result.append(Digest(edition, subscription, groups))
+            result.append(
+                digest_for(
+                    config, edition, subscription, groups, masthead=masthead, sections=sections
+                )
+            )
     return result
+
+
+def masthead_for(config: Config, digest: DigestConfig) -> Masthead:
+    """The masthead of ``digest``: its title, sender and the publication's host, zone, URL."""
+    return Masthead(
+        digest_id=digest.id,
+        title=digest.title,
+        sender=digest.sender,
+        reply_to=digest.reply_to,
+        host=config.host,
+        public_base_url=config.public_base_url,
+        timezone=config.timezone,
+    )
+
+
+def digest_for(
+    config: Config,
+    edition: Edition,
+    subscription: Subscription,
+    groups: tuple[SectionGroup, ...] = (),
+    *,
+    masthead: Masthead | None = None,
+    sections: Sequence[Section] | None = None,
+) -> Digest:
+    """The Digest of ``subscription`` with ``groups``, carrying what render and mail need.
+
+    ``masthead`` defaults to the configured one of the edition's digest, ``sections``
+    to the subscription's :func:`subscribed_sections`.
+    """
+    if masthead is None:
+        masthead = masthead_for(config, digest_config(config, edition.digest_id))
+    if sections is None:
+        sections = subscribed_sections(config, subscription)
+    url = unsubscribe_url(config, subscription)
+    return Digest(edition, subscription, groups, masthead, tuple(sections), url)
 
 
 def unsubscribe_url(config: Config, subscription: Subscription) -> str:

@@ -19,6 +19,18 @@ re-raised as one of these with ``raise ... from exc``.
 
 from __future__ import annotations
 
+import re
+
+_BREAKS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """``text`` as one line: control characters and line breaks become spaces, runs of
+    whitespace one space, cut to ``limit`` characters. The one "make this one line" helper
+    for messages, reasons, names and headers."""
+    line = " ".join(_BREAKS_RE.sub(" ", text).split())
+    return line if limit is None else line[:limit]
+
 
 class SyndicateError(Exception):
     """Base of every error syndicate expects and explains in one line."""

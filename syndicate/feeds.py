@@ -17,8 +17,6 @@ import dataclasses
 import html
 import logging
 import mimetypes
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -31,7 +29,8 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from syndicate import __version__
 from syndicate.config import Config
-from syndicate.errors import FeedWriteError
+from syndicate.errors import FeedWriteError, one_line
+from syndicate.files import write_atomic
 from syndicate.model import Article, Section, newest_first
 from syndicate.sanitize import safe_link, xml_text
 
@@ -135,8 +134,8 @@ def xml_safe(text: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    """Collapse whitespace (titles, names, categories are single-line)."""
-    return " ".join(xml_safe(text).split())
+    """Titles, names, categories as one XML-safe line."""
+    return one_line(xml_safe(text))
 
 
 def _stored_html(html: str) -> str:
@@ -327,7 +326,7 @@ def _add_entry(fg: FeedGenerator, config: Config, article: Article, spec: FeedSp
         name = _entry_id(article)[:200] or article.title[:100]
         logger.warning(
             "feed %s: skipping article %r of source %s: %s",
-            spec.file_name, name, article.source_id, " ".join(str(exc).split())[:300],
+            spec.file_name, name, article.source_id, one_line(str(exc), 300),
         )  # fmt: skip
         return False
     return True
@@ -364,36 +363,13 @@ def _same_bytes(path: Path, data: bytes) -> bool:
         return False
 
 
-def _file_mode(path: Path) -> int:
-    """Keep the mode of an existing file; new feeds are world-readable (served by a web server)."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        return 0o644
-
-
-def _replace_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file next to ``path``, then rename it over ``path``."""
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, _file_mode(path))
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
 def write_feed_file(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` unless it already holds those bytes; True when written."""
     try:
         if _same_bytes(path, data):
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
-        _replace_atomically(path, data)
+        write_atomic(path, data, new_mode=0o644)  # world-readable: served by a web server
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise FeedWriteError(f"feed {path}: cannot write: {reason}") from exc

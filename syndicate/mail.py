@@ -21,7 +21,6 @@ import functools
 import hashlib
 import logging
 import quopri
-import re
 import string
 import unicodedata
 from datetime import datetime
@@ -33,10 +32,8 @@ from email.utils import format_datetime
 from urllib.parse import quote
 
 from syndicate.addresses import AddressError, normalize_address, parse_mailbox, shown
-from syndicate.config import Config, DigestConfig
-from syndicate.digest import unsubscribe_url
-from syndicate.errors import DeliveryError
-from syndicate.model import Edition, RenderedDigest, Subscriber, as_utc, utcnow
+from syndicate.errors import DeliveryError, one_line
+from syndicate.model import Edition, Masthead, RenderedDigest, Subscriber, as_utc, utcnow
 from syndicate.sanitize import truncate
 
 logger = logging.getLogger(__name__)
@@ -45,7 +42,6 @@ POLICY = email.policy.SMTP
 EDITION_HEADER = "X-Syndicate-Edition"
 NAME_LIMIT = 200
 TEXT_LIMIT = 300
-_BREAKS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _MAX_HEADER_LINE = 998
 _RAW_LIMIT = 10_000  # characters looked at before decoding (bounds the work)
 _DECODE_ROUNDS = 3
@@ -84,11 +80,6 @@ class _RawHeader(str):
     def fold(self, *, policy: Policy) -> str:
         """Return ``Name: value`` with the policy's line separator."""
         return f"{self.name}: " + policy.linesep.join(self.split("\n")) + policy.linesep
-
-
-def one_line(text: str) -> str:
-    """Flatten ``text`` to one line: control characters and line breaks become spaces."""
-    return " ".join(_BREAKS_RE.sub(" ", text).split())
 
 
 def _decode_words(text: str) -> str:
@@ -180,9 +171,9 @@ def _mailbox(header_name: str, display_name: str, address: str) -> _RawHeader:
     return _RawHeader(header_name, value)
 
 
-def id_domain(config: Config) -> str:
+def id_domain(masthead: Masthead) -> str:
     """The ASCII (IDNA) host used in Message-ID and List-Id, e.g. ``news.example.kr``."""
-    return _ascii_host(config.host)
+    return _ascii_host(masthead.host)
 
 
 @functools.lru_cache(maxsize=16)
@@ -198,17 +189,17 @@ def _ascii_host(host: str) -> str:
     return ascii_host
 
 
-def message_id_for(config: Config, edition: Edition, subscriber: Subscriber) -> str:
+def message_id_for(masthead: Masthead, edition: Edition, subscriber: Subscriber) -> str:
     """Return the deterministic Message-ID of ``edition`` sent to ``subscriber``.
 
     Same edition and subscriber give the same id, so a re-send is recognisable,
     e.g. ``<morning.20261128T0700.42.1a2b3c4d@news.example.kr>``.
     """
-    slot = edition.slot.astimezone(config.timezone).strftime("%Y%m%dT%H%M")
+    slot = edition.slot.astimezone(masthead.timezone).strftime("%Y%m%dT%H%M")
     key = f"{edition.digest_id}|{edition.slot.isoformat()}|{edition.id}|{subscriber.id}"
     data = f"{key}|{subscriber.email}".encode("utf-8", "backslashreplace")
-    digest = hashlib.sha256(data).hexdigest()[:8]
-    return f"<{edition.digest_id}.{slot}.{subscriber.id}.{digest}@{id_domain(config)}>"
+    fingerprint = hashlib.sha256(data).hexdigest()[:8]
+    return f"<{edition.digest_id}.{slot}.{subscriber.id}.{fingerprint}@{id_domain(masthead)}>"
 
 
 def recipient_address(subscriber: Subscriber) -> str:
@@ -234,10 +225,10 @@ def _sender(value: str, role: str) -> _RawHeader:
     return _mailbox("From" if role == "sender" else "Reply-To", mailbox.name, mailbox.address)
 
 
-def list_id(config: Config, digest: DigestConfig) -> str:
+def list_id(masthead: Masthead) -> str:
     """Return the RFC 2919 List-Id value: ``"<title>" <digest-id.host>``."""
-    title = header_text(digest.title) or digest.id
-    return f"{_phrase(title, 'List-Id')} <{digest.id}.{id_domain(config)}>"
+    title = header_text(masthead.title) or masthead.digest_id
+    return f"{_phrase(title, 'List-Id')} <{masthead.digest_id}.{id_domain(masthead)}>"
 
 
 def _transfer_encoding(text: str) -> str:
@@ -259,51 +250,47 @@ def _set_bodies(message: EmailMessage, rendered: RenderedDigest) -> None:
     message.set_boundary(f"=_syndicate_{hashlib.sha256(key).hexdigest()[:24]}")
 
 
-def _edition_label(config: Config, edition: Edition) -> str:
-    """Return ``<digest>/<slot in the config timezone, ISO 8601>`` for tracing."""
-    slot = edition.slot.astimezone(config.timezone).isoformat(timespec="minutes")
+def _edition_label(masthead: Masthead, edition: Edition) -> str:
+    """Return ``<digest>/<slot in the publication's timezone, ISO 8601>`` for tracing."""
+    slot = edition.slot.astimezone(masthead.timezone).isoformat(timespec="minutes")
     return f"{edition.digest_id}/{slot}"
 
 
-def _set_list_headers(
-    message: EmailMessage, config: Config, digest: DigestConfig, url: str
-) -> None:
+def _set_list_headers(message: EmailMessage, masthead: Masthead, url: str) -> None:
     """Add List-Id, List-Unsubscribe and List-Unsubscribe-Post (RFC 2919, 2369, 8058)."""
-    message["List-Id"] = _RawHeader("List-Id", list_id(config, digest))
+    message["List-Id"] = _RawHeader("List-Id", list_id(masthead))
     safe_url = quote(one_line(url), safe=":/?#[]@!$&'()*+,;=%~-._")
     if len("List-Unsubscribe: <>") + len(safe_url) > _MAX_HEADER_LINE:
-        logger.warning("unsubscribe URL of digest %s is too long for a header line", digest.id)
+        logger.warning(
+            "unsubscribe URL of digest %s is too long for a header line", masthead.digest_id
+        )
     else:
         message["List-Unsubscribe"] = _RawHeader("List-Unsubscribe", f"<{safe_url}>")
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
 
 
-def compose(
-    config: Config,
-    digest: DigestConfig,
-    rendered: RenderedDigest,
-    *,
-    now: datetime | None = None,
-) -> EmailMessage:
+def compose(rendered: RenderedDigest, *, now: datetime | None = None) -> EmailMessage:
     """Build the e-mail message of ``rendered`` for its subscriber.
+
+    Everything comes from ``rendered`` and its Digest's masthead; no configuration.
 
     Raises :class:`DeliveryError` (permanent) when the recipient or sender
     address cannot be written into a header.
     """
     edition = rendered.digest.edition
+    masthead = rendered.digest.masthead
     subscriber = rendered.digest.subscription.subscriber
     message = EmailMessage(policy=POLICY)
-    message["From"] = _sender(digest.sender, "sender")
+    message["From"] = _sender(masthead.sender, "sender")
     message["To"] = _mailbox("To", subscriber.name, recipient_address(subscriber))
-    if digest.reply_to:
-        message["Reply-To"] = _sender(digest.reply_to, "reply-to")
-    subject = header_text(rendered.subject) or header_text(digest.title) or digest.id
+    if masthead.reply_to:
+        message["Reply-To"] = _sender(masthead.reply_to, "reply-to")
+    subject = header_text(rendered.subject) or header_text(masthead.title) or masthead.digest_id
     message["Subject"] = _RawHeader("Subject", _unstructured(subject, "Subject"))
-    message["Date"] = format_datetime(as_utc(now or utcnow()).astimezone(config.timezone))
-    message["Message-ID"] = _RawHeader("Message-ID", message_id_for(config, edition, subscriber))
-    _set_list_headers(
-        message, config, digest, unsubscribe_url(config, rendered.digest.subscription)
-    )
-    message[EDITION_HEADER] = _edition_label(config, edition)
+    message["Date"] = format_datetime(as_utc(now or utcnow()).astimezone(masthead.timezone))
+    message_id = message_id_for(masthead, edition, subscriber)
+    message["Message-ID"] = _RawHeader("Message-ID", message_id)
+    _set_list_headers(message, masthead, rendered.digest.unsubscribe_url)
+    message[EDITION_HEADER] = _edition_label(masthead, edition)
     _set_bodies(message, rendered)
     return message

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 
 
@@ -215,12 +215,43 @@ class SectionGroup:
 
 
 @dataclass(frozen=True)
+class Masthead:
+    """What a newsletter says about itself in every message, built once per digest.
+
+    Rendering and composing read these, never the configuration: ``host`` goes into
+    Message-ID and List-Id, ``timezone`` dates the slot and the articles,
+    ``public_base_url`` makes relative links absolute.
+    """
+
+    digest_id: str
+    title: str
+    sender: str
+    reply_to: str | None
+    host: str
+    public_base_url: str
+    timezone: tzinfo
+
+
+@dataclass(frozen=True)
 class Digest:
-    """What one subscriber receives from one edition: articles grouped by section."""
+    """What one subscriber receives from one edition: articles grouped by section.
+
+    It carries everything rendering and composing need, so a Digest can be shown
+    without a loaded configuration: its ``masthead``, the ``sections`` the
+    subscriber chose (display order) and their ``unsubscribe_url``.
+    """
 
     edition: Edition
     subscription: Subscription
     groups: tuple[SectionGroup, ...]
+    masthead: Masthead
+    sections: tuple[Section, ...]
+    unsubscribe_url: str
+
+    @property
+    def title(self) -> str:
+        """The newsletter's title."""
+        return self.masthead.title
 
     @property
     def article_count(self) -> int:

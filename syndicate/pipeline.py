@@ -144,7 +144,7 @@ def send_batch(
     """Render and deliver one batch of per-subscriber digests of one edition."""
     from syndicate import delivery, render
 
-    renderer = renderer or render.Renderer(config)
+    renderer = renderer or render.Renderer.for_config(config)
     rendered = [renderer.render(item) for item in batch]
     return delivery.deliver_batch(config, store, digest_config, rendered, progress=progress)
 
@@ -166,7 +166,7 @@ def run_digest(
     pending = _owed(store, run, store.subscriptions(digest_id))
     digests = digest.digests_for(config, edition, pending)
     run.empty = len(pending) - len(digests)
-    renderer = render.Renderer(config)
+    renderer = render.Renderer.for_config(config)
     for batch in _batches(digests, _batch_size(digest_config)):
         report = send_batch(
             config, store, digest_config, batch, renderer=renderer, progress=progress

@@ -59,7 +59,7 @@ def template_problems(config: Config) -> list[str]:
     if not config.digests:
         return []
     try:
-        renderer = render.Renderer(config)
+        renderer = render.Renderer.for_config(config)
         for name in (render.HTML_TEMPLATE, render.TEXT_TEMPLATE):
             renderer.env.get_template(name)
         renderer.css()

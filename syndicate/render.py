@@ -1,7 +1,9 @@
 """Render a per-subscriber :class:`~syndicate.model.Digest` to subject, HTML and text.
 
-The only module that imports Jinja2 and premailer. Templates are looked up in
-``config.templates`` first (if set), then in the bundled ``templates/`` folder:
+The only module that imports Jinja2 and premailer. It reads nothing but the
+Digest (its masthead, sections and unsubscribe URL travel with it), so a Digest
+can be rendered without a loaded configuration. Templates are looked up in the
+given folder first (``config.templates``, if set), then in the bundled ``templates/`` folder:
 
 * ``digest.html.j2`` (autoescaped) and ``digest.css``: the CSS is put in a
   ``<style>`` block, then premailer inlines it into ``style=""`` attributes;
@@ -23,7 +25,7 @@ import xml.dom
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import jinja2
@@ -31,11 +33,12 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 from markupsafe import Markup, escape
 
 import syndicate
-from syndicate.config import Config
-from syndicate.digest import digest_config, subscribed_sections, unsubscribe_url
-from syndicate.errors import RenderError, SyndicateError
-from syndicate.model import Article, Digest, RenderedDigest, Subscription
+from syndicate.errors import RenderError, one_line
+from syndicate.model import Article, Digest, Masthead, RenderedDigest, Section, Subscription
 from syndicate.sanitize import html_to_text, safe_link, truncate
+
+if TYPE_CHECKING:
+    from syndicate.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +57,6 @@ _PH_NAME = "SyndplhName"
 _PH_TOKEN = "SyndplhToken"
 _PREHEADER_PAD = Markup("&#847;&zwnj;&nbsp;" * 40)
 _BLANK_RUNS = re.compile(r"\n{3,}")
-_SPACES = re.compile(r"\s+")
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
 
 
@@ -139,11 +141,10 @@ class Renderer:
     One Renderer can render many digests; templates are loaded once.
     """
 
-    def __init__(self, config: Config) -> None:
-        """Build the Jinja2 environment: ``config.templates`` first, then the bundled ones."""
-        self.config = config
+    def __init__(self, templates: Path | None = None) -> None:
+        """Build the Jinja2 environment: the ``templates`` folder first, then the bundled ones."""
         self.env = jinja2.Environment(
-            loader=jinja2.ChoiceLoader(_loaders(config)),
+            loader=jinja2.ChoiceLoader(_loaders(templates)),
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("html.j2", "html"), default_for_string=False
             ),
@@ -153,10 +154,20 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self.env.filters["wrap"] = wrap_text
-        self._inline_cache: dict[str, str] = {}
-        self._views: dict[tuple[int, str | None], ArticleView] = {}
+        self._inline_cache: dict[tuple[str, str], str] = {}
+        self._views: dict[tuple[Masthead, int, str | None], ArticleView] = {}
         self._css: str | None = None
         self._warned_large: set[int] = set()
+
+    @classmethod
+    def for_config(cls, config: Config) -> Renderer:
+        """A Renderer with the configured templates folder (config key ``templates``)."""
+        if config.templates is None:
+            return cls()
+        folder = config.resolve(config.templates)
+        if not folder.is_dir():
+            raise RenderError(f"templates folder {folder} does not exist (config key 'templates')")
+        return cls(folder)
 
     def render(self, digest: Digest) -> RenderedDigest:
         """Render one digest to its subject, HTML body (CSS inlined) and text body."""
@@ -175,25 +186,22 @@ class Renderer:
         that transforms them (so a placeholder does not survive intact) falls
         back to rendering the subscriber's own document.
         """
-        generic = self._html(_anonymous(digest))
-        inlined = self._inline_cache.pop(generic, None)
+        base_url = digest.masthead.public_base_url
+        key = (base_url, self._html(_anonymous(digest)))
+        inlined = self._inline_cache.pop(key, None)
         if inlined is None:
-            inlined = self._inline(generic)
-        self._inline_cache[generic] = inlined
+            inlined = inline_css(key[1], base_url)
+        self._inline_cache[key] = inlined
         while len(self._inline_cache) > INLINE_CACHE_SIZE:
             del self._inline_cache[next(iter(self._inline_cache))]
         personal = _personalise(inlined, digest.subscription)
         if _PLACEHOLDER_MARK in personal.lower():
-            return self._inline(self._html(digest))
+            return inline_css(self._html(digest), base_url)
         return personal
 
     def _html(self, digest: Digest) -> str:
         """The HTML document of ``digest`` before CSS inlining."""
         return self._template(HTML_TEMPLATE, {**self.context(digest), "css": Markup(self.css())})
-
-    def _inline(self, html: str) -> str:
-        """Inline the CSS of one document."""
-        return inline_css(html, self.config.public_base_url)
 
     def _check_size(self, digest: Digest, html: str) -> None:
         """Warn (once per edition) when the HTML is large enough for Gmail to clip it."""
@@ -210,13 +218,10 @@ class Renderer:
 
     def context(self, digest: Digest) -> dict[str, Any]:
         """The variables both templates receive for ``digest``."""
-        try:
-            title = digest_config(self.config, digest.edition.digest_id).title
-            sections = subscribed_sections(self.config, digest.subscription)
-        except SyndicateError as exc:
-            raise RenderError(f"cannot render edition {digest.edition.id}: {exc}") from exc
-        local_slot = digest.edition.slot.astimezone(self.config.timezone)
-        groups = [self._group_view(g.section.id, g.section.name, g.articles) for g in digest.groups]
+        masthead = digest.masthead
+        title = digest.title
+        local_slot = digest.edition.slot.astimezone(masthead.timezone)
+        groups = [self._group_view(masthead, g.section, g.articles) for g in digest.groups]
         return {
             "title": title,
             "subject": f"{title} · {korean_date(local_slot)}",
@@ -227,10 +232,10 @@ class Renderer:
             "preheader_pad": _PREHEADER_PAD,
             "email": digest.subscription.subscriber.email,
             "name": digest.subscription.subscriber.name,
-            "section_names": [s.name for s in sections],
-            "unsubscribe_url": unsubscribe_url(self.config, digest.subscription),
-            "public_base_url": self.config.public_base_url,
-            "host": self.config.host,
+            "section_names": [s.name for s in digest.sections],
+            "unsubscribe_url": digest.unsubscribe_url,
+            "public_base_url": masthead.public_base_url,
+            "host": masthead.host,
             "article_count": digest.article_count,
         }
 
@@ -258,41 +263,46 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise RenderError(f"template {name}: {exc.message or exc}") from exc
 
-    def _group_view(self, section_id: str, name: str, articles: tuple[Article, ...]) -> GroupView:
+    def _group_view(
+        self, masthead: Masthead, section: Section, articles: tuple[Article, ...]
+    ) -> GroupView:
         """The template view of one section group."""
-        return GroupView(section_id, name, tuple(self._article_view(a) for a in articles))
+        views = tuple(self._article_view(masthead, a) for a in articles)
+        return GroupView(section.id, section.name, views)
 
-    def _article_view(self, article: Article) -> ArticleView:
+    def _article_view(self, masthead: Masthead, article: Article) -> ArticleView:
         """The template view of one article (kept per stored article: editions reuse them)."""
         if article.id is None:
-            return self._make_article_view(article)
-        key = (article.id, article.public_id)
+            return _article_view(masthead, article)
+        key = (masthead, article.id, article.public_id)
         view = self._views.get(key)
         if view is None:
-            view = self._views[key] = self._make_article_view(article)
+            view = self._views[key] = _article_view(masthead, article)
         return view
 
-    def _make_article_view(self, article: Article) -> ArticleView:
-        """The template view of one article, with local time and plain-text summary."""
-        title = _one_line(article.title) or "(제목 없음)"
-        time = self._local_time(article)
-        author = _one_line(article.author)
-        return ArticleView(
-            title=title,
-            url=safe_url(article.url, self.config.public_base_url),
-            author=author,
-            time=time,
-            meta=" · ".join(part for part in (author, time) if part),
-            summary=_summary(article, title),
-            section_id=article.section_id,
-        )
 
-    def _local_time(self, article: Article) -> str:
-        """``2026-11-28 09:30`` in the configured timezone, or ``""`` without any date."""
-        moment = article.sort_time
-        if moment.year <= 1:
-            return ""
-        return moment.astimezone(self.config.timezone).strftime("%Y-%m-%d %H:%M")
+def _article_view(masthead: Masthead, article: Article) -> ArticleView:
+    """The template view of one article, with local time and plain-text summary."""
+    title = one_line(article.title) or "(제목 없음)"
+    time = _local_time(article, masthead)
+    author = one_line(article.author)
+    return ArticleView(
+        title=title,
+        url=safe_url(article.url, masthead.public_base_url),
+        author=author,
+        time=time,
+        meta=" · ".join(part for part in (author, time) if part),
+        summary=_summary(article, title),
+        section_id=article.section_id,
+    )
+
+
+def _local_time(article: Article, masthead: Masthead) -> str:
+    """``2026-11-28 09:30`` in the publication's timezone, or ``""`` without any date."""
+    moment = article.sort_time
+    if moment.year <= 1:
+        return ""
+    return moment.astimezone(masthead.timezone).strftime("%Y-%m-%d %H:%M")
 
 
 def _anonymous(digest: Digest) -> Digest:
@@ -304,7 +314,11 @@ def _anonymous(digest: Digest) -> Digest:
         name=_PH_NAME if subscription.subscriber.name else "",
     )
     anonymous = replace(subscription, subscriber=subscriber, token=_PH_TOKEN)
-    return replace(digest, subscription=anonymous)
+    url = digest.unsubscribe_url
+    token = quote(subscription.token, safe="")
+    if token and url.endswith(token):  # else the document stays the subscriber's own
+        url = url[: -len(token)] + _PH_TOKEN
+    return replace(digest, subscription=anonymous, unsubscribe_url=url)
 
 
 def _personalise(html: str, subscription: Subscription) -> str:
@@ -315,13 +329,12 @@ def _personalise(html: str, subscription: Subscription) -> str:
     return html.replace(_PH_NAME, str(escape(subscriber.name))) if subscriber.name else html
 
 
-def _loaders(config: Config) -> list[jinja2.BaseLoader]:
-    """Template loaders: the configured folder (must exist), then the bundled folders."""
+def _loaders(folder: Path | None) -> list[jinja2.BaseLoader]:
+    """Template loaders: ``folder`` (must exist), then the bundled folders."""
     loaders: list[jinja2.BaseLoader] = []
-    if config.templates is not None:
-        folder = config.resolve(config.templates)
+    if folder is not None:
         if not folder.is_dir():
-            raise RenderError(f"templates folder {folder} does not exist (config key 'templates')")
+            raise RenderError(f"templates folder {folder} does not exist")
         loaders.append(jinja2.FileSystemLoader(str(folder), encoding="utf-8"))
     bundled = bundled_template_dirs()
     if not bundled and not loaders:
@@ -330,15 +343,10 @@ def _loaders(config: Config) -> list[jinja2.BaseLoader]:
     return loaders
 
 
-def _one_line(text: str) -> str:
-    """``text`` with every run of whitespace (newlines included) made one space."""
-    return _SPACES.sub(" ", text).strip()
-
-
 def _summary(article: Article, title: str) -> str:
     """Plain-text summary of an article, shortened; empty when it only repeats the title."""
     text = html_to_text(article.summary_html) or html_to_text(article.content_html)
-    text = _one_line(" ".join(_BULLET.sub("", line) for line in text.splitlines()))
+    text = one_line(" ".join(_BULLET.sub("", line) for line in text.splitlines()))
     if not text or text == title:
         return ""
     return truncate(text, SUMMARY_LIMIT)

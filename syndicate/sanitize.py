@@ -9,7 +9,7 @@
   grapheme cluster (a flag, a ZWJ emoji, jamo, a character and its marks).
 * :func:`xml_text` removes what XML 1.0 (and so the store, lxml, feedgen and
   e-mail) cannot carry; :func:`safe_link` is the one test for a link that may
-  be published (http/https only, see :data:`LINK_SCHEMES`).
+  be published (http/https only, see :data:`syndicate.WEB_SCHEMES`).
 
 Untrusted HTML is read by one linear tokenizer (:func:`_tokens`): Python's
 ``html.parser`` and html5 tree builders are quadratic on some inputs, so
@@ -31,6 +31,8 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 import regex
 
+from syndicate import WEB_SCHEMES
+
 logger = logging.getLogger(__name__)
 
 ALLOWED_TAGS = frozenset(
@@ -50,10 +52,8 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 DROP_WITH_CONTENT = frozenset(
     {"script", "style", "iframe", "noscript", "template", "object", "embed", "frameset"}
 )
-# The schemes a published link (an item's link, an image, a digest link) may use.
-LINK_SCHEMES = frozenset({"http", "https"})
-# The schemes kept in href/src inside sanitized HTML: the link schemes plus mailto.
-URL_SCHEMES = LINK_SCHEMES | {"mailto"}
+# The schemes kept in href/src inside sanitized HTML: the web schemes plus mailto.
+_HTML_URL_SCHEMES = WEB_SCHEMES | {"mailto"}
 # Elements nested deeper than this are flattened (their text is kept).
 MAX_DEPTH = 64
 
@@ -131,7 +131,7 @@ def safe_link(url: str, base_url: str | None = None) -> str:
         parts = urlsplit(text)
     except ValueError:
         return ""
-    if parts.scheme.lower() not in LINK_SCHEMES or not parts.netloc:
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
         return ""
     return text.translate(_URL_UNSAFE)
 
@@ -143,7 +143,7 @@ def _is_http(url: str | None) -> bool:
         parts = urlsplit(url)
     except ValueError:
         return False
-    return parts.scheme.lower() in LINK_SCHEMES and bool(parts.netloc)
+    return parts.scheme.lower() in WEB_SCHEMES and bool(parts.netloc)
 
 
 def clean_html(html: str, base_url: str | None = None) -> str:
@@ -161,7 +161,7 @@ def clean_html(html: str, base_url: str | None = None) -> str:
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(DROP_WITH_CONTENT),
         attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
-        url_schemes=set(URL_SCHEMES),
+        url_schemes=set(_HTML_URL_SCHEMES),
         link_rel="noopener noreferrer",
         strip_comments=True,
         url_relative=relative,

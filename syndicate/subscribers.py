@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from syndicate.addresses import normalize_address
 from syndicate.config import Config
-from syndicate.errors import SubscriberFileError
+from syndicate.errors import SubscriberFileError, one_line
 from syndicate.files import UnreadableFile, read_regular_file
 from syndicate.model import Subscription, SubscriptionState, requested_subscription, utcnow
 from syndicate.store import Store, SubscriptionEntry
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _SPLIT = re.compile(r"[\s,;|]+")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _MAX_PROBLEMS = 20
 MAX_NAME = 200
 MAX_FIELD = 1000
@@ -119,7 +118,7 @@ class _RowParser:
         sections = self._sections(row.get("sections") or "", offered, digest_id)
         status = SubscriptionState.parse(row.get("status") or SubscriptionState.ACTIVE)
         consent = _parse_time(row.get("consented_at") or "", self.config)
-        name = " ".join(_CONTROLS.sub(" ", row.get("name") or "").split())
+        name = one_line(row.get("name") or "")
         if len(name) > MAX_NAME:
             raise ValueError(f"name is longer than {MAX_NAME} characters")
         return SubscriberRow(line, email, name, digest_id, sections, consent, status)
@@ -208,7 +207,7 @@ def _rows(
 
 
 def _csv_reason(exc: csv.Error) -> str:
-    text = " ".join(str(exc).split())
+    text = one_line(str(exc))
     limit = csv.field_size_limit()
     if "field larger than field limit" in text:
         return f"a field is longer than {limit} characters"

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from syndicate import CONFIG_ENV
 from syndicate.errors import ConfigError
 from syndicate.files import UnreadableFile, read_regular_file
 
@@ -65,7 +66,7 @@ def _read_bytes(path: Path) -> bytes:
         return read_regular_file(path, MAX_BYTES)
     except UnreadableFile as exc:
         if exc.missing:
-            reason = "file not found (use -c PATH or set SYNDICATE_CONFIG)"
+            reason = f"file not found (use -c PATH or set {CONFIG_ENV})"
         elif str(exc).startswith("larger than"):
             reason = f"file too large (limit {MAX_BYTES} bytes)"
         else:

@@ -21,9 +21,10 @@ from syndicate.delivery import (
     deliver_batch,
     make_transport,
 )
+from syndicate.digest import digest_for
 from syndicate.errors import DeliveryError
 from syndicate.mail import compose
-from syndicate.model import Digest, Edition, RenderedDigest, Subscriber, Subscription
+from syndicate.model import Edition, RenderedDigest, Subscriber, Subscription
 from syndicate.store import Store
 from tests.conftest import SmtpSink, free_port
 
@@ -76,7 +77,7 @@ def make_world(write_config: Callable[..., Path], url: str, delivery: dict[str, 
         subscriber = store.upsert_subscriber(address, name)
         subscription = Subscription(subscriber, "morning", ("it",), "active", f"tok{subscriber.id}")
         text = f"{name or address}님, 오늘의 뉴스입니다.\n"
-        digest_obj = Digest(edition, subscription, ())
+        digest_obj = digest_for(config, edition, subscription)
         rendered.append(RenderedDigest(digest_obj, "아침 브리핑 11월 28일", f"<p>{text}</p>", text))
     return World(config, store, edition, rendered)
 
@@ -196,12 +197,11 @@ def test_reconnects_once_after_server_hangs_up(
     world = worlds(sqlite_url, smtp_delivery(port))
     settings = world.config.digests[0].delivery
     assert isinstance(settings, SmtpDelivery)
-    digest = world.config.digests[0]
     with SmtpTransport(settings) as transport:
-        transport.send(compose(world.config, digest, world.rendered[0]), "kim@example.com")
+        transport.send(compose(world.rendered[0]), "kim@example.com")
         assert transport._smtp is not None
         transport._smtp.docmd("QUIT")  # the server closes; the client does not know yet
-        transport.send(compose(world.config, digest, world.rendered[1]), "lee@example.com")
+        transport.send(compose(world.rendered[1]), "lee@example.com")
     assert sorted(received(sink)) == ["kim@example.com", "lee@example.com"]
 
 
@@ -288,18 +288,20 @@ def test_file_transport_resend_overwrites(
     subscriber = Subscriber(9, "a@example.com", "가나다")
     edition = Edition(1, "morning", SLOT, 0, SLOT)
     subscription = Subscription(subscriber, "morning", (), "active", "t")
-    rendered = RenderedDigest(Digest(edition, subscription, ()), "제목", "<p>본문</p>", "본문")
+    rendered = RenderedDigest(
+        digest_for(config, edition, subscription), "제목", "<p>본문</p>", "본문"
+    )
     transport = make_transport(config, config.digests[0])
     assert isinstance(transport, FileTransport)
     assert transport.folder == tmp_path / "outbox"
     with transport:
-        transport.send(compose(config, config.digests[0], rendered, now=NOW), subscriber.email)
-        transport.send(compose(config, config.digests[0], rendered, now=NOW), subscriber.email)
+        transport.send(compose(rendered, now=NOW), subscriber.email)
+        transport.send(compose(rendered, now=NOW), subscriber.email)
     files = list((tmp_path / "outbox").iterdir())
     assert len(files) == 1
     assert files[0].name.startswith("morning.20261128T0700.9.")
     assert files[0].name.endswith("_news.example.kr.eml")
-    assert files[0].read_bytes() == compose(config, config.digests[0], rendered, now=NOW).as_bytes()
+    assert files[0].read_bytes() == compose(rendered, now=NOW).as_bytes()
 
 
 def test_file_transport_unwritable_folder_is_delivery_error(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -13,12 +14,14 @@ from typing import Any
 
 import pytest
 
-from syndicate.config import Config, load_config
-from syndicate.errors import DeliveryError
-from syndicate.mail import compose, list_id, message_id_for, one_line
+from syndicate.config import Config, DigestConfig, load_config
+from syndicate.digest import digest_for, masthead_for
+from syndicate.errors import DeliveryError, one_line
+from syndicate.mail import compose, list_id, message_id_for
 from syndicate.model import (
     Digest,
     Edition,
+    Masthead,
     RenderedDigest,
     Subscriber,
     Subscription,
@@ -41,7 +44,19 @@ def rendered_for(
     """Build a RenderedDigest by hand for ``subscriber``."""
     edition = Edition(id=edition_id, digest_id="morning", slot=SLOT, cutoff_seq=10, created_at=SLOT)
     subscription = Subscription(subscriber, "morning", ("it",), "active", token)
-    return RenderedDigest(Digest(edition, subscription, ()), subject, html, text)
+    return RenderedDigest(Digest(edition, subscription, (), UNSET, (), ""), subject, html, text)
+
+
+UNSET = Masthead("unset", "", "", None, "unset.invalid", "https://unset.invalid/", UTC)
+
+
+def addressed(config: Config, digest: DigestConfig, rendered: RenderedDigest) -> RenderedDigest:
+    """``rendered`` whose Digest carries ``digest``'s masthead, sections and unsubscribe URL,
+    as :func:`syndicate.digest.digest_for` builds them from the configuration."""
+    old = rendered.digest
+    masthead = masthead_for(config, digest)
+    new = digest_for(config, old.edition, old.subscription, old.groups, masthead=masthead)
+    return replace(rendered, digest=new)
 
 
 @pytest.fixture
@@ -60,7 +75,7 @@ def roundtrip(message: EmailMessage) -> tuple[bytes, EmailMessage]:
 
 def test_structure_text_then_html_utf8_7bit(config: Config) -> None:
     subscriber = Subscriber(42, "reader@example.com", "김독자")
-    message = compose(config, config.digests[0], rendered_for(subscriber), now=NOW)
+    message = compose(addressed(config, config.digests[0], rendered_for(subscriber)), now=NOW)
     data, parsed = roundtrip(message)
     assert parsed.get_content_type() == "multipart/alternative"
     parts = list(parsed.iter_parts())
@@ -77,7 +92,7 @@ def test_structure_text_then_html_utf8_7bit(config: Config) -> None:
 
 def test_korean_headers_encoded_and_decode_back(config: Config) -> None:
     subscriber = Subscriber(42, "reader@example.com", "김독자 (서울)")
-    message = compose(config, config.digests[0], rendered_for(subscriber), now=NOW)
+    message = compose(addressed(config, config.digests[0], rendered_for(subscriber)), now=NOW)
     data, parsed = roundtrip(message)
     raw_headers = data.split(b"\r\n\r\n", 1)[0]
     assert b"=?utf-8?" in raw_headers
@@ -92,7 +107,7 @@ def test_korean_headers_encoded_and_decode_back(config: Config) -> None:
 
 def test_date_in_config_timezone(config: Config) -> None:
     message = compose(
-        config, config.digests[0], rendered_for(Subscriber(1, "a@example.com")), now=NOW
+        addressed(config, config.digests[0], rendered_for(Subscriber(1, "a@example.com"))), now=NOW
     )
     _, parsed = roundtrip(message)
     assert parsed["Date"] == "Sat, 28 Nov 2026 07:00:05 +0900"
@@ -101,7 +116,7 @@ def test_date_in_config_timezone(config: Config) -> None:
 
 def test_list_headers_and_trace(config: Config) -> None:
     message = compose(
-        config, config.digests[0], rendered_for(Subscriber(1, "a@example.com")), now=NOW
+        addressed(config, config.digests[0], rendered_for(Subscriber(1, "a@example.com"))), now=NOW
     )
     data, parsed = roundtrip(message)
     url = "https://news.example.kr/unsubscribe?token=tok-abc_123"
@@ -115,7 +130,7 @@ def test_list_headers_and_trace(config: Config) -> None:
 def test_long_unsubscribe_url_stays_a_plain_url(config: Config) -> None:
     token = "x" * 150
     rendered = rendered_for(Subscriber(1, "a@example.com"), token=token)
-    data, parsed = roundtrip(compose(config, config.digests[0], rendered, now=NOW))
+    data, parsed = roundtrip(compose(addressed(config, config.digests[0], rendered), now=NOW))
     assert f"<https://news.example.kr/unsubscribe?token={token}>".encode() in data
     assert parsed["List-Unsubscribe"].endswith(f"{token}>")
 
@@ -131,19 +146,27 @@ def test_ascii_list_name_with_specials_is_quoted(
         "delivery": {"kind": "file", "folder": "outbox"},
     }
     config = load_config(write_config(digests=[base]))
-    assert list_id(config, config.digests[0]) == (
+    assert list_id(masthead_for(config, config.digests[0])) == (
         '"Daily, \\"Morning\\" News" <daily.news.example.kr>'
     )
 
 
 def test_message_id_deterministic_and_distinct(config: Config) -> None:
     edition = rendered_for(Subscriber(42, "a@example.com")).digest.edition
-    first = message_id_for(config, edition, Subscriber(42, "a@example.com"))
-    assert first == message_id_for(config, edition, Subscriber(42, "a@example.com"))
+    first = message_id_for(
+        masthead_for(config, config.digests[0]), edition, Subscriber(42, "a@example.com")
+    )
+    assert first == message_id_for(
+        masthead_for(config, config.digests[0]), edition, Subscriber(42, "a@example.com")
+    )
     assert first.startswith("<morning.20261128T0700.42.")
     assert first.endswith("@news.example.kr>")
-    assert first != message_id_for(config, edition, Subscriber(43, "b@example.com"))
-    message = compose(config, config.digests[0], rendered_for(Subscriber(42, "a@example.com")))
+    assert first != message_id_for(
+        masthead_for(config, config.digests[0]), edition, Subscriber(43, "b@example.com")
+    )
+    message = compose(
+        addressed(config, config.digests[0], rendered_for(Subscriber(42, "a@example.com")))
+    )
     _, parsed = roundtrip(message)
     assert parsed["Message-ID"] == first
 
@@ -164,7 +187,7 @@ def test_crlf_in_title_and_name_does_not_inject_headers(
     digest = config.digests[0].model_copy(update={"title": title})  # the config refuses CR/LF
     subscriber = Subscriber(5, "a@example.com", "Kim\r\nX-Injected: yes")
     rendered = rendered_for(subscriber, subject="오늘의 뉴스\r\nBcc: evil@attacker.example\n\nbody")
-    data, parsed = roundtrip(compose(config, digest, rendered, now=NOW))
+    data, parsed = roundtrip(compose(addressed(config, digest, rendered), now=NOW))
     assert parsed["Bcc"] is None
     assert parsed["X-Injected"] is None
     assert parsed["Subject"] == "오늘의 뉴스 Bcc: evil@attacker.example body"
@@ -179,7 +202,7 @@ def test_no_line_longer_than_998_octets(config: Config) -> None:
     html = "<html><body><p>" + "한국어 기사 본문 " * 2000 + "</p></body></html>"
     text = "a" * 5000 + "\n" + "가" * 3000 + "\n"
     rendered = rendered_for(Subscriber(1, "a@example.com", "이" * 300), html=html, text=text)
-    data, parsed = roundtrip(compose(config, config.digests[0], rendered, now=NOW))
+    data, parsed = roundtrip(compose(addressed(config, config.digests[0], rendered), now=NOW))
     assert max(len(line) for line in data.split(b"\r\n")) <= 998
     assert parsed.get_body(("html",)).get_content().count("한국어 기사 본문") == 2000  # type: ignore[union-attr]
     assert parsed.get_body(("plain",)).get_content().replace("\r\n", "\n") == text  # type: ignore[union-attr]
@@ -187,7 +210,7 @@ def test_no_line_longer_than_998_octets(config: Config) -> None:
 
 def test_ascii_body_uses_quoted_printable(config: Config) -> None:
     rendered = rendered_for(Subscriber(1, "a@example.com"), text="Hello\n", html="<p>Hi</p>")
-    _, parsed = roundtrip(compose(config, config.digests[0], rendered, now=NOW))
+    _, parsed = roundtrip(compose(addressed(config, config.digests[0], rendered), now=NOW))
     parts = list(parsed.iter_parts())
     assert [p["Content-Transfer-Encoding"] for p in parts] == ["quoted-printable"] * 2
 
@@ -195,7 +218,7 @@ def test_ascii_body_uses_quoted_printable(config: Config) -> None:
 def test_invalid_recipient_is_a_permanent_delivery_error(config: Config) -> None:
     rendered = rendered_for(Subscriber(1, "not an address@example.com"))
     with pytest.raises(DeliveryError) as info:
-        compose(config, config.digests[0], rendered, now=NOW)
+        compose(addressed(config, config.digests[0], rendered), now=NOW)
     assert info.value.permanent
     assert "recipient" in str(info.value)
     assert "\n" not in str(info.value)
@@ -207,7 +230,7 @@ def test_one_line_flattens_controls() -> None:
 
 def test_same_digest_composes_to_same_bytes(config: Config) -> None:
     rendered = rendered_for(Subscriber(3, "c@example.com", "최독자"))
-    first = compose(config, config.digests[0], rendered, now=NOW)
-    second = compose(config, config.digests[0], rendered, now=NOW)
+    first = compose(addressed(config, config.digests[0], rendered), now=NOW)
+    second = compose(addressed(config, config.digests[0], rendered), now=NOW)
     assert first.as_bytes() == second.as_bytes()
     assert (first.get_boundary() or "").startswith("=_syndicate_")

@@ -10,6 +10,7 @@ import pytest
 
 from syndicate import pipeline
 from syndicate.config import Config, load_config
+from syndicate.digest import masthead_for
 from syndicate.mail import message_id_for
 from syndicate.store import Store
 from syndicate.subscribers import import_subscribers
@@ -36,7 +37,11 @@ def test_interrupted_send_is_never_repeated(setup: tuple[Config, Store]) -> None
     edition, _ = build_edition(config, store, "morning", now=FRIDAY_0800)
     victim = store.subscriptions("morning")[0].subscriber
     # a crash after claiming, before the result was recorded
-    assert store.claim_send(edition.id, victim.id, message_id_for(config, edition, victim))
+    assert store.claim_send(
+        edition.id,
+        victim.id,
+        message_id_for(masthead_for(config, config.digests[0]), edition, victim),
+    )
     run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
     assert (run.interrupted, run.already_sent, run.failed_earlier) == (1, 0, 0)
     assert run.sent == len(store.subscriptions("morning")) - 1

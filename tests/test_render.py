@@ -102,7 +102,7 @@ def _check_golden(name: str, actual: str) -> None:
 
 
 def test_subject_uses_korean_local_date(config: Config) -> None:
-    rendered = Renderer(config).render(_digest(config))
+    rendered = Renderer.for_config(config).render(_digest(config))
     assert rendered.subject == "아침 브리핑 · 11월 28일(토)"
     assert isinstance(rendered.subject, str)
 
@@ -113,7 +113,7 @@ def test_korean_date_formats() -> None:
 
 
 def test_html_document_head_and_inlined_css(config: Config) -> None:
-    html = Renderer(config).render(_digest(config)).html
+    html = Renderer.for_config(config).render(_digest(config)).html
     assert html.startswith("<!DOCTYPE html>")
     assert '<html lang="ko">' in html
     assert '<meta charset="utf-8">' in html
@@ -129,7 +129,7 @@ def test_html_document_head_and_inlined_css(config: Config) -> None:
 
 
 def test_style_block_keeps_only_what_cannot_be_inlined(config: Config) -> None:
-    style = _style_text(Renderer(config).render(_digest(config)).html)
+    style = _style_text(Renderer.for_config(config).render(_digest(config)).html)
     assert "@media screen and (max-width: 600px)" in style
     assert "prefers-color-scheme: dark" in style
     assert "a:hover" in style
@@ -139,7 +139,7 @@ def test_style_block_keeps_only_what_cannot_be_inlined(config: Config) -> None:
 
 
 def test_sections_in_configured_order_with_articles_linked(config: Config) -> None:
-    rendered = Renderer(config).render(_digest(config))
+    rendered = Renderer.for_config(config).render(_digest(config))
     doc = lxml_html.document_fromstring(rendered.html)
     assert [h.text_content() for h in doc.cssselect("h2")] == ["IT·과학", "경제"]
     links = [a.get("href") for a in doc.cssselect("h3 a")]
@@ -153,14 +153,14 @@ def test_sections_in_configured_order_with_articles_linked(config: Config) -> No
 
 
 def test_preheader_is_hidden_and_starts_with_headlines(config: Config) -> None:
-    doc = lxml_html.document_fromstring(Renderer(config).render(_digest(config)).html)
+    doc = lxml_html.document_fromstring(Renderer.for_config(config).render(_digest(config)).html)
     preheader = doc.cssselect("div.preheader")[0]
     assert "display:none" in preheader.get("style").replace(" ", "")
     assert preheader.text_content().startswith("삼성전자, 차세대 HBM 양산 시작 · 네이버")
 
 
 def test_footer_names_sections_and_unsubscribe_link(config: Config) -> None:
-    rendered = Renderer(config).render(_digest(config))
+    rendered = Renderer.for_config(config).render(_digest(config))
     url = "https://news.example.kr/unsubscribe?token=tok%2Fen%2B1"
     doc = lxml_html.document_fromstring(rendered.html)
     assert url in [a.get("href") for a in doc.cssselect("td.footer a")]
@@ -172,7 +172,7 @@ def test_footer_names_sections_and_unsubscribe_link(config: Config) -> None:
 def test_hostile_title_and_url_are_neutralised(config: Config) -> None:
     hostile = _article(9, "it", HOSTILE, 5, summary="<script>steal()</script><p>본문 요약</p>")
     bad_link = _article(10, "it", "링크가 이상한 기사", 6, url="javascript:alert(1)")
-    rendered = Renderer(config).render(_digest(config, (hostile, bad_link)))
+    rendered = Renderer.for_config(config).render(_digest(config, (hostile, bad_link)))
     lowered = rendered.html.lower()
     assert "<script" not in lowered
     assert "<img" not in lowered
@@ -188,7 +188,7 @@ def test_hostile_title_and_url_are_neutralised(config: Config) -> None:
 def test_summary_is_plain_text_and_shortened(config: Config) -> None:
     long_summary = "<p>" + "반도체 <b>수출</b>이 크게 늘었다. " * 40 + "</p>"
     article = _article(4, "it", "수출 호조", 1, summary=long_summary)
-    rendered = Renderer(config).render(_digest(config, (article,)))
+    rendered = Renderer.for_config(config).render(_digest(config, (article,)))
     doc = lxml_html.document_fromstring(rendered.html)
     summary = doc.cssselect("p.summary")[0].text_content()
     assert summary.endswith("…") and len(summary) <= 200
@@ -197,16 +197,16 @@ def test_summary_is_plain_text_and_shortened(config: Config) -> None:
 
 def test_summary_repeating_the_title_is_dropped(config: Config) -> None:
     article = _article(5, "it", "제목과 같은 요약", 1, summary="<p>제목과 같은  요약</p>")
-    rendered = Renderer(config).render(_digest(config, (article,)))
+    rendered = Renderer.for_config(config).render(_digest(config, (article,)))
     assert lxml_html.document_fromstring(rendered.html).cssselect("p.summary") == []
 
 
 def test_text_part_matches_golden(config: Config) -> None:
-    _check_golden("digest.txt", Renderer(config).render(_digest(config)).text)
+    _check_golden("digest.txt", Renderer.for_config(config).render(_digest(config)).text)
 
 
 def test_html_part_matches_golden(config: Config) -> None:
-    html = Renderer(config).render(_digest(config)).html
+    html = Renderer.for_config(config).render(_digest(config)).html
     normalised = "\n".join(line.rstrip() for line in html.splitlines()) + "\n"
     _check_golden("digest.html", normalised)
 
@@ -229,7 +229,7 @@ def test_templates_folder_overrides_bundled_templates(
         "맞춤 {{ title }} {{ article_count }}\n", encoding="utf-8"
     )
     config = load_config(write_config(templates="mytemplates"))
-    rendered = Renderer(config).render(_digest(config))
+    rendered = Renderer.for_config(config).render(_digest(config))
     assert rendered.text == "맞춤 아침 브리핑 3\n"
     assert rendered.html.startswith("<!DOCTYPE html>")
 
@@ -242,7 +242,7 @@ def test_template_syntax_error_is_one_line_render_error(
     (folder / "digest.txt.j2").write_text("첫 줄\n{% for x in %}\n", encoding="utf-8")
     config = load_config(write_config(templates="broken"))
     with pytest.raises(RenderError, match=r"digest\.txt\.j2.*line 2") as info:
-        Renderer(config).render(_digest(config))
+        Renderer.for_config(config).render(_digest(config))
     assert "\n" not in str(info.value)
 
 
@@ -254,7 +254,7 @@ def test_undefined_variable_is_render_error(
     (folder / "digest.txt.j2").write_text("{{ no_such_thing }}\n", encoding="utf-8")
     config = load_config(write_config(templates="strict"))
     with pytest.raises(RenderError, match="no_such_thing"):
-        Renderer(config).render(_digest(config))
+        Renderer.for_config(config).render(_digest(config))
 
 
 def test_stylesheet_closing_tag_is_rejected(
@@ -265,13 +265,13 @@ def test_stylesheet_closing_tag_is_rejected(
     (folder / "digest.css").write_text("p { color: red }</style><script>x()</script>")
     config = load_config(write_config(templates="css"))
     with pytest.raises(RenderError, match=r"digest\.css"):
-        Renderer(config).render(_digest(config))
+        Renderer.for_config(config).render(_digest(config))
 
 
 def test_missing_templates_folder_is_render_error(write_config: Callable[..., Path]) -> None:
     config = load_config(write_config(templates="nowhere"))
     with pytest.raises(RenderError, match=r"nowhere.*does not exist"):
-        Renderer(config)
+        Renderer.for_config(config)
 
 
 def _for(config: Config, subscriber: Subscriber, token: str) -> Digest:
@@ -292,8 +292,8 @@ def test_inlining_runs_once_per_distinct_document(
 
     monkeypatch.setattr(render, "inline_css", counted)
     size = render.INLINE_CACHE_SIZE
-    cached = Renderer(config)
-    fresh = Renderer(config)
+    cached = Renderer.for_config(config)
+    fresh = Renderer.for_config(config)
     people = [
         Subscriber(1, "a@example.kr", "김하나"),
         Subscriber(2, "b@example.kr", ""),
@@ -312,7 +312,7 @@ def test_inlining_runs_once_per_distinct_document(
 
 
 def test_personalised_values_are_escaped(config: Config) -> None:
-    renderer = Renderer(config)
+    renderer = Renderer.for_config(config)
     hostile = Subscriber(9, "x@example.kr", '<b>"이름"</b> & co')
     renderer.render(_for(config, Subscriber(8, "y@example.kr", "보통"), "t1"))
     html = renderer.render(_for(config, hostile, "a/b+c")).html
@@ -331,5 +331,5 @@ def test_template_mangling_placeholders_falls_back(
         "<!DOCTYPE html><html><body><p>{{ email | upper }}</p></body></html>", encoding="utf-8"
     )
     config = load_config(write_config(templates=str(folder)))
-    html = Renderer(config).render(_digest(config)).html
+    html = Renderer.for_config(config).render(_digest(config)).html
     assert "READER@EXAMPLE.KR" in html

@@ -12,9 +12,8 @@ import os
 import sqlalchemy as sa
 from alembic import context
 
+from syndicate import STORE_ENV
 from syndicate.store.tables import metadata
-
-STORE_ENV = "SYNDICATE_STORE_URL"
 
 
 def _configure_and_run(connection: sa.Connection) -> None:

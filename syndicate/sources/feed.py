@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from syndicate import WEB_SCHEMES
 from syndicate.config import SourceConfig
 from syndicate.errors import SourceError
 from syndicate.model import Article
@@ -199,8 +200,8 @@ def _guid(entry: Any, url: str, title: str, date: str) -> str:
         return url
     if not title and not date:
         return ""
-    digest = hashlib.sha256(f"{title}\n{date}".encode()).hexdigest()
-    return f"sha256:{digest[:32]}"
+    sha256 = hashlib.sha256(f"{title}\n{date}".encode()).hexdigest()
+    return f"sha256:{sha256[:32]}"
 
 
 def entry_to_article(entry: Any, source: SourceConfig, base: str, zone: tzinfo) -> Article:
@@ -276,7 +277,7 @@ def parse_feed(
     check_xml_safety(text, source.id)
     document = to_utf8_document(text)
     check_xml_parse(document, source.id)
-    http_base = base_url if base_url and urlsplit(base_url).scheme in ("http", "https") else None
+    http_base = base_url if base_url and urlsplit(base_url).scheme in WEB_SCHEMES else None
     try:
         result = _parse_document(document, http_base)
     except SourceError as exc:

@@ -28,6 +28,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from lxml import html as lxml_html
 
+from syndicate import WEB_SCHEMES
 from syndicate.config import CollectConfig, SourceConfig
 from syndicate.errors import SourceError, SyndicateError
 from syndicate.extract import Extracted, extract_article
@@ -144,8 +145,8 @@ def fetch_page(
         )
 
 
-def _mark(got: Retrieved, digest: str, link: PageLink) -> dict[str, str]:
-    mark = {"sha256": digest}
+def _mark(got: Retrieved, sha256: str, link: PageLink) -> dict[str, str]:
+    mark = {"sha256": sha256}
     for key, value in (("etag", got.etag), ("last_modified", got.last_modified),
                        ("lastmod", link.lastmod)):  # fmt: skip
         if value:
@@ -163,11 +164,11 @@ def _one_page(
     got = fetch_page(link.url, source, ctx, old)
     if got.not_modified or got.content is None:
         return None, {**old, "etag": got.etag or old.get("etag", "")}
-    digest = hashlib.sha256(got.content).hexdigest()
-    if old.get("sha256") == digest:
-        return None, _mark(got, digest, link)
+    sha256 = hashlib.sha256(got.content).hexdigest()
+    if old.get("sha256") == sha256:
+        return None, _mark(got, sha256, link)
     found = extract_article(got.content, got.final_url, ctx.zone(source), got.content_type)
-    return article_from(found, source, link), _mark(got, digest, link)
+    return article_from(found, source, link), _mark(got, sha256, link)
 
 
 def _guarded(
@@ -257,9 +258,9 @@ def may_follow(url: str, origin: str) -> bool:
     local files too.
     """
     scheme = urlsplit(url).scheme.lower()
-    if scheme in ("http", "https"):
+    if scheme in WEB_SCHEMES:
         return True
-    local_origin = urlsplit(origin).scheme.lower() not in ("http", "https")
+    local_origin = urlsplit(origin).scheme.lower() not in WEB_SCHEMES
     return local_origin and scheme == "file"
 
 
@@ -321,7 +322,7 @@ def extract_location(
         user_agent=collect.user_agent,
         max_bytes=collect.max_bytes,
     )
-    url = got.final_url if urlsplit(location).scheme in ("http", "https") else ""
+    url = got.final_url if urlsplit(location).scheme in WEB_SCHEMES else ""
     return extract_article(got.content or b"", url or got.final_url, zone, got.content_type)
 
 

@@ -27,6 +27,7 @@ from urllib.request import url2pathname
 
 import httpx
 
+from syndicate import WEB_SCHEMES
 from syndicate.errors import SourceError
 from syndicate.files import UnreadableFile, read_regular_file
 from syndicate.model import SourceState
@@ -67,7 +68,7 @@ def retrieve(
     ``state.source_id`` on any failure.
     """
     scheme = urlsplit(location).scheme.lower()
-    if scheme in ("http", "https"):
+    if scheme in WEB_SCHEMES:
         with _client(client, timeout, user_agent) as http:
             return _retrieve_http(
                 http, location, state, timeout=timeout, user_agent=user_agent, max_bytes=max_bytes

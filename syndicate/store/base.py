@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from syndicate.errors import StoreError
+from syndicate.errors import StoreError, one_line
 from syndicate.model import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
@@ -50,9 +50,9 @@ def mask_url(url: str) -> str:
         return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
-def one_line(text: str, secret: str | None = None) -> str:
-    """Collapse a (driver) error message to one line, hiding ``secret``."""
-    line = " ".join(text.split())
+def driver_reason(text: str, secret: str | None = None) -> str:
+    """A (driver) error message as one line of at most 400 characters, hiding ``secret``."""
+    line = one_line(text)
     if secret:
         line = line.replace(secret, "***")
     return line[:400]
@@ -102,7 +102,7 @@ class StoreBase:
             parsed = sa.make_url(url)
             self._engine = sa.create_engine(parsed, pool_pre_ping=True)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-            raise StoreError(f"database {self.url}: {one_line(str(exc))}") from exc
+            raise StoreError(f"database {self.url}: {driver_reason(str(exc))}") from exc
         self._password = parsed.password if isinstance(parsed.password, str) else None
         self._sqlite_path = sqlite_file(parsed)
         if self._engine.dialect.name == "sqlite":
@@ -120,7 +120,7 @@ class StoreBase:
 
     def _error(self, exc: Exception) -> str:
         detail = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-        return f"database {self.url}: {one_line(str(detail), self._password)}"
+        return f"database {self.url}: {driver_reason(str(detail), self._password)}"
 
     @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[sa.Connection]:

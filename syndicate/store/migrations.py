@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
 from syndicate.errors import SchemaOutOfDate, StoreError
-from syndicate.store.base import StoreBase, one_line
+from syndicate.store.base import StoreBase, driver_reason
 from syndicate.store.tables import metadata
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class SchemaMixin(StoreBase):
             try:
                 upgrade_to_head(conn)
             except CommandError as exc:
-                raise StoreError(f"database {self.url}: {one_line(str(exc))}") from exc
+                raise StoreError(f"database {self.url}: {driver_reason(str(exc))}") from exc
         head = self.head_revision()
         if before != head:
             logger.info("upgraded %s from revision %s to %s", self.url, before, head)

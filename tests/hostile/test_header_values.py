@@ -27,6 +27,7 @@ from syndicate.config import Config, DigestConfig, load_config
 from syndicate.mail import compose
 from syndicate.model import Digest, Edition, RenderedDigest, Subscriber, Subscription
 from tests.conftest import ROOT
+from tests.test_mail import UNSET, addressed
 
 SLOT = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 27, 22, 0, 5, tzinfo=UTC)
@@ -98,7 +99,9 @@ def rendered_for(subscriber: Subscriber, subject: str = "오늘의 뉴스") -> R
     """A rendered digest of ``subscriber`` built by hand."""
     edition = Edition(id=7, digest_id="morning", slot=SLOT, cutoff_seq=1, created_at=SLOT)
     subscription = Subscription(subscriber, "morning", ("it",), "active", "tok-1")
-    return RenderedDigest(Digest(edition, subscription, ()), subject, "<p>안녕</p>", "안녕\n")
+    return RenderedDigest(
+        Digest(edition, subscription, (), UNSET, (), ""), subject, "<p>안녕</p>", "안녕\n"
+    )
 
 
 def parse(message: EmailMessage) -> EmailMessage:
@@ -135,14 +138,14 @@ def assert_clean(message: EmailMessage, *, recipient: str = RECIPIENT) -> EmailM
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_subscriber_name(config: Config, value: str) -> None:
     rendered = rendered_for(Subscriber(1, RECIPIENT, value))
-    parsed = assert_clean(compose(config, config.digests[0], rendered, now=NOW))
+    parsed = assert_clean(compose(addressed(config, config.digests[0], rendered), now=NOW))
     assert "Bcc:" not in str(parsed["To"]) or "evil" not in parsed["To"].addresses[0].addr_spec
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_subject(config: Config, value: str) -> None:
     rendered = rendered_for(Subscriber(1, RECIPIENT, "김독자"), subject=value)
-    assert_clean(compose(config, config.digests[0], rendered, now=NOW))
+    assert_clean(compose(addressed(config, config.digests[0], rendered), now=NOW))
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -153,7 +156,7 @@ def test_hostile_digest_title(write_config: Callable[..., Path], value: str) -> 
     digest = loaded.digests[0].model_copy(update={"title": value})
     config = loaded.model_copy(update={"digests": [digest]})
     rendered = rendered_for(Subscriber(1, RECIPIENT, "김독자"), subject="")
-    parsed = assert_clean(compose(config, config.digests[0], rendered, now=NOW))
+    parsed = assert_clean(compose(addressed(config, config.digests[0], rendered), now=NOW))
     assert str(parsed["List-Id"]).endswith("<morning.news.example.kr>")
 
 
@@ -174,7 +177,7 @@ def test_hostile_sender_and_reply_to_display_names(
     digest = digest_dict(sender=f"{display} <{SENDER}>", reply_to=f"{display} <{REPLY}>")
     config = load_config(write_config(digests=[digest]))
     rendered = rendered_for(Subscriber(1, RECIPIENT, "김독자"))
-    assert_clean(compose(config, config.digests[0], rendered, now=NOW))
+    assert_clean(compose(addressed(config, config.digests[0], rendered), now=NOW))
 
 
 @pytest.mark.parametrize(
@@ -199,7 +202,7 @@ def test_sender_with_line_breaks_never_changes_from(
         assert "sender" in str(exc)
         return
     rendered = rendered_for(Subscriber(1, RECIPIENT, "김독자"))
-    assert_clean(compose(config, config.digests[0], rendered, now=NOW))
+    assert_clean(compose(addressed(config, config.digests[0], rendered), now=NOW))
 
 
 # ------------------------------------------------------------------ Hypothesis
@@ -233,7 +236,7 @@ def quoted(text: str) -> str:
 @given(name=HEADER_VALUES, subject=HEADER_VALUES)
 def test_fuzz_subscriber_names_and_subjects(config: Config, name: str, subject: str) -> None:
     rendered = rendered_for(Subscriber(1, RECIPIENT, name), subject=subject)
-    assert_clean(compose(config, config.digests[0], rendered, now=NOW))
+    assert_clean(compose(addressed(config, config.digests[0], rendered), now=NOW))
 
 
 @given(title=HEADER_VALUES, display=HEADER_VALUES)
@@ -248,7 +251,7 @@ def test_fuzz_titles_and_sender_display_names(config: Config, title: str, displa
         return
     digest_config = config.model_copy(update={"digests": (digest,)})
     rendered = rendered_for(Subscriber(1, RECIPIENT, "김독자"), subject="")
-    assert_clean(compose(digest_config, digest, rendered, now=NOW))
+    assert_clean(compose(addressed(digest_config, digest, rendered), now=NOW))
 
 
 LOCAL_CHARS = st.sampled_from([*"aZ09.!#$%&'*+/=?^_`{|}~-\"\\ @(),:;<>[]", "=?", "?=", "\r\n"])
@@ -268,13 +271,16 @@ def test_fuzz_every_accepted_address_composes(config: Config, local: str, domain
         assert "\n" not in str(exc)
         return
     rendered = rendered_for(Subscriber(1, address, "독자"))
-    assert_clean(compose(config, config.digests[0], rendered, now=NOW), recipient=address)
+    assert_clean(
+        compose(addressed(config, config.digests[0], rendered), now=NOW), recipient=address
+    )
 
 
 HUGE_SCRIPT = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
 from tests.hostile import test_header_values as t
+from tests.test_mail import addressed
 from syndicate.config import load_config
 from syndicate.mail import compose
 from syndicate.model import Subscriber
@@ -284,7 +290,7 @@ huge = "\uae40" * 5_000_000
 encoded = " ".join([t.encoded_word("abcd")] * 200_000)
 for name, subject in ((huge, encoded), (encoded, huge)):
     rendered = t.rendered_for(Subscriber(1, t.RECIPIENT, name), subject=subject)
-    parsed = t.assert_clean(compose(config, config.digests[0], rendered, now=t.NOW))
+    parsed = t.assert_clean(compose(addressed(config, config.digests[0], rendered), now=t.NOW))
     # Python's parser shows a space between adjacent encoded-words in a phrase
     assert len(parsed["To"].addresses[0].display_name.replace(" ", "")) <= 200
     assert len(str(parsed["Subject"])) <= 300

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from syndicate import pipeline
 from syndicate.cli import cli
 from syndicate.config import load_config
-from syndicate.digest import build_edition
+from syndicate.digest import build_edition, masthead_for
 from syndicate.mail import message_id_for
 from syndicate.model import (
     SendState,
@@ -119,7 +119,11 @@ def test_digest_command_reports_earlier_sends_under_their_own_names(
             SendState.FAILED_TEMPORARY,
         ]
         for person, outcome in zip(people, outcomes, strict=False):
-            assert store.claim_send(edition.id, person.id, message_id_for(config, edition, person))
+            assert store.claim_send(
+                edition.id,
+                person.id,
+                message_id_for(masthead_for(config, config.digests[0]), edition, person),
+            )
             if outcome is not None:
                 store.finish_send(edition.id, person.id, outcome, error="earlier")
         total = len(people)
