@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import shutil
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -122,20 +124,49 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+HttpServe = Callable[..., str]
+
+
 @pytest.fixture
-def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """Serve a fresh folder over real HTTP on 127.0.0.1; yields (folder, base URL)."""
+def serve_http() -> Iterator[HttpServe]:
+    """Start real servers on 127.0.0.1 for the test; ``serve_http(handler)`` gives the base URL.
+
+    ``server_class`` may be any :class:`socketserver.TCPServer` subclass (default
+    ``ThreadingHTTPServer``); every server started is shut down after the test.
+    """
+    servers: list[socketserver.TCPServer] = []
+
+    def serve(
+        handler: Callable[..., socketserver.BaseRequestHandler],
+        server_class: type[socketserver.TCPServer] = http.server.ThreadingHTTPServer,
+    ) -> str:
+        server = server_class(("127.0.0.1", 0), handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    try:
+        yield serve
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture
+def http_root(tmp_path: Path, serve_http: HttpServe) -> tuple[Path, str]:
+    """Serve a fresh folder over real HTTP on 127.0.0.1; gives (folder, base URL)."""
     root = tmp_path / "www"
     root.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return root, serve_http(functools.partial(_QuietHandler, directory=str(root)))
+
+
+@pytest.fixture
+def example_site(tmp_path: Path) -> Path:
+    """A copy of the bundled example (schedules.yaml and examples/) in tmp_path."""
+    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    return tmp_path
 
 
 def free_port() -> int:

@@ -6,7 +6,6 @@ import copy
 import email
 import email.policy
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -14,11 +13,10 @@ from pathlib import Path
 
 import click
 import feedparser
-import pytest
 from click.testing import CliRunner
 
 from syndicate.config import load_config
-from tests.conftest import BASE_CONFIG, ROOT, run_syndicate
+from tests.conftest import BASE_CONFIG, run_syndicate
 
 HANGUL = range(0xAC00, 0xD7A4)
 
@@ -35,14 +33,6 @@ def syndicate(
     return run_syndicate(*args, cwd=cwd, env=env)
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    """A copy of the bundled example (config + data) in a temporary folder."""
-    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    return tmp_path
-
-
 def _emails(folder: Path) -> list[EmailMessage]:
     messages = []
     for path in sorted(folder.glob("*.eml")):
@@ -52,18 +42,18 @@ def _emails(folder: Path) -> list[EmailMessage]:
     return messages
 
 
-def test_demo_cycle_end_to_end(site: Path) -> None:
+def test_demo_cycle_end_to_end(example_site: Path) -> None:
     for step in (
         ["check"],
         ["db", "upgrade"],
         ["subscribers", "import", "examples/subscribers.csv"],
         ["run", "--once"],
     ):
-        result = syndicate(*step, cwd=site)
+        result = syndicate(*step, cwd=example_site)
         assert result.returncode == 0, (step, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
 
-    feeds = sorted((site / "public" / "feeds").glob("*.xml"))
+    feeds = sorted((example_site / "public" / "feeds").glob("*.xml"))
     with_entries = 0
     for path in feeds:
         parsed = feedparser.parse(path.read_bytes())
@@ -74,9 +64,9 @@ def test_demo_cycle_end_to_end(site: Path) -> None:
     assert with_entries >= 2
     assert {"all.rss.xml", "all.atom.xml", "it.rss.xml"} <= {p.name for p in feeds}
 
-    messages = _emails(site / "outbox")
+    messages = _emails(example_site / "outbox")
     assert len(messages) >= 3
-    order = [s.name for s in load_config(site / "schedules.yaml").section_list()]
+    order = [s.name for s in load_config(example_site / "schedules.yaml").section_list()]
     for message in messages:
         assert message.get_content_type() == "multipart/alternative"
         text = message.get_body(("plain",))
@@ -91,9 +81,9 @@ def test_demo_cycle_end_to_end(site: Path) -> None:
         assert has_hangul(str(message["Subject"]))
         assert "=?utf-8?" in message.as_string(policy=email.policy.SMTP).lower()
 
-    again = syndicate("run", "--once", cwd=site)
+    again = syndicate("run", "--once", cwd=example_site)
     assert again.returncode == 0, again.stderr
-    assert len(_emails(site / "outbox")) == len(messages)
+    assert len(_emails(example_site / "outbox")) == len(messages)
     assert "0 sent" in again.stdout
 
 
@@ -110,20 +100,20 @@ def test_check_names_every_error(write_config: Callable[..., Path], tmp_path: Pa
     assert lines[1].startswith(f"{path}: sources[0].section: unknown section 'sports'")
 
 
-def test_check_ok_and_usage_errors(site: Path) -> None:
-    ok = syndicate("check", cwd=site)
+def test_check_ok_and_usage_errors(example_site: Path) -> None:
+    ok = syndicate("check", cwd=example_site)
     assert ok.returncode == 0 and ok.stdout.startswith("OK")
-    assert syndicate("digest", "nope", cwd=site).returncode == 2
-    assert syndicate("frobnicate", cwd=site).returncode == 2
-    missing = syndicate("-c", "nowhere.yaml", "collect", cwd=site)
+    assert syndicate("digest", "nope", cwd=example_site).returncode == 2
+    assert syndicate("frobnicate", cwd=example_site).returncode == 2
+    missing = syndicate("-c", "nowhere.yaml", "collect", cwd=example_site)
     assert missing.returncode == 1
     assert missing.stderr.strip().startswith("nowhere.yaml: file not found")
 
 
-def test_config_from_environment(site: Path, tmp_path: Path) -> None:
+def test_config_from_environment(example_site: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {"SYNDICATE_CONFIG": str(site / "schedules.yaml")}
+    env = {"SYNDICATE_CONFIG": str(example_site / "schedules.yaml")}
     result = syndicate("check", cwd=elsewhere, env=env)
     assert result.returncode == 0, result.stderr
 
@@ -151,53 +141,56 @@ def test_every_command_has_help_with_example() -> None:
         assert "Example:" in result.output, path
 
 
-def test_help_in_a_real_process(site: Path) -> None:
-    result = syndicate("--help", cwd=site)
+def test_help_in_a_real_process(example_site: Path) -> None:
+    result = syndicate("--help", cwd=example_site)
     assert result.returncode == 0 and "Example:" in result.stdout
 
 
-def test_jobs_lists_next_runs_in_seoul(site: Path) -> None:
-    result = syndicate("jobs", cwd=site)
+def test_jobs_lists_next_runs_in_seoul(example_site: Path) -> None:
+    result = syndicate("jobs", cwd=example_site)
     assert result.returncode == 0, result.stderr
     assert "collect" in result.stdout and "digest:morning" in result.stdout
     assert "+0900" in result.stdout
 
 
-def test_partial_failure_exit_code(site: Path) -> None:
-    config = site / "schedules.yaml"
+def test_partial_failure_exit_code(example_site: Path) -> None:
+    config = example_site / "schedules.yaml"
     text = config.read_text(encoding="utf-8")
     config.write_text(
         text.replace("examples/feeds/economy.atom.xml", "examples/feeds/missing.atom.xml"),
         encoding="utf-8",
     )
-    assert syndicate("db", "upgrade", cwd=site).returncode == 0
-    result = syndicate("collect", cwd=site)
+    assert syndicate("db", "upgrade", cwd=example_site).returncode == 0
+    result = syndicate("collect", cwd=example_site)
     assert result.returncode == 3
     assert "economy-atom: FAILED" in result.stdout
     assert "it-rss: " in result.stdout and "Traceback" not in result.stderr
 
 
-def test_cycle_on_postgresql(site: Path, pg_url: str) -> None:
+def test_cycle_on_postgresql(example_site: Path, pg_url: str) -> None:
     env = {"SYNDICATE_STORE_URL": pg_url}
     for step in (
         ["db", "upgrade"],
         ["subscribers", "import", "examples/subscribers.csv"],
         ["run", "--once"],
     ):
-        result = syndicate(*step, cwd=site, env=env)
+        result = syndicate(*step, cwd=example_site, env=env)
         assert result.returncode == 0, (step, result.stdout, result.stderr)
-    assert not (site / "var").exists()  # nothing went to the SQLite default
-    sent = len(_emails(site / "outbox"))
+    assert not (example_site / "var").exists()  # nothing went to the SQLite default
+    sent = len(_emails(example_site / "outbox"))
     assert sent >= 3
-    again = syndicate("run", "--once", cwd=site, env=env)
+    again = syndicate("run", "--once", cwd=example_site, env=env)
     assert again.returncode == 0, again.stderr
     assert "it-rss: 0 new" in again.stdout
-    assert len(_emails(site / "outbox")) == sent
+    assert len(_emails(example_site / "outbox")) == sent
 
 
-def test_subscribers_list(site: Path) -> None:
-    assert syndicate("subscribers", "import", "examples/subscribers.csv", cwd=site).returncode == 0
-    result = syndicate("subscribers", "list", "--digest", "morning", cwd=site)
+def test_subscribers_list(example_site: Path) -> None:
+    assert (
+        syndicate("subscribers", "import", "examples/subscribers.csv", cwd=example_site).returncode
+        == 0
+    )
+    result = syndicate("subscribers", "list", "--digest", "morning", cwd=example_site)
     assert result.returncode == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     by_email = {row[0]: row for row in rows}
@@ -210,10 +203,10 @@ def test_subscribers_list(site: Path) -> None:
     assert by_email["choi.yuna@example.com"][4] == "*"
 
 
-def test_bad_subscriber_file_is_one_line_per_problem(site: Path) -> None:
-    bad = site / "bad.csv"
+def test_bad_subscriber_file_is_one_line_per_problem(example_site: Path) -> None:
+    bad = example_site / "bad.csv"
     bad.write_text("email,sections\nnobody,it\nok@example.kr,sports\n", encoding="utf-8")
-    result = syndicate("subscribers", "import", str(bad), cwd=site)
+    result = syndicate("subscribers", "import", str(bad), cwd=example_site)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f"error: {bad}:2: 'nobody' is not an e-mail address: an email address must have an @-sign",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from syndicate.collect import (
 from syndicate.config import Config, RuleConfig, SourceConfig, load_config
 from syndicate.model import Article
 from syndicate.store import Store
+from tests.conftest import HttpServe
 
 DATA = Path(__file__).resolve().parent / "data"
 FEEDS = DATA / "feeds"
@@ -202,16 +202,9 @@ class _ETagHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def etag_url() -> Iterator[str]:
+def etag_url(serve_http: HttpServe) -> str:
     _ETagHandler.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ETagHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/rdf.xml"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serve_http(_ETagHandler) + "rdf.xml"
 
 
 def test_second_collect_sends_if_none_match_and_gets_304(

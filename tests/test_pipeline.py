@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,18 +12,15 @@ from syndicate.config import Config, load_config
 from syndicate.mail import message_id_for
 from syndicate.store import Store
 from syndicate.subscribers import import_subscribers
-from tests.conftest import ROOT
 
 FRIDAY_0800 = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # Friday 08:00 in Seoul
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[Config, Store]:
-    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    config = load_config(tmp_path / "schedules.yaml")
+def setup(example_site: Path) -> tuple[Config, Store]:
+    config = load_config(example_site / "schedules.yaml")
     store = pipeline.open_store(config)
-    import_subscribers(config, store, tmp_path / "examples" / "subscribers.csv")
+    import_subscribers(config, store, example_site / "examples" / "subscribers.csv")
     return config, store
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import http.server
 import logging
 import shutil
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from syndicate.sources import READERS, SourceContext, read_source
 from syndicate.sources.feed import check_xml_safety, decode_feed, parse_feed
 from syndicate.sources.folder import read_folder
 from syndicate.sources.retrieve import retrieve
+from tests.conftest import HttpServe
 
 DATA = Path(__file__).resolve().parent / "data"
 FEEDS = DATA / "feeds"
@@ -105,17 +105,10 @@ def _handler(site: FakeSite) -> type[http.server.BaseHTTPRequestHandler]:
 
 
 @pytest.fixture
-def site() -> Iterator[FakeSite]:
+def site(serve_http: HttpServe) -> FakeSite:
     fake = FakeSite()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
+    fake.base = serve_http(_handler(fake)).rstrip("/")
+    return fake
 
 
 # --- RSS / Atom parsing ----------------------------------------------------------------

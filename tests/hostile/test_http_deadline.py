@@ -12,7 +12,7 @@ import socketserver
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -22,6 +22,7 @@ from syndicate.errors import SourceError
 from syndicate.model import SourceState
 from syndicate.sources.retrieve import retrieve
 from syndicate.store import Store
+from tests.conftest import HttpServe
 
 DRIP_SECONDS = 2.0
 LIMIT = 3.0
@@ -43,14 +44,20 @@ def _drip(sock: socket.socket, data: bytes, stop: threading.Event) -> None:
 
 
 class _Handler(socketserver.BaseRequestHandler):
+    mode: ClassVar[str] = "body"
+    stop: ClassVar[threading.Event] = threading.Event()
+
     def handle(self) -> None:
         self.request.recv(65536)
-        stop = self.server.stop  # type: ignore[attr-defined]
-        if self.server.mode == "headers":  # type: ignore[attr-defined]
-            _drip(self.request, HEAD % len(FEED) + FEED, stop)
+        if self.mode == "headers":
+            _drip(self.request, HEAD % len(FEED) + FEED, self.stop)
             return
         self.request.sendall(HEAD % len(FEED))
-        _drip(self.request, FEED, stop)
+        _drip(self.request, FEED, self.stop)
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
 
 
 def finishes(call: Callable[[], Any], within: float) -> Any:
@@ -73,20 +80,17 @@ def finishes(call: Callable[[], Any], within: float) -> Any:
 
 
 @pytest.fixture(params=["body", "headers"])
-def dripping(request: pytest.FixtureRequest) -> Iterator[str]:
+def dripping(request: pytest.FixtureRequest, serve_http: HttpServe) -> Iterator[str]:
     """A real TCP server that answers one byte every DRIP_SECONDS (in the body or headers)."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    server.mode = request.param  # type: ignore[attr-defined]
-    server.stop = threading.Event()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+
+    class Dripping(_Handler):
+        mode = request.param
+        stop = threading.Event()
+
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
+        yield serve_http(Dripping, _Server) + "feed.xml"
     finally:
-        server.stop.set()  # type: ignore[attr-defined]
-        server.shutdown()
-        server.server_close()
+        Dripping.stop.set()
 
 
 def test_slow_drip_is_cut_at_the_total_deadline(dripping: str) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import csv
 import email.policy
-import shutil
 import subprocess
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -28,7 +27,7 @@ from syndicate.model import utcnow
 from syndicate.store import Store
 from syndicate.store_schema import sends, subscribers
 from syndicate.subscribers import import_subscribers
-from tests.conftest import ROOT, SmtpSink, run_syndicate
+from tests.conftest import SmtpSink, run_syndicate
 
 HIDDEN = "=?utf-8?b?" + base64.b64encode(b"Kim\r\nBcc: evil@evil.example").decode() + "?="
 ODD = [
@@ -54,21 +53,19 @@ def cli(site: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProc
 
 
 def make_site(
-    tmp_path: Path,
+    site: Path,
     store_url: str,
     delivery: dict[str, Any] | None = None,
     people: list[tuple[str, str]] = ODD,
 ) -> Path:
-    """The bundled example in ``tmp_path`` with ``people`` and legacy bad addresses."""
-    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    """The example copy ``site`` with ``people`` and legacy bad addresses in ``store_url``."""
     if delivery is not None:
-        data = yaml.safe_load((tmp_path / "schedules.yaml").read_text(encoding="utf-8"))
+        data = yaml.safe_load((site / "schedules.yaml").read_text(encoding="utf-8"))
         data["digests"][0]["delivery"] = delivery
         text = yaml.safe_dump(data, allow_unicode=True)
-        (tmp_path / "schedules.yaml").write_text(text, encoding="utf-8")
-    config = load_config(tmp_path / "schedules.yaml")
-    path = tmp_path / "odd.csv"
+        (site / "schedules.yaml").write_text(text, encoding="utf-8")
+    config = load_config(site / "schedules.yaml")
+    path = site / "odd.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["email", "name", "digest"])
@@ -85,7 +82,7 @@ def make_site(
                 ).scalar_one()
             store.set_subscription(int(new_id), "morning", ())
         engine.dispose()
-    return tmp_path
+    return site
 
 
 def parse(data: bytes) -> EmailMessage:
@@ -117,8 +114,8 @@ def check_sends(store_url: str, expected: set[str] = EXPECTED) -> None:
         assert "subscriber" in error and "\n" not in error and "\r" not in error
 
 
-def test_run_once_sends_to_every_odd_subscriber(tmp_path: Path, store_url: str) -> None:
-    site = make_site(tmp_path, store_url)
+def test_run_once_sends_to_every_odd_subscriber(example_site: Path, store_url: str) -> None:
+    site = make_site(example_site, store_url)
     env = {"SYNDICATE_STORE_URL": store_url}
     result = cli(site, env, "run", "--once")
     assert "Traceback" not in result.stderr
@@ -137,10 +134,10 @@ def test_run_once_sends_to_every_odd_subscriber(tmp_path: Path, store_url: str) 
     check_sends(store_url)
 
 
-def test_legacy_bad_address_fails_alone(tmp_path: Path, sqlite_url: str) -> None:
+def test_legacy_bad_address_fails_alone(example_site: Path, sqlite_url: str) -> None:
     """Plain subscribers and addresses an older version stored: the edition goes on."""
     plain = [("kim@example.kr", "김"), ("lee@example.kr", "이")]
-    site = make_site(tmp_path, sqlite_url, people=plain)
+    site = make_site(example_site, sqlite_url, people=plain)
     result = cli(site, {"SYNDICATE_STORE_URL": sqlite_url}, "run", "--once")
     assert "Traceback" not in result.stderr
     assert result.returncode == 3, result.stderr
@@ -148,11 +145,11 @@ def test_legacy_bad_address_fails_alone(tmp_path: Path, sqlite_url: str) -> None
 
 
 def test_smtp_envelope_of_odd_subscribers(
-    tmp_path: Path, sqlite_url: str, smtp_server: tuple[SmtpSink, int]
+    example_site: Path, sqlite_url: str, smtp_server: tuple[SmtpSink, int]
 ) -> None:
     sink, port = smtp_server
     delivery = {"kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none"}
-    site = make_site(tmp_path, sqlite_url, delivery)
+    site = make_site(example_site, sqlite_url, delivery)
     result = cli(site, {"SYNDICATE_STORE_URL": sqlite_url}, "run", "--once")
     assert "Traceback" not in result.stderr
     assert result.returncode == 3, result.stderr
@@ -166,8 +163,10 @@ def test_smtp_envelope_of_odd_subscribers(
 
 
 @pytest.mark.parametrize("address", ['"john doe"@example.kr', "user@xn--3e0b707e.kr"])
-def test_odd_address_unsubscribes_by_address(tmp_path: Path, sqlite_url: str, address: str) -> None:
-    site = make_site(tmp_path, sqlite_url)
+def test_odd_address_unsubscribes_by_address(
+    example_site: Path, sqlite_url: str, address: str
+) -> None:
+    site = make_site(example_site, sqlite_url)
     result = cli(site, {"SYNDICATE_STORE_URL": sqlite_url}, "subscribers", "unsubscribe", address)
     assert result.returncode == 0, result.stderr
     assert f"{address}: unsubscribed from morning" in result.stdout

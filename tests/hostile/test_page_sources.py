@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from syndicate.config import Config, load_config
 from syndicate.errors import ConfigError
 from syndicate.sources import page as page_module
 from syndicate.store import Store
+from tests.conftest import HttpServe
 from tests.extract_truth import PAGES
 
 SEED = (PAGES / "article_inews24_altman.html").read_text("utf-8")
@@ -101,17 +101,10 @@ def _handler(site: Site) -> type[http.server.BaseHTTPRequestHandler]:
 
 
 @pytest.fixture
-def site() -> Iterator[Site]:
+def site(serve_http: HttpServe) -> Site:
     state = Site()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.base = f"http://127.0.0.1:{server.server_address[1]}/"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+    state.base = serve_http(_handler(state))
+    return state
 
 
 def article(title: str, body: str = "", *, when: str = "2023-06-09 11:35") -> str:
