@@ -34,7 +34,7 @@ fuzz: $(STAMP) ## the hostile-input battery with long Hypothesis runs (random se
 lint: $(STAMP) ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check syndicate tests benchmarks
 	$(BIN)/ruff format --check syndicate tests benchmarks
-	$(BIN)/mypy syndicate
+	$(BIN)/mypy syndicate tests
 
 format: $(STAMP)
 	$(BIN)/ruff format syndicate tests benchmarks

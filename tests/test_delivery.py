@@ -23,7 +23,14 @@ from syndicate.delivery import (
 )
 from syndicate.errors import DeliveryError
 from syndicate.mail import compose
-from syndicate.model import Digest, Edition, RenderedDigest, Subscriber, Subscription
+from syndicate.model import (
+    Digest,
+    Edition,
+    RenderedDigest,
+    Subscriber,
+    Subscription,
+    SubscriptionState,
+)
 from syndicate.store import Store
 from tests.conftest import SmtpSink, free_port
 
@@ -74,7 +81,9 @@ def make_world(write_config: Callable[..., Path], url: str, delivery: dict[str, 
     rendered = []
     for address, name in READERS:
         subscriber = store.upsert_subscriber(address, name)
-        subscription = Subscription(subscriber, "morning", ("it",), "active", f"tok{subscriber.id}")
+        subscription = Subscription(
+            subscriber, "morning", ("it",), SubscriptionState.ACTIVE, f"tok{subscriber.id}"
+        )
         text = f"{name or address}님, 오늘의 뉴스입니다.\n"
         digest_obj = Digest(edition, subscription, ())
         rendered.append(RenderedDigest(digest_obj, "아침 브리핑 11월 28일", f"<p>{text}</p>", text))
@@ -287,7 +296,7 @@ def test_file_transport_resend_overwrites(
     config = load_config(write_config())
     subscriber = Subscriber(9, "a@example.com", "가나다")
     edition = Edition(1, "morning", SLOT, 0, SLOT)
-    subscription = Subscription(subscriber, "morning", (), "active", "t")
+    subscription = Subscription(subscriber, "morning", (), SubscriptionState.ACTIVE, "t")
     rendered = RenderedDigest(Digest(edition, subscription, ()), "제목", "<p>본문</p>", "본문")
     transport = make_transport(config, config.digests[0])
     assert isinstance(transport, FileTransport)

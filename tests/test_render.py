@@ -15,7 +15,7 @@ from syndicate import render
 from syndicate.config import Config, load_config
 from syndicate.digest import digests_for
 from syndicate.errors import RenderError
-from syndicate.model import Article, Digest, Edition, Subscriber, Subscription
+from syndicate.model import Article, Digest, Edition, Subscriber, Subscription, SubscriptionState
 from syndicate.render import Renderer, inline_css, korean_date, text_width, wrap_text
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "digest"
@@ -77,7 +77,7 @@ def config(write_config: Callable[..., Path]) -> Config:
 
 def _subscription(sections: tuple[str, ...] = (), token: str = "tok/en+1") -> Subscription:
     subscriber = Subscriber(7, "reader@example.kr", "김독자")
-    return Subscription(subscriber, "morning", sections, "active", token)
+    return Subscription(subscriber, "morning", sections, SubscriptionState.ACTIVE, token)
 
 
 def _digest(config: Config, articles: tuple[Article, ...] = ARTICLES) -> Digest:
@@ -276,7 +276,7 @@ def test_missing_templates_folder_is_render_error(write_config: Callable[..., Pa
 
 def _for(config: Config, subscriber: Subscriber, token: str) -> Digest:
     edition = Edition(1, "morning", SLOT, 3, SLOT, ARTICLES)
-    subscription = Subscription(subscriber, "morning", (), "active", token)
+    subscription = Subscription(subscriber, "morning", (), SubscriptionState.ACTIVE, token)
     (digest,) = digests_for(config, edition, [subscription])
     return digest
 

@@ -18,9 +18,10 @@ from syndicate.config import Config, SourceConfig, load_config
 from syndicate.errors import SourceError
 from syndicate.model import SourceState
 from syndicate.sources import READERS, SourceContext, read_source
-from syndicate.sources.feed import check_xml_safety, decode_feed, parse_feed
+from syndicate.sources.feed import decode_feed, parse_feed
 from syndicate.sources.folder import read_folder
 from syndicate.sources.retrieve import retrieve
+from syndicate.sources.xmlguard import check_xml_safety
 from tests.conftest import HttpServe
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -158,6 +159,7 @@ def test_atom_fields() -> None:
 
 def test_naive_dates_use_source_timezone_over_config() -> None:
     source = feed_source("x", timezone="UTC")
+    assert source.timezone is not None
     articles = parse_feed(
         (FEEDS / "national-euckr.rss.xml").read_bytes(), source=source, zone=source.timezone
     )

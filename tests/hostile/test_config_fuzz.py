@@ -182,7 +182,7 @@ def mutated_configs(draw: st.DrawFn) -> bytes:
     elif action == "delete" and path:
         del _parent(data, path)[path[-1]]
     elif action == "unknown":
-        target = data
+        target: Any = data
         for part in path:
             target = target[part]
         if isinstance(target, dict):

@@ -26,7 +26,9 @@ import pytest
 from syndicate import collect
 from syndicate.config import Config, load_config
 from syndicate.errors import ConfigError
+from syndicate.extract import extract_article
 from syndicate.sources import page as page_module
+from syndicate.sources.retrieve import retrieve
 from syndicate.store import Store
 from tests.conftest import HttpServe
 from tests.extract_truth import PAGES
@@ -215,7 +217,7 @@ def test_unchanged_page_is_not_extracted_again(
     site: Site, write_config: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real = page_module.extract_article
+    real = extract_article
 
     def spy(content: bytes, url: str, *args: Any) -> Any:
         calls.append(url)
@@ -448,7 +450,7 @@ def test_remote_documents_never_make_us_read_local_files(
     secret = tmp_path / "secret.html"
     secret.write_text(article("로컬 비밀 파일"), encoding="utf-8")
     seen: list[str] = []
-    real = page_module.retrieve
+    real = retrieve
 
     def spy(location: str, **options: Any) -> Any:
         seen.append(location)
@@ -463,7 +465,7 @@ def test_remote_documents_never_make_us_read_local_files(
     sitemap_url = site.add("/sitemap.xml", sitemap, content_type="application/xml")
     feed = FEED.format(base=site.base).replace(f"{site.base}view/91", secret.as_uri())
     feed_url = site.add("/feed.xml", feed, content_type="application/rss+xml")
-    sources = [
+    sources: list[dict[str, Any]] = [
         {"id": "listing", "kind": "page", "location": listing_url, "pages": {"select": "a"}},
         {"id": "map", "kind": "sitemap", "location": sitemap_url},
         {"id": "full", "kind": "feed", "location": feed_url, "fulltext": True},
