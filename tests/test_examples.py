@@ -32,8 +32,8 @@ def _by_source(store: Store) -> dict[str, list[str]]:
 def test_example_volume(collected: tuple[Config, Store]) -> None:
     _, store = collected
     articles = store.latest_articles(limit=1000)
-    assert len(articles) >= 20
-    assert len({a.section_id for a in articles}) >= 5
+    assert len(articles) == 29
+    assert len({a.section_id for a in articles}) == 8
     assert set(_by_source(store)) == {
         "it-rss", "economy-atom", "national-euckr", "opinion-folder", "politics-pages"
     }  # fmt: skip

@@ -104,7 +104,6 @@ def _check_golden(name: str, actual: str) -> None:
 def test_subject_uses_korean_local_date(config: Config) -> None:
     rendered = Renderer(config).render(_digest(config))
     assert rendered.subject == "아침 브리핑 · 11월 28일(토)"
-    assert isinstance(rendered.subject, str)
 
 
 def test_korean_date_formats() -> None:
