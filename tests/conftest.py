@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -13,6 +14,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,33 @@ def run_syndicate(
         preexec_fn=preexec_fn,
         check=False,
     )
+
+
+@dataclass
+class CliOutcome:
+    """Exit code and output of one in-process command (like ``CompletedProcess``)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke_syndicate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> CliOutcome:
+    """Run the command line in this process with click's runner, as :func:`run_syndicate` would.
+
+    The working folder is ``cwd`` during the call, ``SYNDICATE_*`` variables of the test
+    process are hidden and ``env`` is added; an unexpected exception is raised, not returned.
+    """
+    from click.testing import CliRunner
+
+    from syndicate.cli import cli
+
+    hidden: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SYNDICATE_")}
+    with contextlib.chdir(cwd):
+        result = CliRunner().invoke(cli, list(args), env={**hidden, **(env or {})})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return CliOutcome(result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import csv
 import email.policy
-import subprocess
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -27,7 +26,7 @@ from syndicate.model import utcnow
 from syndicate.store import Store
 from syndicate.store_schema import sends, subscribers
 from syndicate.subscribers import import_subscribers
-from tests.conftest import SmtpSink, run_syndicate
+from tests.conftest import CliOutcome, SmtpSink, invoke_syndicate
 
 HIDDEN = "=?utf-8?b?" + base64.b64encode(b"Kim\r\nBcc: evil@evil.example").decode() + "?="
 ODD = [
@@ -47,9 +46,9 @@ EXPECTED = {
 LEGACY = ["<x@y.kr>", "x@-y.kr", "bad\r\nBcc: evil@evil.example"]
 
 
-def cli(site: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a subprocess in ``site``."""
-    return run_syndicate(*args, cwd=site, env=env, timeout=180)
+def cli(site: Path, env: dict[str, str], *args: str) -> CliOutcome:
+    """Run the command line in this process in ``site`` (the real process: test_cli.py)."""
+    return invoke_syndicate(*args, cwd=site, env=env)
 
 
 def make_site(
