@@ -6,7 +6,6 @@ import copy
 import email
 import email.policy
 import re
-import subprocess
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,7 +15,7 @@ import feedparser
 from click.testing import CliRunner
 
 from syndicate.config import load_config
-from tests.conftest import BASE_CONFIG, run_syndicate
+from tests.conftest import BASE_CONFIG, CliOutcome, invoke_syndicate, run_syndicate
 
 HANGUL = range(0xAC00, 0xD7A4)
 # examples/subscribers.csv: how many sections each reader's digest has (no sections = all 8)
@@ -35,11 +34,9 @@ def has_hangul(text: str) -> bool:
     return any(ord(c) in HANGUL for c in text)
 
 
-def syndicate(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a subprocess."""
-    return run_syndicate(*args, cwd=cwd, env=env)
+def syndicate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> CliOutcome:
+    """Run the command line in this process; the smoke tests below use a real process."""
+    return invoke_syndicate(*args, cwd=cwd, env=env)
 
 
 def _emails(folder: Path) -> list[EmailMessage]:
@@ -58,7 +55,7 @@ def test_demo_cycle_end_to_end(example_site: Path) -> None:
         ["subscribers", "import", "examples/subscribers.csv"],
         ["run", "--once"],
     ):
-        result = syndicate(*step, cwd=example_site)
+        result = run_syndicate(*step, cwd=example_site)
         assert result.returncode == 0, (step, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
 
@@ -91,7 +88,7 @@ def test_demo_cycle_end_to_end(example_site: Path) -> None:
         assert has_hangul(str(message["Subject"]))
         assert "=?utf-8?" in message.as_string(policy=email.policy.SMTP).lower()
 
-    again = syndicate("run", "--once", cwd=example_site)
+    again = run_syndicate("run", "--once", cwd=example_site)
     assert again.returncode == 0, again.stderr
     assert len(_emails(example_site / "outbox")) == len(messages)
     assert "0 sent" in again.stdout
@@ -152,7 +149,7 @@ def test_every_command_has_help_with_example() -> None:
 
 
 def test_help_in_a_real_process(example_site: Path) -> None:
-    result = syndicate("--help", cwd=example_site)
+    result = run_syndicate("--help", cwd=example_site)
     assert result.returncode == 0 and "Example:" in result.stdout
 
 
