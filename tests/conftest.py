@@ -171,7 +171,8 @@ def serve_http() -> Iterator[HttpServe]:
     ) -> str:
         server = server_class(("127.0.0.1", 0), handler)
         servers.append(server)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # shutdown() waits until the loop next polls: 0.5 s per server by default
+        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
         return f"http://127.0.0.1:{server.server_address[1]}/"
 
     try:
