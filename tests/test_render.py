@@ -332,3 +332,23 @@ def test_template_mangling_placeholders_falls_back(
     config = load_config(write_config(templates=str(folder)))
     html = Renderer(config).render(_digest(config)).html
     assert "READER@EXAMPLE.KR" in html
+
+
+def test_gmail_size_warning_once_per_edition(
+    config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    renderer = Renderer(config)
+    small = renderer.render(_digest(config))
+    assert caplog.records == []  # the example digest is far below 102 KB
+    size = len(small.html.encode("utf-8"))
+    monkeypatch.setattr(render, "GMAIL_CLIP_BYTES", size - 1)
+    with caplog.at_level("WARNING", logger="syndicate.render"):
+        renderer.render(_digest(config))
+        renderer.render(_digest(config))  # same edition: already said
+    assert [r.getMessage() for r in caplog.records] == [
+        f"digest morning: HTML for reader@example.kr is {size // 1000} KB; Gmail clips "
+        "messages above 102 KB (lower max_per_section)"
+    ]
+    monkeypatch.setattr(render, "GMAIL_CLIP_BYTES", size)
+    Renderer(config).render(_digest(config))
+    assert len(caplog.records) == 1  # exactly at the limit is not clipped
