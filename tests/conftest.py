@@ -207,11 +207,21 @@ def free_port() -> int:
 
 
 class SmtpSink:
-    """Messages received by the test SMTP server."""
+    """Messages the test SMTP server got; ``reject``, ``reject_sender``: refuse with a reply."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.reject: dict[str, str] = {}
+        self.reject_sender: str | None = None
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.reject_sender is not None:
+            return self.reject_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any

@@ -196,6 +196,24 @@ def test_unreachable_server_fails_temporarily_without_exception(
     assert set(world.states().values()) == {"failed_temporary"}
 
 
+def test_refused_sender_fails_every_reader_temporarily_naming_the_sender(
+    sqlite_url: str,
+    smtp_server: tuple[SmtpSink, int],
+    worlds: Callable[[str, dict[str, Any]], World],
+) -> None:
+    sink, port = smtp_server
+    sink.reject_sender = "553 5.7.1 sender not allowed"
+    world = worlds(sqlite_url, smtp_delivery(port))
+    report = world.deliver()
+    assert report.sent == 0 and sink.messages == []
+    assert sorted(report.failed) == sorted(a for a, _ in READERS)
+    for reason in report.failed.values():
+        assert "refused sender news@news.example.kr" in reason and "553" in reason, reason
+        assert "\n" not in reason
+    # the sender is ours to fix, not the readers' fault: a later run tries again
+    assert set(world.states().values()) == {"failed_temporary"}
+
+
 def test_reconnects_once_after_server_hangs_up(
     sqlite_url: str,
     smtp_server: tuple[SmtpSink, int],
