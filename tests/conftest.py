@@ -213,6 +213,7 @@ class SmtpSink:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.reject: dict[str, str] = {}
         self.reject_sender: str | None = None
+        self.peers: list[tuple[str, int]] = []  # the client's address of each message received
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -233,6 +234,7 @@ class SmtpSink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        self.peers.append(tuple(session.peer[:2]))
         return "250 Message accepted for delivery"
 
 

@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from syndicate import pipeline
 from syndicate.config import Config, load_config
 from syndicate.mail import message_id_for
 from syndicate.store import Store
 from syndicate.subscribers import import_subscribers
+from tests.conftest import SmtpSink
 
 FRIDAY_0800 = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # Friday 08:00 in Seoul
 
@@ -60,3 +62,24 @@ def test_one_bad_source_does_not_stop_the_cycle(setup: tuple[Config, Store]) -> 
     assert all(error is None for sid, error in errors.items() if sid != "economy-atom")
     assert report.has_failures
     assert report.digests[0].sent == 6  # every example subscriber still has a section
+
+
+def test_smtp_delivery_opens_one_connection_per_batch(
+    example_site: Path, smtp_server: tuple[SmtpSink, int]
+) -> None:
+    sink, port = smtp_server
+    path = example_site / "schedules.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["digests"][0]["delivery"] = {
+        "kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none", "batch_size": 4,
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    config = load_config(path)
+    with pipeline.open_store(config) as store:
+        import_subscribers(config, store, example_site / "examples" / "subscribers.csv")
+        pipeline.run_collect(config, store, now=FRIDAY_0800)
+        run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
+    assert run.sent == 6 and len(sink.messages) == 6
+    # 6 readers in batches of 4: one connection for the first four, a new one for the rest
+    first, second = sink.peers[0], sink.peers[4]
+    assert sink.peers == [first] * 4 + [second] * 2 and first != second
