@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from syndicate import pipeline
 from syndicate.config import Config, load_config
+from syndicate.errors import FeedWriteError, RenderError
 from syndicate.mail import message_id_for
 from syndicate.store import Store
 from syndicate.subscribers import import_subscribers
@@ -83,3 +85,41 @@ def test_smtp_delivery_opens_one_connection_per_batch(
     # 6 readers in batches of 4: one connection for the first four, a new one for the rest
     first, second = sink.peers[0], sink.peers[4]
     assert sink.peers == [first] * 4 + [second] * 2 and first != second
+
+
+def test_run_once_goes_on_after_a_feeds_failure(
+    setup: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, store = setup
+
+    def broken_feeds(*args: object) -> None:
+        raise FeedWriteError("public/feeds: No space left on device")
+
+    monkeypatch.setattr(pipeline, "run_feeds", broken_feeds)
+    report = pipeline.run_once(config, store, now=FRIDAY_0800)
+    assert report.errors == ["feeds: public/feeds: No space left on device"]
+    assert [run.sent for run in report.digests] == [6]  # the digest still went out
+    assert report.has_failures
+
+
+def test_run_once_goes_on_after_a_digest_failure(
+    example_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = example_site / "schedules.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["digests"].append({**data["digests"][0], "id": "evening", "schedule": "0 18 * * 1-5"})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    config = load_config(path)
+    real = pipeline.run_digest
+
+    def morning_breaks(config: Config, store: Store, digest_id: str, **options: Any) -> Any:
+        if digest_id == "morning":
+            raise RenderError("template digest.html.j2, line 3: 'x' is undefined")
+        return real(config, store, digest_id, **options)
+
+    monkeypatch.setattr(pipeline, "run_digest", morning_breaks)
+    with pipeline.open_store(config) as store:
+        report = pipeline.run_once(config, store, now=FRIDAY_0800)
+    assert report.errors == ["digest morning: template digest.html.j2, line 3: 'x' is undefined"]
+    assert [run.digest_id for run in report.digests] == ["evening"]
+    assert (example_site / "public" / "feeds" / "all.atom.xml").exists()
