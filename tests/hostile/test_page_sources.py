@@ -246,7 +246,9 @@ def test_per_host_delay(site: Site, write_config: Any, tmp_path: Path) -> None:
     _collect(config, tmp_path)
     starts = sorted(t for t, _ in site.hits)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert len(starts) == 4 and min(gaps) >= 0.2, gaps
+    # arrival times are taken by server threads, late by up to ~0.1 s on a busy machine;
+    # without the delay all four arrive within milliseconds, at half of it every gap is 0.125
+    assert len(starts) == 4 and min(gaps) >= 0.15 and sum(gaps) >= 0.6, gaps
 
 
 def test_per_host_concurrency(site: Site, write_config: Any, tmp_path: Path) -> None:
