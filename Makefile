@@ -25,8 +25,8 @@ demo: $(STAMP) ## run the whole pipeline once on the bundled example (SQLite, of
 	@echo "Feeds:   $(CURDIR)/public/feeds/  ($$(ls public/feeds | wc -l) files)"
 	@echo "E-mails: $(CURDIR)/outbox/  ($$(ls outbox 2>/dev/null | grep -c '\.eml$$' || true) .eml files)"
 
-test: $(STAMP) ## run the whole test suite
-	$(BIN)/pytest
+test: $(STAMP) ## run the whole test suite (one worker per core: pytest-xdist)
+	$(BIN)/pytest -n auto
 
 fuzz: $(STAMP) ## the hostile-input battery with long Hypothesis runs (random seed)
 	SYNDICATE_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/hostile
@@ -34,7 +34,7 @@ fuzz: $(STAMP) ## the hostile-input battery with long Hypothesis runs (random se
 lint: $(STAMP) ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check syndicate tests benchmarks
 	$(BIN)/ruff format --check syndicate tests benchmarks
-	$(BIN)/mypy syndicate
+	$(BIN)/mypy syndicate tests
 
 format: $(STAMP)
 	$(BIN)/ruff format syndicate tests benchmarks

@@ -134,8 +134,10 @@ def run_forever(config: Config, store: Store, on_start: Callable[[], None] | Non
     scheduler = build_scheduler(config, store)
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        if not scheduler.running:  # a second signal while the jobs finish
+            return
         logger.info("signal %d received, stopping after running jobs", signum)
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=True)  # else the interpreter exits under a running job
 
     previous: dict[int, Any] = {}
     for signum in (signal.SIGTERM, signal.SIGINT):

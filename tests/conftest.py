@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
+import shutil
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +73,33 @@ def run_syndicate(
     )
 
 
+@dataclass
+class CliOutcome:
+    """Exit code and output of one in-process command (like ``CompletedProcess``)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke_syndicate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> CliOutcome:
+    """Run the command line in this process with click's runner, as :func:`run_syndicate` would.
+
+    The working folder is ``cwd`` during the call, ``SYNDICATE_*`` variables of the test
+    process are hidden and ``env`` is added; an unexpected exception is raised, not returned.
+    """
+    from click.testing import CliRunner
+
+    from syndicate.cli import cli
+
+    hidden: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SYNDICATE_")}
+    with contextlib.chdir(cwd):
+        result = CliRunner().invoke(cli, list(args), env={**hidden, **(env or {})})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return CliOutcome(result.exit_code, result.stdout, result.stderr)
+
+
 @pytest.fixture
 def write_config(tmp_path: Path) -> Callable[..., Path]:
     """Write a schedules.yaml into tmp_path from BASE_CONFIG updated with overrides."""
@@ -122,20 +153,50 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+HttpServe = Callable[..., str]
+
+
 @pytest.fixture
-def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """Serve a fresh folder over real HTTP on 127.0.0.1; yields (folder, base URL)."""
+def serve_http() -> Iterator[HttpServe]:
+    """Start real servers on 127.0.0.1 for the test; ``serve_http(handler)`` gives the base URL.
+
+    ``server_class`` may be any :class:`socketserver.TCPServer` subclass (default
+    ``ThreadingHTTPServer``); every server started is shut down after the test.
+    """
+    servers: list[socketserver.TCPServer] = []
+
+    def serve(
+        handler: Callable[..., socketserver.BaseRequestHandler],
+        server_class: type[socketserver.TCPServer] = http.server.ThreadingHTTPServer,
+    ) -> str:
+        server = server_class(("127.0.0.1", 0), handler)
+        servers.append(server)
+        # shutdown() waits until the loop next polls: 0.5 s per server by default
+        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    try:
+        yield serve
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture
+def http_root(tmp_path: Path, serve_http: HttpServe) -> tuple[Path, str]:
+    """Serve a fresh folder over real HTTP on 127.0.0.1; gives (folder, base URL)."""
     root = tmp_path / "www"
     root.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return root, serve_http(functools.partial(_QuietHandler, directory=str(root)))
+
+
+@pytest.fixture
+def example_site(tmp_path: Path) -> Path:
+    """A copy of the bundled example (schedules.yaml and examples/) in tmp_path."""
+    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    return tmp_path
 
 
 def free_port() -> int:
@@ -146,11 +207,22 @@ def free_port() -> int:
 
 
 class SmtpSink:
-    """Messages received by the test SMTP server."""
+    """Messages the test SMTP server got; ``reject``, ``reject_sender``: refuse with a reply."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.reject: dict[str, str] = {}
+        self.reject_sender: str | None = None
+        self.peers: list[tuple[str, int]] = []  # the client's address of each message received
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.reject_sender is not None:
+            return self.reject_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -162,6 +234,7 @@ class SmtpSink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        self.peers.append(tuple(session.peer[:2]))
         return "250 Message accepted for delivery"
 
 

@@ -50,6 +50,7 @@ def theirs(content: bytes, url: str) -> dict[str, Any]:
     if doc is None:
         return {"title": "", "authors": [], "published": None, "updated": None, "section": "",
                 "text": "", "captions": []}  # fmt: skip
+    assert not isinstance(doc, dict)  # as_dict is off
     authors = [a.strip() for a in re.split(r"[;,]", doc.author or "") if a.strip()]
     return {
         "title": doc.title or "",

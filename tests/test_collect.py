@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +21,10 @@ from syndicate.collect import (
     normalize_batch,
 )
 from syndicate.config import Config, RuleConfig, SourceConfig, load_config
+from syndicate.errors import SchemaOutOfDate, StoreError
 from syndicate.model import Article
 from syndicate.store import Store
+from tests.conftest import HttpServe
 
 DATA = Path(__file__).resolve().parent / "data"
 FEEDS = DATA / "feeds"
@@ -202,16 +203,9 @@ class _ETagHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def etag_url() -> Iterator[str]:
+def etag_url(serve_http: HttpServe) -> str:
     _ETagHandler.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ETagHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/rdf.xml"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serve_http(_ETagHandler) + "rdf.xml"
 
 
 def test_second_collect_sends_if_none_match_and_gets_304(
@@ -324,3 +318,44 @@ def test_collect_all_selected_ids_and_unknown_id(
     assert store.count_articles() == 1
     with pytest.raises(KeyError):
         collect_all(config, store, source_ids=["nope"])
+
+
+def test_a_store_failure_fails_that_source_only(
+    write_config: Callable[..., Path], store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(write_config, [
+        {"id": "economy", "kind": "feed", "location": str(FEEDS / "economy.atom.xml"),
+         "section": "economy"},
+        {"id": "rdf", "kind": "feed", "location": str(FEEDS / "rdf.xml"), "section": "it"},
+    ])  # fmt: skip
+    real = store.upsert_articles
+
+    def full_disk(articles: list[Article], **options: Any) -> Any:
+        if articles and articles[0].source_id == "economy":
+            raise StoreError("database or disk is full")
+        return real(articles, **options)
+
+    monkeypatch.setattr(store, "upsert_articles", full_disk)
+    outcomes = {o.source_id: o for o in collect_all(config, store, now=NOW)}
+    assert outcomes["economy"].error == (
+        "source 'economy': cannot store articles: database or disk is full"
+    )
+    assert outcomes["rdf"] == SourceOutcome("rdf", new=1)
+    assert {a.source_id for a in store.latest_articles(limit=100)} == {"rdf"}
+    failed = store.get_source_state("economy")
+    assert failed.error_count == 1 and failed.last_error == outcomes["economy"].error
+
+
+def test_an_out_of_date_schema_stops_the_collect(
+    write_config: Callable[..., Path], store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(write_config, [
+        {"id": "rdf", "kind": "feed", "location": str(FEEDS / "rdf.xml"), "section": "it"},
+    ])  # fmt: skip
+
+    def old_schema(*args: Any, **options: Any) -> Any:
+        raise SchemaOutOfDate("the store's schema is older than this version: run db upgrade")
+
+    monkeypatch.setattr(store, "upsert_articles", old_schema)
+    with pytest.raises(SchemaOutOfDate):
+        collect_all(config, store, now=NOW)

@@ -55,6 +55,16 @@ def test_bad_schedule_and_unknown_section_named_by_key_path(
     ]
 
 
+def test_a_digest_section_must_exist(write_config: Callable[..., Path]) -> None:
+    data = copy.deepcopy(BASE_CONFIG)
+    data["digests"][0]["sections"] = ["it", "sports", "economy", "weather"]
+    path = write_config(data)
+    assert _problems(path) == [
+        f"{path}: digests[0].sections[1]: unknown section 'sports' (known: economy, it, society)",
+        f"{path}: digests[0].sections[3]: unknown section 'weather' (known: economy, it, society)",
+    ]
+
+
 def test_every_problem_is_reported_once_per_line(write_config: Callable[..., Path]) -> None:
     data = copy.deepcopy(BASE_CONFIG)
     data["timezone"] = "Mars/Olympus"

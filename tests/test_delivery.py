@@ -24,7 +24,7 @@ from syndicate.delivery import (
 from syndicate.digest import digest_for
 from syndicate.errors import DeliveryError
 from syndicate.mail import compose
-from syndicate.model import Edition, RenderedDigest, Subscriber, Subscription
+from syndicate.model import Edition, RenderedDigest, Subscriber, Subscription, SubscriptionState
 from syndicate.store import Store
 from tests.conftest import SmtpSink, free_port
 
@@ -75,7 +75,9 @@ def make_world(write_config: Callable[..., Path], url: str, delivery: dict[str, 
     rendered = []
     for address, name in READERS:
         subscriber = store.upsert_subscriber(address, name)
-        subscription = Subscription(subscriber, "morning", ("it",), "active", f"tok{subscriber.id}")
+        subscription = Subscription(
+            subscriber, "morning", ("it",), SubscriptionState.ACTIVE, f"tok{subscriber.id}"
+        )
         text = f"{name or address}님, 오늘의 뉴스입니다.\n"
         digest_obj = digest_for(config, edition, subscription)
         rendered.append(RenderedDigest(digest_obj, "아침 브리핑 11월 28일", f"<p>{text}</p>", text))
@@ -188,6 +190,24 @@ def test_unreachable_server_fails_temporarily_without_exception(
     assert set(world.states().values()) == {"failed_temporary"}
 
 
+def test_refused_sender_fails_every_reader_temporarily_naming_the_sender(
+    sqlite_url: str,
+    smtp_server: tuple[SmtpSink, int],
+    worlds: Callable[[str, dict[str, Any]], World],
+) -> None:
+    sink, port = smtp_server
+    sink.reject_sender = "553 5.7.1 sender not allowed"
+    world = worlds(sqlite_url, smtp_delivery(port))
+    report = world.deliver()
+    assert report.sent == 0 and sink.messages == []
+    assert sorted(report.failed) == sorted(a for a, _ in READERS)
+    for reason in report.failed.values():
+        assert "refused sender news@news.example.kr" in reason and "553" in reason, reason
+        assert "\n" not in reason
+    # the sender is ours to fix, not the readers' fault: a later run tries again
+    assert set(world.states().values()) == {"failed_temporary"}
+
+
 def test_reconnects_once_after_server_hangs_up(
     sqlite_url: str,
     smtp_server: tuple[SmtpSink, int],
@@ -287,7 +307,7 @@ def test_file_transport_resend_overwrites(
     config = load_config(write_config())
     subscriber = Subscriber(9, "a@example.com", "가나다")
     edition = Edition(1, "morning", SLOT, 0, SLOT)
-    subscription = Subscription(subscriber, "morning", (), "active", "t")
+    subscription = Subscription(subscriber, "morning", (), SubscriptionState.ACTIVE, "t")
     rendered = RenderedDigest(
         digest_for(config, edition, subscription), "제목", "<p>본문</p>", "본문"
     )

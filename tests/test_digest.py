@@ -12,7 +12,7 @@ import pytest
 from syndicate.config import Config, load_config
 from syndicate.digest import build_edition, digests_for, due_slot, unsubscribe_url
 from syndicate.errors import SyndicateError
-from syndicate.model import Article, Edition, Subscriber, Subscription
+from syndicate.model import Article, Edition, Subscriber, Subscription, SubscriptionState
 from syndicate.store import Store
 
 SEOUL_0800 = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)  # Sat 28 Nov 2026 08:00 in Seoul
@@ -164,7 +164,10 @@ def test_empty_first_edition_is_still_frozen(config: Config, store: Store) -> No
 
 
 def _sub(
-    sub_id: int, sections: tuple[str, ...] = (), status: str = "active", digest_id: str = "morning"
+    sub_id: int,
+    sections: tuple[str, ...] = (),
+    status: SubscriptionState = SubscriptionState.ACTIVE,
+    digest_id: str = "morning",
 ) -> Subscription:
     subscriber = Subscriber(sub_id, f"reader{sub_id}@example.kr")
     return Subscription(subscriber, digest_id, sections, status, f"token-{sub_id}")
@@ -199,7 +202,7 @@ def test_digests_respect_subscriber_sections(config: Config) -> None:
         _sub(1, ("economy",)),
         _sub(2, ("society",)),  # offered nowhere in this digest: nothing to send
         _sub(3, ("it", "economy")),
-        _sub(4, (), status="unsubscribed"),
+        _sub(4, (), status=SubscriptionState.UNSUBSCRIBED),
         _sub(5, (), digest_id="evening"),
     ]
     digests = digests_for(config, edition, subs)
@@ -215,7 +218,9 @@ def test_no_digest_when_chosen_sections_have_no_articles(config: Config) -> None
 
 
 def test_unsubscribe_url_quotes_token(config: Config) -> None:
-    sub = Subscription(Subscriber(1, "a@example.kr"), "morning", (), "active", "a b/c+d=")
+    sub = Subscription(
+        Subscriber(1, "a@example.kr"), "morning", (), SubscriptionState.ACTIVE, "a b/c+d="
+    )
     assert unsubscribe_url(config, sub) == (
         "https://news.example.kr/unsubscribe?token=a%20b%2Fc%2Bd%3D"
     )

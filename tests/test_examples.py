@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,8 @@ from tests.conftest import ROOT
 
 
 @pytest.fixture
-def collected(tmp_path: Path) -> tuple[Config, Store]:
-    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    config = load_config(tmp_path / "schedules.yaml")
+def collected(example_site: Path) -> tuple[Config, Store]:
+    config = load_config(example_site / "schedules.yaml")
     store = Store(config.store)
     store.upgrade()
     outcomes = collect_all(config, store)
@@ -35,8 +32,8 @@ def _by_source(store: Store) -> dict[str, list[str]]:
 def test_example_volume(collected: tuple[Config, Store]) -> None:
     _, store = collected
     articles = store.latest_articles(limit=1000)
-    assert len(articles) >= 20
-    assert len({a.section_id for a in articles}) >= 5
+    assert len(articles) == 29
+    assert len({a.section_id for a in articles}) == 8
     assert set(_by_source(store)) == {
         "it-rss", "economy-atom", "national-euckr", "opinion-folder", "politics-pages"
     }  # fmt: skip

@@ -25,6 +25,7 @@ from syndicate.model import (
     RenderedDigest,
     Subscriber,
     Subscription,
+    SubscriptionState,
 )
 
 SLOT = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)  # 07:00 in Seoul
@@ -43,7 +44,7 @@ def rendered_for(
 ) -> RenderedDigest:
     """Build a RenderedDigest by hand for ``subscriber``."""
     edition = Edition(id=edition_id, digest_id="morning", slot=SLOT, cutoff_seq=10, created_at=SLOT)
-    subscription = Subscription(subscriber, "morning", ("it",), "active", token)
+    subscription = Subscription(subscriber, "morning", ("it",), SubscriptionState.ACTIVE, token)
     return RenderedDigest(Digest(edition, subscription, (), UNSET, (), ""), subject, html, text)
 
 

@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from syndicate import pipeline
 from syndicate.config import Config, load_config
 from syndicate.digest import masthead_for
+from syndicate.errors import FeedWriteError, RenderError
 from syndicate.mail import message_id_for
 from syndicate.store import Store
 from syndicate.subscribers import import_subscribers
-from tests.conftest import ROOT
+from tests.conftest import SmtpSink
 
 FRIDAY_0800 = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # Friday 08:00 in Seoul
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[Config, Store]:
-    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    config = load_config(tmp_path / "schedules.yaml")
+def setup(example_site: Path) -> tuple[Config, Store]:
+    config = load_config(example_site / "schedules.yaml")
     store = pipeline.open_store(config)
-    import_subscribers(config, store, tmp_path / "examples" / "subscribers.csv")
+    import_subscribers(config, store, example_site / "examples" / "subscribers.csv")
     return config, store
 
 
@@ -68,4 +68,63 @@ def test_one_bad_source_does_not_stop_the_cycle(setup: tuple[Config, Store]) -> 
     assert errors["economy-atom"] and "nonexistent" in errors["economy-atom"]
     assert all(error is None for sid, error in errors.items() if sid != "economy-atom")
     assert report.has_failures
-    assert report.digests[0].sent >= 3
+    assert report.digests[0].sent == 6  # every example subscriber still has a section
+
+
+def test_smtp_delivery_opens_one_connection_per_batch(
+    example_site: Path, smtp_server: tuple[SmtpSink, int]
+) -> None:
+    sink, port = smtp_server
+    path = example_site / "schedules.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["digests"][0]["delivery"] = {
+        "kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none", "batch_size": 4,
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    config = load_config(path)
+    with pipeline.open_store(config) as store:
+        import_subscribers(config, store, example_site / "examples" / "subscribers.csv")
+        pipeline.run_collect(config, store, now=FRIDAY_0800)
+        run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
+    assert run.sent == 6 and len(sink.messages) == 6
+    # 6 readers in batches of 4: one connection for the first four, a new one for the rest
+    first, second = sink.peers[0], sink.peers[4]
+    assert sink.peers == [first] * 4 + [second] * 2 and first != second
+
+
+def test_run_once_goes_on_after_a_feeds_failure(
+    setup: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, store = setup
+
+    def broken_feeds(*args: object) -> None:
+        raise FeedWriteError("public/feeds: No space left on device")
+
+    monkeypatch.setattr(pipeline, "run_feeds", broken_feeds)
+    report = pipeline.run_once(config, store, now=FRIDAY_0800)
+    assert report.errors == ["feeds: public/feeds: No space left on device"]
+    assert [run.sent for run in report.digests] == [6]  # the digest still went out
+    assert report.has_failures
+
+
+def test_run_once_goes_on_after_a_digest_failure(
+    example_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = example_site / "schedules.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["digests"].append({**data["digests"][0], "id": "evening", "schedule": "0 18 * * 1-5"})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    config = load_config(path)
+    real = pipeline.run_digest
+
+    def morning_breaks(config: Config, store: Store, digest_id: str, **options: Any) -> Any:
+        if digest_id == "morning":
+            raise RenderError("template digest.html.j2, line 3: 'x' is undefined")
+        return real(config, store, digest_id, **options)
+
+    monkeypatch.setattr(pipeline, "run_digest", morning_breaks)
+    with pipeline.open_store(config) as store:
+        report = pipeline.run_once(config, store, now=FRIDAY_0800)
+    assert report.errors == ["digest morning: template digest.html.j2, line 3: 'x' is undefined"]
+    assert [run.digest_id for run in report.digests] == ["evening"]
+    assert (example_site / "public" / "feeds" / "all.atom.xml").exists()

@@ -15,7 +15,7 @@ from syndicate import render
 from syndicate.config import Config, load_config
 from syndicate.digest import digests_for
 from syndicate.errors import RenderError
-from syndicate.model import Article, Digest, Edition, Subscriber, Subscription
+from syndicate.model import Article, Digest, Edition, Subscriber, Subscription, SubscriptionState
 from syndicate.render import Renderer, inline_css, korean_date, text_width, wrap_text
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "digest"
@@ -77,7 +77,7 @@ def config(write_config: Callable[..., Path]) -> Config:
 
 def _subscription(sections: tuple[str, ...] = (), token: str = "tok/en+1") -> Subscription:
     subscriber = Subscriber(7, "reader@example.kr", "김독자")
-    return Subscription(subscriber, "morning", sections, "active", token)
+    return Subscription(subscriber, "morning", sections, SubscriptionState.ACTIVE, token)
 
 
 def _digest(config: Config, articles: tuple[Article, ...] = ARTICLES) -> Digest:
@@ -104,7 +104,6 @@ def _check_golden(name: str, actual: str) -> None:
 def test_subject_uses_korean_local_date(config: Config) -> None:
     rendered = Renderer.for_config(config).render(_digest(config))
     assert rendered.subject == "아침 브리핑 · 11월 28일(토)"
-    assert isinstance(rendered.subject, str)
 
 
 def test_korean_date_formats() -> None:
@@ -276,7 +275,7 @@ def test_missing_templates_folder_is_render_error(write_config: Callable[..., Pa
 
 def _for(config: Config, subscriber: Subscriber, token: str) -> Digest:
     edition = Edition(1, "morning", SLOT, 3, SLOT, ARTICLES)
-    subscription = Subscription(subscriber, "morning", (), "active", token)
+    subscription = Subscription(subscriber, "morning", (), SubscriptionState.ACTIVE, token)
     (digest,) = digests_for(config, edition, [subscription])
     return digest
 
@@ -333,3 +332,23 @@ def test_template_mangling_placeholders_falls_back(
     config = load_config(write_config(templates=str(folder)))
     html = Renderer.for_config(config).render(_digest(config)).html
     assert "READER@EXAMPLE.KR" in html
+
+
+def test_gmail_size_warning_once_per_edition(
+    config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    renderer = Renderer.for_config(config)
+    small = renderer.render(_digest(config))
+    assert caplog.records == []  # the example digest is far below 102 KB
+    size = len(small.html.encode("utf-8"))
+    monkeypatch.setattr(render, "GMAIL_CLIP_BYTES", size - 1)
+    with caplog.at_level("WARNING", logger="syndicate.render"):
+        renderer.render(_digest(config))
+        renderer.render(_digest(config))  # same edition: already said
+    assert [r.getMessage() for r in caplog.records] == [
+        f"digest morning: HTML for reader@example.kr is {size // 1000} KB; Gmail clips "
+        "messages above 102 KB (lower max_per_section)"
+    ]
+    monkeypatch.setattr(render, "GMAIL_CLIP_BYTES", size)
+    Renderer.for_config(config).render(_digest(config))
+    assert len(caplog.records) == 1  # exactly at the limit is not clipped

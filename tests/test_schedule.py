@@ -42,7 +42,9 @@ def test_day_of_month_or_day_of_week_like_crontab() -> None:
     got = []
     moment = datetime(2026, 11, 28, tzinfo=SEOUL)
     for _ in range(4):
-        moment = schedule.next_slot(moment, SEOUL)
+        slot = schedule.next_slot(moment, SEOUL)
+        assert slot is not None
+        moment = slot
         got.append(moment.date().isoformat())
     assert got == ["2026-11-30", "2026-12-01", "2026-12-07", "2026-12-14"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -11,28 +10,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from syndicate import scheduler
 from syndicate.config import load_config
 from syndicate.pipeline import missed_digests, open_store, run_digest
 from syndicate.subscribers import import_subscribers
-from tests.conftest import ROOT
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    return tmp_path
-
 
 SATURDAY_NOON = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
 FRIDAY_0730 = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # Friday 07:30 in Seoul
 
 
-def test_jobs_and_their_triggers(site: Path) -> None:
-    config = load_config(site / "schedules.yaml")
+def test_jobs_and_their_triggers(example_site: Path) -> None:
+    config = load_config(example_site / "schedules.yaml")
     store = open_store(config)
     try:
         sched = scheduler.build_scheduler(config, store, now=SATURDAY_NOON)
@@ -48,10 +36,10 @@ def test_jobs_and_their_triggers(site: Path) -> None:
         store.close()
 
 
-def test_start_during_the_grace_time_adds_one_catch_up_job(site: Path) -> None:
+def test_start_during_the_grace_time_adds_one_catch_up_job(example_site: Path) -> None:
     # The daemon starting on a weekday at 07:30 in Seoul, half an hour after the
     # morning slot, with no edition for it: the digest is caught up right away.
-    config = load_config(site / "schedules.yaml")
+    config = load_config(example_site / "schedules.yaml")
     store = open_store(config)
     try:
         sched = scheduler.build_scheduler(config, store, now=FRIDAY_0730)
@@ -76,8 +64,8 @@ def test_start_during_the_grace_time_adds_one_catch_up_job(site: Path) -> None:
         store.close()
 
 
-def test_missed_digest_is_caught_up_once(site: Path) -> None:
-    config = load_config(site / "schedules.yaml")
+def test_missed_digest_is_caught_up_once(example_site: Path) -> None:
+    config = load_config(example_site / "schedules.yaml")
     store = open_store(config)
     grace = timedelta(hours=1)
     friday_0720 = datetime(2026, 11, 26, 22, 20, tzinfo=UTC)  # Friday 07:20 in Seoul
@@ -90,8 +78,8 @@ def test_missed_digest_is_caught_up_once(site: Path) -> None:
         store.close()
 
 
-def test_job_table_matches_schedules(site: Path) -> None:
-    config = load_config(site / "schedules.yaml")
+def test_job_table_matches_schedules(example_site: Path) -> None:
+    config = load_config(example_site / "schedules.yaml")
     table = scheduler.job_table(config, now=datetime(2026, 11, 28, 3, 0, tzinfo=UTC))
     assert [(j.id, j.next_run.isoformat() if j.next_run else None) for j in table] == [
         ("collect", "2026-11-28T12:10:00+09:00"),
@@ -99,25 +87,25 @@ def test_job_table_matches_schedules(site: Path) -> None:
     ]
 
 
-def test_job_functions_run_the_pipeline(site: Path) -> None:
-    config = load_config(site / "schedules.yaml")
+def test_job_functions_run_the_pipeline(example_site: Path) -> None:
+    config = load_config(example_site / "schedules.yaml")
     store = open_store(config)
     try:
-        import_subscribers(config, store, site / "examples" / "subscribers.csv")
+        import_subscribers(config, store, example_site / "examples" / "subscribers.csv")
         scheduler.collect_job(config, store)
-        assert store.count_articles() >= 20
-        assert (site / "public" / "feeds" / "all.atom.xml").exists()
+        assert store.count_articles() == 29
+        assert (example_site / "public" / "feeds" / "all.atom.xml").exists()
         scheduler.digest_job(config, store, "morning")
-        assert len(list((site / "outbox").glob("*.eml"))) >= 3
+        assert len(list((example_site / "outbox").glob("*.eml"))) == 6
     finally:
         store.close()
 
 
-def test_daemon_stops_on_sigterm(site: Path) -> None:
+def test_daemon_stops_on_sigterm(example_site: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "syndicate", "run"],
-        cwd=site,
+        cwd=example_site,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

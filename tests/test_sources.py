@@ -5,8 +5,7 @@ from __future__ import annotations
 import http.server
 import logging
 import shutil
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +18,11 @@ from syndicate.config import Config, SourceConfig, load_config
 from syndicate.errors import SourceError
 from syndicate.model import SourceState
 from syndicate.sources import READERS, SourceContext, read_source
-from syndicate.sources.feed import check_xml_safety, decode_feed, parse_feed
+from syndicate.sources.feed import decode_feed, parse_feed
 from syndicate.sources.folder import read_folder
 from syndicate.sources.retrieve import retrieve
+from syndicate.sources.xmlguard import check_xml_safety
+from tests.conftest import HttpServe
 
 DATA = Path(__file__).resolve().parent / "data"
 FEEDS = DATA / "feeds"
@@ -105,17 +106,10 @@ def _handler(site: FakeSite) -> type[http.server.BaseHTTPRequestHandler]:
 
 
 @pytest.fixture
-def site() -> Iterator[FakeSite]:
+def site(serve_http: HttpServe) -> FakeSite:
     fake = FakeSite()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
+    fake.base = serve_http(_handler(fake)).rstrip("/")
+    return fake
 
 
 # --- RSS / Atom parsing ----------------------------------------------------------------
@@ -165,6 +159,7 @@ def test_atom_fields() -> None:
 
 def test_naive_dates_use_source_timezone_over_config() -> None:
     source = feed_source("x", timezone="UTC")
+    assert source.timezone is not None
     articles = parse_feed(
         (FEEDS / "national-euckr.rss.xml").read_bytes(), source=source, zone=source.timezone
     )

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from syndicate.errors import SchemaOutOfDate, StoreError
-from syndicate.model import Article, SendState, SourceState
+from syndicate.model import Article, SendState, SourceState, SubscriptionState
 from syndicate.store import Store, migrations, tables
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -317,7 +317,7 @@ def test_subscriptions_per_digest_are_independent(store: Store) -> None:
     store.set_subscription(lee.id, "morning", ["it"])
     assert morning.token != evening.token and len(morning.token) >= 32
 
-    gone = store.set_subscription(kim.id, "morning", ["it"], status="unsubscribed")
+    gone = store.set_subscription(kim.id, "morning", ["it"], status=SubscriptionState.UNSUBSCRIBED)
     assert gone.token == morning.token and gone.consent_at == T0
     assert [s.subscriber.id for s in store.subscriptions("morning")] == [lee.id]
     assert [s.status for s in store.subscriptions("morning", status=None)] == [
@@ -335,7 +335,7 @@ def test_subscriptions_per_digest_are_independent(store: Store) -> None:
         ("lee@example.kr", ["morning"]),
     ]
     with pytest.raises(ValueError, match="status"):
-        store.set_subscription(kim.id, "morning", [], status="paused")
+        store.set_subscription(kim.id, "morning", [], status="paused")  # type: ignore[arg-type]
 
 
 def test_subscription_for_unknown_subscriber_is_a_store_error(store: Store) -> None:

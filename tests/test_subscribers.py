@@ -35,7 +35,7 @@ def _csv(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:
 def test_example_file_imports(store: Store) -> None:
     config = load_config(ROOT / "schedules.yaml")
     report = import_subscribers(config, store, ROOT / "examples" / "subscribers.csv")
-    assert report.created >= 4
+    assert report.created == 6
     emails = [s.subscriber.email for s in store.subscriptions("morning")]
     assert "lee.jiwoo@example.kr" in emails
     sections = {s.subscriber.email: s.sections for s in store.subscriptions("morning")}

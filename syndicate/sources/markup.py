@@ -107,9 +107,9 @@ class MarkdownConverter:
     after one that had to be stopped.
     """
 
-    def __init__(self, seconds: float = MARKDOWN_SECONDS) -> None:
-        self.seconds = seconds
-        self.wall_seconds = max(MARKDOWN_WALL_SECONDS, 4 * seconds)
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds = MARKDOWN_SECONDS if seconds is None else seconds
+        self.wall_seconds = max(MARKDOWN_WALL_SECONDS, 4 * self.seconds)
         self._worker: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> MarkdownConverter:

@@ -29,7 +29,10 @@ import json, logging, resource, sys
 from zoneinfo import ZoneInfo
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
 from syndicate.config import SourceConfig
+from syndicate.sources import markup
 from syndicate.sources.folder import read_folder
+if sys.argv[3]:
+    markup.MARKDOWN_SECONDS = float(sys.argv[3])
 messages = []
 class Keep(logging.Handler):
     def emit(self, record):
@@ -73,9 +76,15 @@ def read_here(folder: Path, caplog: pytest.LogCaptureFixture) -> FolderRead:
     return FolderRead([a.title for a in articles], [r.getMessage() for r in caplog.records])
 
 
-def read_bounded(folder: Path, timeout: float = TIMEOUT) -> FolderRead:
-    """Read ``folder`` in a subprocess limited to 2 GB and ``timeout`` seconds."""
-    command = [sys.executable, "-c", _SCRIPT, str(folder), str(MEMORY_LIMIT)]
+def read_bounded(
+    folder: Path, timeout: float = TIMEOUT, markdown_seconds: float | None = None
+) -> FolderRead:
+    """Read ``folder`` in a subprocess limited to 2 GB and ``timeout`` seconds.
+
+    ``markdown_seconds`` replaces the CPU time a Markdown conversion may use.
+    """
+    seconds = "" if markdown_seconds is None else str(markdown_seconds)
+    command = [sys.executable, "-c", _SCRIPT, str(folder), str(MEMORY_LIMIT), seconds]
     try:
         done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -25,7 +25,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from syndicate.collect import collect_source, normalize_article
+from syndicate.collect import (
+    MAX_CATEGORIES,
+    MAX_CATEGORY_CHARS,
+    MAX_TITLE_CHARS,
+    collect_source,
+    normalize_article,
+)
 from syndicate.config import Config, SourceConfig, load_config
 from syndicate.feeds import feed_specs, render_feed, write_feeds
 from syndicate.model import Article
@@ -153,8 +159,8 @@ def test_five_megabyte_title_is_capped_and_every_feed_is_written(
         trees = publish(serve(http_root, write_config, document), store)
     got = titles(trees, "all.atom.xml")
     assert "정상 기사" in got and len(got) == 2
-    assert all(len(title) <= 1000 for title in got)
-    assert any(t.startswith("가가가") for t in got)
+    (capped,) = [t for t in got if t != "정상 기사"]
+    assert capped == "가" * (MAX_TITLE_CHARS - 1) + "…"
     assert any("hostile" in r.message and "urn:hostile:huge" in r.message for r in caplog.records)
 
 
@@ -174,12 +180,12 @@ def test_ten_thousand_categories_and_a_megabyte_category_are_capped(
     with caplog.at_level(logging.INFO):
         trees = publish(serve(http_root, write_config, document), store)
     assert len(entries(trees, "it.rss.xml")) == 3
-    for stored in store.latest_articles(limit=10):
-        assert len(stored.categories) <= 100
-        assert all(len(c) <= 200 for c in stored.categories)
+    stored = {a.title: a.categories for a in store.latest_articles(limit=10)}
+    assert stored["분류가 많은 기사"] == tuple(f"분류{n}" for n in range(MAX_CATEGORIES))
+    assert stored["분류가 큰 기사"] == ("x" * (MAX_CATEGORY_CHARS - 1) + "…",)
     for tree in trees.values():
         for element in tree.iter("category", f"{ATOM}category"):
-            assert len(element.text or element.get("term") or "") <= 200
+            assert len(element.text or element.get("term") or "") <= MAX_CATEGORY_CHARS
     logged = " ".join(r.message for r in caplog.records)
     assert "urn:hostile:many" in logged and "urn:hostile:big" in logged
 

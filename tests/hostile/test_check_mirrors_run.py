@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import BASE_CONFIG, run_syndicate
+from tests.conftest import BASE_CONFIG, CliOutcome, invoke_syndicate
 
 
 def _store_in_a_file(tmp: Path, data: dict[str, Any]) -> None:
@@ -66,8 +65,9 @@ CASES: list[tuple[str, Callable[[Path, dict[str, Any]], None], str]] = [
 ]
 
 
-def _syndicate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run_syndicate(*args, cwd=cwd)
+def _syndicate(*args: str, cwd: Path) -> CliOutcome:
+    """Run the command line in this process (what is checked is the CLI's logic)."""
+    return invoke_syndicate(*args, cwd=cwd)
 
 
 ARTICLE = """---

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syndicate.cli import cli
-from syndicate.config import Config, load_config
+from syndicate.config import load_config
 from syndicate.errors import ConfigError
 
 VALID: dict[str, Any] = {
@@ -182,7 +182,7 @@ def mutated_configs(draw: st.DrawFn) -> bytes:
     elif action == "delete" and path:
         del _parent(data, path)[path[-1]]
     elif action == "unknown":
-        target = data
+        target: Any = data
         for part in path:
             target = target[part]
         if isinstance(target, dict):
@@ -237,11 +237,9 @@ def test_loader_returns_config_or_one_line_problems(tmp_path: Path, text: bytes)
     path.write_bytes(text)
     try:
         with time_limit(EXAMPLE_TIMEOUT):
-            config = load_config(path)
+            load_config(path)
     except ConfigError as exc:
         assert_problem_lines(path, exc.lines())
-    else:
-        assert isinstance(config, Config)
 
 
 @settings(max_examples=15)

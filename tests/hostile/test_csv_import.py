@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from syndicate.cli import cli
 from syndicate.config import load_config
 from syndicate.errors import StoreError
+from syndicate.model import SubscriptionState
 from syndicate.store import Store
 
 GOOD = ["kim@example.kr,김민지", "lee@example.kr,이지우"]
@@ -161,8 +162,10 @@ def test_save_subscriptions_is_one_transaction(pg_url: str) -> None:
     store.upgrade()
     when = datetime(2026, 11, 28, tzinfo=UTC)
     entries = [
-        SubscriptionEntry("kim@example.kr", "김", "morning", (), "active", when),
-        SubscriptionEntry("bad@example.kr", "nul\x00", "morning", (), "active", when),
+        SubscriptionEntry("kim@example.kr", "김", "morning", (), SubscriptionState.ACTIVE, when),
+        SubscriptionEntry(
+            "bad@example.kr", "nul\x00", "morning", (), SubscriptionState.ACTIVE, when
+        ),
     ]
     with store:
         with pytest.raises((StoreError, ValueError)):

@@ -376,8 +376,9 @@ def test_byline_after_an_unmarked_photo_caption_is_removed() -> None:
     found = _extract(page)
     assert "[아이뉴스24 박진영 기자]" not in str(found["text"])
     assert found["authors"] == ["박진영"]
-    assert len(found["captions"]) == 2
-    for caption in found["captions"]:  # type: ignore[attr-defined]
+    captions = found["captions"]
+    assert isinstance(captions, list) and len(captions) == 2
+    for caption in captions:
         assert str(found["text"]).count(caption) == 1
 
 

@@ -23,6 +23,8 @@ HOSTILE = {
     "md-in-html-400": '<div markdown="1">\n' * 400 + "x\n" + "</div>\n" * 400,
     "abbreviations": "".join(f"*[A{i}]: x\n" for i in range(8000)) + "A1 " * 100,
 }
+# Each slow case takes minutes; a lower CPU limit than the real one shows the same stop.
+CPU_SECONDS = 0.5
 
 
 def write_markdown(folder: Path, body: str, name: str = "bad.md") -> None:
@@ -33,7 +35,7 @@ def write_markdown(folder: Path, body: str, name: str = "bad.md") -> None:
 def test_hostile_markdown_is_one_warning_within_bounds(tmp_path: Path, body: str) -> None:
     folder = good_folder(tmp_path / "posts")
     write_markdown(folder, body)
-    read = read_bounded(folder, timeout=60)
+    read = read_bounded(folder, timeout=60, markdown_seconds=CPU_SECONDS)
     assert read.titles == GOOD_TITLES
     assert read.warned("bad.md", "Markdown")
 

@@ -25,7 +25,14 @@ from pydantic import ValidationError
 
 from syndicate.config import Config, DigestConfig, load_config
 from syndicate.mail import compose
-from syndicate.model import Digest, Edition, RenderedDigest, Subscriber, Subscription
+from syndicate.model import (
+    Digest,
+    Edition,
+    RenderedDigest,
+    Subscriber,
+    Subscription,
+    SubscriptionState,
+)
 from tests.conftest import ROOT
 from tests.test_mail import UNSET, addressed
 
@@ -98,7 +105,7 @@ def config(write_config: Callable[..., Path]) -> Config:
 def rendered_for(subscriber: Subscriber, subject: str = "오늘의 뉴스") -> RenderedDigest:
     """A rendered digest of ``subscriber`` built by hand."""
     edition = Edition(id=7, digest_id="morning", slot=SLOT, cutoff_seq=1, created_at=SLOT)
-    subscription = Subscription(subscriber, "morning", ("it",), "active", "tok-1")
+    subscription = Subscription(subscriber, "morning", ("it",), SubscriptionState.ACTIVE, "tok-1")
     return RenderedDigest(
         Digest(edition, subscription, (), UNSET, (), ""), subject, "<p>안녕</p>", "안녕\n"
     )

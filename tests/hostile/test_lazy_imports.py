@@ -7,15 +7,12 @@ and reports which of the heavy libraries ended up in ``sys.modules``.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-
-from tests.conftest import ROOT
 
 HEAVY = (
     "sqlalchemy",
@@ -64,13 +61,6 @@ def _loaded_by(cwd: Path, *args: str, probe: str = PROBE) -> Report:
     return Report(data["code"], data["output"], set(data["loaded"]))
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    return tmp_path
-
-
 def test_help_loads_no_heavy_library(tmp_path: Path) -> None:
     report = _loaded_by(tmp_path, "--help")
     assert report.code == 0
@@ -107,8 +97,8 @@ def test_every_commands_help_loads_no_heavy_library(tmp_path: Path) -> None:
     assert report.loaded == set()
 
 
-def test_check_loads_no_heavy_library(site: Path) -> None:
-    report = _loaded_by(site, "check")
+def test_check_loads_no_heavy_library(example_site: Path) -> None:
+    report = _loaded_by(example_site, "check")
     assert report.code == 0, report.output
     assert report.output.startswith("OK: ")
     assert report.loaded == set()
@@ -123,9 +113,9 @@ def test_check_loads_no_heavy_library(site: Path) -> None:
     ],
 )
 def test_a_stage_loads_only_its_own_libraries(
-    site: Path, args: list[str], not_loaded: tuple[str, ...]
+    example_site: Path, args: list[str], not_loaded: tuple[str, ...]
 ) -> None:
-    report = _loaded_by(site, *args)
+    report = _loaded_by(example_site, *args)
     assert report.code == 0, report.output
     assert report.loaded.isdisjoint(not_loaded)
     assert {"sqlalchemy", "alembic"} <= report.loaded

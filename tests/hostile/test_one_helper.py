@@ -87,6 +87,7 @@ def test_control_characters_never_reach_a_digest_title() -> None:
         SectionGroup,
         Subscriber,
         Subscription,
+        SubscriptionState,
     )
     from syndicate.render import Renderer
 
@@ -96,7 +97,7 @@ def test_control_characters_never_reach_a_digest_title() -> None:
     section = Section("it", "IT", 1)
     article = Article("s", "g", "https://e.kr/1", hostile, "it", author=hostile, id=1)
     masthead = Masthead("m", "T", "a@e.kr", None, "e.kr", "https://e.kr/", ZoneInfo("Asia/Seoul"))
-    subscription = Subscription(Subscriber(1, "a@e.kr"), "m", (), "active", "t")
+    subscription = Subscription(Subscriber(1, "a@e.kr"), "m", (), SubscriptionState.ACTIVE, "t")
     edition = Edition(1, "m", slot, 1, slot, (article,))
     digest = Digest(
         edition, subscription, (SectionGroup(section, (article,)),), masthead, (section,), "u"

@@ -63,7 +63,7 @@ def test_page_source_into_feeds_and_digest(
     assert "윤석열 대통령과의 접견에서는" in entry.content[0].value
     assert entry.author_detail.name == "박진영" or entry.get("author") == "박진영"
     assert "IT·과학" in {t.term for t in entry.tags}
-    published = datetime(*entry.published_parsed[:6], tzinfo=UTC)
+    published = datetime(*entry.published_parsed[:6]).replace(tzinfo=UTC)
     assert published == datetime(2023, 6, 9, 2, 35, tzinfo=UTC)
     assert "정치" in {t.term for t in entries[election.title].tags}
 

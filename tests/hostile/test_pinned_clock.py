@@ -7,7 +7,6 @@ the date the suite ran.
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import pytest
 from syndicate import pipeline
 from syndicate.config import load_config
 from syndicate.subscribers import import_subscribers
-from tests.conftest import ROOT
 
 # Far from today on both sides: the results may not depend on the real date.
 MOMENTS = [
@@ -26,13 +24,11 @@ MOMENTS = [
 
 
 @pytest.mark.parametrize("now", MOMENTS)
-def test_run_once_collects_and_sends_at_the_given_moment(tmp_path: Path, now: datetime) -> None:
-    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    config = load_config(tmp_path / "schedules.yaml")
+def test_run_once_collects_and_sends_at_the_given_moment(example_site: Path, now: datetime) -> None:
+    config = load_config(example_site / "schedules.yaml")
     store = pipeline.open_store(config)
     try:
-        import_subscribers(config, store, tmp_path / "examples" / "subscribers.csv")
+        import_subscribers(config, store, example_site / "examples" / "subscribers.csv")
         report = pipeline.run_once(config, store, now=now)
         assert not report.has_failures, report
         stored = store.articles_for_edition(

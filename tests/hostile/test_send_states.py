@@ -9,7 +9,6 @@ checks that each is reported under its own name.
 from __future__ import annotations
 
 import itertools
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +32,6 @@ from syndicate.model import (
     send_transition,
 )
 from syndicate.subscribers import import_subscribers
-from tests.conftest import ROOT
 
 ALLOWED = {
     (None, SendState.SENDING),
@@ -100,15 +98,13 @@ def test_a_subscription_holds_its_state_as_the_type() -> None:
 
 
 def test_digest_command_reports_earlier_sends_under_their_own_names(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    example_site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(example_site)
     monkeypatch.setattr(pipeline, "utcnow", lambda: FRIDAY_0800)
-    config = load_config(tmp_path / "schedules.yaml")
+    config = load_config(example_site / "schedules.yaml")
     with pipeline.open_store(config) as store:
-        import_subscribers(config, store, tmp_path / "examples" / "subscribers.csv")
+        import_subscribers(config, store, example_site / "examples" / "subscribers.csv")
         pipeline.run_collect(config, store)
         edition, _ = build_edition(config, store, "morning", now=FRIDAY_0800)
         people = [s.subscriber for s in store.subscriptions("morning")]
@@ -128,7 +124,9 @@ def test_digest_command_reports_earlier_sends_under_their_own_names(
                 store.finish_send(edition.id, person.id, outcome, error="earlier")
         total = len(people)
 
-    result = CliRunner().invoke(cli, ["-c", str(tmp_path / "schedules.yaml"), "digest", "morning"])
+    result = CliRunner().invoke(
+        cli, ["-c", str(example_site / "schedules.yaml"), "digest", "morning"]
+    )
     assert result.exit_code == 0, result.output
     summary = result.stdout.strip().splitlines()[0]
     sent = int(summary.split(": ", 1)[1].split(" sent")[0])
