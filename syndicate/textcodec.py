@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.message import Message
 
 from charset_normalizer import CharsetMatch, CharsetMatches, from_bytes
 
@@ -278,6 +279,16 @@ codecs.register_error("syndicate-stray-cp1252", _stray_cp1252)
 
 
 # --- public -------------------------------------------------------------------------
+
+
+def http_charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of an HTTP ``Content-Type`` value, if any."""
+    if not content_type:
+        return None
+    message = Message()
+    message["content-type"] = content_type
+    charset = message.get_param("charset")
+    return charset if isinstance(charset, str) else None
 
 
 def decode_bytes(data: bytes, declared: Iterable[str | None] = ()) -> Decoded:

@@ -14,7 +14,6 @@ import html
 import logging
 import re
 from datetime import UTC, datetime, tzinfo
-from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -27,7 +26,7 @@ from syndicate.errors import SourceError
 from syndicate.model import Article
 from syndicate.sanitize import plain_title
 from syndicate.sources.xmlguard import check_xml_parse, check_xml_safety
-from syndicate.textcodec import decode_bytes
+from syndicate.textcodec import decode_bytes, http_charset
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +40,6 @@ _NAME_EMAIL_RE = re.compile(r"^\s*(?P<name>[^<]+?)\s*<[^>]+@[^>]+>\s*$")
 # --- decoding ---------------------------------------------------------------------
 
 
-def _http_charset(content_type: str | None) -> str | None:
-    if not content_type:
-        return None
-    message = Message()
-    message["content-type"] = content_type
-    charset = message.get_param("charset")
-    return charset if isinstance(charset, str) else None
-
-
 def decode_feed(content: bytes, content_type: str | None = None) -> str:
     """Decode feed bytes by evidence (see :mod:`syndicate.textcodec`).
 
@@ -57,7 +47,7 @@ def decode_feed(content: bytes, content_type: str | None = None) -> str:
     the bytes really decode with it.
     """
     declared = _XML_DECL_RE.match(content[:1024])
-    labels = [_http_charset(content_type), declared.group(1).decode() if declared else None]
+    labels = [http_charset(content_type), declared.group(1).decode() if declared else None]
     decoded = decode_bytes(content, labels)
     logger.debug("feed decoded as %s (%s)", decoded.encoding, decoded.evidence)
     return decoded.text.lstrip("\ufeff")
