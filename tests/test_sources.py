@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from syndicate.config import Config, SourceConfig, load_config
+from syndicate.config import Config, FeedSource, FolderSource, SourceConfig, load_config
 from syndicate.errors import SourceError
 from syndicate.model import SourceState
-from syndicate.sources import READERS, SourceContext, read_source
+from syndicate.sources import SOURCE_KINDS, SourceContext, read_source
 from syndicate.sources.feed import check_xml_safety, decode_feed, parse_feed
 from syndicate.sources.folder import read_folder
 from syndicate.sources.retrieve import retrieve
@@ -33,7 +33,7 @@ SEOUL = ZoneInfo("Asia/Seoul")
 
 
 def feed_source(location: str, **extra: Any) -> SourceConfig:
-    return SourceConfig(id="src", kind="feed", location=location, section="it", **extra)
+    return FeedSource(id="src", kind="feed", location=location, section="it", **extra)
 
 
 def parse(name: str, **kwargs: Any) -> list[Any]:
@@ -343,7 +343,7 @@ def test_retrieve_follows_redirects(site: FakeSite) -> None:
 
 
 def test_registry_has_every_kind() -> None:
-    assert set(READERS) == {"feed", "folder", "page", "sitemap"}
+    assert set(SOURCE_KINDS) == {"feed", "folder", "page", "sitemap"}
 
 
 def test_read_source_feed_with_http_charset_and_not_modified(
@@ -370,7 +370,7 @@ def test_read_source_feed_with_http_charset_and_not_modified(
 
 
 def folder_source(location: Path) -> SourceConfig:
-    return SourceConfig(id="opinion", kind="folder", location=str(location), section="it")
+    return FolderSource(id="opinion", kind="folder", location=str(location), section="it")
 
 
 def read_test_folder(location: Path = FOLDER) -> list[Any]:

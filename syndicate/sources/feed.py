@@ -13,6 +13,7 @@ import hashlib
 import html
 import logging
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from email.message import Message
 from email.utils import parsedate_to_datetime
@@ -21,10 +22,13 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from syndicate.config import SourceConfig
+from syndicate.config import FeedSource
 from syndicate.errors import SourceError
 from syndicate.model import Article
 from syndicate.sanitize import plain_title
+from syndicate.sources import SourceContext, SourceResult
+from syndicate.sources.page import PageLink, fetch_pages, may_follow, merged_state, needs_fulltext
+from syndicate.sources.retrieve import retrieve
 from syndicate.sources.xmlguard import check_xml_parse, check_xml_safety
 from syndicate.textcodec import decode_bytes
 
@@ -203,7 +207,7 @@ def _guid(entry: Any, url: str, title: str, date: str) -> str:
     return f"sha256:{digest[:32]}"
 
 
-def entry_to_article(entry: Any, source: SourceConfig, base: str, zone: tzinfo) -> Article:
+def entry_to_article(entry: Any, source: FeedSource, base: str, zone: tzinfo) -> Article:
     """Turn one feedparser entry into an :class:`Article` (HTML left unsanitized)."""
     link = str(_field(entry, "link") or "").strip()
     url = urljoin(base, link) if link else ""
@@ -260,7 +264,7 @@ def _check_result(result: Any, source_id: str) -> None:
 def parse_feed(
     content: bytes,
     *,
-    source: SourceConfig,
+    source: FeedSource,
     zone: tzinfo,
     content_type: str | None = None,
     base_url: str | None = None,
@@ -284,3 +288,41 @@ def parse_feed(
     _check_result(result, source.id)
     base = http_base or str(result.get("feed", {}).get("link") or "")
     return [entry_to_article(entry, source, base, zone) for entry in result.get("entries", [])]
+
+
+def read_feed_source(source: FeedSource, ctx: SourceContext) -> SourceResult:
+    """Retrieve an RSS/Atom feed (conditionally) and parse it into articles."""
+    collect = ctx.config.collect
+    got = retrieve(
+        source.location,
+        state=ctx.state,
+        timeout=collect.timeout,
+        user_agent=collect.user_agent,
+        max_bytes=collect.max_bytes,
+        client=ctx.client,
+    )
+    state = replace(ctx.state, etag=got.etag, last_modified=got.last_modified)
+    if got.not_modified or got.content is None:
+        return SourceResult([], state, not_modified=True)
+    articles = parse_feed(
+        got.content,
+        source=source,
+        zone=ctx.zone(source),
+        content_type=got.content_type,
+        base_url=got.final_url,
+    )
+    if source.fulltext:
+        return _with_fulltext(source, replace(ctx, state=state), articles)
+    return SourceResult(articles, state)
+
+
+def _with_fulltext(source: FeedSource, ctx: SourceContext, articles: list[Article]) -> SourceResult:
+    """Complete summary-only feed items from their linked pages (GUID and public id kept)."""
+    origin = source.location
+    wanted = [a for a in articles if may_follow(a.url, origin) and needs_fulltext(a)]
+    wanted = wanted[: source.pages.limit]
+    links = [PageLink(a.url, guid=a.guid, title=a.title, base=a) for a in wanted]
+    batch = fetch_pages(source, ctx, links)
+    completed = {a.guid: a for a in batch.articles}
+    kept = [completed.get(a.guid, a) for a in articles if a not in wanted or a.guid in completed]
+    return SourceResult(kept, merged_state(ctx.state, batch))

@@ -28,7 +28,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from lxml import html as lxml_html
 
-from syndicate.config import CollectConfig, SourceConfig
+from syndicate.config import CollectConfig, PagedSource, PageSource
 from syndicate.errors import SourceError, SyndicateError
 from syndicate.extract import Extracted, extract_article
 from syndicate.extract.document import decode_page, parse_page
@@ -91,7 +91,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
-def article_from(found: Extracted, source: SourceConfig, link: PageLink) -> Article:
+def article_from(found: Extracted, source: PagedSource, link: PageLink) -> Article:
     """The article for an extracted page; a feed article (``link.base``) keeps its identity."""
     section = (found.section,) if found.section else ()
     extracted = Article(
@@ -128,7 +128,7 @@ def article_from(found: Extracted, source: SourceConfig, link: PageLink) -> Arti
 
 
 def fetch_page(
-    url: str, source: SourceConfig, ctx: SourceContext, mark: dict[str, str]
+    url: str, source: PagedSource, ctx: SourceContext, mark: dict[str, str]
 ) -> Retrieved:
     """Retrieve ``url`` behind its host's gate, conditional on ``mark``'s ETag/Last-Modified."""
     collect = ctx.config.collect
@@ -154,7 +154,7 @@ def _mark(got: Retrieved, digest: str, link: PageLink) -> dict[str, str]:
 
 
 def _one_page(
-    link: PageLink, source: SourceConfig, ctx: SourceContext
+    link: PageLink, source: PagedSource, ctx: SourceContext
 ) -> tuple[Article | None, dict[str, str] | None]:
     """Fetch and extract one page: (article or None, the page's new validators or None)."""
     old = ctx.state.pages.get(link.url, {})
@@ -171,7 +171,7 @@ def _one_page(
 
 
 def _guarded(
-    link: PageLink, source: SourceConfig, ctx: SourceContext
+    link: PageLink, source: PagedSource, ctx: SourceContext
 ) -> tuple[Article | None, dict[str, str] | None]:
     try:
         return _one_page(link, source, ctx)
@@ -188,7 +188,7 @@ def _guarded(
     return (link.base if link.base is not None and not known else None), None
 
 
-def fetch_pages(source: SourceConfig, ctx: SourceContext, links: list[PageLink]) -> PageBatch:
+def fetch_pages(source: PagedSource, ctx: SourceContext, links: list[PageLink]) -> PageBatch:
     """Fetch and extract ``links`` politely; failures are warnings, never exceptions."""
     batch = PageBatch()
     if not links:
@@ -233,7 +233,7 @@ def _link_of(node: lxml_html.HtmlElement) -> str:
 
 
 def discover_links(
-    content: bytes, base: str, source: SourceConfig, content_type: str | None = None
+    content: bytes, base: str, source: PagedSource, content_type: str | None = None
 ) -> list[str]:
     """Article URLs on a listing page, in page order, each once, at most ``pages.limit``."""
     tree = parse_page(decode_page(content, content_type), base)
@@ -272,7 +272,7 @@ def _wanted(url: str, base: str, pattern: re.Pattern[str] | None, selected: bool
     return selected or (_same_site(url, base) and bool(ARTICLE_URL_RE.search(url)))
 
 
-def read_page_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
+def read_page_source(source: PageSource, ctx: SourceContext) -> SourceResult:
     """Read a ``page`` source: listed URLs and/or links discovered on its listing page."""
     from syndicate.sources import SourceResult
 

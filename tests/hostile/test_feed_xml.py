@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syndicate.config import SourceConfig
+from syndicate.config import FeedSource, SourceConfig
 from syndicate.errors import SourceError
 from syndicate.sources.feed import parse_feed
 
@@ -39,7 +39,7 @@ LAUGHS = "".join(
 
 
 def source() -> SourceConfig:
-    return SourceConfig(id="evil", kind="feed", location="https://evil.example/rss", section="it")
+    return FeedSource(id="evil", kind="feed", location="https://evil.example/rss", section="it")
 
 
 def quadratic(value_chars: int = 50_000, refs: int = 20_000, junk: str = "junk\n") -> str:
