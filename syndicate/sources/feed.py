@@ -207,8 +207,14 @@ def _guid(entry: Any, url: str, title: str, date: str) -> str:
     return f"sha256:{digest[:32]}"
 
 
-def entry_to_article(entry: Any, source: FeedSource, base: str, zone: tzinfo) -> Article:
-    """Turn one feedparser entry into an :class:`Article` (HTML left unsanitized)."""
+def entry_to_article(
+    entry: Any, *, source_id: str, section: str, base: str, zone: tzinfo
+) -> Article:
+    """Turn one feedparser entry into an :class:`Article` (HTML left unsanitized).
+
+    The article belongs to ``source_id`` and ``section``; ``zone`` interprets
+    dates without an offset and ``base`` makes relative links absolute.
+    """
     link = str(_field(entry, "link") or "").strip()
     url = urljoin(base, link) if link else ""
     title = plain_title(str(_field(entry, "title") or ""))
@@ -217,11 +223,11 @@ def entry_to_article(entry: Any, source: FeedSource, base: str, zone: tzinfo) ->
     content = _content_html(entry)
     summary = _summary_html(entry)
     return Article(
-        source_id=source.id,
+        source_id=source_id,
         guid=_guid(entry, url, title, published_raw or updated_raw),
         url=url,
         title=title,
-        section_id=source.section,
+        section_id=section,
         summary_html="" if summary == content else summary,
         content_html=content,
         author=_author(entry),
@@ -264,30 +270,34 @@ def _check_result(result: Any, source_id: str) -> None:
 def parse_feed(
     content: bytes,
     *,
-    source: FeedSource,
+    source_id: str,
+    section: str,
     zone: tzinfo,
     content_type: str | None = None,
     base_url: str | None = None,
 ) -> list[Article]:
     """Parse RSS/Atom ``content`` into articles; raise :class:`SourceError` if it is no feed.
 
-    ``zone`` interprets dates without an offset; ``base_url`` (the feed's address)
-    makes relative links absolute.
+    Articles belong to ``source_id`` and ``section``; ``zone`` interprets dates
+    without an offset; ``base_url`` (the feed's address) makes relative links absolute.
     """
     if not content or not content.strip():
-        raise SourceError(source.id, "not an RSS or Atom feed (empty response)")
+        raise SourceError(source_id, "not an RSS or Atom feed (empty response)")
     text = decode_feed(content, content_type)
-    check_xml_safety(text, source.id)
+    check_xml_safety(text, source_id)
     document = to_utf8_document(text)
-    check_xml_parse(document, source.id)
+    check_xml_parse(document, source_id)
     http_base = base_url if base_url and urlsplit(base_url).scheme in ("http", "https") else None
     try:
         result = _parse_document(document, http_base)
     except SourceError as exc:
-        raise SourceError(source.id, exc.message) from exc
-    _check_result(result, source.id)
+        raise SourceError(source_id, exc.message) from exc
+    _check_result(result, source_id)
     base = http_base or str(result.get("feed", {}).get("link") or "")
-    return [entry_to_article(entry, source, base, zone) for entry in result.get("entries", [])]
+    return [
+        entry_to_article(entry, source_id=source_id, section=section, base=base, zone=zone)
+        for entry in result.get("entries", [])
+    ]
 
 
 def read_feed_source(source: FeedSource, ctx: SourceContext) -> SourceResult:
@@ -306,7 +316,8 @@ def read_feed_source(source: FeedSource, ctx: SourceContext) -> SourceResult:
         return SourceResult([], state, not_modified=True)
     articles = parse_feed(
         got.content,
-        source=source,
+        source_id=source.id,
+        section=source.section,
         zone=ctx.zone(source),
         content_type=got.content_type,
         base_url=got.final_url,

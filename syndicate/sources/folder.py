@@ -124,10 +124,10 @@ def _body_html(body: str, suffix: str, converter: MarkdownConverter) -> str:
         raise BadFile(str(exc)) from None
 
 
-def _section(data: dict[str, Any], source: FolderSource, sections: set[str]) -> str:
+def _section(data: dict[str, Any], default: str, sections: set[str]) -> str:
     section = _string(data, "section")
     if not section:
-        return source.section
+        return default
     if section not in sections:
         raise BadFile(f"unknown section {section!r} (known: {', '.join(sorted(sections))})")
     return section
@@ -141,32 +141,37 @@ def _default_url(public_base_url: str, source_id: str, relative: PurePosixPath) 
 def file_to_article(
     relative: PurePosixPath,
     text: str,
-    source: FolderSource,
     *,
+    source_id: str,
+    section: str,
     zone: tzinfo,
     public_base_url: str,
     sections: set[str],
     converter: MarkdownConverter,
 ) -> Article:
-    """Build an :class:`Article` from one file's text (raise :class:`BadFile` if unusable)."""
+    """Build an :class:`Article` from one file's text (raise :class:`BadFile` if unusable).
+
+    The article belongs to ``source_id``; ``section`` applies when the front
+    matter names none (one it names must be among ``sections``).
+    """
     data, body, cleaned = split_front_matter(text)
     if cleaned:
         logger.warning(
             "source %s: %s: lone surrogates or control characters in front matter replaced",
-            source.id, relative,
+            source_id, relative,
         )  # fmt: skip
     title = _string(data, "title")
     if not title:
         raise BadFile("front matter has no 'title'")
-    url = _string(data, "url") or _default_url(public_base_url, source.id, relative)
+    url = _string(data, "url") or _default_url(public_base_url, source_id, relative)
     summary = _string(data, "summary")
     image = _string(data, "image")
     return Article(
-        source_id=source.id,
+        source_id=source_id,
         guid=_string(data, "id", "guid") or relative.as_posix(),
         url=url,
         title=title,
-        section_id=_section(data, source, sections),
+        section_id=_section(data, section, sections),
         summary_html=f"<p>{html.escape(summary)}</p>" if summary else "",
         content_html=_body_html(body, relative.suffix.lower(), converter),
         author=_string(data, "author"),
@@ -184,7 +189,9 @@ def _read_entry(
     name = shown(folder / entry.relative)
     try:
         text = decode_text(read_entry(folder, entry, max_bytes), name)
-        return file_to_article(entry.relative, text, source, **context)
+        return file_to_article(
+            entry.relative, text, source_id=source.id, section=source.section, **context
+        )
     except BadFile as exc:
         _skip(source, name, str(exc))
     except Exception as exc:

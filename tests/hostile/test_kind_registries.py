@@ -182,3 +182,31 @@ def _kind_tests(path: Path) -> list[str]:
 )
 def test_no_module_switches_on_a_kind(module: str) -> None:
     assert _kind_tests(ROOT / "syndicate" / module) == []
+
+
+def test_parsers_take_what_they_need_not_a_source_config() -> None:
+    from pathlib import PurePosixPath
+    from zoneinfo import ZoneInfo
+
+    from syndicate.sources.feed import parse_feed
+    from syndicate.sources.folder import file_to_article
+    from syndicate.sources.markup import MarkdownConverter
+
+    seoul = ZoneInfo("Asia/Seoul")
+    rss = (
+        b"<rss version='2.0'><channel><title>t</title><item><title>a</title>"
+        b"<link>https://x.example/1</link><pubDate>Fri, 01 Nov 2024 09:00:00</pubDate>"
+        b"</item></channel></rss>"
+    )
+    (item,) = parse_feed(rss, source_id="wire", section="it", zone=seoul)
+    assert (item.source_id, item.section_id) == ("wire", "it")
+    assert item.published_at == datetime(2024, 11, 1, 0, 0, tzinfo=UTC)
+    text = "---\ntitle: 칼럼\ndate: 2024-11-01T09:00\n---\n본문\n"
+    with MarkdownConverter() as converter:
+        article = file_to_article(
+            PurePosixPath("a.md"), text, source_id="desk", section="it", zone=seoul,
+            public_base_url="https://news.example.kr/", sections={"it"}, converter=converter,
+        )  # fmt: skip
+    assert (article.source_id, article.section_id) == ("desk", "it")
+    assert article.published_at == datetime(2024, 11, 1, 0, 0, tzinfo=UTC)
+    assert article.url == "https://news.example.kr/articles/desk/a"
