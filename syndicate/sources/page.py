@@ -91,19 +91,22 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
-def article_from(found: Extracted, source: PagedSource, link: PageLink) -> Article:
-    """The article for an extracted page; a feed article (``link.base``) keeps its identity."""
-    section = (found.section,) if found.section else ()
+def article_from(found: Extracted, link: PageLink, *, source_id: str, section: str) -> Article:
+    """The article of ``source_id`` for an extracted page, in ``section``.
+
+    A feed article (``link.base``) keeps its identity.
+    """
+    categories = (found.section,) if found.section else ()
     extracted = Article(
-        source_id=source.id,
+        source_id=source_id,
         guid=link.guid or link.url,
         url=found.url or link.url,
         title=found.title or link.title,
-        section_id=source.section,
+        section_id=section,
         summary_html=_summary_html(found.summary),
         content_html=found.html,
         author=found.author,
-        categories=section,
+        categories=categories,
         published_at=_utc(found.published) or _utc(link.published),
         updated_at=_utc(found.updated),
         image_url=found.image,
@@ -117,7 +120,7 @@ def article_from(found: Extracted, source: PagedSource, link: PageLink) -> Artic
         title=base.title or extracted.title,
         summary_html=base.summary_html or extracted.summary_html,
         author=base.author or extracted.author,
-        categories=tuple(dict.fromkeys(base.categories + section)),
+        categories=tuple(dict.fromkeys(base.categories + categories)),
         published_at=base.published_at or extracted.published_at,
         updated_at=base.updated_at or extracted.updated_at,
         image_url=base.image_url or extracted.image_url,
@@ -167,7 +170,8 @@ def _one_page(
     if old.get("sha256") == digest:
         return None, _mark(got, digest, link)
     found = extract_article(got.content, got.final_url, ctx.zone(source), got.content_type)
-    return article_from(found, source, link), _mark(got, digest, link)
+    article = article_from(found, link, source_id=source.id, section=source.section)
+    return article, _mark(got, digest, link)
 
 
 def _guarded(
