@@ -95,7 +95,12 @@ def bench_parse(config: Any, document: bytes) -> list[Article]:
     base, _ = timed("baseline: feedparser.parse", lambda: feedparser.parse(document))
     ours, articles = timed(
         "syndicate parse_feed",
-        lambda: parse_feed(document, source=config.sources[0], zone=config.timezone),
+        lambda: parse_feed(
+            document,
+            source_id=config.sources[0].id,
+            section=config.sources[0].section,
+            zone=config.timezone,
+        ),
     )
     print(f"  ratio to baseline: {ours / base:.2f}x, {len(articles) / ours:,.0f} articles/s")
     return list(articles)

@@ -380,8 +380,10 @@ def _print_digest(config: Config, run: pipeline.DigestRun) -> None:
         click.echo(f"  {run.claimed_elsewhere} sends were claimed by another run", err=True)
     for address, reason in sorted(run.failed.items()):
         click.echo(f"  failed {address}: {reason}", err=True)
+    from syndicate.deliveries import delivery_kind
+
     delivery = config.digest(run.digest_id).delivery
-    folder = getattr(delivery, "folder", None)
+    folder = delivery_kind(delivery).output(config, delivery)
     if folder is not None and run.sent:
         click.echo(f"  e-mails written to {folder}")
 

@@ -12,7 +12,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,8 +37,6 @@ from syndicate.model import Section
 from syndicate.schedule import Schedule, parse_duration
 from syndicate.yamlfile import key_path, load_yaml, printable_line
 
-SOURCE_KINDS = ("feed", "folder", "page", "sitemap")
-DELIVERY_KINDS = ("file", "smtp")
 RESERVED_SECTION_IDS = ("all",)  # "all" names the combined feed (all.rss.xml)
 MAX_DURATION = timedelta(days=3660)
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -242,40 +240,65 @@ class PagesConfig(_Model):
         return value
 
 
-class SourceConfig(_Model):
-    """Where articles come from: a ``feed``, a ``folder``, article ``page``s or a ``sitemap``."""
+class SourceBase(_Model):
+    """What every source kind has: an id, a location, a section, rules."""
 
     id: Ident
-    kind: Line
-    location: Location = ""
+    location: Location
     section: Line
     timezone: ZoneField | None = None
     rules: tuple[RuleConfig, ...] = ()
     enabled: Flag = True
-    fulltext: Flag = False
-    pages: PagesConfig = PagesConfig()
-
-    @model_validator(mode="after")
-    def _has_location(self) -> SourceConfig:
-        if not self.location and not (self.kind == "page" and self.pages.urls):
-            raise ValueError(
-                "location: required key is missing (a page source may list pages.urls)"
-            )
-        if self.fulltext and self.kind != "feed":
-            raise ValueError("fulltext: only a feed source can fetch full text")
-        return self
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, value: str) -> str:
-        if value not in SOURCE_KINDS:
-            raise ValueError(f"unknown source kind {value!r} (known: {', '.join(SOURCE_KINDS)})")
-        return value
 
     @property
     def is_url(self) -> bool:
         """True when ``location`` is an http(s) URL rather than a path."""
         return urlsplit(self.location).scheme in WEB_SCHEMES
+
+
+class PagedSource(SourceBase):
+    """A source that fetches article pages, paced by ``pages``."""
+
+    pages: PagesConfig = PagesConfig()
+
+
+class FeedSource(PagedSource):
+    """An RSS/Atom feed; with ``fulltext`` its summary-only items are completed from their pages."""
+
+    kind: Literal["feed"]
+    fulltext: Flag = False
+
+
+class FolderSource(SourceBase):
+    """A folder of Markdown/HTML files with YAML front matter."""
+
+    kind: Literal["folder"]
+
+
+class PageSource(PagedSource):
+    """Article pages: ``pages.urls`` and/or the links ``pages.select`` finds at ``location``."""
+
+    kind: Literal["page"]
+    location: Location = ""
+
+    @model_validator(mode="after")
+    def _has_location(self) -> PageSource:
+        if not self.location and not self.pages.urls:
+            raise ValueError(
+                "location: required key is missing (a page source may list pages.urls)"
+            )
+        return self
+
+
+class SitemapSource(PagedSource):
+    """A sitemap (news, plain or index) whose newest article pages are fetched."""
+
+    kind: Literal["sitemap"]
+
+
+SOURCE_MODELS: tuple[type[SourceBase], ...] = (FeedSource, FolderSource, PageSource, SitemapSource)
+SourceConfig = FeedSource | FolderSource | PageSource | SitemapSource
+Source = Annotated[SourceConfig, Field(discriminator="kind")]
 
 
 class FeedsConfig(_Model):
@@ -321,6 +344,7 @@ class SmtpDelivery(_Model):
         return os.environ.get(self.password_env) if self.password_env else None
 
 
+DELIVERY_MODELS: tuple[type[_Model], ...] = (FileDelivery, SmtpDelivery)
 Delivery = Annotated[FileDelivery | SmtpDelivery, Field(discriminator="kind")]
 
 
@@ -363,7 +387,7 @@ class Config(_Model):
     store: Url = "sqlite:///var/syndicate.db"
     templates: PathField | None = None
     sections: tuple[SectionConfig, ...] = Field(min_length=1)
-    sources: tuple[SourceConfig, ...] = ()
+    sources: tuple[Source, ...] = ()
     feeds: FeedsConfig = FeedsConfig()
     digests: tuple[DigestConfig, ...] = ()
     collect: CollectConfig = CollectConfig()
@@ -432,23 +456,49 @@ class Config(_Model):
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
 
+def _kinds(models: tuple[type[BaseModel], ...]) -> tuple[str, ...]:
+    """The ``kind`` tags of the models of one discriminated union."""
+    return tuple(str(get_args(model.model_fields["kind"].annotation)[0]) for model in models)
+
+
+def _is_tag(loc: tuple[int | str, ...], i: int) -> bool:
+    """Whether ``loc[i]`` is the union tag pydantic inserts after a delivery or a source."""
+    if i == 0:
+        return False
+    if loc[i - 1] == "delivery":
+        return loc[i] in _kinds(DELIVERY_MODELS)
+    return loc[0] == "sources" and i == 2 and loc[i] in _kinds(SOURCE_MODELS)
+
+
 def format_loc(loc: tuple[int | str, ...]) -> str:
     """Format a pydantic error location as a key path: ``digests[0].schedule``."""
-    parts = [
-        part
-        for i, part in enumerate(loc)
-        if not (part in ("file", "smtp") and i > 0 and loc[i - 1] == "delivery")
-    ]
-    return key_path(tuple(parts))
+    return key_path(tuple(part for i, part in enumerate(loc) if not _is_tag(loc, i)))
 
 
 def _known_keys() -> list[str]:
-    models: list[type[BaseModel]] = [Config, SectionConfig, RuleConfig, SourceConfig]
-    models += [FeedsConfig, FileDelivery, SmtpDelivery, DigestConfig, CollectConfig]
+    models: list[type[BaseModel]] = [Config, SectionConfig, RuleConfig, *SOURCE_MODELS]
+    models += [FeedsConfig, *DELIVERY_MODELS, DigestConfig, CollectConfig]
     return sorted({name for model in models for name in model.model_fields} - {"path"})
 
 
+def _other_kinds(loc: tuple[int | str, ...]) -> str | None:
+    """For a key another source or delivery kind takes: which kinds take it."""
+    key = loc[-1]
+    if len(loc) < 2 or not _is_tag(loc, len(loc) - 2):
+        return None
+    models = DELIVERY_MODELS if loc[-3] == "delivery" else SOURCE_MODELS
+    noun = "delivery" if loc[-3] == "delivery" else "source"
+    kinds = [kind for kind, m in zip(_kinds(models), models, strict=True) if key in m.model_fields]
+    if not kinds:
+        return None
+    listed = ", ".join(kinds[:-1]) + " or " * (len(kinds) > 1) + kinds[-1]
+    return f"a {loc[-2]} {noun} has no {key!r} (only a {listed} {noun} has it)"
+
+
 def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    other = _other_kinds(loc)
+    if other is not None:
+        return other
     key = loc[-1] if loc else ""
     close = difflib.get_close_matches(str(key), _known_keys(), n=1) if isinstance(key, str) else []
     return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
@@ -493,7 +543,8 @@ def _problem(error: Any) -> str:
     elif kind in ("union_tag_not_found", "union_tag_invalid"):
         context = error.get("ctx") or {}
         tag = str(context.get("discriminator", "kind")).strip("'")
-        known = str(context.get("expected_tags") or "', '".join(DELIVERY_KINDS)).replace("'", "")
+        models = SOURCE_MODELS if loc and loc[0] == "sources" else DELIVERY_MODELS
+        known = ", ".join(_kinds(models))
         loc = (*loc, tag)
         found = context.get("tag")
         message = f"unknown {tag} {found!r}" if found is not None else "required key is missing"
@@ -586,28 +637,3 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if problems:
         raise ConfigError(str(config_path), [printable_line(p) for p in problems])
     return config
-
-
-def environment_problems(config: Config) -> list[str]:
-    """Problems the file itself cannot show: missing local sources, unset SMTP passwords."""
-    problems = []
-    for i, source in enumerate(config.sources):
-        if source.enabled and source.location and not source.is_url:
-            location = Path(source.location.removeprefix("file://"))
-            try:
-                if not location.exists():
-                    problems.append(f"sources[{i}].location: {location} does not exist")
-                elif source.kind == "folder" and not location.is_dir():
-                    problems.append(f"sources[{i}].location: {location} is not a folder")
-            except (OSError, ValueError) as exc:
-                problems.append(f"sources[{i}].location: cannot use {str(location)!r}: {exc}")
-    for i, digest in enumerate(config.digests):
-        delivery = digest.delivery
-        if not isinstance(delivery, SmtpDelivery) or not delivery.password_env:
-            continue
-        if not os.environ.get(delivery.password_env):
-            problems.append(
-                f"digests[{i}].delivery.password_env: "
-                f"environment variable {delivery.password_env} is not set"
-            )
-    return problems

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Protocol
 
 from syndicate.addresses import shown
-from syndicate.config import Config, DigestConfig, FileDelivery, SmtpDelivery
+from syndicate.config import Config, DigestConfig, SmtpDelivery
 from syndicate.errors import DeliveryError, one_line
 from syndicate.files import write_atomic
 from syndicate.mail import compose, message_id_for, recipient_address
@@ -48,6 +48,9 @@ class Transport(Protocol):
         tb: TracebackType | None,
     ) -> None:
         """Release what the batch used (close connections)."""
+
+    written: list[Path]
+    """Files written so far, oldest first (empty when messages leave the machine)."""
 
     def send(self, message: EmailMessage, recipient: str) -> None:
         """Deliver ``message`` to ``recipient``; raise :class:`DeliveryError` on failure."""
@@ -169,6 +172,7 @@ class SmtpTransport:
         self._smtp: smtplib.SMTP | None = None
         self._broken: str | None = None
         self._count = 0
+        self.written: list[Path] = []  # messages leave the machine: no files
 
     @property
     def server(self) -> str:
@@ -317,12 +321,13 @@ def _refusal(
 
 def make_transport(config: Config, digest: DigestConfig) -> Transport:
     """Return the transport configured for ``digest``."""
-    delivery = digest.delivery
-    if isinstance(delivery, FileDelivery):
-        return FileTransport(config.resolve(delivery.folder))
-    if isinstance(delivery, SmtpDelivery):
-        return SmtpTransport(delivery)
-    raise DeliveryError(digest.id, f"unknown delivery kind {delivery!r}", permanent=True)
+    from syndicate.deliveries import DELIVERY_KINDS
+
+    kind = DELIVERY_KINDS.get(digest.delivery.kind)
+    if kind is None:
+        message = f"unknown delivery kind {digest.delivery.kind!r}"
+        raise DeliveryError(digest.id, message, permanent=True)
+    return kind.transport(config, digest.delivery)
 
 
 def _compose(
@@ -430,7 +435,7 @@ def _record(
         logger.warning("%s %s: delivery to %s failed: %s", edition.digest_id, slot, email, detail)
     else:
         report.sent += 1
-        if isinstance(transport, FileTransport) and transport.written:
+        if transport.written:
             report.written.append(transport.written[-1])
         logger.info("%s %s: delivered to %s", edition.digest_id, slot, email)
 

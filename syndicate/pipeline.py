@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from syndicate import digest
-from syndicate.config import CollectConfig, Config, DigestConfig, SmtpDelivery
+from syndicate.config import CollectConfig, Config, DigestConfig
 from syndicate.errors import SyndicateError
 from syndicate.model import Digest, Edition, SendState, Subscription, may_claim, utcnow
 
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from syndicate.store import Store
 
 logger = logging.getLogger(__name__)
-
-FILE_BATCH_SIZE = 500
 
 
 @dataclass
@@ -127,9 +125,9 @@ def _batches(items: Sequence[Digest], size: int) -> Iterator[Sequence[Digest]]:
 
 
 def _batch_size(config: DigestConfig) -> int:
-    if isinstance(config.delivery, SmtpDelivery):
-        return config.delivery.batch_size
-    return FILE_BATCH_SIZE
+    from syndicate.deliveries import delivery_kind
+
+    return delivery_kind(config.delivery).batch_size(config.delivery)
 
 
 def send_batch(

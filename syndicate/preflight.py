@@ -15,10 +15,12 @@ from pathlib import Path
 import jinja2
 
 from syndicate import render
-from syndicate.config import Config, environment_problems
+from syndicate.config import Config
 from syndicate.dburl import sqlite_path
+from syndicate.deliveries import delivery_kind
 from syndicate.errors import FeedWriteError, SyndicateError
 from syndicate.feeds import feed_specs
+from syndicate.sources import SOURCE_KINDS
 from syndicate.yamlfile import printable_line
 
 NAME_MAX = 255
@@ -41,13 +43,29 @@ def _folder_problem(key: str, folder: Path) -> str | None:
     return None
 
 
+def environment_problems(config: Config) -> list[str]:
+    """Problems the file itself cannot show (missing local sources, unset SMTP passwords).
+
+    Each source and delivery kind's registry entry says what it needs.
+    """
+    problems = []
+    for i, source in enumerate(config.sources):
+        for key, problem in SOURCE_KINDS[source.kind].environment(source):
+            problems.append(f"sources[{i}].{key}: {problem}")
+    for i, digest in enumerate(config.digests):
+        for key, problem in delivery_kind(digest.delivery).environment(digest.delivery):
+            problems.append(f"digests[{i}].delivery.{key}: {problem}")
+    return problems
+
+
 def folder_problems(config: Config) -> list[str]:
     """Output folders (feeds, file deliveries, the SQLite file's folder) that cannot be used."""
     folders = [("feeds.output", config.resolve(config.feeds.output))]
     for i, digest in enumerate(config.digests):
-        folder = getattr(digest.delivery, "folder", None)
-        if isinstance(folder, Path):
-            folders.append((f"digests[{i}].delivery.folder", config.resolve(folder)))
+        kind = delivery_kind(digest.delivery)
+        output = kind.output(config, digest.delivery)
+        if output is not None:
+            folders.append((f"digests[{i}].delivery.{kind.output_key}", output))
     database = sqlite_path(config.store)
     if database is not None:
         folders.append(("store", database.parent))

@@ -20,7 +20,7 @@ from syndicate.collect import (
     normalize_article,
     normalize_batch,
 )
-from syndicate.config import Config, RuleConfig, SourceConfig, load_config
+from syndicate.config import Config, FeedSource, RuleConfig, SourceConfig, load_config
 from syndicate.errors import SchemaOutOfDate, StoreError
 from syndicate.model import Article
 from syndicate.store import Store
@@ -60,7 +60,7 @@ def article(**fields: Any) -> Article:
 
 
 def source_with_rules(*rules: RuleConfig) -> SourceConfig:
-    return SourceConfig(id="s", kind="feed", location="/x", section="it", rules=rules)
+    return FeedSource(id="s", kind="feed", location="/x", section="it", rules=rules)
 
 
 def test_rules_first_match_wins_category_case_insensitive_then_path() -> None:
@@ -295,7 +295,7 @@ def test_unexpected_exception_is_reported_as_that_sources_error(
     def explode(source: SourceConfig, ctx: sources.SourceContext) -> sources.SourceResult:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setitem(sources.READERS, "feed", explode)
+    monkeypatch.setitem(sources.SOURCE_KINDS, "feed", sources.SourceKind(explode))
     config = make_config(write_config, [
         {"id": "boom", "kind": "feed", "location": str(FEEDS / "rdf.xml"), "section": "it"},
         {"id": "op", "kind": "folder", "location": str(FOLDER), "section": "it"},

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from syndicate.config import environment_problems, load_config
+from syndicate.config import load_config
 from syndicate.errors import ConfigError
+from syndicate.preflight import environment_problems
 from tests.conftest import BASE_CONFIG, ROOT
 
 

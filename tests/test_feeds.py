@@ -16,7 +16,7 @@ from lxml import etree
 
 from syndicate import feeds
 from syndicate.collect import normalize_article
-from syndicate.config import Config, SourceConfig, load_config
+from syndicate.config import Config, FeedSource, load_config
 from syndicate.errors import FeedWriteError
 from syndicate.feeds import FeedSpec, feed_specs, render_feed, render_opml, write_feeds, xml_safe
 from syndicate.model import Article
@@ -45,7 +45,7 @@ def make_article(n: int, section: str = "it", **fields: Any) -> Article:
 
 def sanitized(article: Article) -> Article:
     """``article`` as collect stores it (sanitized once, there)."""
-    source = SourceConfig(id="src", kind="feed", location="/x", section=article.section_id)
+    source = FeedSource(id="src", kind="feed", location="/x", section=article.section_id)
     normalized = normalize_article(article, source)
     assert normalized is not None
     return normalized

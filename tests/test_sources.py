@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from syndicate.config import Config, SourceConfig, load_config
+from syndicate.config import Config, FeedSource, FolderSource, SourceConfig, load_config
 from syndicate.errors import SourceError
 from syndicate.model import SourceState
-from syndicate.sources import READERS, SourceContext, read_source
+from syndicate.sources import SOURCE_KINDS, SourceContext, read_source
 from syndicate.sources.feed import decode_feed, parse_feed
 from syndicate.sources.folder import read_folder
 from syndicate.sources.retrieve import retrieve
@@ -34,12 +34,13 @@ SEOUL = ZoneInfo("Asia/Seoul")
 
 
 def feed_source(location: str, **extra: Any) -> SourceConfig:
-    return SourceConfig(id="src", kind="feed", location=location, section="it", **extra)
+    return FeedSource(id="src", kind="feed", location=location, section="it", **extra)
 
 
 def parse(name: str, **kwargs: Any) -> list[Any]:
-    source = kwargs.pop("source", feed_source(str(FEEDS / name)))
-    return parse_feed((FEEDS / name).read_bytes(), source=source, zone=SEOUL, **kwargs)
+    return parse_feed(
+        (FEEDS / name).read_bytes(), source_id="src", section="it", zone=SEOUL, **kwargs
+    )
 
 
 def make_config(write_config: Callable[..., Path], sources: list[dict[str, Any]]) -> Config:
@@ -121,7 +122,7 @@ def test_rss2_fields_over_http(http_root: tuple[Path, str]) -> None:
     shutil.copy(FEEDS / "it-science.rss.xml", root / "feeds" / "it.xml")
     got = get(f"{base}feeds/it.xml")
     articles = parse_feed(
-        got.content, source=feed_source("x"), zone=SEOUL, content_type=got.content_type,
+        got.content, source_id="src", section="it", zone=SEOUL, content_type=got.content_type,
         base_url=got.final_url,
     )  # fmt: skip
     assert len(articles) == 3
@@ -161,7 +162,10 @@ def test_naive_dates_use_source_timezone_over_config() -> None:
     source = feed_source("x", timezone="UTC")
     assert source.timezone is not None
     articles = parse_feed(
-        (FEEDS / "national-euckr.rss.xml").read_bytes(), source=source, zone=source.timezone
+        (FEEDS / "national-euckr.rss.xml").read_bytes(),
+        source_id=source.id,
+        section=source.section,
+        zone=source.timezone,
     )
     assert articles[0].published_at == datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -244,7 +248,7 @@ def test_doctype_hidden_after_comment_and_pi_is_found() -> None:
 )
 def test_not_a_feed(body: bytes) -> None:
     with pytest.raises(SourceError, match="not an RSS or Atom feed"):
-        parse_feed(body, source=feed_source("x"), zone=SEOUL)
+        parse_feed(body, source_id="src", section="it", zone=SEOUL)
 
 
 def test_bozo_feed_with_entries_is_accepted_with_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -262,8 +266,8 @@ def test_entry_without_id_or_link_gets_a_stable_hash_guid() -> None:
         b"<item><title>A</title><pubDate>Wed, 01 May 2024 09:00:00 +0900</pubDate></item>"
         b"</channel></rss>"
     )
-    first = parse_feed(body, source=feed_source("x"), zone=SEOUL)[0].guid
-    again = parse_feed(body, source=feed_source("x"), zone=SEOUL)[0].guid
+    first = parse_feed(body, source_id="src", section="it", zone=SEOUL)[0].guid
+    again = parse_feed(body, source_id="src", section="it", zone=SEOUL)[0].guid
     assert first == again and first.startswith("sha256:")
 
 
@@ -338,7 +342,7 @@ def test_retrieve_follows_redirects(site: FakeSite) -> None:
 
 
 def test_registry_has_every_kind() -> None:
-    assert set(READERS) == {"feed", "folder", "page", "sitemap"}
+    assert set(SOURCE_KINDS) == {"feed", "folder", "page", "sitemap"}
 
 
 def test_read_source_feed_with_http_charset_and_not_modified(
@@ -364,8 +368,8 @@ def test_read_source_feed_with_http_charset_and_not_modified(
 # --- folder sources -------------------------------------------------------------------------
 
 
-def folder_source(location: Path) -> SourceConfig:
-    return SourceConfig(id="opinion", kind="folder", location=str(location), section="it")
+def folder_source(location: Path) -> FolderSource:
+    return FolderSource(id="opinion", kind="folder", location=str(location), section="it")
 
 
 def read_test_folder(location: Path = FOLDER) -> list[Any]:

@@ -1,44 +1,39 @@
-"""Sources: a registry of readers by kind and :func:`read_source` to call the right one.
+"""Sources: one registry entry per kind and :func:`read_source` to call the right reader.
 
-A reader takes a :class:`~syndicate.config.SourceConfig` and a
-:class:`SourceContext` and returns a :class:`SourceResult`: the articles found
-(with ``section_id`` set to the source's section and raw, unsanitized HTML),
-the updated :class:`~syndicate.model.SourceState` and whether the source said
-"not modified". Readers raise :class:`~syndicate.errors.SourceError` on failure.
+A reader takes a source config and a :class:`SourceContext` and returns a
+:class:`SourceResult`: the articles found (with ``section_id`` set to the
+source's section and raw, unsanitized HTML), the updated
+:class:`~syndicate.model.SourceState` and whether the source said "not
+modified". Readers raise :class:`~syndicate.errors.SourceError` on failure.
+
+Adding a source kind means adding its model to the ``SourceConfig`` union in
+:mod:`syndicate.config` and one :class:`SourceKind` in :data:`SOURCE_KINDS`
+here. Readers are imported on first use, so ``check`` loads no HTTP or feed
+library.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import tzinfo
-
-import httpx
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from syndicate.config import Config, SourceConfig
+from syndicate.config import SourceBase as SourceLike
 from syndicate.errors import SourceError
 from syndicate.model import Article, SourceState
-from syndicate.sources.feed import parse_feed
-from syndicate.sources.folder import read_folder
-from syndicate.sources.page import (
-    PageLink,
-    fetch_pages,
-    may_follow,
-    merged_state,
-    needs_fulltext,
-)
-from syndicate.sources.page import read_page_source as read_page_source
-from syndicate.sources.retrieve import retrieve
-from syndicate.sources.sitemap import read_sitemap_source as read_sitemap_source
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
-    "READERS",
+    "SOURCE_KINDS",
     "SourceContext",
+    "SourceKind",
     "SourceResult",
-    "read_feed_source",
-    "read_folder_source",
-    "read_page_source",
-    "read_sitemap_source",
     "read_source",
 ]
 
@@ -51,7 +46,7 @@ class SourceContext:
     state: SourceState
     client: httpx.Client | None = None
 
-    def zone(self, source: SourceConfig) -> tzinfo:
+    def zone(self, source: SourceLike) -> tzinfo:
         """The timezone for dates without an offset: the source's, else the config's."""
         return source.timezone or self.config.timezone
 
@@ -65,71 +60,68 @@ class SourceResult:
     not_modified: bool = False
 
 
-def read_feed_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
-    """Retrieve an RSS/Atom feed (conditionally) and parse it into articles."""
-    collect = ctx.config.collect
-    got = retrieve(
-        source.location,
-        state=ctx.state,
-        timeout=collect.timeout,
-        user_agent=collect.user_agent,
-        max_bytes=collect.max_bytes,
-        client=ctx.client,
-    )
-    state = replace(ctx.state, etag=got.etag, last_modified=got.last_modified)
-    if got.not_modified or got.content is None:
-        return SourceResult([], state, not_modified=True)
-    articles = parse_feed(
-        got.content,
-        source=source,
-        zone=ctx.zone(source),
-        content_type=got.content_type,
-        base_url=got.final_url,
-    )
-    if source.fulltext:
-        return _with_fulltext(source, replace(ctx, state=state), articles)
-    return SourceResult(articles, state)
+Reader = Callable[[Any, SourceContext], SourceResult]
 
 
-def _with_fulltext(
-    source: SourceConfig, ctx: SourceContext, articles: list[Article]
-) -> SourceResult:
-    """Complete summary-only feed items from their linked pages (GUID and public id kept)."""
-    origin = source.location
-    wanted = [a for a in articles if may_follow(a.url, origin) and needs_fulltext(a)]
-    wanted = wanted[: source.pages.limit]
-    links = [PageLink(a.url, guid=a.guid, title=a.title, base=a) for a in wanted]
-    batch = fetch_pages(source, ctx, links)
-    completed = {a.guid: a for a in batch.articles}
-    kept = [completed.get(a.guid, a) for a in articles if a not in wanted or a.guid in completed]
-    return SourceResult(kept, merged_state(ctx.state, batch))
+def _lazy(module: str, name: str) -> Reader:
+    """A reader that imports ``module`` only when it is first called."""
+
+    def read(source: Any, ctx: SourceContext) -> SourceResult:
+        reader: Reader = getattr(importlib.import_module(module), name)
+        return reader(source, ctx)
+
+    read.__doc__ = f"Read a source with {module}.{name}."
+    return read
 
 
-def read_folder_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
-    """Read a folder of Markdown/HTML files with YAML front matter into articles."""
-    articles = read_folder(
-        source,
-        zone=ctx.zone(source),
-        public_base_url=ctx.config.public_base_url,
-        sections={s.id for s in ctx.config.sections},
-        max_bytes=ctx.config.collect.max_bytes,
-    )
-    return SourceResult(articles, ctx.state)
+def _local_path(source: SourceConfig) -> Path | None:
+    """The local file or folder ``source`` reads, or None for a URL or no location."""
+    if not source.enabled or not source.location or source.is_url:
+        return None
+    return Path(source.location.removeprefix("file://"))
 
 
-Reader = Callable[[SourceConfig, SourceContext], SourceResult]
+def _location_problems(source: SourceConfig, *, folder: bool = False) -> list[tuple[str, str]]:
+    """A local location that does not exist (or is not a folder when one is needed)."""
+    location = _local_path(source)
+    if location is None:
+        return []
+    try:
+        if not location.exists():
+            return [("location", f"{location} does not exist")]
+        if folder and not location.is_dir():
+            return [("location", f"{location} is not a folder")]
+    except (OSError, ValueError) as exc:
+        return [("location", f"cannot use {str(location)!r}: {exc}")]
+    return []
 
-READERS: dict[str, Reader] = {
-    "feed": read_feed_source,
-    "folder": read_folder_source,
-    "page": read_page_source,
-    "sitemap": read_sitemap_source,
+
+@dataclass(frozen=True)
+class SourceKind:
+    """What one source kind provides: its reader and its environment checks.
+
+    ``environment`` lists ``(key, problem)`` pairs the config file alone cannot
+    show (a missing local file or folder), keys relative to the source.
+    """
+
+    reader: Reader
+    environment: Callable[[Any], list[tuple[str, str]]] = _location_problems
+
+
+SOURCE_KINDS: dict[str, SourceKind] = {
+    "feed": SourceKind(_lazy("syndicate.sources.feed", "read_feed_source")),
+    "folder": SourceKind(
+        _lazy("syndicate.sources.folder", "read_folder_source"),
+        environment=lambda source: _location_problems(source, folder=True),
+    ),
+    "page": SourceKind(_lazy("syndicate.sources.page", "read_page_source")),
+    "sitemap": SourceKind(_lazy("syndicate.sources.sitemap", "read_sitemap_source")),
 }
 
 
 def read_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
     """Read ``source`` with the reader registered for its kind."""
-    reader = READERS.get(source.kind)
-    if reader is None:
+    kind = SOURCE_KINDS.get(source.kind)
+    if kind is None:
         raise SourceError(source.id, f"no reader for source kind {source.kind!r}")
-    return reader(source, ctx)
+    return kind.reader(source, ctx)

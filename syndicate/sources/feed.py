@@ -13,6 +13,7 @@ import hashlib
 import html
 import logging
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -21,10 +22,13 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from syndicate import WEB_SCHEMES
-from syndicate.config import SourceConfig
+from syndicate.config import FeedSource
 from syndicate.errors import SourceError
 from syndicate.model import Article
 from syndicate.sanitize import plain_title
+from syndicate.sources import SourceContext, SourceResult
+from syndicate.sources.page import PageLink, fetch_pages, may_follow, merged_state, needs_fulltext
+from syndicate.sources.retrieve import retrieve
 from syndicate.sources.xmlguard import check_xml_parse, check_xml_safety
 from syndicate.textcodec import decode_bytes, http_charset
 
@@ -194,8 +198,14 @@ def _guid(entry: Any, url: str, title: str, date: str) -> str:
     return f"sha256:{sha256[:32]}"
 
 
-def entry_to_article(entry: Any, source: SourceConfig, base: str, zone: tzinfo) -> Article:
-    """Turn one feedparser entry into an :class:`Article` (HTML left unsanitized)."""
+def entry_to_article(
+    entry: Any, *, source_id: str, section: str, base: str, zone: tzinfo
+) -> Article:
+    """Turn one feedparser entry into an :class:`Article` (HTML left unsanitized).
+
+    The article belongs to ``source_id`` and ``section``; ``zone`` interprets
+    dates without an offset and ``base`` makes relative links absolute.
+    """
     link = str(_field(entry, "link") or "").strip()
     url = urljoin(base, link) if link else ""
     title = plain_title(str(_field(entry, "title") or ""))
@@ -204,11 +214,11 @@ def entry_to_article(entry: Any, source: SourceConfig, base: str, zone: tzinfo) 
     content = _content_html(entry)
     summary = _summary_html(entry)
     return Article(
-        source_id=source.id,
+        source_id=source_id,
         guid=_guid(entry, url, title, published_raw or updated_raw),
         url=url,
         title=title,
-        section_id=source.section,
+        section_id=section,
         summary_html="" if summary == content else summary,
         content_html=content,
         author=_author(entry),
@@ -251,27 +261,70 @@ def _check_result(result: Any, source_id: str) -> None:
 def parse_feed(
     content: bytes,
     *,
-    source: SourceConfig,
+    source_id: str,
+    section: str,
     zone: tzinfo,
     content_type: str | None = None,
     base_url: str | None = None,
 ) -> list[Article]:
     """Parse RSS/Atom ``content`` into articles; raise :class:`SourceError` if it is no feed.
 
-    ``zone`` interprets dates without an offset; ``base_url`` (the feed's address)
-    makes relative links absolute.
+    Articles belong to ``source_id`` and ``section``; ``zone`` interprets dates
+    without an offset; ``base_url`` (the feed's address) makes relative links absolute.
     """
     if not content or not content.strip():
-        raise SourceError(source.id, "not an RSS or Atom feed (empty response)")
+        raise SourceError(source_id, "not an RSS or Atom feed (empty response)")
     text = decode_feed(content, content_type)
-    check_xml_safety(text, source.id)
+    check_xml_safety(text, source_id)
     document = to_utf8_document(text)
-    check_xml_parse(document, source.id)
+    check_xml_parse(document, source_id)
     http_base = base_url if base_url and urlsplit(base_url).scheme in WEB_SCHEMES else None
     try:
         result = _parse_document(document, http_base)
     except SourceError as exc:
-        raise SourceError(source.id, exc.message) from exc
-    _check_result(result, source.id)
+        raise SourceError(source_id, exc.message) from exc
+    _check_result(result, source_id)
     base = http_base or str(result.get("feed", {}).get("link") or "")
-    return [entry_to_article(entry, source, base, zone) for entry in result.get("entries", [])]
+    return [
+        entry_to_article(entry, source_id=source_id, section=section, base=base, zone=zone)
+        for entry in result.get("entries", [])
+    ]
+
+
+def read_feed_source(source: FeedSource, ctx: SourceContext) -> SourceResult:
+    """Retrieve an RSS/Atom feed (conditionally) and parse it into articles."""
+    collect = ctx.config.collect
+    got = retrieve(
+        source.location,
+        state=ctx.state,
+        timeout=collect.timeout,
+        user_agent=collect.user_agent,
+        max_bytes=collect.max_bytes,
+        client=ctx.client,
+    )
+    state = replace(ctx.state, etag=got.etag, last_modified=got.last_modified)
+    if got.not_modified or got.content is None:
+        return SourceResult([], state, not_modified=True)
+    articles = parse_feed(
+        got.content,
+        source_id=source.id,
+        section=source.section,
+        zone=ctx.zone(source),
+        content_type=got.content_type,
+        base_url=got.final_url,
+    )
+    if source.fulltext:
+        return _with_fulltext(source, replace(ctx, state=state), articles)
+    return SourceResult(articles, state)
+
+
+def _with_fulltext(source: FeedSource, ctx: SourceContext, articles: list[Article]) -> SourceResult:
+    """Complete summary-only feed items from their linked pages (GUID and public id kept)."""
+    origin = source.location
+    wanted = [a for a in articles if may_follow(a.url, origin) and needs_fulltext(a)]
+    wanted = wanted[: source.pages.limit]
+    links = [PageLink(a.url, guid=a.guid, title=a.title, base=a) for a in wanted]
+    batch = fetch_pages(source, ctx, links)
+    completed = {a.guid: a for a in batch.articles}
+    kept = [completed.get(a.guid, a) for a in articles if a not in wanted or a.guid in completed]
+    return SourceResult(kept, merged_state(ctx.state, batch))

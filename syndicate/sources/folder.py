@@ -33,9 +33,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urljoin
 
-from syndicate.config import SourceConfig
+from syndicate.config import FolderSource
 from syndicate.errors import SourceError
 from syndicate.model import Article
+from syndicate.sources import SourceContext, SourceResult
 from syndicate.sources.frontmatter import FrontMatterError, load_front_matter
 from syndicate.sources.localfiles import BadFile, Entry, list_files, read_entry, shown
 from syndicate.sources.markup import MarkdownConverter, MarkdownError
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.M)
 
-__all__ = ["BadFile", "file_to_article", "list_files", "read_folder"]
+__all__ = ["BadFile", "file_to_article", "list_files", "read_folder", "read_folder_source"]
 
 
 def decode_text(data: bytes, name: str) -> str:
@@ -123,10 +124,10 @@ def _body_html(body: str, suffix: str, converter: MarkdownConverter) -> str:
         raise BadFile(str(exc)) from None
 
 
-def _section(data: dict[str, Any], source: SourceConfig, sections: set[str]) -> str:
+def _section(data: dict[str, Any], default: str, sections: set[str]) -> str:
     section = _string(data, "section")
     if not section:
-        return source.section
+        return default
     if section not in sections:
         raise BadFile(f"unknown section {section!r} (known: {', '.join(sorted(sections))})")
     return section
@@ -140,32 +141,37 @@ def _default_url(public_base_url: str, source_id: str, relative: PurePosixPath) 
 def file_to_article(
     relative: PurePosixPath,
     text: str,
-    source: SourceConfig,
     *,
+    source_id: str,
+    section: str,
     zone: tzinfo,
     public_base_url: str,
     sections: set[str],
     converter: MarkdownConverter,
 ) -> Article:
-    """Build an :class:`Article` from one file's text (raise :class:`BadFile` if unusable)."""
+    """Build an :class:`Article` from one file's text (raise :class:`BadFile` if unusable).
+
+    The article belongs to ``source_id``; ``section`` applies when the front
+    matter names none (one it names must be among ``sections``).
+    """
     data, body, cleaned = split_front_matter(text)
     if cleaned:
         logger.warning(
             "source %s: %s: lone surrogates or control characters in front matter replaced",
-            source.id, relative,
+            source_id, relative,
         )  # fmt: skip
     title = _string(data, "title")
     if not title:
         raise BadFile("front matter has no 'title'")
-    url = _string(data, "url") or _default_url(public_base_url, source.id, relative)
+    url = _string(data, "url") or _default_url(public_base_url, source_id, relative)
     summary = _string(data, "summary")
     image = _string(data, "image")
     return Article(
-        source_id=source.id,
+        source_id=source_id,
         guid=_string(data, "id", "guid") or relative.as_posix(),
         url=url,
         title=title,
-        section_id=_section(data, source, sections),
+        section_id=_section(data, section, sections),
         summary_html=f"<p>{html.escape(summary)}</p>" if summary else "",
         content_html=_body_html(body, relative.suffix.lower(), converter),
         author=_string(data, "author"),
@@ -177,13 +183,15 @@ def file_to_article(
 
 
 def _read_entry(
-    folder: Path, entry: Entry, source: SourceConfig, *, max_bytes: int, **context: Any
+    folder: Path, entry: Entry, source: FolderSource, *, max_bytes: int, **context: Any
 ) -> Article | None:
     """Read one listed file into an article; log a warning naming it and return None if bad."""
     name = shown(folder / entry.relative)
     try:
         text = decode_text(read_entry(folder, entry, max_bytes), name)
-        return file_to_article(entry.relative, text, source, **context)
+        return file_to_article(
+            entry.relative, text, source_id=source.id, section=source.section, **context
+        )
     except BadFile as exc:
         _skip(source, name, str(exc))
     except Exception as exc:
@@ -192,14 +200,14 @@ def _read_entry(
     return None
 
 
-def _skip(source: SourceConfig, name: str, problem: str) -> None:
+def _skip(source: FolderSource, name: str, problem: str) -> None:
     """Log that a file is skipped, in one printable line."""
     lines = problem.encode("utf-8", "backslashreplace").decode("utf-8").splitlines()
     logger.warning("source %s: skipping %s: %s", source.id, name, lines[0] if lines else "")
 
 
 def read_folder(
-    source: SourceConfig,
+    source: FolderSource,
     *,
     zone: tzinfo,
     public_base_url: str,
@@ -220,3 +228,15 @@ def read_folder(
             if article is not None:
                 articles.append(article)
     return articles
+
+
+def read_folder_source(source: FolderSource, ctx: SourceContext) -> SourceResult:
+    """Read a folder of Markdown/HTML files with YAML front matter into articles."""
+    articles = read_folder(
+        source,
+        zone=ctx.zone(source),
+        public_base_url=ctx.config.public_base_url,
+        sections={s.id for s in ctx.config.sections},
+        max_bytes=ctx.config.collect.max_bytes,
+    )
+    return SourceResult(articles, ctx.state)

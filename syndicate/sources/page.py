@@ -29,7 +29,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from lxml import html as lxml_html
 
 from syndicate import WEB_SCHEMES
-from syndicate.config import CollectConfig, SourceConfig
+from syndicate.config import CollectConfig, PagedSource, PageSource
 from syndicate.errors import SourceError, SyndicateError
 from syndicate.extract import Extracted, extract_article
 from syndicate.extract.document import decode_page, parse_page
@@ -92,19 +92,22 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
-def article_from(found: Extracted, source: SourceConfig, link: PageLink) -> Article:
-    """The article for an extracted page; a feed article (``link.base``) keeps its identity."""
-    section = (found.section,) if found.section else ()
+def article_from(found: Extracted, link: PageLink, *, source_id: str, section: str) -> Article:
+    """The article of ``source_id`` for an extracted page, in ``section``.
+
+    A feed article (``link.base``) keeps its identity.
+    """
+    categories = (found.section,) if found.section else ()
     extracted = Article(
-        source_id=source.id,
+        source_id=source_id,
         guid=link.guid or link.url,
         url=found.url or link.url,
         title=found.title or link.title,
-        section_id=source.section,
+        section_id=section,
         summary_html=_summary_html(found.summary),
         content_html=found.html,
         author=found.author,
-        categories=section,
+        categories=categories,
         published_at=_utc(found.published) or _utc(link.published),
         updated_at=_utc(found.updated),
         image_url=found.image,
@@ -118,7 +121,7 @@ def article_from(found: Extracted, source: SourceConfig, link: PageLink) -> Arti
         title=base.title or extracted.title,
         summary_html=base.summary_html or extracted.summary_html,
         author=base.author or extracted.author,
-        categories=tuple(dict.fromkeys(base.categories + section)),
+        categories=tuple(dict.fromkeys(base.categories + categories)),
         published_at=base.published_at or extracted.published_at,
         updated_at=base.updated_at or extracted.updated_at,
         image_url=base.image_url or extracted.image_url,
@@ -129,7 +132,7 @@ def article_from(found: Extracted, source: SourceConfig, link: PageLink) -> Arti
 
 
 def fetch_page(
-    url: str, source: SourceConfig, ctx: SourceContext, mark: dict[str, str]
+    url: str, source: PagedSource, ctx: SourceContext, mark: dict[str, str]
 ) -> Retrieved:
     """Retrieve ``url`` behind its host's gate, conditional on ``mark``'s ETag/Last-Modified."""
     collect = ctx.config.collect
@@ -155,7 +158,7 @@ def _mark(got: Retrieved, sha256: str, link: PageLink) -> dict[str, str]:
 
 
 def _one_page(
-    link: PageLink, source: SourceConfig, ctx: SourceContext
+    link: PageLink, source: PagedSource, ctx: SourceContext
 ) -> tuple[Article | None, dict[str, str] | None]:
     """Fetch and extract one page: (article or None, the page's new validators or None)."""
     old = ctx.state.pages.get(link.url, {})
@@ -168,11 +171,12 @@ def _one_page(
     if old.get("sha256") == sha256:
         return None, _mark(got, sha256, link)
     found = extract_article(got.content, got.final_url, ctx.zone(source), got.content_type)
-    return article_from(found, source, link), _mark(got, sha256, link)
+    article = article_from(found, link, source_id=source.id, section=source.section)
+    return article, _mark(got, sha256, link)
 
 
 def _guarded(
-    link: PageLink, source: SourceConfig, ctx: SourceContext
+    link: PageLink, source: PagedSource, ctx: SourceContext
 ) -> tuple[Article | None, dict[str, str] | None]:
     try:
         return _one_page(link, source, ctx)
@@ -189,7 +193,7 @@ def _guarded(
     return (link.base if link.base is not None and not known else None), None
 
 
-def fetch_pages(source: SourceConfig, ctx: SourceContext, links: list[PageLink]) -> PageBatch:
+def fetch_pages(source: PagedSource, ctx: SourceContext, links: list[PageLink]) -> PageBatch:
     """Fetch and extract ``links`` politely; failures are warnings, never exceptions."""
     batch = PageBatch()
     if not links:
@@ -234,7 +238,7 @@ def _link_of(node: lxml_html.HtmlElement) -> str:
 
 
 def discover_links(
-    content: bytes, base: str, source: SourceConfig, content_type: str | None = None
+    content: bytes, base: str, source: PagedSource, content_type: str | None = None
 ) -> list[str]:
     """Article URLs on a listing page, in page order, each once, at most ``pages.limit``."""
     tree = parse_page(decode_page(content, content_type), base)
@@ -273,7 +277,7 @@ def _wanted(url: str, base: str, pattern: re.Pattern[str] | None, selected: bool
     return selected or (_same_site(url, base) and bool(ARTICLE_URL_RE.search(url)))
 
 
-def read_page_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
+def read_page_source(source: PageSource, ctx: SourceContext) -> SourceResult:
     """Read a ``page`` source: listed URLs and/or links discovered on its listing page."""
     from syndicate.sources import SourceResult
 

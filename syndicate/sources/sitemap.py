@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
-from syndicate.config import SourceConfig
+from syndicate.config import SitemapSource
 from syndicate.errors import SourceError
 from syndicate.extract.dates import parse_machine_date
 from syndicate.model import utcnow
@@ -107,7 +107,7 @@ def parse_sitemap(
     return links, children
 
 
-def _newest(links: list[PageLink], source: SourceConfig) -> list[PageLink]:
+def _newest(links: list[PageLink], source: SitemapSource) -> list[PageLink]:
     cutoff = utcnow() - source.pages.max_age if source.pages.max_age else None
     fresh = [
         link for link in links
@@ -119,7 +119,7 @@ def _newest(links: list[PageLink], source: SourceConfig) -> list[PageLink]:
 
 
 def _read_children(
-    children: list[tuple[str, datetime | None]], source: SourceConfig, ctx: SourceContext
+    children: list[tuple[str, datetime | None]], source: SitemapSource, ctx: SourceContext
 ) -> list[PageLink]:
     links: list[PageLink] = []
     newest = sorted(children, key=lambda child: child[1] or _OLDEST, reverse=True)
@@ -138,7 +138,7 @@ def _read_children(
     return links
 
 
-def read_sitemap_source(source: SourceConfig, ctx: SourceContext) -> SourceResult:
+def read_sitemap_source(source: SitemapSource, ctx: SourceContext) -> SourceResult:
     """Read a sitemap (or sitemap index) and fetch the newest article pages it lists."""
     from syndicate.sources import SourceResult
 

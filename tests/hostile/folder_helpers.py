@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from syndicate.collect import collect_all
-from syndicate.config import SourceConfig, load_config
+from syndicate.config import FolderSource, load_config
 from syndicate.sources.folder import read_folder
 from syndicate.store import Store
 
@@ -28,7 +28,7 @@ _SCRIPT = """
 import json, logging, resource, sys
 from zoneinfo import ZoneInfo
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
-from syndicate.config import SourceConfig
+from syndicate.config import FolderSource, SourceConfig
 from syndicate.sources import markup
 from syndicate.sources.folder import read_folder
 if sys.argv[3]:
@@ -38,7 +38,7 @@ class Keep(logging.Handler):
     def emit(self, record):
         messages.append(record.getMessage())
 logging.getLogger().addHandler(Keep(logging.WARNING))
-source = SourceConfig(id="op", kind="folder", location=sys.argv[1], section="it")
+source = FolderSource(id="op", kind="folder", location=sys.argv[1], section="it")
 articles = read_folder(source, zone=ZoneInfo("Asia/Seoul"), public_base_url=
     "https://news.example.kr/", sections={"it"}, max_bytes=20_000_000)
 print(json.dumps({"titles": [a.title for a in articles], "warnings": messages}))
@@ -67,7 +67,7 @@ def good_folder(root: Path) -> Path:
 
 def read_here(folder: Path, caplog: pytest.LogCaptureFixture) -> FolderRead:
     """Read ``folder`` in this process, capturing warnings."""
-    source = SourceConfig(id="op", kind="folder", location=str(folder), section="it")
+    source = FolderSource(id="op", kind="folder", location=str(folder), section="it")
     with caplog.at_level(logging.WARNING):
         articles = read_folder(
             source, zone=ZoneInfo("Asia/Seoul"), public_base_url="https://news.example.kr/",

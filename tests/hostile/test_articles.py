@@ -32,7 +32,7 @@ from syndicate.collect import (
     collect_source,
     normalize_article,
 )
-from syndicate.config import Config, SourceConfig, load_config
+from syndicate.config import Config, FeedSource, load_config
 from syndicate.feeds import feed_specs, render_feed, write_feeds
 from syndicate.model import Article
 from syndicate.store import Store
@@ -223,7 +223,7 @@ def test_non_http_item_link_never_reaches_a_feed(
 # --- normalisation of single fields ------------------------------------------------------
 
 
-SOURCE = SourceConfig(id="s", kind="feed", location="https://site.example.kr/rss", section="it")
+SOURCE = FeedSource(id="s", kind="feed", location="https://site.example.kr/rss", section="it")
 BAD_CHARS = "\udfff\ud800\x00\x01\x08\x0b\x0c\x1f\ufffe\uffff"
 
 

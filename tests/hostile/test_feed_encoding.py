@@ -13,7 +13,6 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from syndicate.config import SourceConfig
 from syndicate.sources.feed import decode_feed, parse_feed
 from syndicate.textcodec import decode_local_text
 
@@ -26,8 +25,9 @@ DECL = '<?xml version="1.0" encoding="{}"?>\n'
 
 
 def title_of(document: bytes, content_type: str | None = None) -> str:
-    source = SourceConfig(id="src", kind="feed", location="x", section="it")
-    (article,) = parse_feed(document, source=source, zone=SEOUL, content_type=content_type)
+    (article,) = parse_feed(
+        document, source_id="src", section="it", zone=SEOUL, content_type=content_type
+    )
     return article.title
 
 

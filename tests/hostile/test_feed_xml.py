@@ -22,7 +22,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syndicate.config import SourceConfig
 from syndicate.errors import SourceError
 from syndicate.sources.feed import parse_feed
 
@@ -36,10 +35,6 @@ BODY = (
 LAUGHS = "".join(
     f'\n<!ENTITY l{n} "{("&l" + str(n - 1) + ";") * 10}">' for n in range(1, 10)
 ).replace("&l0;" * 10, "lol")
-
-
-def source() -> SourceConfig:
-    return SourceConfig(id="evil", kind="feed", location="https://evil.example/rss", section="it")
 
 
 def quadratic(value_chars: int = 50_000, refs: int = 20_000, junk: str = "junk\n") -> str:
@@ -64,7 +59,7 @@ def no_feedparser(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def refused(document: bytes, content_type: str | None = None) -> str:
     with pytest.raises(SourceError) as info:
-        parse_feed(document, source=source(), zone=SEOUL, content_type=content_type)
+        parse_feed(document, source_id="evil", section="it", zone=SEOUL, content_type=content_type)
     message = str(info.value)
     assert "\n" not in message and "'evil'" in message
     assert "root:" not in message
@@ -108,7 +103,9 @@ def test_harmless_doctypes_still_parse() -> None:
     )
     quoted = BODY.format(title="<![CDATA[<!DOCTYPE html> <!ENTITY is text> &lt;!DOCTYPE]]>")
     for document in (netscape + BODY.format(title="Caf\xe9"), "<!DOCTYPE rss>" + quoted):
-        (article,) = parse_feed(document.encode("latin-1"), source=source(), zone=SEOUL)
+        (article,) = parse_feed(
+            document.encode("latin-1"), source_id="evil", section="it", zone=SEOUL
+        )
         assert article.title == "Caf\xe9" or "<!ENTITY is text> <!DOCTYPE" in article.title
 
 
@@ -117,7 +114,7 @@ def test_xinclude_is_never_processed() -> None:
         title='<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" '
         'href="file:///etc/passwd" parse="text"/>x'
     )
-    articles = parse_feed(document.encode(), source=source(), zone=SEOUL)
+    articles = parse_feed(document.encode(), source_id="evil", section="it", zone=SEOUL)
     dumped = repr(articles)
     assert "root:" not in dumped and "/bin/" not in dumped
 
@@ -159,7 +156,7 @@ def test_any_prefix_any_encoding_is_refused(prefix: str, declaration: str, encod
     try:
         document = (prefix + declaration + BODY.format(title="&a;")).encode(encoding, "replace")
         with pytest.raises(SourceError) as info:
-            parse_feed(document, source=source(), zone=SEOUL)
+            parse_feed(document, source_id="evil", section="it", zone=SEOUL)
     finally:
         feedparser.parse = original
     message = str(info.value)
@@ -222,7 +219,7 @@ def test_pathological_markup_is_checked_in_linear_time(body: str) -> None:
 
     def run() -> None:
         try:
-            outcome.append(parse_feed(document, source=source(), zone=SEOUL))
+            outcome.append(parse_feed(document, source_id="evil", section="it", zone=SEOUL))
         except SourceError as exc:
             outcome.append(exc)
 

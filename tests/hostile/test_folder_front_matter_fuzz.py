@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syndicate.config import SourceConfig
+from syndicate.config import FolderSource
 from syndicate.sources.folder import read_folder
 from syndicate.sources.frontmatter import FrontMatterError, load_front_matter
 from tests.hostile.folder_helpers import GOOD_TITLES, good_folder
@@ -59,7 +59,7 @@ def test_any_bytes_in_one_file_leave_the_others_read(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = good_folder(Path(scratch) / "posts")
         (folder / "bad.md").write_bytes(b"---\ntitle: t\n" + data)
-        source = SourceConfig(id="op", kind="folder", location=str(folder), section="it")
+        source = FolderSource(id="op", kind="folder", location=str(folder), section="it")
         articles = read_folder(
             source, zone=ZoneInfo("Asia/Seoul"), public_base_url="https://news.example.kr/",
             sections={"it"}, max_bytes=100_000,

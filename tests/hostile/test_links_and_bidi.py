@@ -12,11 +12,11 @@ from __future__ import annotations
 import pytest
 
 from syndicate.collect import normalize_article
-from syndicate.config import SourceConfig
+from syndicate.config import FeedSource
 from syndicate.model import Article
 from syndicate.sanitize import plain_title, safe_link
 
-SOURCE = SourceConfig(id="h", kind="feed", location="https://news.example.kr/rss", section="it")
+SOURCE = FeedSource(id="h", kind="feed", location="https://news.example.kr/rss", section="it")
 
 
 @pytest.mark.parametrize(
