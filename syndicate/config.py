@@ -221,10 +221,10 @@ class PagesConfig(_Model):
     @classmethod
     def _css(cls, value: str | None) -> str | None:
         if value is not None:
-            from lxml.cssselect import CSSSelector, SelectorError
+            from cssselect import HTMLTranslator, SelectorError
 
             try:
-                CSSSelector(value)
+                HTMLTranslator().css_to_xpath(value)
             except SelectorError as exc:
                 raise ValueError(f"invalid CSS selector {value!r}: {exc}") from None
         return value

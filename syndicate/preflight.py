@@ -12,9 +12,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import jinja2
-
-from syndicate import render
 from syndicate.config import Config
 from syndicate.dburl import sqlite_path
 from syndicate.deliveries import delivery_kind
@@ -73,9 +70,17 @@ def folder_problems(config: Config) -> list[str]:
 
 
 def template_problems(config: Config) -> list[str]:
-    """Digest templates that are missing or do not compile (only when digests exist)."""
-    if not config.digests:
+    """Templates in the configured ``templates`` folder that are missing or do not compile.
+
+    The bundled templates are checked by the test suite, so a config without its
+    own ``templates`` folder costs nothing here.
+    """
+    if not config.digests or config.templates is None:
         return []
+    import jinja2
+
+    from syndicate import render
+
     try:
         renderer = render.Renderer.for_config(config)
         for name in (render.HTML_TEMPLATE, render.TEXT_TEMPLATE):
