@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from syndicate.errors import ConfigError, StoreError
 from syndicate.model import SendState
 from syndicate.store import Store
 from syndicate.subscribers import import_subscribers
-from tests.conftest import ROOT, SmtpSink, free_port
+from tests.conftest import ROOT, SmtpSink
 
 FRIDAY_0800 = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # Friday 08:00 in Seoul
 FRIDAY_0730 = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # Friday 07:30 in Seoul
@@ -254,41 +254,6 @@ def test_unknown_digest_section_is_one_line(site: Path) -> None:
 # --- SMTP: sender refused, one connection per batch ---------------------------------
 
 
-class SmtpRecorder(SmtpSink):
-    """A sink that records each SMTP session and may refuse the sender."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sessions: list[Any] = []
-        self.refuse_sender: str | None = None
-
-    async def handle_MAIL(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if not any(seen is session for seen in self.sessions):
-            self.sessions.append(session)
-        if self.refuse_sender is not None:
-            return self.refuse_sender
-        envelope.mail_from = address
-        envelope.mail_options.extend(options)
-        return "250 OK"
-
-
-@pytest.fixture
-def recorder() -> Iterator[tuple[SmtpRecorder, int]]:
-    """A real aiosmtpd server with a recording handler; yields (handler, port)."""
-    from aiosmtpd.controller import Controller
-
-    handler = SmtpRecorder()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
 def smtp_site(site: Path, port: int, batch_size: int = 100) -> None:
     """Deliver the morning digest through the test server."""
 
@@ -302,17 +267,17 @@ def smtp_site(site: Path, port: int, batch_size: int = 100) -> None:
 
 
 def test_sender_refused_fails_the_run_not_the_readers(
-    site: Path, recorder: tuple[SmtpRecorder, int]
+    site: Path, smtp_server: tuple[SmtpSink, int]
 ) -> None:
-    handler, port = recorder
+    handler, port = smtp_server
     smtp_site(site, port)
-    handler.refuse_sender = "553 5.7.1 Sender address rejected: not owned by user"
+    handler.reject_sender = "553 5.7.1 Sender address rejected: not owned by user"
     config, store = open_site(site)
     try:
         pipeline.run_collect(config, store, now=FRIDAY_0800)
         first = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
         states = set(store.send_states(first.edition.id).values())
-        handler.refuse_sender = None
+        handler.reject_sender = None
         second = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
         after = set(store.send_states(first.edition.id).values())
     finally:
@@ -330,9 +295,9 @@ def test_sender_refused_fails_the_run_not_the_readers(
 
 @pytest.mark.parametrize("batch_size", [1, 2])
 def test_one_connection_per_batch(
-    site: Path, recorder: tuple[SmtpRecorder, int], batch_size: int
+    site: Path, smtp_server: tuple[SmtpSink, int], batch_size: int
 ) -> None:
-    handler, port = recorder
+    handler, port = smtp_server
     smtp_site(site, port, batch_size=batch_size)
     config, store = open_site(site)
     try:
@@ -340,9 +305,10 @@ def test_one_connection_per_batch(
         run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
     finally:
         store.close()
-    assert run.sent >= 3 and not run.failed
+    assert run.sent == 6 and not run.failed
     assert len(handler.messages) == run.sent
-    assert len(handler.sessions) == -(-run.sent // batch_size)
+    connections = len(set(handler.peers))  # each connection has its own client port
+    assert connections == -(-run.sent // batch_size)
 
 
 # --- render: the Gmail clipping warning ---------------------------------------------
