@@ -128,19 +128,14 @@ def feed_specs(config: Config) -> list[FeedSpec]:
 # --- text helpers ------------------------------------------------------------------
 
 
-def xml_safe(text: str) -> str:
-    """Remove characters that XML 1.0 cannot carry (control characters, lone surrogates)."""
-    return xml_text(text)
-
-
 def _one_line(text: str) -> str:
     """Titles, names, categories as one XML-safe line."""
-    return one_line(xml_safe(text))
+    return one_line(xml_text(text))
 
 
 def _stored_html(html: str) -> str:
     """Stored HTML made XML-safe (it was sanitized once, at collect; never again here)."""
-    return xml_safe(html).strip()
+    return xml_text(html).strip()
 
 
 def _local(value: datetime, zone: tzinfo) -> datetime:
@@ -183,7 +178,7 @@ def _categories(config: Config, article: Article) -> list[str]:
 
 def _entry_id(article: Article) -> str:
     """The stable public id of an article (store-assigned ``tag:`` URI, else its URL)."""
-    return xml_safe(article.public_id or article.url or article.guid).strip()
+    return xml_text(article.public_id or article.url or article.guid).strip()
 
 
 def _image_url(article: Article) -> str:
@@ -380,15 +375,15 @@ def render_opml(config: Config, specs: Sequence[FeedSpec]) -> bytes:
     """An OPML 2.0 list of every feed, for readers that import it (Feedly, NetNewsWire)."""
     root = ElementTree.Element("opml", version="2.0")
     head = ElementTree.SubElement(root, "head")
-    ElementTree.SubElement(head, "title").text = xml_safe(config.feeds.title)
+    ElementTree.SubElement(head, "title").text = xml_text(config.feeds.title)
     body = ElementTree.SubElement(root, "body")
     for spec in specs:
         ElementTree.SubElement(
             body,
             "outline",
             type="rss",
-            text=xml_safe(f"{spec.title} ({spec.fmt.upper()})"),
-            title=xml_safe(spec.title),
+            text=xml_text(f"{spec.title} ({spec.fmt.upper()})"),
+            title=xml_text(spec.title),
             xmlUrl=spec.self_url(config),
             htmlUrl=config.public_base_url,
             language=LANGUAGE,

@@ -127,14 +127,6 @@ def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
     return "\n".join(" ".join(line) for line in lines)
 
 
-def safe_url(url: str, base_url: str) -> str:
-    """Return ``url`` made absolute against ``base_url`` if it is http(s), else ``""``.
-
-    The one definition of a publishable link is :func:`syndicate.sanitize.safe_link`.
-    """
-    return safe_link(url, base_url)
-
-
 class Renderer:
     """Render digests with the configured (or bundled) templates.
 
@@ -288,7 +280,7 @@ def _article_view(masthead: Masthead, article: Article) -> ArticleView:
     author = one_line(article.author)
     return ArticleView(
         title=title,
-        url=safe_url(article.url, masthead.public_base_url),
+        url=safe_link(article.url, masthead.public_base_url),
         author=author,
         time=time,
         meta=" · ".join(part for part in (author, time) if part),

@@ -18,8 +18,9 @@ from syndicate import feeds
 from syndicate.collect import normalize_article
 from syndicate.config import Config, FeedSource, load_config
 from syndicate.errors import FeedWriteError
-from syndicate.feeds import FeedSpec, feed_specs, render_feed, render_opml, write_feeds, xml_safe
+from syndicate.feeds import FeedSpec, feed_specs, render_feed, render_opml, write_feeds
 from syndicate.model import Article
+from syndicate.sanitize import xml_text
 
 BASE = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)  # 09:00 in Seoul
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -262,7 +263,7 @@ def test_control_characters_do_not_break_the_xml(config: Config, fmt: str) -> No
 
 
 def test_xml_safe_keeps_korean_tabs_and_newlines() -> None:
-    assert xml_safe("한글\t탭\n줄\r\x00\x1f\x7f\ufffe끝") == "한글\t탭\n줄\r끝"
+    assert xml_text("한글\t탭\n줄\r\x00\x1f\x7f\ufffe끝") == "한글\t탭\n줄\r끝"
 
 
 @pytest.mark.parametrize("fmt", ["rss", "atom"])

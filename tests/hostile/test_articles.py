@@ -412,11 +412,10 @@ def test_sanitizing_and_text_extraction_are_bounded(name: str) -> None:
     ],
 )
 def test_only_absolute_http_links_are_publishable(url: str) -> None:
-    from syndicate.render import safe_url
     from syndicate.sanitize import safe_link
 
     assert safe_link(url) == ""
-    resolved = safe_url(url, "https://news.example.kr/")  # the digest's links
+    resolved = safe_link(url, "https://news.example.kr/")  # the digest's links (render)
     assert resolved == "" or resolved.startswith(("https://news.example.kr/", "https://evil."))
     assert "script" not in resolved.lower() or resolved.startswith("https://news.example.kr/")
 
