@@ -86,11 +86,6 @@ def _first_doctype(scanned: str, head_end: int) -> str | None:
     return None
 
 
-def find_doctype(text: str) -> str | None:
-    """Return the start of the first DOCTYPE before the document's first element, if any."""
-    return _first_doctype(*_scanned_text(text))
-
-
 def check_xml_safety(text: str, source_id: str) -> None:
     """Refuse a document declaring entities, DTD markup, a subset or an external DTD anywhere.
 
