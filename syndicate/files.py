@@ -21,11 +21,15 @@ _FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 class UnreadableFile(ValueError):
-    """A local file cannot be used; ``str()`` is the one-line reason, ``missing`` if absent."""
+    """A local file cannot be used; ``str()`` is the one-line reason.
 
-    def __init__(self, reason: str, *, missing: bool = False) -> None:
+    ``missing`` when it does not exist, ``too_large`` when it is over the size cap.
+    """
+
+    def __init__(self, reason: str, *, missing: bool = False, too_large: bool = False) -> None:
         super().__init__(reason)
         self.missing = missing
+        self.too_large = too_large
 
 
 def read_fd(fd: int, max_bytes: int) -> bytes:
@@ -43,7 +47,7 @@ def read_fd(fd: int, max_bytes: int) -> bytes:
     with os.fdopen(fd, "rb") as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise UnreadableFile(f"larger than {max_bytes} bytes")
+        raise UnreadableFile(f"larger than {max_bytes} bytes", too_large=True)
     return data
 
 

@@ -69,7 +69,7 @@ def _read(path: Path) -> bytes:
     try:
         return read_regular_file(path, MAX_FILE_BYTES)
     except UnreadableFile as exc:
-        if str(exc).startswith("larger than"):
+        if exc.too_large:
             limit = MAX_FILE_BYTES // 1_000_000
             raise SubscriberFileError(f"{path}: larger than {limit} MB; split it") from None
         raise SubscriberFileError(f"{path}: {exc}") from None

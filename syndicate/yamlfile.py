@@ -67,7 +67,7 @@ def _read_bytes(path: Path) -> bytes:
     except UnreadableFile as exc:
         if exc.missing:
             reason = f"file not found (use -c PATH or set {CONFIG_ENV})"
-        elif str(exc).startswith("larger than"):
+        elif exc.too_large:
             reason = f"file too large (limit {MAX_BYTES} bytes)"
         else:
             reason = str(exc)
