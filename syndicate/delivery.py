@@ -177,7 +177,7 @@ def _reply(code: int, text: bytes | str) -> str:
 
 NO_MAILBOX_CODES = frozenset({"5.1.1", "5.1.10", "5.2.1"})
 """Enhanced status codes saying the mailbox does not exist (or is disabled): a bounce."""
-_ENHANCED_RE = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+_ENHANCED_RE = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
 _USER_UNKNOWN_RE = re.compile(
     r"\b(no such (user|mailbox|recipient)|user unknown|unknown (user|recipient|mailbox)"
     r"|(user|mailbox|recipient) (does not|doesn't) exist)\b",
