@@ -351,9 +351,9 @@ def digest(ctx: Context, digest_id: str, resume: bool) -> None:
     is due, uncertain ones under `uncertain: resend`, never attempted ones), as
     the scheduler does at start and after each collect.
 
-    Exit code 3 when sends are left failed, deferred (also those waiting for
-    their next try) or uncertain, or sending stopped early; bounced addresses
-    alone are normal and exit 0.
+    Exit code 3 when this run failed sends, left sends deferred (also those
+    waiting for their next try) or uncertain, or stopped sending early;
+    bounced addresses alone are normal and exit 0.
 
     \b
     Example:

@@ -410,22 +410,21 @@ class _LoginProblem(Exception):
 
 def brakes_for(digest: DigestConfig) -> Brakes:
     """The stops of one pass over an edition of ``digest`` (relay down, domain paused)."""
-    delivery = digest.delivery
-    if isinstance(delivery, SmtpDelivery):
-        return Brakes(delivery.relay_failures, delivery.domain_refusals)
-    return Brakes(relay_limit=3, domain_limit=3)
+    from syndicate.deliveries import delivery_kind
+
+    return Brakes(*delivery_kind(digest.delivery).limits(digest.delivery))
 
 
 CLAIM_EXPIRY = timedelta(minutes=15)
-"""A send left ``sending`` longer than this (and than 10 SMTP timeouts) was interrupted."""
+"""A send left ``sending`` longer than this (and than 10 exchanges' timeouts) was interrupted."""
 
 
 def claim_expiry(digest: DigestConfig) -> timedelta:
     """How long a claim may stay ``sending`` before the run holding it is taken for dead."""
-    delivery = digest.delivery
-    if isinstance(delivery, SmtpDelivery):
-        return max(CLAIM_EXPIRY, timedelta(seconds=10 * delivery.timeout))
-    return CLAIM_EXPIRY
+    from syndicate.deliveries import delivery_kind
+
+    seconds = delivery_kind(digest.delivery).exchange_seconds(digest.delivery)
+    return max(CLAIM_EXPIRY, timedelta(seconds=10 * seconds))
 
 
 def make_transport(config: Config, digest: DigestConfig) -> Transport:
