@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from syndicate.web.conditional import none_match
 from syndicate.web.context import WebContext
 from syndicate.web.pages import STYLESHEET, stylesheet
 
@@ -25,7 +26,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
 
     async def serve_css(request: Request) -> Response:
-        if etag in request.headers.get("if-none-match", ""):
+        if none_match(request.headers.get("if-none-match", ""), etag):
             return Response(status_code=304, headers=headers)
         return Response(css, media_type=CSS_TYPE, headers=headers)
 
