@@ -92,7 +92,7 @@ async def one_connection(port: int, request: bytes, status: bytes, until: float)
 
 
 async def rate(
-    port: int, path: str, headers: dict[str, str], status: int, seconds: float, connections: int
+    port: int, path: str, headers: dict[str, str], status: int, *, seconds: float, connections: int
 ) -> float:
     """Answers with ``status`` per second for GET ``path`` over ``connections`` connections."""
     lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
@@ -112,12 +112,12 @@ async def rate(
 
 
 def measure(
-    port: int, path: str, headers: dict[str, str], status: int, seconds: float, connections: int
+    port: int, path: str, headers: dict[str, str], status: int, *, seconds: float, connections: int
 ) -> float:
     """:func:`rate` after checking one answer really has ``status``."""
     answer = httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers)
     assert answer.status_code == status, (path, answer.status_code)
-    return asyncio.run(rate(port, path, headers, status, seconds, connections))
+    return asyncio.run(rate(port, path, headers, status, seconds=seconds, connections=connections))
 
 
 def main() -> None:
@@ -172,16 +172,18 @@ def report(ours: int, theirs: int, seconds: float, connections: int) -> None:
         ("200 full feed", feed, plain, plain, 200),
     ]
     for label, path, mine, base, status in cases:
-        a = measure(ours, path, mine, status, seconds, connections)
-        b = measure(theirs, path, base, status, seconds, connections)
+        a = measure(ours, path, mine, status, seconds=seconds, connections=connections)
+        b = measure(theirs, path, base, status, seconds=seconds, connections=connections)
         print(f"  {label:<24} syndicate {a:8.0f}/s   StaticFiles {b:8.0f}/s   ratio {a / b:5.2f}")
-    gz = measure(ours, feed, {"Accept-Encoding": "gzip"}, 200, seconds, connections)
+    gz = measure(
+        ours, feed, {"Accept-Encoding": "gzip"}, 200, seconds=seconds, connections=connections
+    )
     print(f"  {'200 gzip feed':<24} syndicate {gz:8.0f}/s   (StaticFiles has no gzip)")
     for label, path in (
         ("archive edition page", f"/archive/morning/{edition}"),
         ("archive list page", "/archive"),
     ):
-        views = measure(ours, path, {}, 200, seconds, connections)
+        views = measure(ours, path, {}, 200, seconds=seconds, connections=connections)
         print(f"  {label:<24} syndicate {views:8.0f}/s")
 
 
