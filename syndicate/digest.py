@@ -146,14 +146,16 @@ def digests_for(
 ) -> list[Digest]:
     """Return one Digest per subscription that gets at least one article of ``edition``.
 
-    Subscriptions of another digest or not active are skipped.
+    Subscriptions of another digest, not active, or paused at the edition's slot are skipped.
     """
     digest = digest_config(config, edition.digest_id)
     masthead = masthead_for(config, digest)
     grouped = _by_section(edition, digest.max_per_section)
     result = []
     for subscription in subscriptions:
-        if subscription.digest_id != edition.digest_id or not subscription.status.receives:
+        if subscription.digest_id != edition.digest_id or not subscription.receives_at(
+            edition.slot
+        ):
             logger.debug("skipping subscription of %s", subscription.subscriber.email)
             continue
         sections = subscribed_sections(config, subscription)
@@ -209,3 +211,20 @@ def digest_for(
 def unsubscribe_url(config: Config, subscription: Subscription) -> str:
     """Return the public one-click unsubscribe URL of a subscription."""
     return f"{config.public_base_url}unsubscribe?token={quote(subscription.token, safe='')}"
+
+
+def stored_sections(config: Config, digest_id: str, chosen: Sequence[str]) -> tuple[str, ...]:
+    """The sections to store for a subscriber's choice of ``chosen`` (display order).
+
+    Choosing every offered section stores ``()``, "all", so that sections the digest
+    offers later are included. ValueError names a section the digest does not offer;
+    an empty choice is refused too (leaving is a separate choice).
+    """
+    offered = [s.id for s in config.digest_sections(digest_config(config, digest_id))]
+    unknown = [section for section in chosen if section not in offered]
+    if unknown:
+        raise ValueError(f"digest {digest_id!r} does not offer section {unknown[0]!r}")
+    picked = tuple(section for section in offered if section in set(chosen))
+    if not picked:
+        raise ValueError("no section chosen")
+    return () if len(picked) == len(offered) else picked

@@ -1,12 +1,13 @@
 """Import subscribers from a CSV file.
 
 Columns (header row required, order free): ``email`` (required), ``name``,
-``digest``, ``sections``, ``consented_at``, ``status``. ``sections`` holds
-section ids or display names separated by spaces, commas, ``;`` or ``|``; empty
-means every section the digest offers. The file is validated completely before
-anything is stored: one bad line means nothing is imported, and every problem
-is reported as ``file:line: problem``. UTF-8 (with or without BOM) is expected;
-CP949, which Korean spreadsheet programs write, is recognised too.
+``digest``, ``sections``, ``consented_at``, ``status`` (``active`` or
+``unsubscribed``). ``sections`` holds section ids or display names separated
+by spaces, commas, ``;`` or ``|``; empty means every section the digest
+offers. The file is validated completely before anything is stored: one bad
+line means nothing is imported, and every problem is reported as
+``file:line: problem``. UTF-8 (with or without BOM) is expected; CP949, which
+Korean spreadsheet programs write, is recognised too.
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ class _RowParser:
         offered = {s.id for s in self.config.digest_sections(digest)}
         sections = self._sections(row.get("sections") or "", offered, digest_id)
         status = SubscriptionState.parse(row.get("status") or SubscriptionState.ACTIVE)
+        if status is SubscriptionState.PENDING:
+            raise ValueError("status 'pending' is only set by the subscribe form")
         consent = _parse_time(row.get("consented_at") or "", self.config)
         name = one_line(row.get("name") or "")
         if len(name) > MAX_NAME:
