@@ -142,9 +142,9 @@ class ConsentMixin(StoreBase):
             with self._tx(write=True) as conn:
                 bump = rate_counts.update().where(row_key).values(count=rate_counts.c.count + 1)
                 if not conn.execute(bump).rowcount:
-                    conn.execute(rate_counts.insert().values(key=key, window_start=start, count=1))
                     old = now_or(now) - KEEP_COUNTS
                     conn.execute(rate_counts.delete().where(rate_counts.c.window_start < old))
+                    conn.execute(rate_counts.insert().values(key=key, window_start=start, count=1))
                 query = sa.select(rate_counts.c.count).where(row_key)
                 return int(conn.execute(query).scalar_one())
 

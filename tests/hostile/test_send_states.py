@@ -85,7 +85,9 @@ def test_subscription_states_and_requests() -> None:
     assert requested_subscription(active, gone) is gone
     assert requested_subscription(gone, active) is gone  # never re-subscribed by a list
     assert SubscriptionState.parse(" Unsubscribed ") is gone
-    with pytest.raises(ValueError, match="status 'paused' is not one of pending, active, unsubscribed"):
+    with pytest.raises(
+        ValueError, match="status 'paused' is not one of pending, active, unsubscribed"
+    ):
         SubscriptionState.parse("paused")
 
 
