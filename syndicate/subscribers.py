@@ -26,7 +26,13 @@ from syndicate.addresses import normalize_address
 from syndicate.config import Config
 from syndicate.errors import SubscriberFileError, one_line
 from syndicate.files import UnreadableFile, read_regular_file
-from syndicate.model import Subscription, SubscriptionState, requested_subscription, utcnow
+from syndicate.model import (
+    ConsentMethod,
+    Subscription,
+    SubscriptionState,
+    requested_subscription,
+    utcnow,
+)
 from syndicate.store import Store, SubscriptionEntry
 from syndicate.textcodec import decode_local_text
 
@@ -272,9 +278,11 @@ def import_subscribers(
             report.unchanged += 1
         else:
             consent = row.consent_at or (current.consent_at if current else None) or now
+            # the file vouches for consent when it is new or names its time
+            method = ConsentMethod.IMPORT if current is None or row.consent_at else None
             entries.append(
                 SubscriptionEntry(
-                    row.email, row.name, row.digest_id, row.sections, row.status, consent
+                    row.email, row.name, row.digest_id, row.sections, row.status, consent, method
                 )
             )
             report.created += current is None

@@ -32,7 +32,7 @@ from syndicate.model import (
     SubscriptionState,
     subscription_after,
 )
-from syndicate.store import Store
+from syndicate.store import Store, SubscriptionEntry
 from syndicate.tokens import form_token, form_token_valid, mint_token, token_hash, well_formed
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
@@ -151,6 +151,19 @@ def test_confirming_activates_once_and_records_consent(store: Store) -> None:
     assert store.confirm("h" * 64, now=later) is None  # used
     used = store.confirmation("h" * 64)
     assert used is not None and used.used_at == later
+
+
+def test_the_consent_method_stays_until_a_new_consent_is_recorded(store: Store) -> None:
+    store.request_confirmation("h" * 64, request(), per_day=3)
+    sub = store.confirm("h" * 64, now=T0)
+    assert sub is not None
+    gone = store.set_subscription(
+        sub.subscriber.id, "morning", ["it"], status=GONE, consent_at=sub.consent_at
+    )
+    assert (gone.consent_at, gone.consent_method) == (T0, ConsentMethod.DOUBLE_OPT_IN)
+    entry = SubscriptionEntry("lee@example.kr", "", "morning", (), ACTIVE, T0, ConsentMethod.IMPORT)
+    store.save_subscriptions([entry])
+    assert only(store, "lee@example.kr")[0].consent_method == ConsentMethod.IMPORT
 
 
 def test_an_expired_confirmation_activates_nothing(store: Store) -> None:

@@ -38,6 +38,7 @@ class SubscriptionEntry(NamedTuple):
     sections: Sequence[str]
     status: SubscriptionState
     consent_at: datetime | None
+    consent_method: ConsentMethod | None = None
 
 
 def row_subscriber(row: sa.Row[Any]) -> Subscriber:
@@ -77,13 +78,14 @@ def subscription_values(
     status: SubscriptionState,
     consent_at: datetime | None,
     when: datetime,
-    method: ConsentMethod = ConsentMethod.IMPORT,
+    method: ConsentMethod | None = None,
 ) -> dict[str, Any]:
-    """The column values of a subscription change; consent (and its method) only when given."""
+    """The column values of a subscription change; consent and its method only when given."""
     state = SubscriptionState.parse(status).value  # ValueError naming the known states
     values: dict[str, Any] = {"sections": list(sections), "status": state, "updated_at": when}
     if consent_at is not None:
         values["consent_at"] = as_utc(consent_at)
+    if method is not None:
         values["consent_method"] = method.value
     return values
 
@@ -180,15 +182,16 @@ class AudienceMixin(StoreBase):
         *,
         status: SubscriptionState = SubscriptionState.ACTIVE,
         consent_at: datetime | None = None,
+        consent_method: ConsentMethod | None = None,
         now: datetime | None = None,
     ) -> Subscription:
         """Create or change a subscriber's subscription to one digest.
 
         The unsubscribe token is minted on creation and never changes;
-        ``consent_at`` is kept when not given.
+        ``consent_at`` and ``consent_method`` are kept when not given.
         """
         when = now_or(now)
-        values = subscription_values(sections, status, consent_at, when)
+        values = subscription_values(sections, status, consent_at, when, consent_method)
 
         def save() -> Subscription:
             with self._tx(write=True) as conn:
@@ -202,7 +205,10 @@ class AudienceMixin(StoreBase):
         """Upsert every entry's subscriber and subscription in one transaction: all or nothing."""
         addresses = [normalize_address(entry.email) for entry in entries]
         when = utcnow()
-        changes = [subscription_values(e.sections, e.status, e.consent_at, when) for e in entries]
+        changes = [
+            subscription_values(e.sections, e.status, e.consent_at, when, e.consent_method)
+            for e in entries
+        ]
 
         def save() -> None:
             with self._tx(write=True) as conn:
