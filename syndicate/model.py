@@ -76,10 +76,14 @@ def newest_first(articles: Iterable[Article]) -> list[Article]:
 class SubscriptionState(StrEnum):
     """Whether a subscription receives its digest (the values are what the store keeps).
 
+
+    ``pending``: someone asked on the subscribe form and the address owner has not
+    yet confirmed; nothing is mailed to it but the confirmation message.
     ``bounced``: the receiving server said the mailbox does not exist (SMTP
     5.1.1, 5.1.10, 5.2.1); nothing is mailed to it again.
     """
 
+    PENDING = "pending"
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
@@ -95,7 +99,7 @@ class SubscriptionState(StrEnum):
 
     @property
     def receives(self) -> bool:
-        """True when a subscription in this state gets its digest."""
+        """True when a subscription in this state gets its digest (unless paused)."""
         return self is SubscriptionState.ACTIVE
 
 
@@ -104,18 +108,59 @@ _KEPT_FROM_LISTS = frozenset({SubscriptionState.UNSUBSCRIBED, SubscriptionState.
 subscription (the web side) leads out of them."""
 
 
+class SubscriptionChange(StrEnum):
+    """Who asks a subscription to change, which decides what it may become.
+
+    ``import``: an operator's list or command; ``request``: the subscribe form, which
+    anyone may post for any address; ``confirm``: the address owner, proven by a link
+    mailed to the address (the confirmation link, or the token of the preferences page);
+    ``unsubscribe``: the subscriber's link or an operator; ``bounce``: the receiving
+    server said the mailbox does not exist.
+    """
+
+    IMPORT = "import"
+    REQUEST = "request"
+    CONFIRM = "confirm"
+    UNSUBSCRIBE = "unsubscribe"
+    BOUNCE = "bounce"
+
+
+def subscription_after(
+    current: SubscriptionState | None,
+    change: SubscriptionChange,
+    requested: SubscriptionState = SubscriptionState.ACTIVE,
+) -> SubscriptionState:
+    """The state a subscription in ``current`` (None: none yet) takes on ``change``.
+
+    The one table of subscription rules:
+
+    * an import sets ``requested``, except that someone who unsubscribed stays
+      unsubscribed and a bounced address stays bounced (only the reader's own
+      confirmed subscription leads back, never a list);
+    * a subscribe-form request makes a new subscription ``pending`` and leaves an
+      existing one as it is (the form proves nothing about the address);
+    * a confirmation by the address owner makes any subscription ``active``;
+    * unsubscribing makes any subscription ``unsubscribed``;
+    * a bounce makes a receiving subscription ``bounced`` and leaves others alone.
+    """
+    if change is SubscriptionChange.IMPORT:
+        return current if current in _KEPT_FROM_LISTS else requested
+    if change is SubscriptionChange.REQUEST:
+        return SubscriptionState.PENDING if current is None else current
+    if change is SubscriptionChange.CONFIRM:
+        return SubscriptionState.ACTIVE
+    if change is SubscriptionChange.BOUNCE:
+        if current is None or current.receives:
+            return SubscriptionState.BOUNCED
+        return current
+    return SubscriptionState.UNSUBSCRIBED
+
+
 def requested_subscription(
     current: SubscriptionState | None, requested: SubscriptionState
 ) -> SubscriptionState:
-    """The state a subscription takes when a list or an operator asks for ``requested``.
-
-    Someone who unsubscribed stays unsubscribed, and a bounced address stays
-    bounced: only a subscription the reader confirms leads back, never an
-    import (``current`` is None for a new subscription).
-    """
-    if current in _KEPT_FROM_LISTS:
-        return current
-    return requested
+    """The state a subscription takes when a list or an operator asks for ``requested``."""
+    return subscription_after(current, SubscriptionChange.IMPORT, requested)
 
 
 def bounced_subscription(current: SubscriptionState) -> SubscriptionState:
@@ -123,7 +168,7 @@ def bounced_subscription(current: SubscriptionState) -> SubscriptionState:
 
     Only a receiving subscription becomes ``bounced``; an unsubscribed one stays so.
     """
-    return SubscriptionState.BOUNCED if current.receives else current
+    return subscription_after(current, SubscriptionChange.BOUNCE)
 
 
 class SendState(StrEnum):
@@ -260,10 +305,51 @@ class Subscription:
     status: SubscriptionState
     token: str
     consent_at: datetime | None = None
+    consent_method: str = ""
+    paused_until: datetime | None = None
 
     def __post_init__(self) -> None:
         """Hold the status as a :class:`SubscriptionState` (ValueError for an unknown one)."""
         object.__setattr__(self, "status", SubscriptionState(self.status))
+
+    def receives_at(self, moment: datetime) -> bool:
+        """True when the subscription gets an edition of ``moment``: active and not paused then."""
+        if not self.status.receives:
+            return False
+        return self.paused_until is None or as_utc(moment) >= self.paused_until
+
+    def paused_at(self, moment: datetime) -> bool:
+        """True when the subscription is active but paused at ``moment``."""
+        return self.status.receives and not self.receives_at(moment)
+
+
+class ConsentMethod(StrEnum):
+    """How a subscription's consent was given (kept with its time as the consent record)."""
+
+    IMPORT = "import"
+    DOUBLE_OPT_IN = "double-opt-in"
+    PREFERENCES = "preferences"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A subscribe request waiting for the address owner to open the mailed link.
+
+    The store keeps only the SHA-256 of the link's token; ``sections`` are the
+    chosen ones (empty: every section the digest offers).
+    """
+
+    digest_id: str
+    email: str
+    name: str
+    sections: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+    def usable_at(self, moment: datetime) -> bool:
+        """True when the link may still confirm at ``moment``: not used and not expired."""
+        return self.used_at is None and as_utc(moment) < self.expires_at
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,13 @@ class DigestRun:
     ``uncertain: skip``); ``claimed_elsewhere`` counts sends another run held.
     ``stopped`` is the one line saying why the pass stopped early; ``closed``
     counts deferred sends that failed because the retry window ended.
+    ``paused`` counts subscriptions paused at the edition's slot (nothing sent).
     """
 
     digest_id: str
     edition: Edition
     created: bool
+    paused: int = 0
     empty: int = 0
     already_sent: int = 0
     failed_earlier: int = 0
@@ -222,7 +224,10 @@ def send_edition(
         _close(store, run, digest_config, now=now)
         return run
     store.expire_claims(edition.id, moment - delivery.claim_expiry(digest_config), now=now)
-    pending = _owed(store, run, store.subscriptions(edition.digest_id), digest_config, moment)
+    active = store.subscriptions(edition.digest_id)
+    receiving = [s for s in active if s.receives_at(edition.slot)]
+    run.paused = len(active) - len(receiving)
+    pending = _owed(store, run, receiving, digest_config, moment)
     digests = digest.digests_for(config, edition, pending)
     run.empty = len(pending) - len(digests)
     renderer, brakes = render.Renderer.for_config(config), delivery.brakes_for(digest_config)
@@ -266,7 +271,7 @@ def _log_run(run: DigestRun) -> None:
     """The one summary line of a pass over an edition."""
     logger.info(
         "digest %s edition %s: %d articles, %d sent, %d deferred, %d bounced, %d failed, "
-        "%d uncertain; %d empty, %d already sent, %d failed earlier, %d waiting",
+        "%d uncertain; %d empty, %d paused, %d already sent, %d failed earlier, %d waiting",
         run.digest_id,
         run.edition.slot.isoformat(timespec="minutes"),
         len(run.edition.articles),
@@ -276,6 +281,7 @@ def _log_run(run: DigestRun) -> None:
         len(run.failed),
         run.uncertain,
         run.empty,
+        run.paused,
         run.already_sent,
         run.failed_earlier,
         run.waiting,

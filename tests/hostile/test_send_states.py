@@ -60,7 +60,12 @@ def test_stored_values_are_the_strings_the_database_holds() -> None:
         "bounced",
         "uncertain",
     ]
-    assert [s.value for s in SubscriptionState] == ["active", "unsubscribed", "bounced"]
+    assert [s.value for s in SubscriptionState] == [
+        "pending",
+        "active",
+        "unsubscribed",
+        "bounced",
+    ]
     assert "skipped" not in {s.value for s in SendState}
 
 
@@ -118,7 +123,8 @@ def test_subscription_states_and_requests() -> None:
     assert bounced_subscription(gone) is gone
     assert SubscriptionState.parse(" Unsubscribed ") is gone
     with pytest.raises(
-        ValueError, match="status 'paused' is not one of active, unsubscribed, bounced"
+        ValueError,
+        match="status 'paused' is not one of pending, active, unsubscribed, bounced",
     ):
         SubscriptionState.parse("paused")
 
