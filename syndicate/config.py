@@ -7,12 +7,11 @@ Relative paths are resolved against the folder of the config file.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     Strict,
     ValidationError,
     ValidationInfo,
@@ -33,9 +33,11 @@ from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, WEB_SCHEMES, __vers
 from syndicate.addresses import parse_mailbox
 from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
-from syndicate.model import Section
 from syndicate.schedule import Schedule, parse_duration
 from syndicate.yamlfile import key_path, load_yaml, printable_line
+
+if TYPE_CHECKING:  # imported where used: ``check`` never builds the domain objects
+    from syndicate.model import Section
 
 RESERVED_SECTION_IDS = ("all",)  # "all" names the combined feed (all.rss.xml)
 MAX_DURATION = timedelta(days=3660)
@@ -153,11 +155,13 @@ def _http_url(value: str) -> str:
     return value
 
 
-ScheduleField = Annotated[Schedule, BeforeValidator(_schedule)]
-DurationField = Annotated[timedelta, BeforeValidator(_duration)]
-ZoneField = Annotated[ZoneInfo, BeforeValidator(_zone)]
+# Plain validators: the function's result is the value, and pydantic builds no
+# schema for the type behind it (a Schedule dataclass, ZoneInfo, Path).
+ScheduleField = Annotated[Schedule, PlainValidator(_schedule)]
+DurationField = Annotated[timedelta, PlainValidator(_duration)]
+ZoneField = Annotated[ZoneInfo, PlainValidator(_zone)]
 Ident = Annotated[str, BeforeValidator(_ident)]
-PathField = Annotated[Path, BeforeValidator(_path)]
+PathField = Annotated[Path, PlainValidator(_path)]
 Flag = Annotated[bool, Strict()]
 Seconds = Annotated[float, Strict(), Field(gt=0, le=3600, allow_inf_nan=False)]
 Line = Annotated[str, Strict(), Field(min_length=1, max_length=300), AfterValidator(_line)]
@@ -419,6 +423,8 @@ class Config(_Model):
 
     def section_list(self) -> list[Section]:
         """Sections in display order (explicit ``order`` first, then file order)."""
+        from syndicate.model import Section
+
         keyed = sorted(
             enumerate(self.sections),
             key=lambda p: (p[1].order if p[1].order is not None else 10**6, p[0]),
@@ -499,6 +505,8 @@ def _unknown_key(loc: tuple[int | str, ...]) -> str:
     other = _other_kinds(loc)
     if other is not None:
         return other
+    import difflib
+
     key = loc[-1] if loc else ""
     close = difflib.get_close_matches(str(key), _known_keys(), n=1) if isinstance(key, str) else []
     return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"

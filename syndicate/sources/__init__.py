@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 from syndicate.config import Config, SourceConfig
 from syndicate.config import SourceBase as SourceLike
 from syndicate.errors import SourceError
-from syndicate.model import Article, SourceState
 
 if TYPE_CHECKING:
     import httpx
+
+    from syndicate.model import Article, SourceState
 
 __all__ = [
     "SOURCE_KINDS",
