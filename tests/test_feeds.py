@@ -15,8 +15,8 @@ import pytest
 from lxml import etree
 
 from syndicate import feeds
-from syndicate.collect import normalize_article
-from syndicate.config import Config, FeedSource, load_config
+from syndicate.collect import ArticleOrigin, normalize_article
+from syndicate.config import Config, load_config
 from syndicate.errors import FeedWriteError
 from syndicate.feeds import FeedSpec, feed_specs, render_feed, render_opml, write_feeds
 from syndicate.model import Article
@@ -46,8 +46,7 @@ def make_article(n: int, section: str = "it", **fields: Any) -> Article:
 
 def sanitized(article: Article) -> Article:
     """``article`` as collect stores it (sanitized once, there)."""
-    source = FeedSource(id="src", kind="feed", location="/x", section=article.section_id)
-    normalized = normalize_article(article, source)
+    normalized = normalize_article(article, ArticleOrigin("src", article.section_id))
     assert normalized is not None
     return normalized
 
