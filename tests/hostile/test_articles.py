@@ -500,7 +500,7 @@ def test_any_article_is_stored_xml_safe_and_renders_in_both_formats(
         assert not any(c in BAD_CHARS for c in text), repr(text)
     for link in (got.url, got.image_url):
         assert link == "" or link.lower().startswith(("http://", "https://")), link
-    stored = dataclasses.replace(got, id=1, public_id="tag:news.example.kr,2024:article/1")
+    stored = dataclasses.replace(got, seq=1, public_id="tag:news.example.kr,2024:article/1")
     config = load_config(write_config())
     for spec in feed_specs(config):
         if spec.key == "all":
