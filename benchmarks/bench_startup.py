@@ -61,10 +61,7 @@ def modules(command: list[str], cwd: Path) -> int:
 def line(name: str, count: str, times: tuple[float, float, float]) -> str:
     """One row of the table."""
     best, median, cpu = times
-    return (
-        f"{name:<28} {count:>12} best {best:5.0f} ms  median {median:5.0f} ms"
-        f"  cpu {cpu:5.0f} ms"
-    )
+    return f"{name:<28} {count:>12} best {best:5.0f} ms  median {median:5.0f} ms  cpu {cpu:5.0f} ms"
 
 
 def main() -> None:

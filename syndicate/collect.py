@@ -20,7 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from syndicate.config import Config, RuleConfig, SourceConfig
+from syndicate.config import Config
+from syndicate.config_sources import RuleConfig, SourceConfig
 from syndicate.errors import SchemaOutOfDate, SourceError, StoreError
 from syndicate.model import Article, SourceState, utcnow
 from syndicate.sanitize import (

@@ -40,7 +40,8 @@ class Article:
     ``guid`` is the source's stable key for the article (its GUID, else its URL).
     ``summary_html`` and ``content_html`` are already sanitized.
     ``seq`` (the ingest sequence: stored articles are numbered in the order they
-    were first stored), ``public_id`` and ``first_seen_at`` are set by the store and stay ``None`` on freshly collected articles.
+    were first stored), ``public_id`` and ``first_seen_at`` are set by the store
+    and stay ``None`` on freshly collected articles.
     """
 
     source_id: str

@@ -21,7 +21,8 @@ from syndicate.collect import (
     normalize_article,
     normalize_batch,
 )
-from syndicate.config import Config, RuleConfig, SourceConfig, load_config
+from syndicate.config import Config, load_config
+from syndicate.config_sources import RuleConfig, SourceConfig
 from syndicate.errors import SchemaOutOfDate, StoreError
 from syndicate.model import Article
 from syndicate.store import Store

@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from syndicate import WEB_SCHEMES
-from syndicate.config import FeedSource
+from syndicate.config_sources import FeedSource
 from syndicate.errors import SourceError
 from syndicate.model import Article
 from syndicate.sanitize import plain_title

@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urljoin
 
-from syndicate.config import FolderSource
+from syndicate.config_sources import FolderSource
 from syndicate.errors import SourceError
 from syndicate.model import Article
 from syndicate.sources import SourceContext, SourceResult

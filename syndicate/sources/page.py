@@ -29,7 +29,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from lxml import html as lxml_html
 
 from syndicate import WEB_SCHEMES
-from syndicate.config import CollectConfig, PagedSource, PagesConfig, PageSource
+from syndicate.config import CollectConfig
+from syndicate.config_sources import PagedSource, PagesConfig, PageSource
 from syndicate.errors import SourceError, SyndicateError
 from syndicate.extract import Extracted, extract_article
 from syndicate.extract.document import decode_page, parse_page

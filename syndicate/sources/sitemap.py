@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
-from syndicate.config import PagesConfig, SitemapSource
+from syndicate.config_sources import PagesConfig, SitemapSource
 from syndicate.errors import SourceError
 from syndicate.extract.dates import parse_machine_date
 from syndicate.model import utcnow

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syndicate.config import FolderSource
+from syndicate.config_sources import FolderSource
 from syndicate.sources.folder import read_folder
 from syndicate.sources.frontmatter import FrontMatterError, load_front_matter
 from tests.hostile.folder_helpers import GOOD_TITLES, good_folder
