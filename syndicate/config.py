@@ -43,6 +43,7 @@ from syndicate.config_fields import (
     http_url,
 )
 from syndicate.config_sources import SOURCE_MODELS, RuleConfig, Source, SourceConfig
+from syndicate.config_web import RateLimitsConfig, WebConfig
 from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
 from syndicate.schedule import Schedule
@@ -105,6 +106,10 @@ class SmtpDelivery(ConfigModel):
     password_env: Line | None = None
     timeout: Seconds = 30.0
     batch_size: Annotated[int, Strict(), Field(ge=1, le=100_000)] = 100
+    relay_failures: Annotated[int, Strict(), Field(ge=1, le=1000)] = 3
+    """Consecutive failures to use the server after which an edition stops (resumed later)."""
+    domain_refusals: Annotated[int, Strict(), Field(ge=1, le=1000)] = 3
+    """Consecutive policy refusals (5.7.x) from one domain after which it is paused."""
 
     def password(self) -> str | None:
         """Return the SMTP password from the environment, if configured."""
@@ -115,8 +120,28 @@ DELIVERY_MODELS: tuple[type[ConfigModel], ...] = (FileDelivery, SmtpDelivery)
 Delivery = Annotated[FileDelivery | SmtpDelivery, Field(discriminator="kind")]
 
 
+class RetryConfig(ConfigModel):
+    """When deferred sends of an edition are tried again: ``first_delay``, then three
+    times longer each time up to ``max_delay``, until ``window`` after the edition began."""
+
+    window: DurationField = timedelta(hours=24)
+    first_delay: DurationField = timedelta(minutes=5)
+    max_delay: DurationField = timedelta(hours=3)
+
+    @field_validator("max_delay")
+    @classmethod
+    def _not_below_first(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        first = info.data.get("first_delay")
+        if first is not None and value < first:
+            raise ValueError("must not be shorter than first_delay")
+        return value
+
+
 class DigestConfig(ConfigModel):
-    """An e-mail digest: which sections, when, from whom, and how it is delivered."""
+    """An e-mail digest: which sections, when, from whom, and how it is delivered.
+
+    ``archive``: whether its editions are shown on the web (``/archive``).
+    """
 
     id: Ident
     title: Line
@@ -127,6 +152,9 @@ class DigestConfig(ConfigModel):
     sender: str
     reply_to: str | None = None
     delivery: Delivery
+    archive: Flag = True
+    retry: RetryConfig = RetryConfig()
+    uncertain: Literal["resend", "skip"] = "resend"
 
     @field_validator("sender", "reply_to")
     @classmethod
@@ -158,6 +186,7 @@ class Config(ConfigModel):
     feeds: FeedsConfig = FeedsConfig()
     digests: tuple[DigestConfig, ...] = ()
     collect: CollectConfig = CollectConfig()
+    web: WebConfig = WebConfig()
     path: Path = Path(DEFAULT_CONFIG)
 
     @field_validator("public_base_url")
@@ -246,7 +275,8 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
 
 def _known_keys() -> list[str]:
     models: list[type[BaseModel]] = [Config, SectionConfig, RuleConfig, *SOURCE_MODELS]
-    models += [FeedsConfig, *DELIVERY_MODELS, DigestConfig, CollectConfig]
+    models += [FeedsConfig, *DELIVERY_MODELS, RetryConfig, DigestConfig, CollectConfig]
+    models += [WebConfig, RateLimitsConfig]
     return sorted({name for model in models for name in model.model_fields} - {"path"})
 
 

@@ -11,7 +11,8 @@
     ├── SubscriberFileError        a subscribers file cannot be imported (names file and line)
     ├── FeedWriteError             a feed file could not be rendered or written
     ├── RenderError                a digest template failed to render
-    └── DeliveryError              a message could not be delivered (names the recipient)
+    ├── DeliveryError              a message could not be delivered (names the recipient)
+    └── WebError                   the web server cannot start (e.g. its port is taken)
 
 Third-party exceptions are caught at the module that talks to the library and
 re-raised as one of these with ``raise ... from exc``.
@@ -20,6 +21,10 @@ re-raised as one of these with ``raise ... from exc``.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when used: `--help` and `check` load no domain model
+    from syndicate.model import SendState
 
 _BREAKS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -82,17 +87,44 @@ class RenderError(SyndicateError):
 
 
 class DeliveryError(SyndicateError):
-    """A message could not be delivered.
+    """A message could not be delivered, and what that leaves its send in.
 
-    ``permanent`` is true when retrying will not help (e.g. SMTP 5xx for the recipient).
+    ``state`` is the :class:`~syndicate.model.SendState` the failure leaves:
+    ``deferred`` (try again later; the default), ``failed`` (``permanent=True``),
+    ``bounced`` (the mailbox does not exist) or ``uncertain`` (the message may
+    have gone out). ``unreachable``: the server could not be used at all (connect,
+    login, sender refused), which counts toward stopping the edition;
+    ``policy``: a 5.7.x refusal, which counts toward pausing the recipient's domain.
     """
 
-    def __init__(self, recipient: str, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self,
+        recipient: str,
+        message: str,
+        *,
+        permanent: bool = False,
+        state: SendState | None = None,
+        unreachable: bool = False,
+        policy: bool = False,
+    ) -> None:
+        from syndicate.model import SendState
+
         self.recipient = recipient
         self.message = message
-        self.permanent = permanent
+        self.state = state or (SendState.FAILED if permanent else SendState.DEFERRED)
+        self.unreachable = unreachable
+        self.policy = policy
         super().__init__(f"delivery to {recipient}: {message}")
+
+    @property
+    def permanent(self) -> bool:
+        """True when the message is never tried again (failed or bounced)."""
+        return self.state.is_final
 
 
 class ExtractError(SyndicateError):
     """A page has no article that can be extracted; the message names the page."""
+
+
+class WebError(SyndicateError):
+    """``syndicate serve`` cannot start: the address is taken or cannot be listened on."""

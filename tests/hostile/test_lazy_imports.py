@@ -33,6 +33,8 @@ CHECK_AVOIDS = (
     "difflib",
     "email_validator",
     "jinja2",
+    "starlette",
+    "uvicorn",
     "lxml",
     "nh3",
     "regex",
