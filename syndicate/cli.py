@@ -6,8 +6,6 @@ Exit codes: 0 success; 1 error (bad config, store unreachable, bad file);
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,8 +27,8 @@ if TYPE_CHECKING:
 
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
-
-logger = logging.getLogger("syndicate")
+SILENT_COMMANDS = frozenset({"check"})
+"""Commands that print their findings and log nothing: they skip loading ``logging``."""
 
 
 class Context:
@@ -89,6 +87,8 @@ def errors_to_exit(ctx: Context) -> Iterator[None]:
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
+    import logging
+
     level = (
         logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     )
@@ -134,7 +134,8 @@ def cli(click_ctx: click.Context, config_path: str, verbose: int, quiet: bool) -
 
     Exit codes: 0 ok, 1 error, 2 usage error, 3 some sources or deliveries failed.
     """
-    _setup_logging(verbose, quiet)
+    if click_ctx.invoked_subcommand not in SILENT_COMMANDS:
+        _setup_logging(verbose, quiet)
     click_ctx.obj = Context(config_path)
 
 
@@ -278,6 +279,8 @@ def extract(ctx: Context, location: str, source_id: str | None) -> None:
         syndicate extract https://www.inews24.com/view/1601234
         syndicate extract tests/data/pages/article_inews24_altman.html --source it-pages
     """
+    import json
+
     from syndicate import pipeline
 
     with errors_to_exit(ctx):

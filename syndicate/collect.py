@@ -20,7 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from syndicate.config import Config, RuleConfig, SourceConfig
+from syndicate.config import Config
+from syndicate.config_sources import RuleConfig, SourceConfig
 from syndicate.errors import SchemaOutOfDate, SourceError, StoreError
 from syndicate.model import Article, SourceState, utcnow
 from syndicate.sanitize import (
@@ -103,11 +104,31 @@ def _label(article: Article) -> str:
     return truncate(" ".join(xml_text(str(key or "")).split()), 100)
 
 
+@dataclass(frozen=True)
+class ArticleOrigin:
+    """What normalising an article needs of its source.
+
+    ``source_id`` names it in log lines; ``section`` is the default section and
+    ``rules`` may choose another; ``location`` (a feed's or listing's URL) gives
+    the site an article without a link of its own links to.
+    """
+
+    source_id: str
+    section: str
+    rules: tuple[RuleConfig, ...] = ()
+    location: str = ""
+
+    @classmethod
+    def of(cls, source: SourceConfig) -> ArticleOrigin:
+        """The origin of the articles ``source`` gives."""
+        return cls(source.id, source.section, source.rules, source.location)
+
+
 class _Notes:
     """What normalising one article changed, logged as one line naming source and article."""
 
-    def __init__(self, source: SourceConfig, article: Article) -> None:
-        self.source = source
+    def __init__(self, source_id: str, article: Article) -> None:
+        self.source_id = source_id
         self.label = _label(article)
         self.reasons: list[str] = []
 
@@ -119,7 +140,7 @@ class _Notes:
         """Log the reasons, if any."""
         if self.reasons:
             logger.warning(
-                "source %s: article %r: %s", self.source.id, self.label, "; ".join(self.reasons)
+                "source %s: article %r: %s", self.source_id, self.label, "; ".join(self.reasons)
             )
 
 
@@ -180,11 +201,11 @@ def _link(raw: str, notes: _Notes) -> str:
     return url
 
 
-def _fallback_link(guid: str, source: SourceConfig) -> str:
-    """A link for an article without one: its GUID if http(s), else the source's site."""
+def _fallback_link(guid: str, location: str) -> str:
+    """A link for an article without one: its GUID if http(s), else the site of ``location``."""
     if safe_link(guid) == guid and len(guid) <= MAX_URL_CHARS:
         return guid
-    home = safe_link(source.location)
+    home = safe_link(location)
     if not home:
         return ""
     parts = urlsplit(home)
@@ -199,7 +220,7 @@ def _content_key(title: str, summary: str, content: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def normalize_article(article: Article, source: SourceConfig) -> Article | None:
+def normalize_article(article: Article, origin: ArticleOrigin) -> Article | None:
     """Sanitize, bound, title, section and summarise one article; None when it must be dropped.
 
     Every text field loses what XML cannot carry; lengths and the number of
@@ -209,10 +230,10 @@ def normalize_article(article: Article, source: SourceConfig) -> Article | None:
     title is titled from its text (else its link); one without a GUID or link
     is keyed by a hash of its text.
     """
-    notes = _Notes(source, article)
+    notes = _Notes(origin.source_id, article)
     own_url = _link(article.url, notes)
     guid = _guid(article.guid, own_url, notes)
-    url = own_url or _fallback_link(guid, source)
+    url = own_url or _fallback_link(guid, origin.location)
     summary = _bounded_html(article.summary_html, MAX_SUMMARY_CHARS, url, "summary", notes)
     content = _bounded_html(article.content_html, MAX_CONTENT_CHARS, url, "content", notes)
     if not html_to_text(summary):
@@ -229,7 +250,7 @@ def normalize_article(article: Article, source: SourceConfig) -> Article | None:
         categories=_categories(article.categories, notes), image_url=safe_link(article.image_url),
     )  # fmt: skip
     notes.log()
-    section = match_rules(source.rules, normalized) or article.section_id or source.section
+    section = match_rules(origin.rules, normalized) or article.section_id or origin.section
     return replace(normalized, section_id=section)
 
 
@@ -249,7 +270,7 @@ def newest(articles: Sequence[Article], limit: int) -> list[Article]:
 
 
 def normalize_batch(
-    articles: Sequence[Article], source: SourceConfig, *, limit: int | None = None
+    articles: Sequence[Article], origin: ArticleOrigin, *, limit: int | None = None
 ) -> tuple[list[Article], int]:
     """Normalise a batch and drop unusable articles and duplicate GUIDs; return (kept, skipped).
 
@@ -259,22 +280,24 @@ def normalize_batch(
     if limit is not None and len(articles) > limit:
         logger.warning(
             "source %s: %d entries; only the newest %d are read (collect.max_entries)",
-            source.id, len(articles), limit,
+            origin.source_id, len(articles), limit,
         )  # fmt: skip
     kept: dict[str, Article] = {}
     for article in articles if limit is None else newest(articles, limit):
         try:
-            normalized = normalize_article(article, source)
+            normalized = normalize_article(article, origin)
         except Exception as exc:  # one malformed article never stops its source
-            logger.debug("source %s: cannot normalise an article", source.id, exc_info=True)
+            logger.debug("source %s: cannot normalise an article", origin.source_id, exc_info=True)
             logger.warning(
                 "source %s: dropping article %r: %s: %s",
-                source.id, _label(article), type(exc).__name__, str(exc)[:200],
+                origin.source_id, _label(article), type(exc).__name__, str(exc)[:200],
             )  # fmt: skip
             continue
         if normalized is None:
             logger.warning(
-                "source %s: dropping article %r: no title, URL or GUID", source.id, _label(article)
+                "source %s: dropping article %r: no title, URL or GUID",
+                origin.source_id,
+                _label(article),
             )
         elif normalized.guid not in kept:
             kept[normalized.guid] = normalized
@@ -329,7 +352,7 @@ def _store_result(
     if isinstance(result, str):
         return _fail(store, state, result, now)
     limit = config.collect.max_entries
-    articles, skipped = normalize_batch(result.articles, source, limit=limit)
+    articles, skipped = normalize_batch(result.articles, ArticleOrigin.of(source), limit=limit)
     try:
         counts = store.upsert_articles(articles, tag_authority=config.host, now=now)
     except SchemaOutOfDate:

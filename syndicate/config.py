@@ -2,34 +2,30 @@
 
 Every problem is reported with the file name and the key path, e.g.
 ``schedules.yaml: digests[0].schedule: invalid schedule '0 25 * * *': hour: 25 ...``.
-Relative paths are resolved against the folder of the config file.
+Relative paths are resolved against the folder of the config file. Field types
+live in :mod:`syndicate.config_fields`, the sources' models in
+:mod:`syndicate.config_sources`.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     Strict,
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
-from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, WEB_SCHEMES, __version__
+from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, __version__
 from syndicate.addresses import parse_mailbox
 from syndicate.config_digest import (
     DEFAULT_GRACE,
@@ -43,59 +39,32 @@ from syndicate.config_digest import (
     QuietHoursConfig,
     SizeBudget,
 )
+from syndicate.config_fields import (
+    ConfigModel,
+    DurationField,
+    Flag,
+    Ident,
+    Line,
+    PathField,
+    ScheduleField,
+    Seconds,
+    Text,
+    Url,
+    ZoneField,
+    base_dir,
+    http_url,
+)
+from syndicate.config_sources import SOURCE_MODELS, RuleConfig, Source, SourceConfig
 from syndicate.config_web import RateLimitsConfig, WebConfig
 from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
-from syndicate.model import Section
-from syndicate.schedule import Schedule, parse_duration
+from syndicate.schedule import Schedule
 from syndicate.yamlfile import key_path, load_yaml, printable_line
 
+if TYPE_CHECKING:  # imported where used: ``check`` never builds the domain objects
+    from syndicate.model import Section
+
 RESERVED_SECTION_IDS = ("all",)  # "all" names the combined feed (all.rss.xml)
-MAX_DURATION = timedelta(days=3660)
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_HOST_RE = re.compile(
-    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$"
-)
-
-
-def _schedule(value: Any) -> Schedule:
-    if isinstance(value, Schedule):
-        return value
-    return Schedule.parse(value)
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float):
-        raise ValueError(f"invalid duration {value!r}: add a unit, e.g. 30m or 7d")
-    if not isinstance(value, str):
-        raise ValueError("expected a duration such as 30m or 7d")
-    duration = parse_duration(value)
-    if duration > MAX_DURATION:
-        raise ValueError(f"invalid duration {value!r}: at most {MAX_DURATION.days}d")
-    return duration
-
-
-def _zone(value: Any) -> ZoneInfo:
-    if isinstance(value, ZoneInfo):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("expected an IANA timezone name such as Asia/Seoul")
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(
-            f"unknown timezone {value!r} (use an IANA name such as Asia/Seoul)"
-        ) from None
-
-
-def _ident(value: Any) -> str:
-    if not isinstance(value, str) or not _ID_RE.match(value):
-        raise ValueError(
-            f"invalid id {value!r}: use lowercase letters, digits, '-' or '_' (at most 64)"
-        )
-    return value
 
 
 def _section_id(value: str) -> str:
@@ -104,217 +73,15 @@ def _section_id(value: str) -> str:
     return value
 
 
-def _line(value: Any) -> Any:
-    if isinstance(value, str) and any(c in value for c in "\r\n\t"):
-        raise ValueError("must be one line (no line breaks or tabs)")
-    return value
-
-
-def _base_dir(info: ValidationInfo) -> Path | None:
-    context = info.context
-    base = context.get("base") if isinstance(context, dict) else None
-    return base if isinstance(base, Path) else None
-
-
-def _absolute(path: Path, info: ValidationInfo) -> Path:
-    """Resolve ``path`` against the config folder given in the validation context."""
-    base = _base_dir(info)
-    if base is None or path.is_absolute():
-        return path
-    try:
-        return (base / path).resolve()
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"cannot resolve path {str(path)!r}: {exc}") from None
-
-
-def _path(value: Any, info: ValidationInfo) -> Path:
-    if isinstance(value, Path):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a path (text, not empty)")
-    return _absolute(Path(value), info)
-
-
-def _location(value: str, info: ValidationInfo) -> str:
-    """An http(s) URL, a ``file:`` URL, or a path made absolute against the config folder."""
-    scheme = urlsplit(value).scheme
-    if scheme in WEB_SCHEMES:
-        return _http_url(value)
-    if scheme == "file":
-        return value
-    if scheme and len(scheme) > 1:
-        raise ValueError(
-            f"{value!r}: unsupported URL scheme {scheme!r} (use http, https or a path)"
-        )
-    return str(_absolute(Path(value), info))
-
-
-def _http_url(value: str) -> str:
-    """Check that ``value`` is an absolute http(s) URL a reader could open."""
-    if any(c.isspace() for c in value) or not value.isprintable():
-        raise ValueError(f"{value!r} is not a URL: it contains spaces or control characters")
-    try:
-        parts = urlsplit(value)
-        host = (parts.hostname or "").encode("idna").decode("ascii")
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except (ValueError, UnicodeError):
-        raise ValueError(f"{value!r} is not a valid http(s) URL") from None
-    if parts.scheme not in WEB_SCHEMES or not _HOST_RE.match(host):
-        raise ValueError(f"{value!r} is not an http(s) URL with a host name")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{value!r}: user names and passwords do not belong in this URL")
-    return value
-
-
-ScheduleField = Annotated[Schedule, BeforeValidator(_schedule)]
-DurationField = Annotated[timedelta, BeforeValidator(_duration)]
-ZoneField = Annotated[ZoneInfo, BeforeValidator(_zone)]
-Ident = Annotated[str, BeforeValidator(_ident)]
-PathField = Annotated[Path, BeforeValidator(_path)]
-Flag = Annotated[bool, Strict()]
-Seconds = Annotated[float, Strict(), Field(gt=0, le=3600, allow_inf_nan=False)]
-Line = Annotated[str, Strict(), Field(min_length=1, max_length=300), AfterValidator(_line)]
-Url = Annotated[str, Strict(), Field(min_length=1, max_length=2000), AfterValidator(_line)]
-Text = Annotated[str, Strict(), Field(max_length=5000)]
-Location = Annotated[Url, AfterValidator(_location)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-
-class SectionConfig(_Model):
+class SectionConfig(ConfigModel):
     """A section: ``id`` used in rules and subscriptions, ``name`` shown to readers."""
 
-    id: Annotated[str, BeforeValidator(_ident), AfterValidator(_section_id)]
+    id: Annotated[Ident, AfterValidator(_section_id)]
     name: Line
     order: Annotated[int, Strict(), Field(ge=-1_000_000, le=1_000_000)] | None = None
 
 
-class RuleConfig(_Model):
-    """Map articles to a section by feed category or by URL path prefix."""
-
-    section: Line
-    category: Line | None = None
-    path: Line | None = None
-
-    @field_validator("path")
-    @classmethod
-    def _url_path(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
-            raise ValueError(f"{value!r} is not a URL path: it must start with '/'")
-        return value
-
-    @model_validator(mode="after")
-    def _one_matcher(self) -> RuleConfig:
-        if (self.category is None) == (self.path is None):
-            raise ValueError("a rule needs exactly one of 'category' or 'path'")
-        return self
-
-
-class PagesConfig(_Model):
-    """Article pages to fetch (``page``/``sitemap`` sources, ``fulltext`` feeds) and how fast.
-
-    ``urls`` lists article pages; ``select`` (CSS) or ``pattern`` (regular
-    expression) picks article links on the listing page at ``location``;
-    ``limit`` caps pages per run; ``delay`` (seconds) spaces requests to one
-    host and ``concurrency`` caps requests in flight per host; ``max_age`` skips
-    sitemap entries older than that.
-    """
-
-    urls: tuple[Location, ...] = ()
-    select: Line | None = None
-    pattern: Line | None = None
-    limit: Annotated[int, Strict(), Field(ge=1, le=5000)] = 30
-    delay: Annotated[float, Strict(), Field(ge=0, le=300, allow_inf_nan=False)] = 1.0
-    concurrency: Annotated[int, Strict(), Field(ge=1, le=32)] = 2
-    max_age: DurationField | None = None
-
-    @field_validator("select")
-    @classmethod
-    def _css(cls, value: str | None) -> str | None:
-        if value is not None:
-            from cssselect import HTMLTranslator, SelectorError
-
-            try:
-                HTMLTranslator().css_to_xpath(value)
-            except SelectorError as exc:
-                raise ValueError(f"invalid CSS selector {value!r}: {exc}") from None
-        return value
-
-    @field_validator("pattern")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-        return value
-
-
-class SourceBase(_Model):
-    """What every source kind has: an id, a location, a section, rules."""
-
-    id: Ident
-    location: Location
-    section: Line
-    timezone: ZoneField | None = None
-    rules: tuple[RuleConfig, ...] = ()
-    enabled: Flag = True
-
-    @property
-    def is_url(self) -> bool:
-        """True when ``location`` is an http(s) URL rather than a path."""
-        return urlsplit(self.location).scheme in WEB_SCHEMES
-
-
-class PagedSource(SourceBase):
-    """A source that fetches article pages, paced by ``pages``."""
-
-    pages: PagesConfig = PagesConfig()
-
-
-class FeedSource(PagedSource):
-    """An RSS/Atom feed; with ``fulltext`` its summary-only items are completed from their pages."""
-
-    kind: Literal["feed"]
-    fulltext: Flag = False
-
-
-class FolderSource(SourceBase):
-    """A folder of Markdown/HTML files with YAML front matter."""
-
-    kind: Literal["folder"]
-
-
-class PageSource(PagedSource):
-    """Article pages: ``pages.urls`` and/or the links ``pages.select`` finds at ``location``."""
-
-    kind: Literal["page"]
-    location: Location = ""
-
-    @model_validator(mode="after")
-    def _has_location(self) -> PageSource:
-        if not self.location and not self.pages.urls:
-            raise ValueError(
-                "location: required key is missing (a page source may list pages.urls)"
-            )
-        return self
-
-
-class SitemapSource(PagedSource):
-    """A sitemap (news, plain or index) whose newest article pages are fetched."""
-
-    kind: Literal["sitemap"]
-
-
-SOURCE_MODELS: tuple[type[SourceBase], ...] = (FeedSource, FolderSource, PageSource, SitemapSource)
-SourceConfig = FeedSource | FolderSource | PageSource | SitemapSource
-Source = Annotated[SourceConfig, Field(discriminator="kind")]
-
-
-class FeedsConfig(_Model):
+class FeedsConfig(ConfigModel):
     """The feeds written for readers: RSS and/or Atom, per section and combined."""
 
     output: PathField = Path("public/feeds")
@@ -333,14 +100,14 @@ class FeedsConfig(_Model):
         return tuple(dict.fromkeys(value))
 
 
-class FileDelivery(_Model):
+class FileDelivery(ConfigModel):
     """Write each message as an ``.eml`` file into ``folder``."""
 
     kind: Literal["file"]
     folder: PathField = Path("outbox")
 
 
-class SmtpDelivery(_Model):
+class SmtpDelivery(ConfigModel):
     """Send through an SMTP server; the password is read from ``password_env``."""
 
     kind: Literal["smtp"]
@@ -361,11 +128,11 @@ class SmtpDelivery(_Model):
         return os.environ.get(self.password_env) if self.password_env else None
 
 
-DELIVERY_MODELS: tuple[type[_Model], ...] = (FileDelivery, SmtpDelivery)
+DELIVERY_MODELS: tuple[type[ConfigModel], ...] = (FileDelivery, SmtpDelivery)
 Delivery = Annotated[FileDelivery | SmtpDelivery, Field(discriminator="kind")]
 
 
-class RetryConfig(_Model):
+class RetryConfig(ConfigModel):
     """When deferred sends of an edition are tried again: ``first_delay``, then three
     times longer each time up to ``max_delay``, until ``window`` after the edition began."""
 
@@ -382,7 +149,7 @@ class RetryConfig(_Model):
         return value
 
 
-class DigestConfig(_Model):
+class DigestConfig(ConfigModel):
     """An e-mail digest: which sections, when, from whom, and how it is delivered.
 
     ``archive``: whether its editions are shown on the web (``/archive``).
@@ -422,7 +189,7 @@ class DigestConfig(_Model):
         return value
 
 
-class CollectConfig(_Model):
+class CollectConfig(ConfigModel):
     """How and when sources are collected."""
 
     schedule: ScheduleField = Schedule.parse("every 10m")
@@ -432,7 +199,7 @@ class CollectConfig(_Model):
     max_entries: Annotated[int, Strict(), Field(ge=1, le=100_000)] = 1000
 
 
-class Config(_Model):
+class Config(ConfigModel):
     """The whole, validated configuration. Build it with :func:`load_config`."""
 
     timezone: ZoneField
@@ -453,7 +220,7 @@ class Config(_Model):
     @field_validator("public_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        parts = urlsplit(_http_url(value))
+        parts = urlsplit(http_url(value))
         if parts.query or parts.fragment:
             raise ValueError(f"{value!r}: a base URL has no '?' query or '#' fragment")
         return value.rstrip("/") + "/"
@@ -461,7 +228,7 @@ class Config(_Model):
     @field_validator("store")
     @classmethod
     def _store_url(cls, value: str, info: ValidationInfo) -> str:
-        base = _base_dir(info)
+        base = base_dir(info)
         return check_store_url(value if base is None else resolve_store_url(value, base))
 
     @property
@@ -476,6 +243,8 @@ class Config(_Model):
 
     def section_list(self) -> list[Section]:
         """Sections in display order (explicit ``order`` first, then file order)."""
+        from syndicate.model import Section
+
         keyed = sorted(
             enumerate(self.sections),
             key=lambda p: (p[1].order if p[1].order is not None else 10**6, p[0]),
@@ -570,6 +339,8 @@ def _unknown_key(loc: tuple[int | str, ...]) -> str:
     other = _other_kinds(loc)
     if other is not None:
         return other
+    import difflib
+
     key = loc[-1] if loc else ""
     close = difflib.get_close_matches(str(key), _known_keys(), n=1) if isinstance(key, str) else []
     return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"

@@ -13,8 +13,9 @@ from datetime import time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
+from syndicate.config_fields import ConfigModel
 from syndicate.schedule import parse_duration
 
 AA_CONTRAST = 4.5
@@ -92,11 +93,7 @@ Pixels = Annotated[int, Strict(), Field(ge=1, le=2000)]
 Words = Annotated[str, Strict(), Field(min_length=1, max_length=300)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LogoConfig(_Model):
+class LogoConfig(ConfigModel):
     """The masthead logo: an https image shown ``width`` x ``height`` pixels."""
 
     url: HttpsUrl
@@ -104,7 +101,7 @@ class LogoConfig(_Model):
     height: Pixels
 
 
-class PublisherConfig(_Model):
+class PublisherConfig(ConfigModel):
     """Who sends the digest, as the footer states it (정보통신망법 제50조):
     the sender's ``name``, postal ``address`` and a ``contact`` (phone or e-mail)."""
 
@@ -113,7 +110,7 @@ class PublisherConfig(_Model):
     contact: Words
 
 
-class ImagesConfig(_Model):
+class ImagesConfig(ConfigModel):
     """Lead images of articles: shown (``show``) at most ``width`` x ``height`` pixels."""
 
     show: Annotated[bool, Strict()] = True
@@ -130,7 +127,7 @@ def _quiet(value: Any) -> Any:
     return value
 
 
-class QuietHoursConfig(_Model):
+class QuietHoursConfig(ConfigModel):
     """Local hours in which no edition is built: one due inside waits until ``end``."""
 
     start: Clock = _clock(DEFAULT_QUIET[0])

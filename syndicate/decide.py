@@ -1,7 +1,7 @@
 """What storing a batch of collected articles should do, decided without a database.
 
 As lemon24/reader's ``Decider``: the store reads what it holds for the batch
-(``(source_id, key) -> (id, content hash)``), :func:`plan_batch` decides which
+(``(source_id, key) -> (seq, content hash)``), :func:`plan_batch` decides which
 articles are new, updated or unchanged, and the store only writes the plan.
 Hashing the GUID and the content, minting public ids and de-duplicating a batch
 live here too.
@@ -44,9 +44,9 @@ class Incoming(NamedTuple):
 
 
 class Stored(NamedTuple):
-    """The id and content hash of an article the store already holds."""
+    """The sequence and content hash of an article the store already holds."""
 
-    id: int
+    seq: int
     content_hash: str
 
 
@@ -128,7 +128,7 @@ def plan_batch(prepared: Sequence[Incoming], stored: Mapping[StoredKey, Stored])
         if change is ArticleChange.NEW:
             plan.new.append(incoming)
         elif held is not None and change is ArticleChange.UPDATED:
-            plan.updated.append((held.id, incoming))
+            plan.updated.append((held.seq, incoming))
         else:
             unchanged += 1
     return plan._replace(unchanged=unchanged)

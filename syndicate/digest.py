@@ -216,8 +216,8 @@ def _freeze(
         articles = store.articles_for_edition(
             upto_seq=cutoff, section_ids=section_ids, since=now - digest.first_window
         )
-    article_ids = [a.id for a in articles if a.id is not None]
-    edition, created = store.create_edition(digest.id, slot, cutoff, article_ids, now=now)
+    seqs = [a.seq for a in articles if a.seq is not None]
+    edition, created = store.create_edition(digest.id, slot, cutoff, seqs, now=now)
     logger.info(
         "digest %s: edition for %s with %d articles (cutoff %d, created %s)",
         digest.id,

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from syndicate.model import SendState
+if TYPE_CHECKING:  # imported when used: `--help` and `check` load no domain model
+    from syndicate.model import SendState
 
 _BREAKS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -119,6 +121,8 @@ class DeliveryError(SyndicateError):
         unreachable: bool = False,
         policy: bool = False,
     ) -> None:
+        from syndicate.model import SendState
+
         self.recipient = recipient
         self.message = message
         self.state = state or (SendState.FAILED if permanent else SendState.DEFERRED)

@@ -39,8 +39,9 @@ class Article:
 
     ``guid`` is the source's stable key for the article (its GUID, else its URL).
     ``summary_html`` and ``content_html`` are already sanitized.
-    ``id`` (the ingest sequence), ``public_id`` and ``first_seen_at`` are set by
-    the store and stay ``None`` on freshly collected articles.
+    ``seq`` (the ingest sequence: stored articles are numbered in the order they
+    were first stored), ``public_id`` and ``first_seen_at`` are set by the store
+    and stay ``None`` on freshly collected articles.
     """
 
     source_id: str
@@ -55,7 +56,7 @@ class Article:
     published_at: datetime | None = None
     updated_at: datetime | None = None
     image_url: str = ""
-    id: int | None = None
+    seq: int | None = None
     public_id: str | None = None
     first_seen_at: datetime | None = None
 
@@ -70,7 +71,7 @@ class Article:
 
 def newest_first(articles: Iterable[Article]) -> list[Article]:
     """Order articles as the store does: newest sort time first, then highest ingest sequence."""
-    return sorted(articles, key=lambda a: (a.sort_time, a.id or 0), reverse=True)
+    return sorted(articles, key=lambda a: (a.sort_time, a.seq or 0), reverse=True)
 
 
 class SubscriptionState(StrEnum):

@@ -15,8 +15,7 @@ from pathlib import Path
 from syndicate.config import Config
 from syndicate.dburl import sqlite_path
 from syndicate.deliveries import delivery_kind
-from syndicate.errors import FeedWriteError, SyndicateError
-from syndicate.feeds import feed_specs
+from syndicate.errors import SyndicateError
 from syndicate.sources import SOURCE_KINDS
 from syndicate.yamlfile import printable_line
 
@@ -95,17 +94,8 @@ def template_problems(config: Config) -> list[str]:
     return []
 
 
-def feed_problems(config: Config) -> list[str]:
-    """Problems the feed stage would raise before writing anything."""
-    try:
-        feed_specs(config)
-    except FeedWriteError as exc:
-        return [f"feeds: {exc}"]
-    return []
-
-
 def run_problems(config: Config) -> list[str]:
     """Every problem a run would hit that the config file alone cannot show."""
     problems = environment_problems(config) + folder_problems(config)
-    problems += feed_problems(config) + template_problems(config)
+    problems += template_problems(config)
     return [printable_line(problem) for problem in problems]

@@ -380,9 +380,9 @@ class Renderer:
 
     def _article_view(self, masthead: Masthead, article: Article) -> ArticleView:
         """The template view of one article (kept per stored article: editions reuse them)."""
-        if article.id is None:
+        if article.seq is None:
             return _article_view(masthead, article)
-        key = (masthead, article.id, article.public_id)
+        key = (masthead, article.seq, article.public_id)
         view = self._views.get(key)
         if view is None:
             view = self._views[key] = _article_view(masthead, article)

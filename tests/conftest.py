@@ -202,9 +202,14 @@ def http_root(tmp_path: Path, serve_http: HttpServe) -> tuple[Path, str]:
 @pytest.fixture
 def example_site(tmp_path: Path) -> Path:
     """A copy of the bundled example (schedules.yaml and examples/) in tmp_path."""
-    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    return tmp_path
+    return copy_example(tmp_path)
+
+
+def copy_example(folder: Path) -> Path:
+    """Copy the bundled example (schedules.yaml and examples/) into ``folder``; return it."""
+    shutil.copy(ROOT / "schedules.yaml", folder / "schedules.yaml")
+    shutil.copytree(ROOT / "examples", folder / "examples")
+    return folder
 
 
 def free_port() -> int:

@@ -13,6 +13,7 @@ import pytest
 
 from syndicate import sources
 from syndicate.collect import (
+    ArticleOrigin,
     SourceOutcome,
     collect_all,
     collect_source,
@@ -20,7 +21,8 @@ from syndicate.collect import (
     normalize_article,
     normalize_batch,
 )
-from syndicate.config import Config, FeedSource, RuleConfig, SourceConfig, load_config
+from syndicate.config import Config, load_config
+from syndicate.config_sources import RuleConfig, SourceConfig
 from syndicate.errors import SchemaOutOfDate, StoreError
 from syndicate.model import Article
 from syndicate.store import Store
@@ -59,8 +61,8 @@ def article(**fields: Any) -> Article:
     return Article(**values)
 
 
-def source_with_rules(*rules: RuleConfig) -> SourceConfig:
-    return FeedSource(id="s", kind="feed", location="/x", section="it", rules=rules)
+def source_with_rules(*rules: RuleConfig) -> ArticleOrigin:
+    return ArticleOrigin("s", "it", rules, location="/x")
 
 
 def test_rules_first_match_wins_category_case_insensitive_then_path() -> None:

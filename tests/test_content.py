@@ -57,7 +57,7 @@ def _article(seq: int, section: str = "it", **fields: Any) -> Article:
         "title": f"기사 제목 {seq}",
         "section_id": section,
         "published_at": datetime(2026, 11, 27, 20, seq % 60, tzinfo=UTC),
-        "id": seq,
+        "seq": seq,
     }
     values.update(fields)
     return Article(**values)

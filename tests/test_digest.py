@@ -175,7 +175,7 @@ def _sub(
 
 def _frozen(*articles: Article) -> Edition:
     numbered = tuple(
-        Article(**{**a.__dict__, "id": seq}) for seq, a in enumerate(articles, start=1)
+        Article(**{**a.__dict__, "seq": seq}) for seq, a in enumerate(articles, start=1)
     )
     return Edition(1, "morning", SLOT_0700, len(numbered), SLOT_0700, numbered)
 

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from syndicate.collect import collect_all
 from syndicate.config import Config, load_config
 from syndicate.store import Store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_example
 
 
-@pytest.fixture
-def collected(example_site: Path) -> tuple[Config, Store]:
-    config = load_config(example_site / "schedules.yaml")
-    store = Store(config.store)
-    store.upgrade()
-    outcomes = collect_all(config, store)
-    assert [o.error for o in outcomes] == [None] * len(outcomes)
-    return config, store
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Store]]:
+    """The example collected once for this module (its tests only read the store)."""
+    site = copy_example(tmp_path_factory.mktemp("example"))
+    config = load_config(site / "schedules.yaml")
+    with Store(config.store) as store:
+        store.upgrade()
+        outcomes = collect_all(config, store)
+        assert [o.error for o in outcomes] == [None] * len(outcomes)
+        yield config, store
 
 
 def _by_source(store: Store) -> dict[str, list[str]]:

@@ -15,8 +15,8 @@ import pytest
 from lxml import etree
 
 from syndicate import feeds
-from syndicate.collect import normalize_article
-from syndicate.config import Config, FeedSource, load_config
+from syndicate.collect import ArticleOrigin, normalize_article
+from syndicate.config import Config, load_config
 from syndicate.errors import FeedWriteError
 from syndicate.feeds import FeedSpec, feed_specs, render_feed, render_opml, write_feeds
 from syndicate.model import Article
@@ -27,7 +27,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def make_article(n: int, section: str = "it", **fields: Any) -> Article:
-    """An article as the store returns it: id, public id and first-seen time set."""
+    """An article as the store returns it: sequence, public id and first-seen time set."""
     values: dict[str, Any] = {
         "source_id": "src",
         "guid": f"g{n}",
@@ -36,7 +36,7 @@ def make_article(n: int, section: str = "it", **fields: Any) -> Article:
         "section_id": section,
         "summary_html": f"<p>요약 {n}</p>",
         "published_at": BASE + timedelta(hours=n),
-        "id": n,
+        "seq": n,
         "public_id": f"tag:news.example.kr,2024:article/{n}",
         "first_seen_at": BASE + timedelta(hours=n, minutes=5),
     }
@@ -46,8 +46,7 @@ def make_article(n: int, section: str = "it", **fields: Any) -> Article:
 
 def sanitized(article: Article) -> Article:
     """``article`` as collect stores it (sanitized once, there)."""
-    source = FeedSource(id="src", kind="feed", location="/x", section=article.section_id)
-    normalized = normalize_article(article, source)
+    normalized = normalize_article(article, ArticleOrigin("src", article.section_id))
     assert normalized is not None
     return normalized
 
@@ -420,7 +419,7 @@ def test_relative_links_in_summaries_become_absolute(config: Config) -> None:
 
 def collected(n: int, section: str, **fields: Any) -> Article:
     """An article as a collector hands it to the store (no id, public id or first-seen)."""
-    return make_article(n, section, id=None, public_id=None, first_seen_at=None, **fields)
+    return make_article(n, section, seq=None, public_id=None, first_seen_at=None, **fields)
 
 
 def test_write_feeds_from_a_real_store(config: Config, tmp_path: Path, store_url: str) -> None:

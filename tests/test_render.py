@@ -45,7 +45,7 @@ def _article(
         summary_html=summary,
         author=author,
         published_at=datetime(2026, 11, 28, 0, minute, tzinfo=UTC),
-        id=seq,
+        seq=seq,
     )
 
 

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from syndicate.config import Config, FeedSource, FolderSource, SourceConfig, load_config
+from syndicate.config import Config, load_config
+from syndicate.config_sources import FeedSource, FolderSource, SourceConfig
 from syndicate.errors import SourceError
 from syndicate.model import SourceState
 from syndicate.sources import SOURCE_KINDS, SourceContext, read_source

@@ -213,7 +213,7 @@ def test_upsert_new_updated_unchanged(store: Store) -> None:
         now=later,
     )
     assert (second.new, second.updated, second.unchanged) == (0, 1, 1)
-    updated = store.get_article(original.id or 0)
+    updated = store.get_article(original.seq or 0)
     assert updated is not None
     assert updated.title == "고친 제목"
     assert updated.public_id == original.public_id
@@ -223,7 +223,7 @@ def test_upsert_new_updated_unchanged(store: Store) -> None:
     recategorised = replace(changed, categories=("AI",))
     third = store.upsert_articles([recategorised], tag_authority=TAG, now=later)
     assert (third.new, third.updated, third.unchanged) == (0, 1, 0)
-    final = store.get_article(original.id or 0)
+    final = store.get_article(original.seq or 0)
     assert (
         final is not None and final.categories == ("AI",) and final.public_id == original.public_id
     )
@@ -249,7 +249,7 @@ def test_ingest_sequence_increases_in_batch_order(store: Store) -> None:
     assert store.max_seq() == 0
     store.upsert_articles([make_article(f"a{i}") for i in range(5)], tag_authority=TAG)
     store.upsert_articles([make_article("b0"), make_article("a0")], tag_authority=TAG)
-    by_guid = {a.guid: a.id or 0 for a in store.latest_articles()}
+    by_guid = {a.guid: a.seq or 0 for a in store.latest_articles()}
     ids = [by_guid[f"a{i}"] for i in range(5)] + [by_guid["b0"]]
     assert ids == sorted(ids) and len(set(ids)) == 6
     assert store.max_seq() == by_guid["b0"]
@@ -348,15 +348,15 @@ def test_subscription_for_unknown_subscriber_is_a_store_error(store: Store) -> N
 
 def test_edition_is_unique_per_slot_and_frozen(store: Store) -> None:
     store.upsert_articles([make_article(f"a{i}") for i in range(3)], tag_authority=TAG)
-    ids = [a.id or 0 for a in store.latest_articles()]
+    ids = [a.seq or 0 for a in store.latest_articles()]
     picked = [ids[2], ids[0]]
     edition, created = store.create_edition("morning", T0, store.max_seq(), picked)
-    assert created and [a.id for a in edition.articles] == picked
+    assert created and [a.seq for a in edition.articles] == picked
 
     again, created_again = store.create_edition("morning", T0, 99, [ids[1]])
     assert not created_again
     assert again.id == edition.id and again.cutoff_seq == edition.cutoff_seq
-    assert [a.id for a in again.articles] == picked
+    assert [a.seq for a in again.articles] == picked
 
     other, created_other = store.create_edition("evening", T0, 1, [])
     assert created_other and other.id != edition.id and other.articles == ()

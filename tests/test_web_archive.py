@@ -140,7 +140,7 @@ def test_archive_pages_newest_first(archive_site: WebServer) -> None:
     store = archive_site.store
     edition = store.last_edition("morning")
     assert edition is not None
-    ids = [a.id for a in edition.articles if a.id is not None]
+    ids = [a.seq for a in edition.articles if a.seq is not None]
     for day in range(1, 25):
         slot = edition.slot - timedelta(days=day)
         store.create_edition("morning", slot, edition.cutoff_seq, ids[: 1 + day % 3], now=NOW)

@@ -7,7 +7,7 @@ source's section and raw, unsanitized HTML), the updated
 modified". Readers raise :class:`~syndicate.errors.SourceError` on failure.
 
 Adding a source kind means adding its model to the ``SourceConfig`` union in
-:mod:`syndicate.config` and one :class:`SourceKind` in :data:`SOURCE_KINDS`
+:mod:`syndicate.config_sources` and one :class:`SourceKind` in :data:`SOURCE_KINDS`
 here. Readers are imported on first use, so ``check`` loads no HTTP or feed
 library.
 """
@@ -18,16 +18,17 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syndicate.config import Config, SourceConfig
-from syndicate.config import SourceBase as SourceLike
+from syndicate.config import Config
+from syndicate.config_sources import SourceBase as SourceLike
+from syndicate.config_sources import SourceConfig
 from syndicate.errors import SourceError
-from syndicate.model import Article, SourceState
 
 if TYPE_CHECKING:
     import httpx
+
+    from syndicate.model import Article, SourceState
 
 __all__ = [
     "SOURCE_KINDS",
@@ -74,16 +75,9 @@ def _lazy(module: str, name: str) -> Reader:
     return read
 
 
-def _local_path(source: SourceConfig) -> Path | None:
-    """The local file or folder ``source`` reads, or None for a URL or no location."""
-    if not source.enabled or not source.location or source.is_url:
-        return None
-    return Path(source.location.removeprefix("file://"))
-
-
 def _location_problems(source: SourceConfig, *, folder: bool = False) -> list[tuple[str, str]]:
     """A local location that does not exist (or is not a folder when one is needed)."""
-    location = _local_path(source)
+    location = source.local_path if source.enabled else None
     if location is None:
         return []
     try:

@@ -22,12 +22,19 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from syndicate import WEB_SCHEMES
-from syndicate.config import FeedSource
+from syndicate.config_sources import FeedSource
 from syndicate.errors import SourceError
 from syndicate.model import Article
 from syndicate.sanitize import plain_title
 from syndicate.sources import SourceContext, SourceResult
-from syndicate.sources.page import PageLink, fetch_pages, may_follow, merged_state, needs_fulltext
+from syndicate.sources.page import (
+    PageJob,
+    PageLink,
+    fetch_pages,
+    may_follow,
+    merged_state,
+    needs_fulltext,
+)
 from syndicate.sources.retrieve import retrieve
 from syndicate.sources.xmlguard import check_xml_parse, check_xml_safety
 from syndicate.textcodec import decode_bytes, http_charset
@@ -324,7 +331,7 @@ def _with_fulltext(source: FeedSource, ctx: SourceContext, articles: list[Articl
     wanted = [a for a in articles if may_follow(a.url, origin) and needs_fulltext(a)]
     wanted = wanted[: source.pages.limit]
     links = [PageLink(a.url, guid=a.guid, title=a.title, base=a) for a in wanted]
-    batch = fetch_pages(source, ctx, links)
+    batch = fetch_pages(PageJob.of(source, ctx), ctx, links)
     completed = {a.guid: a for a in batch.articles}
     kept = [completed.get(a.guid, a) for a in articles if a not in wanted or a.guid in completed]
     return SourceResult(kept, merged_state(ctx.state, batch))

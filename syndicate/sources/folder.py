@@ -28,12 +28,13 @@ from __future__ import annotations
 import html
 import logging
 import re
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urljoin
 
-from syndicate.config import FolderSource
+from syndicate.config_sources import FolderSource
 from syndicate.errors import SourceError
 from syndicate.model import Article
 from syndicate.sources import SourceContext, SourceResult
@@ -213,17 +214,22 @@ def read_folder(
     public_base_url: str,
     sections: set[str],
     max_bytes: int,
+    converter: MarkdownConverter | None = None,
 ) -> list[Article]:
-    """Read every article file of a folder source; bad files are logged and skipped."""
+    """Read every article file of a folder source; bad files are logged and skipped.
+
+    Markdown is converted by ``converter`` (its worker process shared with the
+    caller's other reads), else by a converter of this read's own.
+    """
     folder = Path(source.location)
     if not folder.is_dir():
         raise SourceError(source.id, f"folder not found: {shown(folder)}")
     articles = []
-    with MarkdownConverter() as converter:
+    with nullcontext(converter) if converter else MarkdownConverter() as active:
         for entry in list_files(folder):
             article = _read_entry(
                 folder, entry, source, max_bytes=max_bytes, zone=zone,
-                public_base_url=public_base_url, sections=sections, converter=converter,
+                public_base_url=public_base_url, sections=sections, converter=active,
             )  # fmt: skip
             if article is not None:
                 articles.append(article)

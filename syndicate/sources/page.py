@@ -29,7 +29,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from lxml import html as lxml_html
 
 from syndicate import WEB_SCHEMES
-from syndicate.config import CollectConfig, PagedSource, PageSource
+from syndicate.config import CollectConfig
+from syndicate.config_sources import PagedSource, PagesConfig, PageSource
 from syndicate.errors import SourceError, SyndicateError
 from syndicate.extract import Extracted, extract_article
 from syndicate.extract.document import decode_page, parse_page
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "PageJob",
     "PageLink",
     "article_from",
     "discover_links",
@@ -70,6 +72,25 @@ class PageLink:
     published: datetime | None = None
     lastmod: str = ""
     base: Article | None = None
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """What fetching one source's pages needs: whose pages they are and how politely to go.
+
+    ``source_id`` and ``section`` go into the articles, ``zone`` dates pages
+    without an offset, ``pages`` paces the requests (delay, concurrency).
+    """
+
+    source_id: str
+    section: str
+    zone: tzinfo
+    pages: PagesConfig
+
+    @classmethod
+    def of(cls, source: PagedSource, ctx: SourceContext) -> PageJob:
+        """The job of a ``page``, ``sitemap`` or ``fulltext`` feed source."""
+        return cls(source.id, source.section, ctx.zone(source), source.pages)
 
 
 @dataclass
@@ -131,13 +152,13 @@ def article_from(found: Extracted, link: PageLink, *, source_id: str, section: s
 # --- fetching -------------------------------------------------------------------------
 
 
-def fetch_page(
-    url: str, source: PagedSource, ctx: SourceContext, mark: dict[str, str]
-) -> Retrieved:
+def fetch_page(url: str, job: PageJob, ctx: SourceContext, mark: dict[str, str]) -> Retrieved:
     """Retrieve ``url`` behind its host's gate, conditional on ``mark``'s ETag/Last-Modified."""
     collect = ctx.config.collect
-    state = SourceState(source.id, etag=mark.get("etag"), last_modified=mark.get("last_modified"))
-    with host_gate(url, source.pages.delay, source.pages.concurrency).slot():
+    state = SourceState(
+        job.source_id, etag=mark.get("etag"), last_modified=mark.get("last_modified")
+    )
+    with host_gate(url, job.pages.delay, job.pages.concurrency).slot():
         return retrieve(
             url,
             state=state,
@@ -158,49 +179,49 @@ def _mark(got: Retrieved, sha256: str, link: PageLink) -> dict[str, str]:
 
 
 def _one_page(
-    link: PageLink, source: PagedSource, ctx: SourceContext
+    link: PageLink, job: PageJob, ctx: SourceContext
 ) -> tuple[Article | None, dict[str, str] | None]:
     """Fetch and extract one page: (article or None, the page's new validators or None)."""
     old = ctx.state.pages.get(link.url, {})
     if link.lastmod and old.get("lastmod") == link.lastmod:
         return None, old
-    got = fetch_page(link.url, source, ctx, old)
+    got = fetch_page(link.url, job, ctx, old)
     if got.not_modified or got.content is None:
         return None, {**old, "etag": got.etag or old.get("etag", "")}
     sha256 = hashlib.sha256(got.content).hexdigest()
     if old.get("sha256") == sha256:
         return None, _mark(got, sha256, link)
-    found = extract_article(got.content, got.final_url, ctx.zone(source), got.content_type)
-    article = article_from(found, link, source_id=source.id, section=source.section)
+    found = extract_article(got.content, got.final_url, job.zone, got.content_type)
+    article = article_from(found, link, source_id=job.source_id, section=job.section)
     return article, _mark(got, sha256, link)
 
 
 def _guarded(
-    link: PageLink, source: PagedSource, ctx: SourceContext
+    link: PageLink, job: PageJob, ctx: SourceContext
 ) -> tuple[Article | None, dict[str, str] | None]:
     try:
-        return _one_page(link, source, ctx)
+        return _one_page(link, job, ctx)
     except SyndicateError as exc:
         message = exc.message if isinstance(exc, SourceError) else str(exc)
         message = message.removeprefix(f"{link.url}: ")
-        logger.warning("source %s: page %s skipped: %s", source.id, link.url, message)
+        logger.warning("source %s: page %s skipped: %s", job.source_id, link.url, message)
     except Exception as exc:
         logger.warning(
             "source %s: page %s skipped: unexpected %s: %s",
-            source.id, link.url, type(exc).__name__, exc,
+            job.source_id, link.url, type(exc).__name__, exc,
         )  # fmt: skip
     known = link.url in ctx.state.pages  # extracted before: keep the stored full text
     return (link.base if link.base is not None and not known else None), None
 
 
-def fetch_pages(source: PagedSource, ctx: SourceContext, links: list[PageLink]) -> PageBatch:
+def fetch_pages(job: PageJob, ctx: SourceContext, links: list[PageLink]) -> PageBatch:
     """Fetch and extract ``links`` politely; failures are warnings, never exceptions."""
     batch = PageBatch()
     if not links:
         return batch
-    workers = max(1, min(source.pages.concurrency, len(links)))
+    workers = max(1, min(job.pages.concurrency, len(links)))
     run: Callable[[PageLink], tuple[Article | None, dict[str, str] | None]]
-    run = lambda link: _guarded(link, source, ctx)  # noqa: E731
+    run = lambda link: _guarded(link, job, ctx)  # noqa: E731
     unchanged = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for link, (article, mark) in zip(links, pool.map(run, links), strict=True):
@@ -210,7 +231,7 @@ def fetch_pages(source: PagedSource, ctx: SourceContext, links: list[PageLink]) 
                 batch.marks[link.url] = mark
                 unchanged += article is None
     if unchanged:
-        logger.info("source %s: %d pages unchanged, not extracted again", source.id, unchanged)
+        logger.info("source %s: %d pages unchanged, not extracted again", job.source_id, unchanged)
     return batch
 
 
@@ -238,11 +259,10 @@ def _link_of(node: lxml_html.HtmlElement) -> str:
 
 
 def discover_links(
-    content: bytes, base: str, source: PagedSource, content_type: str | None = None
+    content: bytes, base: str, options: PagesConfig, content_type: str | None = None
 ) -> list[str]:
-    """Article URLs on a listing page, in page order, each once, at most ``pages.limit``."""
+    """Article URLs on a listing page, in page order, each once, at most ``options.limit``."""
     tree = parse_page(decode_page(content, content_type), base)
-    options = source.pages
     nodes = tree.cssselect(options.select) if options.select else tree.xpath("//a[@href]")
     pattern = re.compile(options.pattern) if options.pattern else None
     found: list[str] = []
@@ -283,19 +303,20 @@ def read_page_source(source: PageSource, ctx: SourceContext) -> SourceResult:
 
     urls = list(source.pages.urls)
     state = ctx.state
+    job = PageJob.of(source, ctx)
     if source.location:
         mark = {"etag": state.etag or "", "last_modified": state.last_modified or ""}
-        got = fetch_page(source.location, source, ctx, mark)
+        got = fetch_page(source.location, job, ctx, mark)
         state = replace(state, etag=got.etag, last_modified=got.last_modified)
         if got.not_modified or got.content is None:
             if not urls:
                 return SourceResult([], state, not_modified=True)
         else:
-            urls += discover_links(got.content, got.final_url, source, got.content_type)
+            urls += discover_links(got.content, got.final_url, source.pages, got.content_type)
             if not urls:
                 logger.warning("source %s: no article links found on %s", source.id, got.final_url)
     links = [PageLink(url) for url in dict.fromkeys(urls)][: source.pages.limit]
-    batch = fetch_pages(source, ctx, links)
+    batch = fetch_pages(job, ctx, links)
     return SourceResult(batch.articles, merged_state(state, batch))
 
 

@@ -23,11 +23,18 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
-from syndicate.config import SitemapSource
+from syndicate.config_sources import PagesConfig, SitemapSource
 from syndicate.errors import SourceError
 from syndicate.extract.dates import parse_machine_date
 from syndicate.model import utcnow
-from syndicate.sources.page import PageLink, fetch_page, fetch_pages, may_follow, merged_state
+from syndicate.sources.page import (
+    PageJob,
+    PageLink,
+    fetch_page,
+    fetch_pages,
+    may_follow,
+    merged_state,
+)
 
 if TYPE_CHECKING:
     from syndicate.sources import SourceContext, SourceResult
@@ -107,33 +114,35 @@ def parse_sitemap(
     return links, children
 
 
-def _newest(links: list[PageLink], source: SitemapSource) -> list[PageLink]:
-    cutoff = utcnow() - source.pages.max_age if source.pages.max_age else None
+def _newest(links: list[PageLink], pages: PagesConfig) -> list[PageLink]:
+    cutoff = utcnow() - pages.max_age if pages.max_age else None
     fresh = [
         link for link in links
         if cutoff is None or link.published is None or link.published >= cutoff
     ]  # fmt: skip
     unique = list({link.url: link for link in reversed(fresh)}.values())[::-1]
     ordered = sorted(unique, key=lambda link: link.published or _OLDEST, reverse=True)
-    return ordered[: source.pages.limit]
+    return ordered[: pages.limit]
 
 
 def _read_children(
-    children: list[tuple[str, datetime | None]], source: SitemapSource, ctx: SourceContext
+    children: list[tuple[str, datetime | None]], job: PageJob, ctx: SourceContext
 ) -> list[PageLink]:
     links: list[PageLink] = []
     newest = sorted(children, key=lambda child: child[1] or _OLDEST, reverse=True)
     for url, _ in newest[:MAX_CHILDREN]:
         try:
-            got = fetch_page(url, source, ctx, {})
+            got = fetch_page(url, job, ctx, {})
             if got.content is not None:
                 found, _nested = parse_sitemap(
-                    got.content, url, ctx.zone(source), ctx.config.collect.max_bytes
+                    got.content, url, job.zone, ctx.config.collect.max_bytes
                 )
                 links += found
         except SourceError as exc:
-            logger.warning("source %s: child sitemap %s skipped: %s", source.id, url, exc.message)
-        if len(links) >= source.pages.limit * 4:
+            logger.warning(
+                "source %s: child sitemap %s skipped: %s", job.source_id, url, exc.message
+            )
+        if len(links) >= job.pages.limit * 4:
             break
     return links
 
@@ -143,17 +152,18 @@ def read_sitemap_source(source: SitemapSource, ctx: SourceContext) -> SourceResu
     from syndicate.sources import SourceResult
 
     state = ctx.state
+    job = PageJob.of(source, ctx)
     mark = {"etag": state.etag or "", "last_modified": state.last_modified or ""}
-    got = fetch_page(source.location, source, ctx, mark)
+    got = fetch_page(source.location, job, ctx, mark)
     state = replace(state, etag=got.etag, last_modified=got.last_modified)
     if got.not_modified or got.content is None:
         return SourceResult([], state, not_modified=True)
     try:
         links, children = parse_sitemap(
-            got.content, got.final_url, ctx.zone(source), ctx.config.collect.max_bytes
+            got.content, got.final_url, job.zone, ctx.config.collect.max_bytes
         )
     except SourceError as exc:
         raise SourceError(source.id, exc.message) from exc
-    links += _read_children(children, source, ctx)
-    batch = fetch_pages(source, ctx, _newest(links, source))
+    links += _read_children(children, job, ctx)
+    batch = fetch_pages(job, ctx, _newest(links, source.pages))
     return SourceResult(batch.articles, merged_state(state, batch))

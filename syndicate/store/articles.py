@@ -52,7 +52,7 @@ def article_values(incoming: Incoming) -> dict[str, Any]:
 def stored_article_hashes(
     conn: sa.Connection, keys: Iterable[StoredKey]
 ) -> dict[StoredKey, Stored]:
-    """(source_id, key hash) -> id and content hash of the stored articles among ``keys``."""
+    """(source_id, key hash) -> sequence and content hash of the stored articles among ``keys``."""
     by_source: dict[str, list[str]] = {}
     for source_id, key in keys:
         by_source.setdefault(source_id, []).append(key)
@@ -111,14 +111,14 @@ def row_article(row: sa.Row[Any]) -> Article:
         published_at=row.published_at,
         updated_at=row.updated_at,
         image_url=row.image_url,
-        id=row.id,
+        seq=row.id,
         public_id=row.public_id,
         first_seen_at=row.first_seen_at,
     )
 
 
 def newest_first() -> tuple[sa.UnaryExpression[Any], ...]:
-    """ORDER BY terms: newest first by publication (else update, else first seen), then id."""
+    """ORDER BY terms: newest first by publication (else update, else first seen), then seq."""
     when = sa.func.coalesce(
         articles.c.published_at, articles.c.updated_at, articles.c.first_seen_at
     )
@@ -183,17 +183,17 @@ class ArticlesMixin(StoreBase):
     def _write_plan(
         conn: sa.Connection, plan: BatchPlan, tag_authority: str, when: datetime
     ) -> None:
-        for article_id, incoming in plan.updated:
+        for seq, incoming in plan.updated:
             values = article_values(incoming) | {"changed_at": when}
-            conn.execute(articles.update().where(articles.c.id == article_id).values(values))
+            conn.execute(articles.update().where(articles.c.id == seq).values(values))
         if plan.new:
             rows = [new_article_row(incoming, tag_authority, when) for incoming in plan.new]
             conn.execute(articles.insert(), rows)
 
-    def get_article(self, article_id: int) -> Article | None:
-        """The stored article with ingest sequence ``article_id``, if any."""
+    def get_article(self, seq: int) -> Article | None:
+        """The stored article with ingest sequence ``seq``, if any."""
         with self._tx() as conn:
-            row = conn.execute(sa.select(articles).where(articles.c.id == article_id)).first()
+            row = conn.execute(sa.select(articles).where(articles.c.id == seq)).first()
         return None if row is None else row_article(row)
 
     def latest_articles(self, *, section_id: str | None = None, limit: int = 50) -> list[Article]:
@@ -205,7 +205,7 @@ class ArticlesMixin(StoreBase):
             return [row_article(row) for row in conn.execute(query)]
 
     def max_seq(self) -> int:
-        """The highest ingest sequence (article id); 0 when there are no articles."""
+        """The highest ingest sequence; 0 when there are no articles."""
         with self._tx() as conn:
             value = conn.execute(sa.select(sa.func.max(articles.c.id))).scalar()
         return int(value or 0)
@@ -226,7 +226,7 @@ class ArticlesMixin(StoreBase):
     ) -> list[Article]:
         """Candidates for an edition, newest first.
 
-        Articles with ``id <= upto_seq`` in ``section_ids``, and either after the
+        Articles with ``seq <= upto_seq`` in ``section_ids``, and either after the
         previous edition's cutoff (``after_seq``) or, for a first edition, first
         seen at or after ``since``.
         """

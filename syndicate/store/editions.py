@@ -60,13 +60,13 @@ def load_edition(conn: sa.Connection, row: sa.Row[Any]) -> Edition:
     )
 
 
-def freeze_articles(conn: sa.Connection, edition_id: int, article_ids: Sequence[int]) -> None:
-    """Store the article list of a new edition, in order, each article once."""
-    ids = list(dict.fromkeys(article_ids))
-    if ids:
+def freeze_articles(conn: sa.Connection, edition_id: int, seqs: Sequence[int]) -> None:
+    """Store the article list (by ingest sequence) of a new edition, in order, each once."""
+    unique = list(dict.fromkeys(seqs))
+    if unique:
         rows = [
-            {"edition_id": edition_id, "article_id": article_id, "position": position}
-            for position, article_id in enumerate(ids)
+            {"edition_id": edition_id, "article_id": seq, "position": position}
+            for position, seq in enumerate(unique)
         ]
         conn.execute(edition_articles.insert(), rows)
 
@@ -147,11 +147,14 @@ class EditionsMixin(StoreBase):
         digest_id: str,
         slot: datetime,
         cutoff_seq: int,
-        article_ids: Sequence[int],
+        seqs: Sequence[int],
         *,
         now: datetime | None = None,
     ) -> tuple[Edition, bool]:
-        """Freeze an edition atomically; ``(existing, False)`` if the slot already has one."""
+        """Freeze an edition of the articles ``seqs`` atomically.
+
+        ``(existing, False)`` when the slot already has an edition.
+        """
         slot, when = as_utc(slot), now_or(now)
         values = {
             "digest_id": digest_id,
@@ -165,7 +168,7 @@ class EditionsMixin(StoreBase):
                 if existing is not None:
                     return existing, False
                 row = conn.execute(editions.insert().values(values).returning(editions)).one()
-                freeze_articles(conn, int(row.id), article_ids)
+                freeze_articles(conn, int(row.id), seqs)
                 return load_edition(conn, row), True
         except Conflict:
             found = self.get_edition(digest_id, slot)

@@ -64,6 +64,8 @@ def _ts(name: str, *, nullable: bool = True) -> sa.Column[datetime]:
 articles = sa.Table(
     "articles",
     metadata,
+    # The ingest sequence (Article.seq; editions' cutoff_seq). The column keeps the
+    # name it has in existing databases; only the store reads it.
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("source_id", sa.String(200), nullable=False),
     sa.Column("guid", sa.Text, nullable=False),

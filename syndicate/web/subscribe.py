@@ -123,7 +123,7 @@ def read_entry(form: FormData, offered: list[str]) -> Entry:
         consent=form_text(form, "consent", max_length=10) == "yes",
     )
     try:
-        entry.email = normalize_address(entry.email)
+        entry.email = normalize_address(entry.email, fast=False)
     except AddressError:
         entry.errors["email"] = "올바른 메일 주소를 입력해 주세요. 예: hong@example.kr"
     if len(entry.name) > MAX_NAME or one_line(entry.name) != entry.name:

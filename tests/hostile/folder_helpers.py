@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from syndicate.collect import collect_all
-from syndicate.config import FolderSource, load_config
+from syndicate.config import load_config
+from syndicate.config_sources import FolderSource
 from syndicate.sources.folder import read_folder
 from syndicate.store import Store
 
@@ -28,7 +29,7 @@ _SCRIPT = """
 import json, logging, resource, sys
 from zoneinfo import ZoneInfo
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
-from syndicate.config import FolderSource, SourceConfig
+from syndicate.config_sources import FolderSource, SourceConfig
 from syndicate.sources import markup
 from syndicate.sources.folder import read_folder
 if sys.argv[3]:

@@ -12,7 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+from syndicate.addresses import _PLAIN, _SPECIAL_TLDS, _validated, plain_address
 from syndicate.config import load_config
 from syndicate.errors import ConfigError, SubscriberFileError
 from syndicate.store import Store
@@ -131,3 +134,51 @@ def test_unsubscribe_by_address_uses_the_same_rules(
         assert "\n" not in str(info.value)
     (changed,) = unsubscribe(store, "USER@xn--3E0B707E.KR")
     assert changed.subscriber.email == "user@xn--3e0b707e.kr"
+
+
+PLAIN_EXAMPLES = ["a@b.kr", "Kim.Min-ji+news@Mail.News.KR", "x@y.local", "x@xn--3e0b707e.kr"]
+
+
+@given(
+    st.one_of(
+        st.from_regex(_PLAIN, fullmatch=True),
+        st.sampled_from(PLAIN_EXAMPLES + [v for v in REJECTED if "@" in v]),
+        st.text(alphabet="aZ09.-_+@'\"가 ", max_size=30),
+    )
+)
+@example("a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + ".kr")
+@example("a" * 65 + "@y.kr")
+@example("x@ab--c.kr")
+def test_the_plain_pattern_decides_as_the_library_does(text: str) -> None:
+    """What the fast path accepts, email-validator accepts too, with the same normal form."""
+    fast = plain_address(text)
+    if fast is not None:
+        assert fast == _validated(text, text)
+
+
+def test_the_plain_pattern_leaves_every_special_use_name_to_the_library() -> None:
+    import email_validator
+
+    tlds = {name.rpartition(".")[2] for name in email_validator.SPECIAL_USE_DOMAIN_NAMES}
+    assert tlds <= _SPECIAL_TLDS
+
+
+def test_the_plain_pattern_takes_the_common_addresses() -> None:
+    assert plain_address("Newsletter@News.Example.KR") == "newsletter@news.example.kr"
+    assert plain_address("kim.min-ji+tag@mail.example.com") == "kim.min-ji+tag@mail.example.com"
+    assert plain_address("user@한국.kr") is None
+    assert plain_address("x@y.test") is None
+
+
+def test_the_subscribe_form_path_asks_only_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    import syndicate.addresses as addresses
+
+    monkeypatch.setattr(addresses, "plain_address", lambda text: "wrong@answer.example")
+    assert addresses.normalize_address("Kim@Example.KR", fast=False) == "kim@example.kr"
+    assert addresses.normalize_address("Kim@Example.KR") == "wrong@answer.example"
+
+
+def test_the_subscribe_form_validates_with_the_library() -> None:
+    source = (Path(__file__).parents[2] / "syndicate" / "web" / "subscribe.py").read_text()
+    calls = [line for line in source.splitlines() if "normalize_address(" in line]
+    assert calls and all("fast=False" in line for line in calls)

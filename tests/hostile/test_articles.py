@@ -29,10 +29,11 @@ from syndicate.collect import (
     MAX_CATEGORIES,
     MAX_CATEGORY_CHARS,
     MAX_TITLE_CHARS,
+    ArticleOrigin,
     collect_source,
     normalize_article,
 )
-from syndicate.config import Config, FeedSource, load_config
+from syndicate.config import Config, load_config
 from syndicate.feeds import feed_specs, render_feed, write_feeds
 from syndicate.model import Article
 from syndicate.store import Store
@@ -223,7 +224,7 @@ def test_non_http_item_link_never_reaches_a_feed(
 # --- normalisation of single fields ------------------------------------------------------
 
 
-SOURCE = FeedSource(id="s", kind="feed", location="https://site.example.kr/rss", section="it")
+SOURCE = ArticleOrigin("s", "it", location="https://site.example.kr/rss")
 BAD_CHARS = "\udfff\ud800\x00\x01\x08\x0b\x0c\x1f\ufffe\uffff"
 
 
@@ -499,7 +500,7 @@ def test_any_article_is_stored_xml_safe_and_renders_in_both_formats(
         assert not any(c in BAD_CHARS for c in text), repr(text)
     for link in (got.url, got.image_url):
         assert link == "" or link.lower().startswith(("http://", "https://")), link
-    stored = dataclasses.replace(got, id=1, public_id="tag:news.example.kr,2024:article/1")
+    stored = dataclasses.replace(got, seq=1, public_id="tag:news.example.kr,2024:article/1")
     config = load_config(write_config())
     for spec in feed_specs(config):
         if spec.key == "all":

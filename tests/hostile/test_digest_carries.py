@@ -24,7 +24,7 @@ it = Section("it", "IT·과학", 1)
 eco = Section("eco", "경제", 2)
 article = Article(
     source_id="s", guid="g1", url="/news/1", title="반도체 수출 回復", section_id="it",
-    summary_html="<p>요약</p>", published_at=slot, id=1,
+    summary_html="<p>요약</p>", published_at=slot, seq=1,
 )
 masthead = Masthead(
     digest_id="evening", title="저녁 브리핑", sender="편집국 <desk@preview.example.kr>",

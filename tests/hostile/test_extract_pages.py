@@ -10,15 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from syndicate.errors import ExtractError
 from syndicate.extract import extract_article, extract_html
-from tests.conftest import ROOT
+from tests.conftest import ROOT, CliOutcome, invoke_syndicate
 from tests.extract_truth import FIELDS, PAGES, SEOUL, ours, score, theirs, truths
 
 SEED = PAGES / "article_inews24_altman.html"
@@ -27,11 +25,9 @@ SEED_HTML = SEED.read_text("utf-8")
 TRUTHS = truths()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "syndicate", *args]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False
-    )
+def _cli(*args: str) -> CliOutcome:
+    """The command line, in this process, from the repository's folder."""
+    return invoke_syndicate(*args, cwd=ROOT)
 
 
 # --- the seed page through the CLI ---------------------------------------------------

@@ -19,7 +19,8 @@ from typing import Any, get_args
 import pytest
 
 from syndicate import collect, deliveries, delivery, pipeline, preflight, sources
-from syndicate.config import DELIVERY_MODELS, SOURCE_MODELS, load_config
+from syndicate.config import DELIVERY_MODELS, load_config
+from syndicate.config_sources import SOURCE_MODELS
 from syndicate.errors import ConfigError
 from syndicate.model import Article, SourceState
 from syndicate.store import Store

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import pytest
 
-from syndicate.collect import normalize_article
-from syndicate.config import FeedSource
+from syndicate.collect import ArticleOrigin, normalize_article
 from syndicate.model import Article
 from syndicate.sanitize import plain_title, safe_link
 
-SOURCE = FeedSource(id="h", kind="feed", location="https://news.example.kr/rss", section="it")
+SOURCE = ArticleOrigin("h", "it", location="https://news.example.kr/rss")
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,7 @@ def test_control_characters_never_reach_a_digest_title() -> None:
     assert one_line(hostile) == "속보 [31m빨강 끝 다음 줄"
     slot = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
     section = Section("it", "IT", 1)
-    article = Article("s", "g", "https://e.kr/1", hostile, "it", author=hostile, id=1)
+    article = Article("s", "g", "https://e.kr/1", hostile, "it", author=hostile, seq=1)
     masthead = Masthead("m", "T", "a@e.kr", None, "e.kr", "https://e.kr/", ZoneInfo("Asia/Seoul"))
     subscription = Subscription(Subscriber(1, "a@e.kr"), "m", (), SubscriptionState.ACTIVE, "t")
     edition = Edition(1, "m", slot, 1, slot, (article,))
