@@ -542,6 +542,56 @@ def subscribers_list(ctx: Context, digest_id: str | None) -> None:
                 )
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port (0: any free port).",
+)
+@pass_ctx
+def serve(ctx: Context, host: str, port: int) -> None:
+    """Serve the web pages: feeds, archive, unsubscribe, subscribe, preferences.
+
+    URLs live under the path of public_base_url; put nginx or Caddy in front for
+    HTTPS. Stops gracefully on SIGTERM or Ctrl-C (exit code 0).
+
+    \b
+    Example:
+        syndicate serve
+        syndicate serve --host 0.0.0.0 --port 8000
+        curl http://127.0.0.1:8080/healthz
+    """
+    from syndicate.web.server import serve as serve_web
+
+    with errors_to_exit(ctx):
+        store = _web_store(ctx)
+        serve_web(
+            ctx.config,
+            store,
+            host,
+            port,
+            on_start=lambda url: click.echo(f"serving {ctx.config.public_base_url} at {url}"),
+        )
+
+
+def _web_store(ctx: Context) -> Store:
+    """The store, checked to be current; an unreachable one is served anyway (503 pages)."""
+    from syndicate.errors import SchemaOutOfDate, StoreError
+    from syndicate.store import Store
+
+    try:
+        return ctx.store()
+    except SchemaOutOfDate:
+        raise
+    except StoreError as exc:
+        click.echo(f"warning: {exc} (serving anyway; /healthz answers 503)", err=True)
+        ctx._store = Store(ctx.config.store)
+        return ctx._store
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="syndicate")

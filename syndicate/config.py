@@ -31,6 +31,7 @@ from pydantic import (
 
 from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, WEB_SCHEMES, __version__
 from syndicate.addresses import parse_mailbox
+from syndicate.config_web import RateLimitsConfig, WebConfig
 from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
 from syndicate.model import Section
@@ -349,7 +350,10 @@ Delivery = Annotated[FileDelivery | SmtpDelivery, Field(discriminator="kind")]
 
 
 class DigestConfig(_Model):
-    """An e-mail digest: which sections, when, from whom, and how it is delivered."""
+    """An e-mail digest: which sections, when, from whom, and how it is delivered.
+
+    ``archive``: whether its editions are shown on the web (``/archive``).
+    """
 
     id: Ident
     title: Line
@@ -360,6 +364,7 @@ class DigestConfig(_Model):
     sender: str
     reply_to: str | None = None
     delivery: Delivery
+    archive: Flag = True
 
     @field_validator("sender", "reply_to")
     @classmethod
@@ -391,6 +396,7 @@ class Config(_Model):
     feeds: FeedsConfig = FeedsConfig()
     digests: tuple[DigestConfig, ...] = ()
     collect: CollectConfig = CollectConfig()
+    web: WebConfig = WebConfig()
     path: Path = Path(DEFAULT_CONFIG)
 
     @field_validator("public_base_url")
@@ -478,6 +484,7 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
 def _known_keys() -> list[str]:
     models: list[type[BaseModel]] = [Config, SectionConfig, RuleConfig, *SOURCE_MODELS]
     models += [FeedsConfig, *DELIVERY_MODELS, DigestConfig, CollectConfig]
+    models += [WebConfig, RateLimitsConfig]
     return sorted({name for model in models for name in model.model_fields} - {"path"})
 
 

@@ -11,7 +11,8 @@
     ├── SubscriberFileError        a subscribers file cannot be imported (names file and line)
     ├── FeedWriteError             a feed file could not be rendered or written
     ├── RenderError                a digest template failed to render
-    └── DeliveryError              a message could not be delivered (names the recipient)
+    ├── DeliveryError              a message could not be delivered (names the recipient)
+    └── WebError                   the web server cannot start (e.g. its port is taken)
 
 Third-party exceptions are caught at the module that talks to the library and
 re-raised as one of these with ``raise ... from exc``.
@@ -96,3 +97,7 @@ class DeliveryError(SyndicateError):
 
 class ExtractError(SyndicateError):
     """A page has no article that can be extracted; the message names the page."""
+
+
+class WebError(SyndicateError):
+    """``syndicate serve`` cannot start: the address is taken or cannot be listened on."""

@@ -15,11 +15,17 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+
+if TYPE_CHECKING:
+    from syndicate.config import Config
+    from syndicate.store import Store
+    from syndicate.web.app import Feature
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -251,3 +257,79 @@ def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
         yield sink, port
     finally:
         controller.stop()
+
+
+@dataclass
+class WebServer:
+    """A running web application: ``url`` is its site root (with the path of
+    ``public_base_url``, ending in ``/``), ``config`` and ``store`` what it serves."""
+
+    url: str
+    config: Config
+    store: Store
+
+    def at(self, relative: str) -> str:
+        """The URL of ``relative`` (no leading slash) under the site root."""
+        return self.url + relative
+
+
+StartWeb = Callable[..., WebServer]
+
+
+@pytest.fixture
+def web_server() -> Iterator[StartWeb]:
+    """Start the real app under uvicorn on 127.0.0.1 (any free port) in a thread.
+
+    ``web_server(config_path, now=None, upgrade=True, features=None)`` loads the
+    config, opens its store (``upgrade``: create or migrate it first), serves and
+    gives a :class:`WebServer`; every server is stopped after the test. The
+    config's ``store`` decides the database (``write_config(store=store_url)``).
+    """
+    from syndicate.config import load_config
+    from syndicate.model import utcnow
+    from syndicate.store import Store
+    from syndicate.web.app import FEATURES, create_app
+    from syndicate.web.server import bind_socket, uvicorn_server
+
+    running: list[tuple[Any, threading.Thread, Store]] = []
+
+    def start(
+        config_path: Path,
+        *,
+        now: Callable[[], datetime] | None = None,
+        upgrade: bool = True,
+        features: tuple[Feature, ...] | None = None,
+    ) -> WebServer:
+        config = load_config(config_path)
+        store = Store(config.store)
+        if upgrade:
+            store.ensure_current()
+        app = create_app(config, store, now=now or utcnow, features=features or FEATURES)
+        sock = bind_socket("127.0.0.1", 0)
+        server = uvicorn_server(app, config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        running.append((server, thread, store))
+        _wait_started(server, thread)
+        port = sock.getsockname()[1]
+        prefix = "/" + "/".join(p for p in config.public_base_url.split("/")[3:] if p)
+        return WebServer(f"http://127.0.0.1:{port}{prefix.rstrip('/')}/", config, store)
+
+    try:
+        yield start
+    finally:
+        for server, thread, store in running:
+            server.should_exit = True
+            thread.join(timeout=15)
+            store.close()
+
+
+def _wait_started(server: Any, thread: threading.Thread) -> None:
+    """Wait until uvicorn accepts connections (at most 20 s)."""
+    import time
+
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the web server did not start")
+        time.sleep(0.01)

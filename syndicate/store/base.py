@@ -118,6 +118,13 @@ class StoreBase:
         """Release every pooled connection."""
         self._engine.dispose()
 
+    def ping(self) -> None:
+        """Ask the database a trivial question (``SELECT 1``); StoreError says why it cannot."""
+        if self._sqlite_path is not None and not self._sqlite_path.is_file():
+            raise StoreError(f"database {self.url}: no database file at {self._sqlite_path}")
+        with self._tx() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     def _error(self, exc: Exception) -> str:
         detail = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
         return f"database {self.url}: {driver_reason(str(detail), self._password)}"
