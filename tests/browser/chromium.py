@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
 from tests.conftest import ROOT
 
@@ -165,3 +172,34 @@ def check_page(page: Page, name: str) -> Path:
         overflow = horizontal_overflow(page)
         assert overflow == 0, f"{name} scrolls sideways by {overflow}px at {width}px ({shot})"
     return shot
+
+
+def focus_ring(page: Page) -> dict[str, str]:
+    """The focused element's tag and the computed styles that can draw its focus ring."""
+    ring: dict[str, str] = page.evaluate(
+        """() => { const el = document.activeElement; const s = getComputedStyle(el);
+        return {tag: el.tagName.toLowerCase(), text: (el.textContent || el.name || '').trim(),
+                outlineStyle: s.outlineStyle, outlineWidth: s.outlineWidth,
+                boxShadow: s.boxShadow}; }"""
+    )
+    return ring
+
+
+def has_visible_focus(ring: dict[str, str]) -> bool:
+    """True when the focus ring is drawn: a solid-ish outline of some width, or a shadow."""
+    outline = ring["outlineStyle"] != "none" and float(ring["outlineWidth"].rstrip("px")) > 0
+    return outline or ring["boxShadow"] not in ("", "none")
+
+
+def console_errors(page: Page) -> list[str]:
+    """Collect the page's console errors from now on (CSP refusals show up there),
+    except the one Chromium logs for a document answered with an error status."""
+    errors: list[str] = []
+
+    def record(message: ConsoleMessage) -> None:
+        url = message.location.get("url", "")
+        if message.type == "error" and url != page.url:
+            errors.append(f"{url}: {message.text}")
+
+    page.on("console", record)
+    return errors

@@ -8,33 +8,21 @@ from __future__ import annotations
 
 import email
 import email.policy
-import shutil
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from tests.browser.chromium import PHONE, Chromium, ColorScheme, check_page, screenshot
-from tests.conftest import ROOT, invoke_syndicate
 
 EMAIL_WIDTH = 700
 EVERY_SECTION = "choi.yuna@example.com"  # examples/subscribers.csv: no sections = all
 
 
 @pytest.fixture(scope="module")
-def digest_html(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The HTML part of one digest the example site's pipeline delivered to a file."""
-    site = tmp_path_factory.mktemp("site")
-    shutil.copy(ROOT / "schedules.yaml", site / "schedules.yaml")
-    shutil.copytree(ROOT / "examples", site / "examples")
-    for step in (
-        ["db", "upgrade"],
-        ["subscribers", "import", "examples/subscribers.csv"],
-        ["run", "--once"],
-    ):
-        result = invoke_syndicate(*step, cwd=site)
-        assert result.returncode == 0, (step, result.stdout, result.stderr)
-    return _html_part_for(site / "outbox", EVERY_SECTION)
+def digest_html(delivered_site: Path) -> str:
+    """The HTML part of the digest delivered to the reader who gets every section."""
+    return _html_part_for(delivered_site / "outbox", EVERY_SECTION)
 
 
 def _html_part_for(outbox: Path, address: str) -> str:
