@@ -24,6 +24,13 @@ demo: $(STAMP) ## run the whole pipeline once on the bundled example (SQLite, of
 	@echo
 	@echo "Feeds:   $(CURDIR)/public/feeds/  ($$(ls public/feeds | wc -l) files)"
 	@echo "E-mails: $(CURDIR)/outbox/  ($$(ls outbox 2>/dev/null | grep -c '\.eml$$' || true) .eml files)"
+	@echo
+	@echo "Web:     $(SYN) serve    (then open http://127.0.0.1:8080/ ; stop with Ctrl-C)"
+	@url=$$(grep -h -m1 '^List-Unsubscribe:' outbox/*.eml 2>/dev/null | head -n1 | sed -e 's/^[^<]*<//' -e 's/>.*//'); \
+	if [ -n "$$url" ]; then \
+		echo "One unsubscribe link from the outbox: $$url"; \
+		echo "  the same page on the local server:  http://127.0.0.1:8080/$${url#*://*/}"; \
+	fi
 
 test: $(STAMP) ## run the whole test suite (one worker per core: pytest-xdist)
 	$(BIN)/pytest -n auto

@@ -9,6 +9,9 @@ Building the same slot again returns the stored edition unchanged.
 A :class:`~syndicate.model.Digest` is what one subscriber receives from an
 edition: the articles of the sections they chose, grouped by section in the
 configured order, newest first, at most ``max_per_section`` per group.
+:func:`web_digest` is the public web version of an edition: every section, no
+subscriber. An edition's web address is ``archive/<digest id>/<edition key>``,
+the key being its slot in the configured timezone (:func:`edition_key`).
 
 No templates here; rendering is :mod:`syndicate.render`'s job.
 """
@@ -16,8 +19,9 @@ No templates here; rendering is :mod:`syndicate.render`'s job.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -33,6 +37,7 @@ from syndicate.model import (
     Subscription,
     as_utc,
     newest_first,
+    public_subscription,
     utcnow,
 )
 
@@ -40,6 +45,10 @@ if TYPE_CHECKING:
     from syndicate.store import Store
 
 logger = logging.getLogger(__name__)
+
+ARCHIVE_PATH = "archive/"
+EDITION_KEY_FORMAT = "%Y-%m-%d-%H%M"
+_EDITION_KEY_RE = re.compile(r"\d{4}-\d{2}-\d{2}-\d{4}")
 
 
 def digest_config(config: Config, digest_id: str) -> DigestConfig:
@@ -202,10 +211,65 @@ def digest_for(
         masthead = masthead_for(config, digest_config(config, edition.digest_id))
     if sections is None:
         sections = subscribed_sections(config, subscription)
-    url = unsubscribe_url(config, subscription)
-    return Digest(edition, subscription, groups, masthead, tuple(sections), url)
+    return Digest(
+        edition,
+        subscription,
+        groups,
+        masthead,
+        tuple(sections),
+        unsubscribe_url(config, subscription),
+        archive_url=archive_url(config, edition),
+        preferences_url=preferences_url(config, subscription),
+    )
+
+
+def web_digest(config: Config, edition: Edition) -> Digest:
+    """The public web version of ``edition``: every offered section, nobody's address.
+
+    Grouped and capped like the e-mail (``max_per_section``); its subscription is
+    :func:`~syndicate.model.public_subscription`, its unsubscribe and preferences
+    URLs are empty.
+    """
+    digest = digest_config(config, edition.digest_id)
+    sections = config.digest_sections(digest)
+    grouped = _by_section(edition, digest.max_per_section)
+    groups = tuple(SectionGroup(s, grouped[s.id]) for s in sections if grouped.get(s.id))
+    masthead = masthead_for(config, digest)
+    subscription = public_subscription(digest.id)
+    url = archive_url(config, edition)
+    return Digest(edition, subscription, groups, masthead, tuple(sections), "", archive_url=url)
 
 
 def unsubscribe_url(config: Config, subscription: Subscription) -> str:
     """Return the public one-click unsubscribe URL of a subscription."""
     return f"{config.public_base_url}unsubscribe?token={quote(subscription.token, safe='')}"
+
+
+def preferences_url(config: Config, subscription: Subscription) -> str:
+    """Return the public preferences page URL of a subscription (same token as unsubscribing)."""
+    return f"{config.public_base_url}preferences?token={quote(subscription.token, safe='')}"
+
+
+def edition_key(slot: datetime, zone: tzinfo) -> str:
+    """The readable, stable key of an edition in URLs: its slot, local, ``2026-11-29-0700``."""
+    return as_utc(slot).astimezone(zone).strftime(EDITION_KEY_FORMAT)
+
+
+def parse_edition_key(key: str, zone: tzinfo) -> list[datetime]:
+    """The UTC slots ``key`` may name (two in a repeated local hour); [] when not a key."""
+    if not _EDITION_KEY_RE.fullmatch(key):
+        return []
+    try:
+        local = datetime.strptime(key, EDITION_KEY_FORMAT)
+    except ValueError:
+        return []
+    slots = [as_utc(local.replace(tzinfo=zone, fold=fold)) for fold in (0, 1)]
+    return list(dict.fromkeys(slots))
+
+
+def archive_url(config: Config, edition: Edition) -> str:
+    """The public URL of ``edition``'s web version; empty when its digest is not archived."""
+    if not digest_config(config, edition.digest_id).archive:
+        return ""
+    key = edition_key(edition.slot, config.timezone)
+    return f"{config.public_base_url}{ARCHIVE_PATH}{edition.digest_id}/{key}"

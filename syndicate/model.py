@@ -238,7 +238,13 @@ class Digest:
 
     It carries everything rendering and composing need, so a Digest can be shown
     without a loaded configuration: its ``masthead``, the ``sections`` the
-    subscriber chose (display order) and their ``unsubscribe_url``.
+    subscriber chose (display order), their ``unsubscribe_url`` and
+    ``preferences_url``, and the edition's ``archive_url`` (its web version; empty
+    when the digest is not archived).
+
+    The web version of an edition is a Digest too, for a *public* subscription
+    (no address, no name, no token) and without unsubscribe or preferences URL:
+    it holds no personal data, so no template can show any.
     """
 
     edition: Edition
@@ -247,6 +253,8 @@ class Digest:
     masthead: Masthead
     sections: tuple[Section, ...]
     unsubscribe_url: str
+    archive_url: str = ""
+    preferences_url: str = ""
 
     @property
     def title(self) -> str:
@@ -254,9 +262,25 @@ class Digest:
         return self.masthead.title
 
     @property
+    def personal(self) -> bool:
+        """True for a subscriber's digest, False for the public web version of an edition."""
+        return bool(self.subscription.token)
+
+    @property
     def article_count(self) -> int:
         """Number of articles across all groups."""
         return sum(len(g.articles) for g in self.groups)
+
+
+def public_subscription(digest_id: str) -> Subscription:
+    """The subscription of the public web version of ``digest_id``: nobody's, every section."""
+    return Subscription(
+        subscriber=Subscriber(id=0, email="", name=""),
+        digest_id=digest_id,
+        sections=(),
+        status=SubscriptionState.ACTIVE,
+        token="",
+    )
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,16 @@ class ArticleView:
 
 
 @dataclass(frozen=True)
+class WebLinks:
+    """Links the web version of an edition shows instead of a subscriber's footer."""
+
+    stylesheet_url: str
+    archive_url: str
+    subscribe_url: str
+    home_url: str
+
+
+@dataclass(frozen=True)
 class GroupView:
     """A section heading and its articles, in display order."""
 
@@ -191,6 +201,17 @@ class Renderer:
             return inline_css(self._html(digest), base_url)
         return personal
 
+    def render_web(self, digest: Digest, web: WebLinks) -> str:
+        """The web version of a (public) digest: the same template, CSS linked, not inlined.
+
+        The template sees ``web`` (the page's links); it shows no preheader and no
+        personal footer, and links ``web.stylesheet_url`` instead of a ``<style>``
+        block (pages forbid inline styles). Nothing personal is in a public digest.
+        """
+        if digest.personal:
+            raise RenderError("the web version is rendered from a public digest only")
+        return self._template(HTML_TEMPLATE, {**self.context(digest), "web": web, "css": ""})
+
     def _html(self, digest: Digest) -> str:
         """The HTML document of ``digest`` before CSS inlining."""
         return self._template(HTML_TEMPLATE, {**self.context(digest), "css": Markup(self.css())})
@@ -226,6 +247,10 @@ class Renderer:
             "name": digest.subscription.subscriber.name,
             "section_names": [s.name for s in digest.sections],
             "unsubscribe_url": digest.unsubscribe_url,
+            "preferences_url": digest.preferences_url,
+            "archive_url": digest.archive_url,
+            "personal": digest.personal,
+            "web": None,
             "public_base_url": masthead.public_base_url,
             "host": masthead.host,
             "article_count": digest.article_count,
@@ -306,11 +331,21 @@ def _anonymous(digest: Digest) -> Digest:
         name=_PH_NAME if subscription.subscriber.name else "",
     )
     anonymous = replace(subscription, subscriber=subscriber, token=_PH_TOKEN)
-    url = digest.unsubscribe_url
     token = quote(subscription.token, safe="")
-    if token and url.endswith(token):  # else the document stays the subscriber's own
-        url = url[: -len(token)] + _PH_TOKEN
-    return replace(digest, subscription=anonymous, unsubscribe_url=url)
+    return replace(
+        digest,
+        subscription=anonymous,
+        unsubscribe_url=_token_placeholder(digest.unsubscribe_url, token),
+        preferences_url=_token_placeholder(digest.preferences_url, token),
+    )
+
+
+def _token_placeholder(url: str, token: str) -> str:
+    """``url`` with its trailing ``token`` replaced by the placeholder.
+
+    A URL not ending in the token is kept: the document stays the subscriber's own.
+    """
+    return url[: -len(token)] + _PH_TOKEN if token and url.endswith(token) else url
 
 
 def _personalise(html: str, subscription: Subscription) -> str:

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from syndicate.store.articles import ArticlesMixin
 from syndicate.store.audience import AudienceMixin, SubscriptionEntry
-from syndicate.store.editions import EditionsMixin
+from syndicate.store.editions import EditionEntry, EditionsMixin
 from syndicate.store.migrations import SchemaMixin
 
-__all__ = ["Store", "SubscriptionEntry"]
+__all__ = ["EditionEntry", "Store", "SubscriptionEntry"]
 
 
 class Store(SchemaMixin, ArticlesMixin, AudienceMixin, EditionsMixin):

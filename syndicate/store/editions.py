@@ -7,6 +7,7 @@ send methods; send states follow the transition table of :mod:`syndicate.model`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,16 @@ from syndicate.model import (
 from syndicate.store.articles import row_article
 from syndicate.store.base import Conflict, StoreBase, now_or
 from syndicate.store.tables import articles, edition_articles, editions, sends
+
+
+@dataclass(frozen=True)
+class EditionEntry:
+    """An edition as an archive lists it: which digest, which slot, how many articles."""
+
+    edition_id: int
+    digest_id: str
+    slot: datetime
+    article_count: int
 
 
 def load_edition(conn: sa.Connection, row: sa.Row[Any]) -> Edition:
@@ -99,6 +110,34 @@ class EditionsMixin(StoreBase):
         """The edition of ``digest_id`` for ``slot``, with its frozen articles."""
         with self._tx() as conn:
             return self._find_edition(conn, digest_id, slot)
+
+    def list_editions(
+        self, digest_ids: Sequence[str], *, limit: int, offset: int = 0
+    ) -> list[EditionEntry]:
+        """Editions of ``digest_ids`` with at least one article, newest slot first."""
+        count = sa.func.count(edition_articles.c.article_id).label("article_count")
+        query = (
+            sa.select(editions.c.id, editions.c.digest_id, editions.c.slot, count)
+            .join(edition_articles, edition_articles.c.edition_id == editions.c.id)
+            .where(editions.c.digest_id.in_(list(digest_ids)))
+            .group_by(editions.c.id, editions.c.digest_id, editions.c.slot)
+            .order_by(editions.c.slot.desc(), editions.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [EditionEntry(int(r.id), r.digest_id, r.slot, int(r.article_count)) for r in rows]
+
+    def count_editions(self, digest_ids: Sequence[str]) -> int:
+        """How many editions of ``digest_ids`` have at least one article."""
+        query = (
+            sa.select(sa.func.count(sa.distinct(edition_articles.c.edition_id)))
+            .join(editions, edition_articles.c.edition_id == editions.c.id)
+            .where(editions.c.digest_id.in_(list(digest_ids)))
+        )
+        with self._tx() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def create_edition(
         self,

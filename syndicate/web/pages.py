@@ -75,14 +75,18 @@ def stylesheet(templates: jinja2.Environment) -> bytes:
     return source.encode("utf-8")
 
 
+def css_version(css: bytes) -> str:
+    """A short hash of a stylesheet, for its URL (``?v=``): a changed file is a new URL."""
+    return hashlib.sha256(css).hexdigest()[:12]
+
+
 def page_globals(ctx: WebContext, css: bytes) -> dict[str, Any]:
     """Names every page template sees: links, the site title, the stylesheet URL."""
-    version = hashlib.sha256(css).hexdigest()[:12]
     return {
         "href": ctx.href,
         "public_url": ctx.public_url,
         "site_title": ctx.config.feeds.title,
-        "stylesheet_url": ctx.href(f"static/{STYLESHEET}") + f"?v={version}",
+        "stylesheet_url": ctx.href(f"static/{STYLESHEET}") + f"?v={css_version(css)}",
     }
 
 
