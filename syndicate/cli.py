@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -371,6 +372,7 @@ def _print_digest(config: Config, run: pipeline.DigestRun) -> None:
         f"digest {run.digest_id} {slot} ({state}, {len(run.edition.articles)} articles): "
         f"{run.sent} sent, {run.empty} with nothing new, {run.already_sent} already sent, "
         f"{run.failed_earlier} failed earlier, {len(run.failed)} failed"
+        + (f", {run.paused} paused" if run.paused else "")
     )
     if run.interrupted:
         click.echo(
@@ -524,7 +526,9 @@ def subscribers_unsubscribe(ctx: Context, who: str, digest_id: str | None) -> No
 def subscribers_list(ctx: Context, digest_id: str | None) -> None:
     """List subscribers with their subscriptions, tab-separated.
 
-    Columns: email, name, digest, status, sections ("*" = all offered).
+    Columns: email, name, digest, status (pending: waiting for the address owner
+    to confirm), sections ("*" = all offered), paused until (a local time, empty
+    when not paused).
 
     \b
     Example:
@@ -532,13 +536,18 @@ def subscribers_list(ctx: Context, digest_id: str | None) -> None:
         syndicate subscribers list --digest morning | cut -f1
     """
     with errors_to_exit(ctx):
+        now = datetime.now(UTC)
         for subscriber, subscriptions in ctx.store().list_subscribers():
             for sub in subscriptions:
                 if digest_id and sub.digest_id != digest_id:
                     continue
                 sections = " ".join(sub.sections) or "*"
+                paused = ""
+                if sub.paused_until is not None and sub.paused_at(now):
+                    paused = sub.paused_until.astimezone(ctx.config.timezone).isoformat()
                 click.echo(
-                    f"{subscriber.email}\t{subscriber.name}\t{sub.digest_id}\t{sub.status}\t{sections}"
+                    f"{subscriber.email}\t{subscriber.name}\t{sub.digest_id}\t{sub.status}"
+                    f"\t{sections}\t{paused}"
                 )
 
 

@@ -155,14 +155,16 @@ def digests_for(
 ) -> list[Digest]:
     """Return one Digest per subscription that gets at least one article of ``edition``.
 
-    Subscriptions of another digest or not active are skipped.
+    Subscriptions of another digest, not active, or paused at the edition's slot are skipped.
     """
     digest = digest_config(config, edition.digest_id)
     masthead = masthead_for(config, digest)
     grouped = _by_section(edition, digest.max_per_section)
     result = []
     for subscription in subscriptions:
-        if subscription.digest_id != edition.digest_id or not subscription.status.receives:
+        if subscription.digest_id != edition.digest_id or not subscription.receives_at(
+            edition.slot
+        ):
             logger.debug("skipping subscription of %s", subscription.subscriber.email)
             continue
         sections = subscribed_sections(config, subscription)
@@ -273,3 +275,20 @@ def archive_url(config: Config, edition: Edition) -> str:
         return ""
     key = edition_key(edition.slot, config.timezone)
     return f"{config.public_base_url}{ARCHIVE_PATH}{edition.digest_id}/{key}"
+
+
+def stored_sections(config: Config, digest_id: str, chosen: Sequence[str]) -> tuple[str, ...]:
+    """The sections to store for a subscriber's choice of ``chosen`` (display order).
+
+    Choosing every offered section stores ``()``, "all", so that sections the digest
+    offers later are included. ValueError names a section the digest does not offer;
+    an empty choice is refused too (leaving is a separate choice).
+    """
+    offered = [s.id for s in config.digest_sections(digest_config(config, digest_id))]
+    unknown = [section for section in chosen if section not in offered]
+    if unknown:
+        raise ValueError(f"digest {digest_id!r} does not offer section {unknown[0]!r}")
+    picked = tuple(section for section in offered if section in set(chosen))
+    if not picked:
+        raise ValueError("no section chosen")
+    return () if len(picked) == len(offered) else picked

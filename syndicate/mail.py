@@ -21,8 +21,10 @@ import functools
 import hashlib
 import logging
 import quopri
+import re
 import string
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from email import errors as email_errors
 from email.headerregistry import HeaderRegistry
@@ -52,6 +54,7 @@ _SPACE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _JOINERS = frozenset({"\u200c", "\u200d"})
 _HOST_CHARS = frozenset(string.ascii_lowercase + string.digits + "-._")
 _DECODER = HeaderRegistry()
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9-]+")
 
 
 class _RawHeader(str):
@@ -239,9 +242,8 @@ def _transfer_encoding(text: str) -> str:
     return "base64"
 
 
-def _set_bodies(message: EmailMessage, rendered: RenderedDigest) -> None:
+def _set_bodies(message: EmailMessage, text: str, html: str) -> None:
     """Add the text part, then the HTML alternative, both UTF-8 and 7-bit safe."""
-    text, html = rendered.text, rendered.html
     message.set_content(text, subtype="plain", charset="utf-8", cte=_transfer_encoding(text))
     message.add_alternative(html, subtype="html", charset="utf-8", cte=_transfer_encoding(html))
     # "=_" cannot occur in base64 or quoted-printable text, so this never collides;
@@ -292,5 +294,45 @@ def compose(rendered: RenderedDigest, *, now: datetime | None = None) -> EmailMe
     message["Message-ID"] = _RawHeader("Message-ID", message_id)
     _set_list_headers(message, masthead, rendered.digest.unsubscribe_url)
     message[EDITION_HEADER] = _edition_label(masthead, edition)
-    _set_bodies(message, rendered)
+    _set_bodies(message, rendered.text, rendered.html)
+    return message
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A one-off message to one address (a subscription confirmation, say), already rendered.
+
+    ``key`` makes the Message-ID (``<{kind}.{key}@host>``): same key, same id.
+    """
+
+    kind: str
+    key: str
+    recipient: Subscriber
+    subject: str
+    html: str
+    text: str
+
+
+def compose_notice(
+    masthead: Masthead, notice: Notice, *, now: datetime | None = None
+) -> EmailMessage:
+    """Build the e-mail message of ``notice`` from the digest of ``masthead``.
+
+    Headers are written like a digest's (From, To, Reply-To, Subject, Date,
+    Message-ID, List-Id), without List-Unsubscribe: a notice goes out once, on request.
+    Raises :class:`DeliveryError` (permanent) for an unusable address.
+    """
+    message = EmailMessage(policy=POLICY)
+    message["From"] = _sender(masthead.sender, "sender")
+    message["To"] = _mailbox("To", notice.recipient.name, recipient_address(notice.recipient))
+    if masthead.reply_to:
+        message["Reply-To"] = _sender(masthead.reply_to, "reply-to")
+    subject = header_text(notice.subject) or header_text(masthead.title) or masthead.digest_id
+    message["Subject"] = _RawHeader("Subject", _unstructured(subject, "Subject"))
+    message["Date"] = format_datetime(as_utc(now or utcnow()).astimezone(masthead.timezone))
+    kind = _UNSAFE_ID.sub("-", notice.kind)[:40] or "notice"
+    key = _UNSAFE_ID.sub("-", notice.key)[:64] or "0"
+    message["Message-ID"] = _RawHeader("Message-ID", f"<{kind}.{key}@{id_domain(masthead)}>")
+    message["List-Id"] = _RawHeader("List-Id", list_id(masthead))
+    _set_bodies(message, notice.text, notice.html)
     return message

@@ -74,8 +74,13 @@ def newest_first(articles: Iterable[Article]) -> list[Article]:
 
 
 class SubscriptionState(StrEnum):
-    """Whether a subscription receives its digest (the values are what the store keeps)."""
+    """Whether a subscription receives its digest (the values are what the store keeps).
 
+    ``pending``: someone asked on the subscribe form and the address owner has not
+    yet confirmed; nothing is mailed to it but the confirmation message.
+    """
+
+    PENDING = "pending"
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
 
@@ -90,21 +95,57 @@ class SubscriptionState(StrEnum):
 
     @property
     def receives(self) -> bool:
-        """True when a subscription in this state gets its digest."""
+        """True when a subscription in this state gets its digest (unless paused)."""
         return self is SubscriptionState.ACTIVE
+
+
+class SubscriptionChange(StrEnum):
+    """Who asks a subscription to change, which decides what it may become.
+
+    ``import``: an operator's list or command; ``request``: the subscribe form, which
+    anyone may post for any address; ``confirm``: the address owner, proven by a link
+    mailed to the address (the confirmation link, or the token of the preferences page);
+    ``unsubscribe``: the subscriber's link or an operator.
+    """
+
+    IMPORT = "import"
+    REQUEST = "request"
+    CONFIRM = "confirm"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+def subscription_after(
+    current: SubscriptionState | None,
+    change: SubscriptionChange,
+    requested: SubscriptionState = SubscriptionState.ACTIVE,
+) -> SubscriptionState:
+    """The state a subscription in ``current`` (None: none yet) takes on ``change``.
+
+    The one table of subscription rules:
+
+    * an import sets ``requested``, except that someone who unsubscribed stays
+      unsubscribed (only they can come back, never a list);
+    * a subscribe-form request makes a new subscription ``pending`` and leaves an
+      existing one as it is (the form proves nothing about the address);
+    * a confirmation by the address owner makes any subscription ``active``;
+    * unsubscribing makes any subscription ``unsubscribed``.
+    """
+    if change is SubscriptionChange.IMPORT:
+        if current is SubscriptionState.UNSUBSCRIBED:
+            return current
+        return requested
+    if change is SubscriptionChange.REQUEST:
+        return SubscriptionState.PENDING if current is None else current
+    if change is SubscriptionChange.CONFIRM:
+        return SubscriptionState.ACTIVE
+    return SubscriptionState.UNSUBSCRIBED
 
 
 def requested_subscription(
     current: SubscriptionState | None, requested: SubscriptionState
 ) -> SubscriptionState:
-    """The state a subscription takes when a list or an operator asks for ``requested``.
-
-    Someone who unsubscribed stays unsubscribed: only they can subscribe again,
-    never an import (``current`` is None for a new subscription).
-    """
-    if current is SubscriptionState.UNSUBSCRIBED:
-        return current
-    return requested
+    """The state a subscription takes when a list or an operator asks for ``requested``."""
+    return subscription_after(current, SubscriptionChange.IMPORT, requested)
 
 
 class SendState(StrEnum):
@@ -184,10 +225,51 @@ class Subscription:
     status: SubscriptionState
     token: str
     consent_at: datetime | None = None
+    consent_method: str = ""
+    paused_until: datetime | None = None
 
     def __post_init__(self) -> None:
         """Hold the status as a :class:`SubscriptionState` (ValueError for an unknown one)."""
         object.__setattr__(self, "status", SubscriptionState(self.status))
+
+    def receives_at(self, moment: datetime) -> bool:
+        """True when the subscription gets an edition of ``moment``: active and not paused then."""
+        if not self.status.receives:
+            return False
+        return self.paused_until is None or as_utc(moment) >= self.paused_until
+
+    def paused_at(self, moment: datetime) -> bool:
+        """True when the subscription is active but paused at ``moment``."""
+        return self.status.receives and not self.receives_at(moment)
+
+
+class ConsentMethod(StrEnum):
+    """How a subscription's consent was given (kept with its time as the consent record)."""
+
+    IMPORT = "import"
+    DOUBLE_OPT_IN = "double-opt-in"
+    PREFERENCES = "preferences"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A subscribe request waiting for the address owner to open the mailed link.
+
+    The store keeps only the SHA-256 of the link's token; ``sections`` are the
+    chosen ones (empty: every section the digest offers).
+    """
+
+    digest_id: str
+    email: str
+    name: str
+    sections: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+    def usable_at(self, moment: datetime) -> bool:
+        """True when the link may still confirm at ``moment``: not used and not expired."""
+        return self.used_at is None and as_utc(moment) < self.expires_at
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 class DigestRun:
     """What one digest run did, one count per active subscription.
 
+    ``paused`` counts subscriptions paused at the edition's slot (nothing sent).
     Subscriptions whose send an earlier run finished or left are counted as
     ``already_sent``, ``failed_earlier`` (failed for good) or ``interrupted``
     (left ``sending``: it may have gone out, so it is never retried);
@@ -43,6 +44,7 @@ class DigestRun:
     digest_id: str
     edition: Edition
     created: bool
+    paused: int = 0
     empty: int = 0
     already_sent: int = 0
     failed_earlier: int = 0
@@ -161,7 +163,10 @@ def run_digest(
     digest_config = digest.digest_config(config, digest_id)
     edition, created = digest.build_edition(config, store, digest_id, now=now or utcnow())
     run = DigestRun(digest_id, edition, created)
-    pending = _owed(store, run, store.subscriptions(digest_id))
+    active = store.subscriptions(digest_id)
+    receiving = [s for s in active if s.receives_at(edition.slot)]
+    run.paused = len(active) - len(receiving)
+    pending = _owed(store, run, receiving)
     digests = digest.digests_for(config, edition, pending)
     run.empty = len(pending) - len(digests)
     renderer = render.Renderer.for_config(config)
@@ -173,13 +178,14 @@ def run_digest(
         run.claimed_elsewhere += report.already_claimed
         run.failed.update(report.failed)
     logger.info(
-        "digest %s edition %s: %d articles, %d sent, %d empty, %d already sent, "
+        "digest %s edition %s: %d articles, %d sent, %d empty, %d paused, %d already sent, "
         "%d failed earlier, %d interrupted, %d failed",
         digest_id,
         edition.slot.isoformat(),
         len(edition.articles),
         run.sent,
         run.empty,
+        run.paused,
         run.already_sent,
         run.failed_earlier,
         run.interrupted,

@@ -11,6 +11,8 @@ given folder first (``config.templates``, if set), then in the bundled ``templat
 * ``digest.txt.j2`` (plain text, not escaped), wrapped by display width.
 
 Both templates receive the same context (see :meth:`Renderer.context`).
+Notices (the subscription confirmation: ``confirm.html.j2`` / ``confirm.txt.j2``)
+are rendered the same way by :meth:`Renderer.render_notice`.
 Everything coming from feeds is treated as untrusted: titles and summaries are
 escaped, links other than http(s) are dropped.
 """
@@ -22,6 +24,7 @@ import logging
 import re
 import unicodedata
 import xml.dom
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -178,6 +181,13 @@ class Renderer:
         inlined = self._inlined_html(digest)
         self._check_size(digest, inlined)
         return RenderedDigest(digest, context["subject"], inlined, tidy_text(text))
+
+    def render_notice(self, name: str, context: Mapping[str, Any]) -> tuple[str, str]:
+        """Render the notice ``name``: ``{name}.html.j2`` with the digest CSS inlined, and
+        ``{name}.txt.j2``; ``context`` needs ``public_base_url``. Returns (HTML, text)."""
+        html = self._template(f"{name}.html.j2", {**context, "css": Markup(self.css())})
+        text = self._template(f"{name}.txt.j2", dict(context))
+        return inline_css(html, str(context["public_base_url"])), tidy_text(text)
 
     def _inlined_html(self, digest: Digest) -> str:
         """The HTML with CSS inlined, premailer run once per distinct document.

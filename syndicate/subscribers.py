@@ -1,12 +1,13 @@
 """Import subscribers from a CSV file.
 
 Columns (header row required, order free): ``email`` (required), ``name``,
-``digest``, ``sections``, ``consented_at``, ``status``. ``sections`` holds
-section ids or display names separated by spaces, commas, ``;`` or ``|``; empty
-means every section the digest offers. The file is validated completely before
-anything is stored: one bad line means nothing is imported, and every problem
-is reported as ``file:line: problem``. UTF-8 (with or without BOM) is expected;
-CP949, which Korean spreadsheet programs write, is recognised too.
+``digest``, ``sections``, ``consented_at``, ``status`` (``active`` or
+``unsubscribed``). ``sections`` holds section ids or display names separated
+by spaces, commas, ``;`` or ``|``; empty means every section the digest
+offers. The file is validated completely before anything is stored: one bad
+line means nothing is imported, and every problem is reported as
+``file:line: problem``. UTF-8 (with or without BOM) is expected; CP949, which
+Korean spreadsheet programs write, is recognised too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from syndicate.addresses import normalize_address
 from syndicate.config import Config
 from syndicate.errors import SubscriberFileError, one_line
 from syndicate.files import UnreadableFile, read_regular_file
-from syndicate.model import Subscription, SubscriptionState, requested_subscription, utcnow
+from syndicate.model import (
+    ConsentMethod,
+    Subscription,
+    SubscriptionState,
+    requested_subscription,
+    utcnow,
+)
 from syndicate.store import Store, SubscriptionEntry
 from syndicate.textcodec import decode_local_text
 
@@ -117,6 +124,8 @@ class _RowParser:
         offered = {s.id for s in self.config.digest_sections(digest)}
         sections = self._sections(row.get("sections") or "", offered, digest_id)
         status = SubscriptionState.parse(row.get("status") or SubscriptionState.ACTIVE)
+        if status is SubscriptionState.PENDING:
+            raise ValueError("status 'pending' is only set by the subscribe form")
         consent = _parse_time(row.get("consented_at") or "", self.config)
         name = one_line(row.get("name") or "")
         if len(name) > MAX_NAME:
@@ -269,9 +278,11 @@ def import_subscribers(
             report.unchanged += 1
         else:
             consent = row.consent_at or (current.consent_at if current else None) or now
+            # the file vouches for consent when it is new or names its time
+            method = ConsentMethod.IMPORT if current is None or row.consent_at else None
             entries.append(
                 SubscriptionEntry(
-                    row.email, row.name, row.digest_id, row.sections, row.status, consent
+                    row.email, row.name, row.digest_id, row.sections, row.status, consent, method
                 )
             )
             report.created += current is None

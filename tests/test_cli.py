@@ -206,6 +206,7 @@ def test_subscribers_list(example_site: Path) -> None:
         "morning",
         "active",
         "politics economy industry",
+        "",
     ]
     assert by_email["choi.yuna@example.com"][4] == "*"
 

@@ -5,7 +5,8 @@ aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
 
 * :mod:`.migrations` — schema upgrade, revisions, ``alembic check``;
 * :mod:`.articles` — articles and source states;
-* :mod:`.audience` — subscribers and subscriptions;
+* :mod:`.audience` — subscribers and subscriptions (unsubscribing, preferences);
+* :mod:`.consent` — confirmation requests, rate counters, generated secrets;
 * :mod:`.editions` — editions and sends.
 
 The tables Alembic migrates are in :mod:`.tables`. Schema changes go through the
@@ -18,14 +19,15 @@ from __future__ import annotations
 
 from syndicate.store.articles import ArticlesMixin
 from syndicate.store.audience import AudienceMixin, SubscriptionEntry
+from syndicate.store.consent import ConsentMixin
 from syndicate.store.editions import EditionEntry, EditionsMixin
 from syndicate.store.migrations import SchemaMixin
 
 __all__ = ["EditionEntry", "Store", "SubscriptionEntry"]
 
 
-class Store(SchemaMixin, ArticlesMixin, AudienceMixin, EditionsMixin):
-    """The database of syndicate: articles, source states, subscribers, editions, sends.
+class Store(SchemaMixin, ArticlesMixin, AudienceMixin, ConsentMixin, EditionsMixin):
+    """The database of syndicate: articles, sources, subscribers, consent, editions, sends.
 
     ``url`` is the SQLAlchemy URL with its password hidden (safe to print).
     """

@@ -124,9 +124,44 @@ subscriptions = sa.Table(
     _ts("consent_at"),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+    sa.Column("consent_method", sa.String(40)),
+    _ts("paused_until"),
     sa.UniqueConstraint("subscriber_id", "digest_id"),
     sa.UniqueConstraint("token"),
     sa.Index(None, "digest_id", "status"),
+)
+
+confirmations = sa.Table(
+    "confirmations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("digest_id", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("sections", sa.JSON, nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("expires_at", nullable=False),
+    _ts("used_at"),
+    sa.UniqueConstraint("token_hash"),
+    sa.Index(None, "email", "created_at"),
+)
+
+rate_counts = sa.Table(
+    "rate_counts",
+    metadata,
+    sa.Column("key", sa.String(100), nullable=False),
+    _ts("window_start", nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("key", "window_start"),
+)
+
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    _ts("created_at", nullable=False),
 )
 
 editions = sa.Table(

@@ -17,7 +17,17 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
 from syndicate.model import utcnow
-from syndicate.web import archive, feedfiles, health, home, static
+from syndicate.web import (
+    archive,
+    confirmation,
+    feedfiles,
+    health,
+    home,
+    preferences,
+    static,
+    subscribe,
+    unsubscribe,
+)
 from syndicate.web.context import WebContext
 from syndicate.web.errors import EXCEPTION_HANDLERS
 from syndicate.web.middleware import CatchErrors, SecurityHeaders
@@ -36,7 +46,17 @@ class Feature(Protocol):
         ...
 
 
-FEATURES: tuple[Feature, ...] = (health, static, home, feedfiles, archive)
+FEATURES: tuple[Feature, ...] = (
+    health,
+    static,
+    home,
+    feedfiles,
+    archive,
+    unsubscribe,
+    subscribe,
+    confirmation,
+    preferences,
+)
 
 
 def site_routes(ctx: WebContext, features: tuple[Feature, ...] = FEATURES) -> list[BaseRoute]:

@@ -51,7 +51,7 @@ def test_stored_values_are_the_strings_the_database_holds() -> None:
         "failed_temporary",
         "failed_permanent",
     ]
-    assert [s.value for s in SubscriptionState] == ["active", "unsubscribed"]
+    assert [s.value for s in SubscriptionState] == ["pending", "active", "unsubscribed"]
     assert "skipped" not in {s.value for s in SendState}
 
 
@@ -85,7 +85,9 @@ def test_subscription_states_and_requests() -> None:
     assert requested_subscription(active, gone) is gone
     assert requested_subscription(gone, active) is gone  # never re-subscribed by a list
     assert SubscriptionState.parse(" Unsubscribed ") is gone
-    with pytest.raises(ValueError, match="status 'paused' is not one of active, unsubscribed"):
+    with pytest.raises(
+        ValueError, match="status 'paused' is not one of pending, active, unsubscribed"
+    ):
         SubscriptionState.parse("paused")
 
 
