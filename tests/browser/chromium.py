@@ -129,11 +129,19 @@ def screenshot(page: Page, name: str) -> Path:
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:
-    """Run axe-core (bundled with axe-playwright-python) on the page; its violations."""
-    from axe_playwright_python.sync_playwright import Axe
+    """Run axe-core on the page; its violations.
 
-    results = Axe().run(page)
-    violations: list[dict[str, Any]] = results.response["violations"]
+    The axe.min.js bundled with axe-playwright-python is injected once per document
+    (a second check of the same page at another width reuses it).
+    """
+    from axe_playwright_python.base import AXE_SCRIPT
+
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE_SCRIPT)
+    results: dict[str, Any] = page.evaluate(
+        "options => axe.run(document, options)", {"resultTypes": ["violations"]}
+    )
+    violations: list[dict[str, Any]] = results["violations"]
     return violations
 
 
@@ -203,3 +211,11 @@ def console_errors(page: Page) -> list[str]:
 
     page.on("console", record)
     return errors
+
+
+def check_both(page: Page, name: str) -> None:
+    """check_page at phone width, then at desktop width (same document), back to the phone."""
+    check_page(page, name)
+    page.set_viewport_size({"width": DESKTOP, "height": 900})
+    check_page(page, name)
+    page.set_viewport_size({"width": PHONE, "height": 900})
