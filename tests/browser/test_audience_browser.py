@@ -35,6 +35,8 @@ from tests.browser.chromium import (
 )
 from tests.conftest import StartWeb, WebServer
 
+pytestmark = pytest.mark.xdist_group("browser")  # one Chromium, one example site
+
 THURSDAY_0800 = datetime(2026, 11, 25, 23, 0, tzinfo=UTC)  # Thursday 08:00 in Seoul
 TITLE = "예시뉴스 아침 브리핑"
 CHOSEN = ("IT·과학", "경제")  # the sections the reader keeps when subscribing

@@ -8,6 +8,8 @@ import pytest
 
 from tests.browser.chromium import PHONE, Chromium, check_page
 
+pytestmark = pytest.mark.xdist_group("browser")  # one Chromium, one example site
+
 
 def test_asyncio_usable_between_browser_tests(chromium_session: Chromium) -> None:
     async def answer() -> int:

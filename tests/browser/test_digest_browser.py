@@ -15,6 +15,8 @@ import pytest
 
 from tests.browser.chromium import PHONE, Chromium, ColorScheme, check_page, screenshot
 
+pytestmark = pytest.mark.xdist_group("browser")  # one Chromium, one example site
+
 EMAIL_WIDTH = 700
 EVERY_SECTION = "choi.yuna@example.com"  # examples/subscribers.csv: no sections = all
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page
 
 from tests.browser.chromium import (
@@ -22,6 +23,8 @@ from tests.browser.chromium import (
     screenshot,
 )
 from tests.conftest import StartWeb
+
+pytestmark = pytest.mark.xdist_group("browser")  # one Chromium, one example site
 
 # (screenshot name, path under the site root, expected status) of the pages a reader
 # reaches by typing or by a stale link; index, archive and an edition are reached by clicks
