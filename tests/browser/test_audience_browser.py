@@ -241,6 +241,8 @@ def test_subscribe_confirm_change_sections_unsubscribe(chromium: Chromium, site:
 def test_the_walk_works_without_javascript(chromium: Chromium, site: WebServer) -> None:
     address = "nojs@example.kr"
     page = chromium.page(PHONE, javascript=False)
+    page.set_content("<title>꺼짐</title><script>document.title = '켜짐'</script>")
+    assert page.title() == "꺼짐"  # scripts really do not run in this context
     subscribe(page, site, address, "", check=False)
     look(page, "audience-nojs/subscribe-sent")
     confirm(page, site, address, check=False)

@@ -68,7 +68,12 @@ def test_a_reader_finds_a_past_edition(
         page.keyboard.press("Tab")
         rings.append(focus_ring(page))
         assert has_visible_focus(rings[-1]), rings[-1]
-    assert rings[0]["text"] == "본문으로 건너뛰기"  # the skip link comes first
+    assert rings[0]["text"] == "본문으로 건너뛰기"  # the skip link comes first...
+    for _ in range(3):
+        page.keyboard.press("Shift+Tab")
+    assert focus_ring(page)["text"] == "본문으로 건너뛰기"
+    box = page.get_by_role("link", name="본문으로 건너뛰기").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["y"] >= 0  # ...and shows when focused
 
     page.get_by_role("navigation", name="사이트").get_by_role("link", name="지난 호").click()
     assert page.url == site.at("archive")
