@@ -338,16 +338,28 @@ def _print_feeds(config: Config, report: Any) -> None:
 
 @cli.command()
 @click.argument("digest_id")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Only send what earlier editions still owe; build no new edition.",
+)
 @pass_ctx
-def digest(ctx: Context, digest_id: str) -> None:
+def digest(ctx: Context, digest_id: str, resume: bool) -> None:
     """Build and send the edition of DIGEST_ID's latest due slot.
 
-    Running it again for the same slot sends nothing twice; exit code 3 when
-    some deliveries failed (they are retried on the next run when temporary).
+    Running it again for the same slot sends nothing twice. With --resume: send
+    what the digest's unfinished editions owe now (deferred sends whose next try
+    is due, uncertain ones under `uncertain: resend`, never attempted ones), as
+    the scheduler does at start and after each collect.
+
+    Exit code 3 when this run failed sends, left sends deferred (also those
+    waiting for their next try) or uncertain, or stopped sending early;
+    bounced addresses alone are normal and exit 0.
 
     \b
     Example:
         syndicate digest morning
+        syndicate digest morning --resume
     """
     from syndicate import pipeline
 
@@ -359,29 +371,32 @@ def digest(ctx: Context, digest_id: str) -> None:
             raise click.BadParameter(
                 f"unknown digest {digest_id!r} (known: {known})", param_hint="DIGEST_ID"
             ) from None
-        run = pipeline.run_digest(ctx.config, ctx.store(), digest_id)
-        _print_digest(ctx.config, run)
-        if run.failed:
+        if resume:
+            runs = pipeline.resume_digest(ctx.config, ctx.store(), digest_id)
+            if not runs:
+                click.echo(f"digest {digest_id}: nothing to resume")
+        else:
+            runs = [pipeline.run_digest(ctx.config, ctx.store(), digest_id)]
+        for run in runs:
+            _print_digest(ctx.config, run)
+        if any(run.unfinished for run in runs):
             sys.exit(EXIT_PARTIAL)
 
 
 def _print_digest(config: Config, run: pipeline.DigestRun) -> None:
     slot = run.edition.slot.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M %Z")
     state = "new edition" if run.created else "existing edition"
+    stopped = "; stopped early, the rest waits for the next run" if run.stopped else ""
     click.echo(
         f"digest {run.digest_id} {slot} ({state}, {len(run.edition.articles)} articles): "
-        f"{run.sent} sent, {run.empty} with nothing new, {run.already_sent} already sent, "
-        f"{run.failed_earlier} failed earlier, {len(run.failed)} failed"
+        f"{run.sent} sent, {run.deferred} deferred, {len(run.bounced)} bounced, "
+        f"{len(run.failed)} failed, {run.uncertain} uncertain; {run.empty} with nothing new, "
+        f"{run.already_sent} already sent, {run.failed_earlier} failed earlier, "
+        f"{run.waiting} waiting to retry"
         + (f", {run.paused} paused" if run.paused else "")
+        + stopped
     )
-    if run.interrupted:
-        click.echo(
-            f"  {run.interrupted} sends were interrupted earlier and are not retried", err=True
-        )
-    if run.claimed_elsewhere:
-        click.echo(f"  {run.claimed_elsewhere} sends were claimed by another run", err=True)
-    for address, reason in sorted(run.failed.items()):
-        click.echo(f"  failed {address}: {reason}", err=True)
+    _print_leftovers(run)
     from syndicate.deliveries import delivery_kind
 
     delivery = config.digest(run.digest_id).delivery
@@ -390,14 +405,32 @@ def _print_digest(config: Config, run: pipeline.DigestRun) -> None:
         click.echo(f"  e-mails written to {folder}")
 
 
+def _print_leftovers(run: pipeline.DigestRun) -> None:
+    """What earlier runs left and this one will not touch, then each refused address."""
+    if run.uncertain_earlier:
+        click.echo(
+            f"  {run.uncertain_earlier} sends are uncertain and not resent (uncertain: skip)",
+            err=True,
+        )
+    if run.claimed_elsewhere:
+        click.echo(f"  {run.claimed_elsewhere} sends were claimed by another run", err=True)
+    if run.closed:
+        click.echo(f"  {run.closed} deferred sends failed: the retry window ended", err=True)
+    for address, reason in sorted(run.bounced.items()):
+        click.echo(f"  bounced {address}: {reason}", err=True)
+    for address, reason in sorted(run.failed.items()):
+        click.echo(f"  failed {address}: {reason}", err=True)
+
+
 @cli.command()
 @click.option("--once", is_flag=True, help="Run one full cycle and exit.")
 @pass_ctx
 def run(ctx: Context, once: bool) -> None:
     """Run the scheduler: collect+feeds on the collect schedule, each digest on its own.
 
-    With --once: collect, write feeds and run every digest once, then exit
-    (exit code 3 when any source or delivery failed).
+    With --once: collect, write feeds, run every digest once and resume earlier
+    editions that still owe sends, then exit (exit code 3 when any source failed
+    or sends are left failed, deferred or uncertain; bounces alone exit 0).
 
     \b
     Example:

@@ -339,6 +339,10 @@ class SmtpDelivery(_Model):
     password_env: Line | None = None
     timeout: Seconds = 30.0
     batch_size: Annotated[int, Strict(), Field(ge=1, le=100_000)] = 100
+    relay_failures: Annotated[int, Strict(), Field(ge=1, le=1000)] = 3
+    """Consecutive failures to use the server after which an edition stops (resumed later)."""
+    domain_refusals: Annotated[int, Strict(), Field(ge=1, le=1000)] = 3
+    """Consecutive policy refusals (5.7.x) from one domain after which it is paused."""
 
     def password(self) -> str | None:
         """Return the SMTP password from the environment, if configured."""
@@ -347,6 +351,23 @@ class SmtpDelivery(_Model):
 
 DELIVERY_MODELS: tuple[type[_Model], ...] = (FileDelivery, SmtpDelivery)
 Delivery = Annotated[FileDelivery | SmtpDelivery, Field(discriminator="kind")]
+
+
+class RetryConfig(_Model):
+    """When deferred sends of an edition are tried again: ``first_delay``, then three
+    times longer each time up to ``max_delay``, until ``window`` after the edition began."""
+
+    window: DurationField = timedelta(hours=24)
+    first_delay: DurationField = timedelta(minutes=5)
+    max_delay: DurationField = timedelta(hours=3)
+
+    @field_validator("max_delay")
+    @classmethod
+    def _not_below_first(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        first = info.data.get("first_delay")
+        if first is not None and value < first:
+            raise ValueError("must not be shorter than first_delay")
+        return value
 
 
 class DigestConfig(_Model):
@@ -365,6 +386,8 @@ class DigestConfig(_Model):
     reply_to: str | None = None
     delivery: Delivery
     archive: Flag = True
+    retry: RetryConfig = RetryConfig()
+    uncertain: Literal["resend", "skip"] = "resend"
 
     @field_validator("sender", "reply_to")
     @classmethod
@@ -483,7 +506,7 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
 
 def _known_keys() -> list[str]:
     models: list[type[BaseModel]] = [Config, SectionConfig, RuleConfig, *SOURCE_MODELS]
-    models += [FeedsConfig, *DELIVERY_MODELS, DigestConfig, CollectConfig]
+    models += [FeedsConfig, *DELIVERY_MODELS, RetryConfig, DigestConfig, CollectConfig]
     models += [WebConfig, RateLimitsConfig]
     return sorted({name for model in models for name in model.model_fields} - {"path"})
 

@@ -19,9 +19,10 @@ from syndicate.config import Config, Delivery, FileDelivery, SmtpDelivery
 if TYPE_CHECKING:
     from syndicate.delivery import Transport
 
-__all__ = ["DELIVERY_KINDS", "FILE_BATCH_SIZE", "DeliveryKind", "delivery_kind"]
+__all__ = ["DEFAULT_LIMITS", "DELIVERY_KINDS", "FILE_BATCH_SIZE", "DeliveryKind", "delivery_kind"]
 
 FILE_BATCH_SIZE = 500
+DEFAULT_LIMITS = (3, 3)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,10 @@ class DeliveryKind:
     many messages share one transport; ``output`` is the folder messages are
     written to (None when they leave the machine); ``environment`` lists
     ``(key, problem)`` pairs the config file alone cannot show; ``output_key``
-    names the key that sets ``output``.
+    names the key that sets ``output``; ``limits`` gives (failures in a row to
+    use the transport before an edition stops, policy refusals in a row before
+    a recipient domain is paused); ``exchange_seconds`` how long one exchange
+    with the server may wait for an answer.
     """
 
     transport: Callable[[Config, Any], Transport]
@@ -40,6 +44,8 @@ class DeliveryKind:
     output: Callable[[Config, Any], Path | None] = lambda config, delivery: None
     environment: Callable[[Any], list[tuple[str, str]]] = lambda delivery: []
     output_key: str = "folder"
+    limits: Callable[[Any], tuple[int, int]] = lambda delivery: DEFAULT_LIMITS
+    exchange_seconds: Callable[[Any], float] = lambda delivery: 0.0
 
 
 def _file_transport(config: Config, delivery: FileDelivery) -> Transport:
@@ -71,6 +77,8 @@ DELIVERY_KINDS: dict[str, DeliveryKind] = {
         transport=_smtp_transport,
         batch_size=lambda delivery: delivery.batch_size,
         environment=_smtp_environment,
+        limits=lambda delivery: (delivery.relay_failures, delivery.domain_refusals),
+        exchange_seconds=lambda delivery: delivery.timeout,
     ),
 }
 

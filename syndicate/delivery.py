@@ -1,9 +1,11 @@
 """Deliver composed messages: ``.eml`` files or SMTP, with an idempotent send loop.
 
-This is the only module that imports :mod:`smtplib`. Every send is claimed in
-the store before it is attempted and marked after, so running
-:func:`deliver_batch` twice never sends a message twice, and temporary
-failures are retried on the next run.
+This is the only module that imports :mod:`smtplib`, and so the one that reads
+SMTP answers (:func:`classify_answer`). Every send is claimed in the store
+before it is attempted and marked after, so running :func:`deliver_batch` twice
+never sends a message twice; deferred sends are retried by a later run after
+their backoff, and a message whose answer was lost is ``uncertain``, never
+resent at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import smtplib
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
@@ -28,7 +30,8 @@ from syndicate.config import Config, DigestConfig, SmtpDelivery
 from syndicate.errors import DeliveryError, one_line
 from syndicate.files import write_atomic
 from syndicate.mail import compose, message_id_for, recipient_address
-from syndicate.model import RenderedDigest, SendState
+from syndicate.model import Edition, RenderedDigest, SendState, utcnow
+from syndicate.retry import Brakes, retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +63,15 @@ class SendLedger(Protocol):
     """The part of ``store.Store`` the send loop needs (claims and outcomes)."""
 
     def claim_send(
-        self, edition_id: int, subscriber_id: int, message_id: str, *, now: datetime | None = None
-    ) -> bool:
-        """Claim a send; True means the caller may send now."""
+        self,
+        edition_id: int,
+        subscriber_id: int,
+        message_id: str,
+        *,
+        now: datetime | None = None,
+        resend_uncertain: bool = True,
+    ) -> int:
+        """Claim a send; the attempt number (1 for the first), 0 when it may not be sent."""
 
     def finish_send(
         self,
@@ -72,24 +81,31 @@ class SendLedger(Protocol):
         *,
         error: str | None = None,
         now: datetime | None = None,
+        next_attempt_at: datetime | None = None,
     ) -> None:
-        """Record the outcome of a claimed send."""
+        """Record the outcome of a claimed send (and when a deferred one is tried again)."""
 
 
 @dataclass
 class DeliveryReport:
-    """What one :func:`deliver_batch` call did.
+    """What one :func:`deliver_batch` call did, one count per message.
 
-    ``already_claimed`` counts messages whose send was claimed before (sent,
-    sending or failed for good, by this or another run) and so not sent again;
-    ``failed`` maps an e-mail address to a one-line reason; ``written`` lists
-    the ``.eml`` files written by a file transport.
+    ``already_claimed`` counts messages that may not be sent again (sent, sending,
+    failed for good, or uncertain under ``uncertain: skip``); ``held`` those not
+    attempted because the batch stopped (``stopped`` says why) or their domain
+    is paused; ``failed`` and ``bounced`` map an e-mail address to a one-line
+    reason; ``written`` lists the ``.eml`` files written by a file transport.
     """
 
     sent: int = 0
+    deferred: int = 0
+    uncertain: int = 0
+    held: int = 0
     already_claimed: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    bounced: dict[str, str] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
+    stopped: str | None = None
 
 
 def _message_id(message: EmailMessage) -> str:
@@ -142,7 +158,8 @@ class FileTransport:
             write_atomic(path, message.as_bytes(), new_mode=0o600)  # holds an address
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            raise DeliveryError(recipient, f"cannot write {path}: {reason}") from exc
+            problem = f"cannot write {path}: {reason}"
+            raise DeliveryError(recipient, problem, unreachable=True) from exc
         self.written.append(path)
         logger.debug("wrote %s for %s", path, recipient)
 
@@ -158,19 +175,81 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {_smtp_text(text)}".strip()
 
 
+NO_MAILBOX_CODES = frozenset({"5.1.1", "5.1.10", "5.2.1"})
+"""Enhanced status codes saying the mailbox does not exist (or is disabled): a bounce."""
+_ENHANCED_RE = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
+_USER_UNKNOWN_RE = re.compile(
+    r"\b(no such (user|mailbox|recipient)|user unknown|unknown (user|recipient|mailbox)"
+    r"|(user|mailbox|recipient) (does not|doesn't) exist)\b",
+    re.IGNORECASE,
+)
+_USER_UNKNOWN_REPLIES = frozenset({550, 551, 553})
+
+
+def enhanced_code(text: str) -> str | None:
+    """The enhanced status code (RFC 3463) at the start of a reply text, e.g. ``5.1.1``."""
+    match = _ENHANCED_RE.match(text)
+    return ".".join(match.groups()) if match else None
+
+
+def classify_answer(code: int, text: str) -> tuple[SendState, bool]:
+    """The state an SMTP refusal leaves a send in, and whether it is a policy refusal.
+
+    * 4xx (421, 450, 451, 452, ...) or a code outside 5xx: ``deferred``;
+    * enhanced code 5.1.1, 5.1.10 or 5.2.1 (no such mailbox): ``bounced``;
+    * enhanced code 5.7.x (policy, spam): ``failed``, and a policy refusal;
+    * 550, 551 or 553 without an enhanced code whose text plainly says the user
+      is unknown ("no such user", "user unknown", ...): ``bounced``;
+    * any other 5xx: ``failed``.
+    """
+    if not 500 <= code < 600:
+        return SendState.DEFERRED, False
+    enhanced = enhanced_code(text)
+    if enhanced in NO_MAILBOX_CODES:
+        return SendState.BOUNCED, False
+    if enhanced is not None and enhanced.startswith("5.7."):
+        return SendState.FAILED, True
+    if enhanced is None and code in _USER_UNKNOWN_REPLIES and _USER_UNKNOWN_RE.search(text):
+        return SendState.BOUNCED, False
+    return SendState.FAILED, False
+
+
+class _Tracked(smtplib.SMTP):
+    """An SMTP connection that knows whether a message went out whole.
+
+    ``data_sent`` turns true once the message and the final ``CRLF.CRLF`` were
+    handed to the network; an answer lost after that leaves the send uncertain.
+    """
+
+    data_sent = False
+
+    def send(self, s: bytes | str) -> None:  # type: ignore[override]
+        """Send ``s``; remember when it was the end of a message's data."""
+        super().send(s)
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.data_sent = True
+
+
+class _TrackedSsl(_Tracked, smtplib.SMTP_SSL):
+    """:class:`_Tracked` over implicit TLS."""
+
+
+class _Disconnected(Exception):
+    """The server hung up before the message's data went out: safe to reconnect once."""
+
+
 class SmtpTransport:
     """Send through one SMTP connection per batch.
 
     The connection is opened on the first message and re-opened once when the
-    server has disconnected. A failure to connect or log in is remembered for
-    the rest of the batch so every later message fails fast (temporarily).
+    server has disconnected before the message's data went out. A reply lost
+    after the end of DATA is never followed by a resend: the send is uncertain.
     """
 
     def __init__(self, settings: SmtpDelivery) -> None:
         """Use the server described by ``settings``."""
         self.settings = settings
-        self._smtp: smtplib.SMTP | None = None
-        self._broken: str | None = None
+        self._smtp: _Tracked | None = None
         self._count = 0
         self.written: list[Path] = []  # messages leave the machine: no files
 
@@ -180,8 +259,7 @@ class SmtpTransport:
         return f"{self.settings.host}:{self.settings.port}"
 
     def __enter__(self) -> SmtpTransport:
-        """Start a batch: forget an earlier connection failure."""
-        self._broken = None
+        """Start a batch."""
         return self
 
     def __exit__(
@@ -203,16 +281,16 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError):
             smtp.close()
 
-    def _open(self) -> smtplib.SMTP:
+    def _open(self) -> _Tracked:
         """Connect, secure and log in according to the settings."""
         settings = self.settings
         if settings.security == "ssl":
             context = ssl.create_default_context()
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            smtp: _Tracked = _TrackedSsl(
                 settings.host, settings.port, timeout=settings.timeout, context=context
             )
         else:
-            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+            smtp = _Tracked(settings.host, settings.port, timeout=settings.timeout)
         try:
             self._prepare(smtp)
         except BaseException:
@@ -233,17 +311,14 @@ class SmtpTransport:
                 raise _LoginProblem(f"password variable {settings.password_env!r} is not set")
             smtp.login(settings.username, password)
 
-    def _connection(self, recipient: str) -> smtplib.SMTP:
-        """Return the open connection, opening it first; failures are remembered."""
-        if self._broken is not None:
-            raise DeliveryError(recipient, self._broken)
+    def _connection(self, recipient: str) -> _Tracked:
+        """Return the open connection, opening it first (a failure: relay unreachable)."""
         if self._smtp is None:
             try:
                 self._smtp = self._open()
             except (smtplib.SMTPException, OSError, _LoginProblem) as exc:
-                self._broken = self._connect_reason(exc)
-                logger.warning("SMTP delivery stops for this batch: %s", self._broken)
-                raise DeliveryError(recipient, self._broken) from exc
+                reason = self._connect_reason(exc)
+                raise DeliveryError(recipient, reason, unreachable=True) from exc
         return self._smtp
 
     def _connect_reason(self, exc: BaseException) -> str:
@@ -264,18 +339,17 @@ class SmtpTransport:
         return f"cannot connect to {where}: {reason}"
 
     def send(self, message: EmailMessage, recipient: str) -> None:
-        """Send ``message`` to ``recipient``; reconnect once if the server hung up."""
+        """Send ``message`` to ``recipient``; reconnect once if the server hung up before DATA."""
         sender = parseaddr(str(message.get("From", "")))[1]
         try:
             self._send_once(message, sender, recipient)
-        except smtplib.SMTPServerDisconnected:
+        except _Disconnected:
             logger.info("SMTP server %s disconnected; reconnecting", self.server)
-            self._drop()
             try:
                 self._send_once(message, sender, recipient)
-            except smtplib.SMTPServerDisconnected as exc:
-                self._drop()
-                raise DeliveryError(recipient, f"SMTP server {self.server} disconnected") from exc
+            except _Disconnected as exc:
+                reason = f"SMTP server {self.server} disconnected"
+                raise DeliveryError(recipient, reason, unreachable=True) from exc
         self._count += 1
         if self._count % self.settings.batch_size == 0:
             self.close()
@@ -287,36 +361,70 @@ class SmtpTransport:
             smtp.close()
 
     def _send_once(self, message: EmailMessage, sender: str, recipient: str) -> None:
-        """One attempt; SMTP refusals become :class:`DeliveryError`."""
+        """One attempt; SMTP answers become :class:`DeliveryError` in the state they leave."""
         smtp = self._connection(recipient)
+        smtp.data_sent = False
         try:
             smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
-        except smtplib.SMTPServerDisconnected:
-            raise
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (550, b"recipient refused"))
-            raise _refusal(recipient, "refused the recipient", code, text) from exc
+            raise self._refusal(recipient, "refused the recipient", code, text) from exc
         except smtplib.SMTPSenderRefused as exc:
-            what = f"refused sender {sender}"
-            raise _refusal(recipient, what, exc.smtp_code, exc.smtp_error, False) from exc
+            self._drop_after(exc.smtp_code)
+            reason = f"server refused sender {sender}: {_reply(exc.smtp_code, exc.smtp_error)}"
+            raise DeliveryError(recipient, reason, unreachable=True) from exc
         except smtplib.SMTPResponseException as exc:
-            raise _refusal(recipient, "refused the message", exc.smtp_code, exc.smtp_error) from exc
+            raise self._refusal(
+                recipient, "refused the message", exc.smtp_code, exc.smtp_error
+            ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            reason = one_line(str(exc)) or type(exc).__name__
-            raise DeliveryError(recipient, f"SMTP server {self.server}: {reason}") from exc
+            raise self._lost(recipient, exc, smtp.data_sent) from exc
+
+    def _refusal(self, recipient: str, what: str, code: int, text: bytes | str) -> DeliveryError:
+        """The error for a refusal of a recipient or a message, classified by its answer."""
+        self._drop_after(code)
+        state, policy = classify_answer(code, _smtp_text(text))
+        reply = _reply(code, text)
+        return DeliveryError(recipient, f"server {what}: {reply}", state=state, policy=policy)
+
+    def _drop_after(self, code: int) -> None:
+        """After 421 the server closes the connection: forget it."""
+        if code == 421:
+            self._drop()
+
+    def _lost(self, recipient: str, exc: BaseException, data_sent: bool) -> Exception:
+        """The error for a connection lost mid-message: uncertain once its data went out."""
+        reason = one_line(str(exc)) or type(exc).__name__
+        if data_sent:
+            what = f"SMTP server {self.server}: no answer after the message was sent ({reason})"
+            return DeliveryError(recipient, what, state=SendState.UNCERTAIN)
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
+            return _Disconnected(reason)
+        return DeliveryError(recipient, f"SMTP server {self.server}: {reason}", unreachable=True)
 
 
 class _LoginProblem(Exception):
     """The SMTP login cannot be attempted (e.g. the password variable is unset)."""
 
 
-def _refusal(
-    recipient: str, what: str, code: int, text: bytes | str, permanent: bool | None = None
-) -> DeliveryError:
-    """Build the error for an SMTP refusal; 5xx is permanent unless told otherwise."""
-    final = code >= 500 if permanent is None else permanent
-    return DeliveryError(recipient, f"server {what}: {_reply(code, text)}", permanent=final)
+def brakes_for(digest: DigestConfig) -> Brakes:
+    """The stops of one pass over an edition of ``digest`` (relay down, domain paused)."""
+    from syndicate.deliveries import delivery_kind
+
+    return Brakes(*delivery_kind(digest.delivery).limits(digest.delivery))
+
+
+CLAIM_EXPIRY = timedelta(minutes=15)
+"""A send left ``sending`` longer than this (and than 10 exchanges' timeouts) was interrupted."""
+
+
+def claim_expiry(digest: DigestConfig) -> timedelta:
+    """How long a claim may stay ``sending`` before the run holding it is taken for dead."""
+    from syndicate.deliveries import delivery_kind
+
+    seconds = delivery_kind(digest.delivery).exchange_seconds(digest.delivery)
+    return max(CLAIM_EXPIRY, timedelta(seconds=10 * seconds))
 
 
 def make_transport(config: Config, digest: DigestConfig) -> Transport:
@@ -353,6 +461,25 @@ def _compose(
     return message
 
 
+def _where(config: Config, edition: Edition) -> str:
+    """``digest morning edition 2026-11-28T07:00+09:00`` (the slot in the configured zone)."""
+    slot = edition.slot.astimezone(config.timezone).isoformat(timespec="minutes")
+    return f"digest {edition.digest_id} edition {slot}"
+
+
+def _next_attempt(digest: DigestConfig, attempt: int, now: datetime) -> datetime:
+    """When a send deferred at its ``attempt``-th try is tried again."""
+    return now + retry_delay(attempt, digest.retry.first_delay, digest.retry.max_delay)
+
+
+_CONSEQUENCE = {
+    SendState.DEFERRED: "will retry",
+    SendState.FAILED: "permanent",
+    SendState.BOUNCED: "bounced: no such mailbox",
+    SendState.UNCERTAIN: "uncertain: may have been delivered",
+}
+
+
 def _deliver_one(
     config: Config,
     store: SendLedger,
@@ -360,26 +487,50 @@ def _deliver_one(
     rendered: RenderedDigest,
     transport: Transport,
     *,
+    brakes: Brakes,
     now: datetime | None,
 ) -> tuple[SendState | None, str]:
     """Claim, compose and send one message; return (state reached, failure detail).
 
-    The state is None when the send was claimed before and nothing was done.
+    The state is None when the send may not be claimed and nothing was done.
     """
     edition = rendered.digest.edition
     subscriber = rendered.digest.subscription.subscriber
     message_id = message_id_for(rendered.digest.masthead, edition, subscriber)
-    if not store.claim_send(edition.id, subscriber.id, message_id, now=now):
+    resend = digest.uncertain == "resend"
+    attempt = store.claim_send(
+        edition.id, subscriber.id, message_id, now=now, resend_uncertain=resend
+    )
+    if not attempt:
         return None, ""
     try:
         message = _compose(config, digest, rendered, now=now)
         transport.send(message, recipient_address(subscriber))
     except DeliveryError as exc:
-        state = SendState.FAILED_PERMANENT if exc.permanent else SendState.FAILED_TEMPORARY
-        store.finish_send(edition.id, subscriber.id, state, error=str(exc), now=now)
-        return state, f"{exc.message} ({'permanent' if state.is_final else 'will retry'})"
+        _brake(_where(config, edition), brakes, subscriber.email, exc)
+        moment = now or utcnow()
+        retry = _next_attempt(digest, attempt, moment) if exc.state is SendState.DEFERRED else None
+        store.finish_send(
+            edition.id, subscriber.id, exc.state, error=str(exc), now=now, next_attempt_at=retry
+        )
+        return exc.state, f"{exc.message} ({_CONSEQUENCE[exc.state]})"
+    brakes.answered(subscriber.email)
     store.finish_send(edition.id, subscriber.id, SendState.SENT, now=now)
     return SendState.SENT, ""
+
+
+def _brake(where: str, brakes: Brakes, address: str, exc: DeliveryError) -> None:
+    """Tell ``brakes`` about a failure; log the one line when it stops or pauses sending."""
+    if exc.unreachable:
+        if line := brakes.unreachable(exc.message):
+            logger.warning(
+                "%s: stopped: %s; the remaining sends wait for the next run", where, line
+            )
+    elif exc.policy:
+        if line := brakes.refused_by_policy(address, exc.message):
+            logger.warning("%s: paused %s; its remaining sends wait for the next run", where, line)
+    else:
+        brakes.answered(address)
 
 
 def deliver_batch(
@@ -391,26 +542,40 @@ def deliver_batch(
     transport: Transport | None = None,
     now: datetime | None = None,
     progress: Callable[[str], None] | None = None,
+    brakes: Brakes | None = None,
 ) -> DeliveryReport:
     """Send each rendered digest once; failures are recorded and the batch goes on.
 
-    A message claimed before (sent, sending or failed for good) is counted in
-    ``already_claimed`` and not sent again.
+    A message that may not be claimed (sent, sending, failed for good, or
+    uncertain under ``uncertain: skip``) is counted in ``already_claimed``.
+    ``brakes`` (one per pass over an edition; default: a fresh one) stop the
+    batch when the server is down and skip paused domains; what they hold back
+    is counted in ``held`` and left for a later run.
     """
     report = DeliveryReport()
+    brakes = brakes if brakes is not None else brakes_for(digest)
     active = transport if transport is not None else make_transport(config, digest)
     with active:
         for item in rendered:
-            outcome = _deliver_one(config, store, digest, item, active, now=now)
+            if not brakes.allows(item.digest.subscription.subscriber.email):
+                report.held += 1
+                continue
+            outcome = _deliver_one(config, store, digest, item, active, brakes=brakes, now=now)
             _record(config, report, item, outcome, active)
             if progress is not None:
                 progress(_progress_line(item, outcome))
+    report.stopped = brakes.stopped
     logger.info(
-        "digest %s: %d sent, %d claimed before, %d failed",
+        "digest %s: %d sent, %d deferred, %d bounced, %d failed, %d uncertain, "
+        "%d held back, %d claimed before",
         digest.id,
         report.sent,
-        report.already_claimed,
+        report.deferred,
+        len(report.bounced),
         len(report.failed),
+        report.uncertain,
+        report.held,
+        report.already_claimed,
     )
     return report
 
@@ -427,17 +592,27 @@ def _record(
     edition = item.digest.edition
     slot = edition.slot.astimezone(config.timezone).isoformat(timespec="minutes")
     state, detail = outcome
+    where = (edition.digest_id, slot, email)
     if state is None:
         report.already_claimed += 1
-        logger.debug("%s %s: already claimed for %s", edition.digest_id, slot, email)
-    elif not state.delivered:
-        report.failed[email] = detail
-        logger.warning("%s %s: delivery to %s failed: %s", edition.digest_id, slot, email, detail)
-    else:
+        logger.debug("%s %s: already claimed for %s", *where)
+    elif state is SendState.SENT:
         report.sent += 1
         if transport.written:
             report.written.append(transport.written[-1])
-        logger.info("%s %s: delivered to %s", edition.digest_id, slot, email)
+        logger.info("%s %s: delivered to %s", *where)
+    elif state is SendState.DEFERRED:
+        report.deferred += 1
+        logger.info("%s %s: delivery to %s deferred: %s", *where, detail)
+    elif state is SendState.UNCERTAIN:
+        report.uncertain += 1
+        logger.warning("%s %s: delivery to %s uncertain: %s", *where, detail)
+    elif state is SendState.BOUNCED:  # normal on any list: the subscription is now bounced
+        report.bounced[email] = detail
+        logger.info("%s %s: delivery to %s bounced: %s", *where, detail)
+    else:
+        report.failed[email] = detail
+        logger.warning("%s %s: delivery to %s failed: %s", *where, detail)
 
 
 def _printable(address: str) -> str:
@@ -449,5 +624,5 @@ def _progress_line(item: RenderedDigest, outcome: tuple[SendState | None, str]) 
     """One human-readable line about one message."""
     email = _printable(item.digest.subscription.subscriber.email)
     state, detail = outcome
-    kind = "already claimed" if state is None else "sent" if state.delivered else "failed"
+    kind = "already claimed" if state is None else state.value
     return f"{email}: {kind}" + (f" ({detail})" if detail else "")

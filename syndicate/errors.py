@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from syndicate.model import SendState
+
 _BREAKS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
@@ -83,16 +85,37 @@ class RenderError(SyndicateError):
 
 
 class DeliveryError(SyndicateError):
-    """A message could not be delivered.
+    """A message could not be delivered, and what that leaves its send in.
 
-    ``permanent`` is true when retrying will not help (e.g. SMTP 5xx for the recipient).
+    ``state`` is the :class:`~syndicate.model.SendState` the failure leaves:
+    ``deferred`` (try again later; the default), ``failed`` (``permanent=True``),
+    ``bounced`` (the mailbox does not exist) or ``uncertain`` (the message may
+    have gone out). ``unreachable``: the server could not be used at all (connect,
+    login, sender refused), which counts toward stopping the edition;
+    ``policy``: a 5.7.x refusal, which counts toward pausing the recipient's domain.
     """
 
-    def __init__(self, recipient: str, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self,
+        recipient: str,
+        message: str,
+        *,
+        permanent: bool = False,
+        state: SendState | None = None,
+        unreachable: bool = False,
+        policy: bool = False,
+    ) -> None:
         self.recipient = recipient
         self.message = message
-        self.permanent = permanent
+        self.state = state or (SendState.FAILED if permanent else SendState.DEFERRED)
+        self.unreachable = unreachable
+        self.policy = policy
         super().__init__(f"delivery to {recipient}: {message}")
+
+    @property
+    def permanent(self) -> bool:
+        """True when the message is never tried again (failed or bounced)."""
+        return self.state.is_final
 
 
 class ExtractError(SyndicateError):

@@ -76,13 +76,17 @@ def newest_first(articles: Iterable[Article]) -> list[Article]:
 class SubscriptionState(StrEnum):
     """Whether a subscription receives its digest (the values are what the store keeps).
 
+
     ``pending``: someone asked on the subscribe form and the address owner has not
     yet confirmed; nothing is mailed to it but the confirmation message.
+    ``bounced``: the receiving server said the mailbox does not exist (SMTP
+    5.1.1, 5.1.10, 5.2.1); nothing is mailed to it again.
     """
 
     PENDING = "pending"
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
 
     @classmethod
     def parse(cls, text: str) -> SubscriptionState:
@@ -99,19 +103,26 @@ class SubscriptionState(StrEnum):
         return self is SubscriptionState.ACTIVE
 
 
+_KEPT_FROM_LISTS = frozenset({SubscriptionState.UNSUBSCRIBED, SubscriptionState.BOUNCED})
+"""States a list or an operator never changes: only the reader's own confirmed
+subscription (the web side) leads out of them."""
+
+
 class SubscriptionChange(StrEnum):
     """Who asks a subscription to change, which decides what it may become.
 
     ``import``: an operator's list or command; ``request``: the subscribe form, which
     anyone may post for any address; ``confirm``: the address owner, proven by a link
     mailed to the address (the confirmation link, or the token of the preferences page);
-    ``unsubscribe``: the subscriber's link or an operator.
+    ``unsubscribe``: the subscriber's link or an operator; ``bounce``: the receiving
+    server said the mailbox does not exist.
     """
 
     IMPORT = "import"
     REQUEST = "request"
     CONFIRM = "confirm"
     UNSUBSCRIBE = "unsubscribe"
+    BOUNCE = "bounce"
 
 
 def subscription_after(
@@ -124,20 +135,24 @@ def subscription_after(
     The one table of subscription rules:
 
     * an import sets ``requested``, except that someone who unsubscribed stays
-      unsubscribed (only they can come back, never a list);
+      unsubscribed and a bounced address stays bounced (only the reader's own
+      confirmed subscription leads back, never a list);
     * a subscribe-form request makes a new subscription ``pending`` and leaves an
       existing one as it is (the form proves nothing about the address);
     * a confirmation by the address owner makes any subscription ``active``;
-    * unsubscribing makes any subscription ``unsubscribed``.
+    * unsubscribing makes any subscription ``unsubscribed``;
+    * a bounce makes a receiving subscription ``bounced`` and leaves others alone.
     """
     if change is SubscriptionChange.IMPORT:
-        if current is SubscriptionState.UNSUBSCRIBED:
-            return current
-        return requested
+        return current if current in _KEPT_FROM_LISTS else requested
     if change is SubscriptionChange.REQUEST:
         return SubscriptionState.PENDING if current is None else current
     if change is SubscriptionChange.CONFIRM:
         return SubscriptionState.ACTIVE
+    if change is SubscriptionChange.BOUNCE:
+        if current is None or current.receives:
+            return SubscriptionState.BOUNCED
+        return current
     return SubscriptionState.UNSUBSCRIBED
 
 
@@ -148,17 +163,40 @@ def requested_subscription(
     return subscription_after(current, SubscriptionChange.IMPORT, requested)
 
 
+def bounced_subscription(current: SubscriptionState) -> SubscriptionState:
+    """The state a subscription takes when its mailbox is reported not to exist.
+
+    Only a receiving subscription becomes ``bounced``; an unsubscribed one stays so.
+    """
+    return subscription_after(current, SubscriptionChange.BOUNCE)
+
+
 class SendState(StrEnum):
     """Where one message of one edition to one subscriber stands (values as stored).
 
-    ``sending`` is held while a message goes out; one left from an earlier run
-    was interrupted and may have gone out, so it is never retried.
+    * ``sending``: claimed, going out now. One left ``sending`` by a run that
+      ended (a crash, a kill) may have gone out: :func:`expired_claim` makes it
+      ``uncertain``, never a plain retry.
+    * ``sent``: the server accepted it (final).
+    * ``deferred``: the server answered 4xx or could not be reached; tried again
+      after a backoff until the edition's retry window ends, then ``failed``.
+    * ``failed``: refused for good (a 5xx that is not a missing mailbox, such
+      as a 5.7.x policy refusal; a message that cannot be built), or still
+      deferred when the retry window ended (final).
+    * ``bounced``: the mailbox does not exist (5.1.1, 5.1.10, 5.2.1); the
+      subscription becomes bounced too (final).
+    * ``uncertain``: the message was handed over but the server's answer was
+      lost (connection dropped or timed out after the end of DATA), or a run
+      died while sending. Resent with the same Message-ID only under the
+      digest's ``uncertain: resend`` policy; left alone under ``skip``.
     """
 
     SENDING = "sending"
     SENT = "sent"
-    FAILED_TEMPORARY = "failed_temporary"
-    FAILED_PERMANENT = "failed_permanent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    UNCERTAIN = "uncertain"
 
     @property
     def is_final(self) -> bool:
@@ -174,11 +212,19 @@ class SendState(StrEnum):
 _SEND_NEXT: dict[SendState | None, frozenset[SendState]] = {
     None: frozenset({SendState.SENDING}),
     SendState.SENDING: frozenset(
-        {SendState.SENT, SendState.FAILED_TEMPORARY, SendState.FAILED_PERMANENT}
+        {
+            SendState.SENT,
+            SendState.DEFERRED,
+            SendState.FAILED,
+            SendState.BOUNCED,
+            SendState.UNCERTAIN,  # the answer was lost, or the claim expired unanswered
+        }
     ),
-    SendState.FAILED_TEMPORARY: frozenset({SendState.SENDING}),
+    SendState.DEFERRED: frozenset({SendState.SENDING, SendState.FAILED}),  # failed: window over
+    SendState.UNCERTAIN: frozenset({SendState.SENDING}),  # only under `uncertain: resend`
     SendState.SENT: frozenset(),
-    SendState.FAILED_PERMANENT: frozenset(),
+    SendState.FAILED: frozenset(),
+    SendState.BOUNCED: frozenset(),
 }
 
 
@@ -192,9 +238,24 @@ def send_predecessors(new: SendState) -> frozenset[SendState | None]:
     return frozenset(state for state, after in _SEND_NEXT.items() if new in after)
 
 
-def may_claim(current: SendState | None) -> bool:
-    """True when a message in ``current`` may be (re)sent now: never tried, or failed for now."""
+def may_claim(current: SendState | None, *, resend_uncertain: bool = True) -> bool:
+    """True when a message in ``current`` may be (re)sent: never tried, deferred, or
+    uncertain under the ``resend`` policy (``resend_uncertain``).
+
+    Whether a deferred send's backoff has passed is :meth:`SendRecord.due`'s question.
+    """
+    if current is SendState.UNCERTAIN and not resend_uncertain:
+        return False
     return send_may_follow(current, SendState.SENDING)
+
+
+def expired_claim(current: SendState | None) -> SendState | None:
+    """The state a send takes when its claim expired without an answer (None: unchanged).
+
+    A send left ``sending`` by a run that ended may have gone out: it becomes
+    ``uncertain``, and the digest's uncertain policy decides whether it is resent.
+    """
+    return SendState.UNCERTAIN if current is SendState.SENDING else None
 
 
 def send_transition(current: SendState | None, new: SendState) -> SendState:
@@ -204,6 +265,25 @@ def send_transition(current: SendState | None, new: SendState) -> SendState:
         was = current.value if current is not None else "no send"
         raise ValueError(f"send state {new.value!r} cannot follow {was!r} (allowed: {allowed})")
     return new
+
+
+@dataclass(frozen=True)
+class SendRecord:
+    """What the store holds about one send: its state, attempts and when to try again.
+
+    ``next_attempt_at`` is set on deferred sends; ``error`` is the last failure.
+    """
+
+    subscriber_id: int
+    state: SendState
+    attempts: int
+    next_attempt_at: datetime | None = None
+    error: str | None = None
+    message_id: str | None = None
+
+    def due(self, now: datetime) -> bool:
+        """True when a deferred send's backoff has passed (other states: always)."""
+        return self.next_attempt_at is None or self.next_attempt_at <= now
 
 
 @dataclass(frozen=True)

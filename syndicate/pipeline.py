@@ -7,8 +7,7 @@ be run again safely; the CLI and the scheduler only call these.
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from syndicate import digest
 from syndicate.config import CollectConfig, Config, DigestConfig
 from syndicate.errors import SyndicateError
 from syndicate.model import Digest, Edition, SendState, Subscription, may_claim, utcnow
+from syndicate.retry import Brakes
 
 # Each stage is imported where it runs, so a command loads only its own stage.
 if TYPE_CHECKING:
@@ -32,13 +32,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class DigestRun:
-    """What one digest run did, one count per active subscription.
+    """What one pass over an edition did, one count per active subscription.
 
+    This pass's outcomes: ``sent``, ``deferred`` (answered 4xx, server
+    unreachable, or held back when the pass stopped or a domain was paused),
+    ``bounced`` and ``failed`` (address -> reason), ``uncertain`` (the answer
+    was lost after the message went out). What earlier passes left:
+    ``already_sent``, ``failed_earlier`` (failed or bounced), ``waiting``
+    (deferred, next try not yet due), ``uncertain_earlier`` (left alone under
+    ``uncertain: skip``); ``claimed_elsewhere`` counts sends another run held.
+    ``stopped`` is the one line saying why the pass stopped early; ``closed``
+    counts deferred sends that failed because the retry window ended.
     ``paused`` counts subscriptions paused at the edition's slot (nothing sent).
-    Subscriptions whose send an earlier run finished or left are counted as
-    ``already_sent``, ``failed_earlier`` (failed for good) or ``interrupted``
-    (left ``sending``: it may have gone out, so it is never retried);
-    ``claimed_elsewhere`` counts sends another run claimed while this one ran.
     """
 
     digest_id: str
@@ -48,10 +53,38 @@ class DigestRun:
     empty: int = 0
     already_sent: int = 0
     failed_earlier: int = 0
-    interrupted: int = 0
+    waiting: int = 0
+    uncertain_earlier: int = 0
     claimed_elsewhere: int = 0
     sent: int = 0
+    deferred: int = 0
+    uncertain: int = 0
+    bounced: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    stopped: str | None = None
+    closed: int = 0
+
+    @property
+    def unfinished(self) -> bool:
+        """True when sends remain failed, deferred or uncertain (bounces alone are normal)."""
+        return bool(
+            self.failed
+            or self.deferred
+            or self.waiting
+            or self.uncertain
+            or self.closed
+            or self.stopped
+        )
+
+    def add(self, report: DeliveryReport) -> None:
+        """Count one delivered batch."""
+        self.sent += report.sent
+        self.deferred += report.deferred + report.held
+        self.uncertain += report.uncertain
+        self.claimed_elsewhere += report.already_claimed
+        self.bounced.update(report.bounced)
+        self.failed.update(report.failed)
+        self.stopped = self.stopped or report.stopped
 
 
 @dataclass
@@ -65,11 +98,11 @@ class CycleReport:
 
     @property
     def has_failures(self) -> bool:
-        """True when any source, digest or delivery failed."""
+        """True when any source or digest failed, or sends remain failed, deferred or uncertain."""
         return bool(
             self.errors
             or any(o.error for o in self.sources)
-            or any(run.failed for run in self.digests)
+            or any(run.unfinished for run in self.digests)
         )
 
 
@@ -140,13 +173,17 @@ def send_batch(
     *,
     renderer: render.Renderer | None = None,
     progress: Callable[[str], None] | None = None,
+    brakes: Brakes | None = None,
+    now: datetime | None = None,
 ) -> DeliveryReport:
     """Render and deliver one batch of per-subscriber digests of one edition."""
     from syndicate import delivery, render
 
     renderer = renderer or render.Renderer.for_config(config)
     rendered = [renderer.render(item) for item in batch]
-    return delivery.deliver_batch(config, store, digest_config, rendered, progress=progress)
+    return delivery.deliver_batch(
+        config, store, digest_config, rendered, progress=progress, brakes=brakes, now=now
+    )
 
 
 def run_digest(
@@ -158,61 +195,182 @@ def run_digest(
     progress: Callable[[str], None] | None = None,
 ) -> DigestRun:
     """Build (or reuse) the edition of the digest's latest due slot and send what is owed."""
-    from syndicate import render
-
-    digest_config = digest.digest_config(config, digest_id)
     edition, created = digest.build_edition(config, store, digest_id, now=now or utcnow())
-    run = DigestRun(digest_id, edition, created)
-    active = store.subscriptions(digest_id)
+    return send_edition(config, store, edition, created=created, now=now, progress=progress)
+
+
+def send_edition(
+    config: Config,
+    store: Store,
+    edition: Edition,
+    *,
+    created: bool = False,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DigestRun:
+    """Send what ``edition`` owes now: never attempted, deferred whose next try is due,
+    and uncertain under ``uncertain: resend``; stop early when the server is down.
+
+    ``now`` (default: the current time) decides what is due; the sends themselves
+    are stamped with it only when given. Once the retry window has ended, deferred
+    sends fail for good and nothing more is sent.
+    """
+    from syndicate import delivery, render
+
+    digest_config = digest.digest_config(config, edition.digest_id)
+    moment = now or utcnow()
+    run = DigestRun(edition.digest_id, edition, created)
+    if _window_over(digest_config, edition, moment):
+        _close(store, run, digest_config, now=now)
+        return run
+    store.expire_claims(edition.id, moment - delivery.claim_expiry(digest_config), now=now)
+    active = store.subscriptions(edition.digest_id)
     receiving = [s for s in active if s.receives_at(edition.slot)]
     run.paused = len(active) - len(receiving)
-    pending = _owed(store, run, receiving)
+    pending = _owed(store, run, receiving, digest_config, moment)
     digests = digest.digests_for(config, edition, pending)
     run.empty = len(pending) - len(digests)
-    renderer = render.Renderer.for_config(config)
+    renderer, brakes = render.Renderer.for_config(config), delivery.brakes_for(digest_config)
+    sent_to = 0
     for batch in _batches(digests, _batch_size(digest_config)):
+        if brakes.stopped is not None:
+            break
         report = send_batch(
-            config, store, digest_config, batch, renderer=renderer, progress=progress
+            config, store, digest_config, batch,
+            renderer=renderer, progress=progress, brakes=brakes, now=now,
+        )  # fmt: skip
+        run.add(report)
+        sent_to += len(batch)
+    run.deferred += len(digests) - sent_to  # never reached: the pass stopped
+    _log_run(run)
+    return run
+
+
+def _window_over(digest_config: DigestConfig, edition: Edition, now: datetime) -> bool:
+    """True when the edition's retry window (from its creation) has ended."""
+    return now >= edition.created_at + digest_config.retry.window
+
+
+def _close(
+    store: Store, run: DigestRun, digest_config: DigestConfig, *, now: datetime | None
+) -> None:
+    """Fail the deferred sends of an edition whose retry window ended (logged once)."""
+    window = digest_config.retry.window
+    run.closed = store.close_deferred(run.edition.id, f"retry window of {window} ended", now=now)
+    if run.closed:
+        logger.warning(
+            "digest %s edition %s: retry window of %s ended; %d deferred sends failed",
+            run.digest_id,
+            run.edition.slot.isoformat(timespec="minutes"),
+            window,
+            run.closed,
         )
-        run.sent += report.sent
-        run.claimed_elsewhere += report.already_claimed
-        run.failed.update(report.failed)
+
+
+def _log_run(run: DigestRun) -> None:
+    """The one summary line of a pass over an edition."""
     logger.info(
-        "digest %s edition %s: %d articles, %d sent, %d empty, %d paused, %d already sent, "
-        "%d failed earlier, %d interrupted, %d failed",
-        digest_id,
-        edition.slot.isoformat(),
-        len(edition.articles),
+        "digest %s edition %s: %d articles, %d sent, %d deferred, %d bounced, %d failed, "
+        "%d uncertain; %d empty, %d paused, %d already sent, %d failed earlier, %d waiting",
+        run.digest_id,
+        run.edition.slot.isoformat(timespec="minutes"),
+        len(run.edition.articles),
         run.sent,
+        run.deferred,
+        len(run.bounced),
+        len(run.failed),
+        run.uncertain,
         run.empty,
         run.paused,
         run.already_sent,
         run.failed_earlier,
-        run.interrupted,
-        len(run.failed),
+        run.waiting,
     )
-    return run
 
 
-def _owed(store: Store, run: DigestRun, subscriptions: list[Subscription]) -> list[Subscription]:
+def _owed(
+    store: Store,
+    run: DigestRun,
+    subscriptions: list[Subscription],
+    digest_config: DigestConfig,
+    now: datetime,
+) -> list[Subscription]:
     """The subscriptions whose send may be (re)tried now; count the others in ``run``."""
-    states = store.send_states(run.edition.id)
-    owed = [s for s in subscriptions if may_claim(states.get(s.subscriber.id))]
-    earlier = Counter(
-        state for s in subscriptions if not may_claim(state := states.get(s.subscriber.id))
-    )
-    run.already_sent = earlier[SendState.SENT]
-    run.failed_earlier = earlier[SendState.FAILED_PERMANENT]
-    run.interrupted = earlier[SendState.SENDING]
-    if run.interrupted:
-        logger.warning(
-            "digest %s edition %s: %d sends were interrupted in an earlier run and are "
-            "not retried (they may have gone out); see the sends table",
-            run.digest_id,
-            run.edition.slot.isoformat(),
-            run.interrupted,
-        )
+    records = store.send_records(run.edition.id)
+    resend = digest_config.uncertain == "resend"
+    owed: list[Subscription] = []
+    for subscription in subscriptions:
+        record = records.get(subscription.subscriber.id)
+        state = None if record is None else record.state
+        if may_claim(state, resend_uncertain=resend) and (record is None or record.due(now)):
+            owed.append(subscription)
+        elif state is SendState.SENT:
+            run.already_sent += 1
+        elif state in (SendState.FAILED, SendState.BOUNCED):
+            run.failed_earlier += 1
+        elif state is SendState.DEFERRED:
+            run.waiting += 1
+        elif state is SendState.UNCERTAIN:
+            run.uncertain_earlier += 1
+        else:
+            run.claimed_elsewhere += 1  # sending now, in another run
     return owed
+
+
+def resume_editions(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    exclude: Collection[int] = (),
+) -> list[DigestRun]:
+    """Send what every unfinished edition (but those in ``exclude``) owes now.
+
+    The scheduler calls this at start and after each collect; ``syndicate digest
+    ID --resume`` calls :func:`resume_digest` for one digest. Editions whose
+    window just ended have their deferred sends failed. Only passes that did
+    something are returned.
+    """
+    runs = []
+    for digest_config in config.digests:
+        runs += resume_digest(config, store, digest_config.id, now=now, exclude=exclude)
+    return runs
+
+
+def resume_digest(
+    config: Config,
+    store: Store,
+    digest_id: str,
+    *,
+    now: datetime | None = None,
+    exclude: Collection[int] = (),
+    progress: Callable[[str], None] | None = None,
+) -> list[DigestRun]:
+    """Send what the unfinished editions of one digest owe now (see :func:`resume_editions`)."""
+    digest_config = digest.digest_config(config, digest_id)
+    # one window back, and a margin to close the editions whose window just ended
+    since = (now or utcnow()) - digest_config.retry.window - _RESUME_MARGIN
+    runs = []
+    for edition in store.open_editions(digest_id, since):
+        if edition.id in exclude:
+            continue
+        run = send_edition(config, store, edition, now=now, progress=progress)
+        if run.sent or run.deferred or run.uncertain or run.bounced or run.failed or run.closed:
+            runs.append(run)
+    return runs
+
+
+_RESUME_MARGIN = timedelta(days=2)
+
+
+def next_resume(config: Config, store: Store, *, now: datetime | None = None) -> datetime | None:
+    """When the earliest deferred send of an unfinished edition may be tried again."""
+    moment = now or utcnow()
+    ids = []
+    for digest_config in config.digests:
+        since = moment - digest_config.retry.window
+        ids += [e.id for e in store.open_editions(digest_config.id, since)]
+    return store.next_attempt(ids)
 
 
 def missed_digests(config: Config, store: Store, *, now: datetime, grace: timedelta) -> list[str]:
@@ -237,7 +395,8 @@ def run_once(
     now: datetime | None = None,
     progress: Callable[[SourceOutcome], None] | None = None,
 ) -> CycleReport:
-    """One full cycle: collect every source, write feeds, then run every digest.
+    """One full cycle: collect every source, write feeds, run every digest, then resume
+    the earlier editions that still owe sends.
 
     ``now`` (default: the current time) is the moment of the whole cycle.
     """
@@ -255,4 +414,10 @@ def run_once(
         except SyndicateError as exc:
             logger.error("digest %s: %s", digest_config.id, exc)
             report.errors.append(f"digest {digest_config.id}: {exc}")
+    done = {run.edition.id for run in report.digests}
+    try:
+        report.digests += resume_editions(config, store, now=now, exclude=done)
+    except SyndicateError as exc:
+        logger.error("resume: %s", exc)
+        report.errors.append(f"resume: {exc}")
     return report

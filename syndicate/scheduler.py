@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MISFIRE_GRACE_SECONDS = 3600
+RESUME_JOB = "resume"
 
 
 @dataclass(frozen=True)
@@ -42,27 +43,74 @@ class JobInfo:
     next_run: datetime | None
 
 
-def collect_job(config: Config, store: Store) -> None:
-    """Scheduled job: collect every source, then rewrite the feeds."""
+def collect_job(config: Config, store: Store, scheduler: BaseScheduler | None = None) -> None:
+    """Scheduled job: collect every source, rewrite the feeds, then resume unfinished editions."""
     try:
         pipeline.run_collect(config, store)
         pipeline.run_feeds(config, store)
     except SyndicateError as exc:
         logger.error("collect job: %s", exc)
+    resume_job(config, store, scheduler)
 
 
-def digest_job(config: Config, store: Store, digest_id: str) -> None:
+def digest_job(
+    config: Config, store: Store, digest_id: str, scheduler: BaseScheduler | None = None
+) -> None:
     """Scheduled job: build and send the digest's edition for the slot that just came due."""
     try:
         pipeline.run_digest(config, store, digest_id)
     except SyndicateError as exc:
         logger.error("digest job %s: %s", digest_id, exc)
+    _plan_resume(config, store, scheduler)
+
+
+def resume_job(
+    config: Config,
+    store: Store,
+    scheduler: BaseScheduler | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Scheduled job: send what unfinished editions owe now, then plan the next resume.
+
+    ``now`` (default: the current time) decides which deferred sends are due.
+    """
+    try:
+        pipeline.resume_editions(config, store, now=now)
+    except SyndicateError as exc:
+        logger.error("resume job: %s", exc)
+    _plan_resume(config, store, scheduler, now)
+
+
+def _plan_resume(
+    config: Config,
+    store: Store,
+    scheduler: BaseScheduler | None,
+    now: datetime | None = None,
+) -> None:
+    """Run the resume job again when the earliest deferred send comes due."""
+    if scheduler is None:
+        return
+    try:
+        due = pipeline.next_resume(config, store, now=now)
+    except SyndicateError as exc:
+        logger.error("resume job: %s", exc)
+        return
+    if due is not None:
+        scheduler.add_job(
+            resume_job,
+            args=(config, store, scheduler),
+            id=RESUME_JOB,
+            name="resume unfinished editions",
+            next_run_time=max(due, now or utcnow()),
+            replace_existing=True,
+        )
 
 
 def job_table(config: Config, now: datetime | None = None) -> list[JobInfo]:
     """Describe every job with its next run time in the configured timezone."""
     now = (now or utcnow()).astimezone(config.timezone)
-    jobs = [JobInfo("collect", "collect sources, write feeds", config.collect.schedule, None)]
+    what = "collect sources, write feeds, resume editions"
+    jobs = [JobInfo("collect", what, config.collect.schedule, None)]
     jobs += [
         JobInfo(f"digest:{d.id}", f"digest {d.title}", d.schedule, None) for d in config.digests
     ]
@@ -77,8 +125,10 @@ def add_jobs(
 ) -> None:
     """Register the collect job and one job per digest on ``scheduler``.
 
-    Collection also runs once right away; a digest whose slot passed while the
-    daemon was down (within the misfire grace time) is caught up right away.
+    Unfinished editions are resumed and collection runs once right away (each
+    collect resumes them again, and a one-off resume job is planned for the
+    earliest deferred send); a digest whose slot passed while the daemon was
+    down (within the misfire grace time) is caught up right away.
     ``now`` (default: the current time) decides what was missed.
     """
     tz = config.timezone
@@ -86,18 +136,21 @@ def add_jobs(
     scheduler.add_job(
         collect_job,
         config.collect.schedule.trigger(tz),
-        args=(config, store),
+        args=(config, store, scheduler),
         id="collect",
-        name="collect sources, write feeds",
+        name="collect sources, write feeds, resume editions",
     )
-    scheduler.add_job(collect_job, args=(config, store), id="collect:start", next_run_time=now)
+    scheduler.add_job(resume_job, args=(config, store, scheduler), id=RESUME_JOB, next_run_time=now)
+    scheduler.add_job(
+        collect_job, args=(config, store, scheduler), id="collect:start", next_run_time=now
+    )
     grace = timedelta(seconds=MISFIRE_GRACE_SECONDS)
     missed = set(pipeline.missed_digests(config, store, now=now, grace=grace))
     for digest in config.digests:
         scheduler.add_job(
             digest_job,
             digest.schedule.trigger(tz),
-            args=(config, store, digest.id),
+            args=(config, store, digest.id, scheduler),
             id=f"digest:{digest.id}",
             name=f"digest {digest.id}",
         )
@@ -105,7 +158,7 @@ def add_jobs(
             logger.info("digest %s: catching up the slot missed while stopped", digest.id)
             scheduler.add_job(
                 digest_job,
-                args=(config, store, digest.id),
+                args=(config, store, digest.id, scheduler),
                 id=f"digest:{digest.id}:catch-up",
                 next_run_time=now + timedelta(seconds=1),
             )

@@ -213,13 +213,22 @@ def free_port() -> int:
 
 
 class SmtpSink:
-    """Messages the test SMTP server got; ``reject``, ``reject_sender``: refuse with a reply."""
+    """Messages the test SMTP server got, and how it answers.
+
+    ``reject`` refuses a recipient every time with the given reply; ``answers`` gives a
+    recipient's next RCPT replies in order (then it is accepted: e.g. greylisting);
+    ``lose_reply`` holds recipients whose next message is stored and then the
+    connection is dropped before the reply to DATA; ``reject_sender`` refuses MAIL FROM.
+    """
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.reject: dict[str, str] = {}
+        self.answers: dict[str, list[str]] = {}
+        self.lose_reply: set[str] = set()
         self.reject_sender: str | None = None
         self.peers: list[tuple[str, int]] = []  # the client's address of each message received
+        self.rcpts: list[str] = []  # every RCPT TO address, in order
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -233,15 +242,25 @@ class SmtpSink:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
+        self.rcpts.append(address)
         if address in self.reject:
             return self.reject[address]
+        if queued := self.answers.get(address):
+            return queued.pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         self.peers.append(tuple(session.peer[:2]))
+        if lost := self.lose_reply.intersection(envelope.rcpt_tos):
+            self.lose_reply -= lost
+            server.transport.close()  # the message arrived; its reply never does
         return "250 Message accepted for delivery"
+
+    def received(self, address: str) -> list[bytes]:
+        """Every message received for ``address``, in order."""
+        return [content for _, rcpts, content in self.messages if address in rcpts]
 
 
 @pytest.fixture

@@ -38,10 +38,11 @@ from syndicate.tokens import form_token, form_token_valid, mint_token, token_has
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 FRIDAY_0800 = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # Friday 08:00 in Seoul
 NEXT_MONDAY_0800 = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
-PENDING, ACTIVE, GONE = (
+PENDING, ACTIVE, GONE, BOUNCED = (
     SubscriptionState.PENDING,
     SubscriptionState.ACTIVE,
     SubscriptionState.UNSUBSCRIBED,
+    SubscriptionState.BOUNCED,
 )
 STATES: list[SubscriptionState | None] = [None, *SubscriptionState]
 
@@ -55,19 +56,21 @@ def test_every_subscription_change_is_decided_by_one_table(
 ) -> None:
     after = subscription_after(current, change)
     expected = {
-        SubscriptionChange.IMPORT: GONE if current is GONE else ACTIVE,
+        SubscriptionChange.IMPORT: current if current in (GONE, BOUNCED) else ACTIVE,
         SubscriptionChange.REQUEST: PENDING if current is None else current,
         SubscriptionChange.CONFIRM: ACTIVE,
         SubscriptionChange.UNSUBSCRIBE: GONE,
+        SubscriptionChange.BOUNCE: BOUNCED if current in (None, ACTIVE) else current,
     }[change]
     assert after is expected
 
 
-def test_only_the_address_owner_brings_back_someone_who_left() -> None:
+@pytest.mark.parametrize("gone", [GONE, BOUNCED])
+def test_only_the_address_owner_brings_back_someone_who_left(gone: SubscriptionState) -> None:
     ways_back = {
         change
         for change in SubscriptionChange
-        if subscription_after(GONE, change, ACTIVE) is ACTIVE
+        if subscription_after(gone, change, ACTIVE) is ACTIVE
     }
     assert ways_back == {SubscriptionChange.CONFIRM}
     assert (

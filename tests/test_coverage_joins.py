@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -266,29 +266,32 @@ def smtp_site(site: Path, port: int, batch_size: int = 100) -> None:
     edit_config(site, edit)
 
 
-def test_sender_refused_fails_the_run_not_the_readers(
+def test_sender_refused_stops_the_run_not_the_readers(
     site: Path, smtp_server: tuple[SmtpSink, int]
 ) -> None:
     handler, port = smtp_server
     smtp_site(site, port)
     handler.reject_sender = "553 5.7.1 Sender address rejected: not owned by user"
     config, store = open_site(site)
+    later = FRIDAY_0800 + timedelta(minutes=5)  # the first retry delay
     try:
         pipeline.run_collect(config, store, now=FRIDAY_0800)
         first = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
-        states = set(store.send_states(first.edition.id).values())
+        records = store.send_records(first.edition.id).values()
         handler.reject_sender = None
-        second = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
+        second = pipeline.run_digest(config, store, "morning", now=later)
         after = set(store.send_states(first.edition.id).values())
     finally:
         store.close()
-    assert first.sent == 0 and len(first.failed) > 0
+    assert first.sent == 0 and not first.failed and first.deferred == 6
+    assert first.stopped is not None and first.unfinished
     sender = "newsletter@news.example.kr"
-    assert all(f"refused sender {sender}" in error for error in first.failed.values())
-    assert all("553" in error and "\n" not in error for error in first.failed.values())
-    # a refused sender is the operator's problem: no reader is marked bounced for good
-    assert states == {SendState.FAILED_TEMPORARY}
-    assert second.sent == len(first.failed) and not second.failed
+    assert len(records) == 3  # three refusals in a row stop the edition; three never tried
+    assert all(f"refused sender {sender}" in (r.error or "") for r in records)
+    assert all("553" in (r.error or "") and "\n" not in (r.error or "") for r in records)
+    # a refused sender is the operator's problem: no reader is marked failed or bounced
+    assert {r.state for r in records} == {SendState.DEFERRED}
+    assert second.sent == 6 and not second.failed and not second.unfinished
     assert after == {SendState.SENT}
     assert len(handler.messages) == second.sent
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from tests.conftest import SmtpSink, free_port
 
 SLOT = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 27, 22, 1, tzinfo=UTC)
+LATER = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 READERS = [("kim@example.com", "김독자"), ("lee@example.com", "이독자"), ("park@example.com", "")]
 
 
@@ -42,16 +44,23 @@ class World:
     edition: Edition
     rendered: list[RenderedDigest]
 
-    def deliver(self, **kwargs: Any) -> DeliveryReport:
-        """Run deliver_batch for every reader."""
+    def deliver(self, now: datetime = NOW, **kwargs: Any) -> DeliveryReport:
+        """Run deliver_batch for every reader at ``now``."""
         digest = self.config.digests[0]
-        return deliver_batch(self.config, self.store, digest, self.rendered, now=NOW, **kwargs)
+        return deliver_batch(self.config, self.store, digest, self.rendered, now=now, **kwargs)
 
     def states(self) -> dict[str, str]:
         """Send state per e-mail address."""
         by_id = self.store.send_states(self.edition.id)
         subscribers = [r.digest.subscription.subscriber for r in self.rendered]
         return {s.email: by_id[s.id] for s in subscribers if s.id in by_id}
+
+    def errors(self) -> dict[str, str]:
+        """The last error recorded per e-mail address (sends without one left out)."""
+        records = self.store.send_records(self.edition.id)
+        subscribers = [r.digest.subscription.subscriber for r in self.rendered]
+        found = {s.email: records[s.id].error for s in subscribers if s.id in records}
+        return {address: error for address, error in found.items() if error is not None}
 
 
 def smtp_delivery(port: int) -> dict[str, Any]:
@@ -139,23 +148,23 @@ def test_smtp_550_is_permanent_and_others_still_sent(
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
     sink, port = smtp_server
-    sink.reject["lee@example.com"] = "550 no such user"
+    sink.reject["lee@example.com"] = "550 mailbox unavailable"
     world = worlds(sqlite_url, smtp_delivery(port))
     report = world.deliver()
     assert report.sent == 2
     assert list(report.failed) == ["lee@example.com"]
-    assert "550 no such user" in report.failed["lee@example.com"]
+    assert "550 mailbox unavailable" in report.failed["lee@example.com"]
     assert "\n" not in report.failed["lee@example.com"]
     assert sorted(received(sink)) == ["kim@example.com", "park@example.com"]
-    assert world.states()["lee@example.com"] == "failed_permanent"
+    assert world.states()["lee@example.com"] == "failed"
 
     del sink.reject["lee@example.com"]
-    again = world.deliver()
+    again = world.deliver(now=LATER)
     assert (again.sent, again.already_claimed, again.failed) == (0, 3, {})
     assert len(sink.messages) == 2
 
 
-def test_smtp_450_is_retried_on_next_run(
+def test_smtp_450_is_deferred_and_retried_when_due(
     store_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
@@ -164,33 +173,40 @@ def test_smtp_450_is_retried_on_next_run(
     sink.reject["park@example.com"] = "450 try later"
     world = worlds(store_url, smtp_delivery(port))
     report = world.deliver()
-    assert report.sent == 2
-    assert "450 try later" in report.failed["park@example.com"]
-    assert world.states()["park@example.com"] == "failed_temporary"
+    assert (report.sent, report.deferred, report.failed) == (2, 1, {})
+    assert world.states()["park@example.com"] == "deferred"
+    assert "450 try later" in world.errors()["park@example.com"]
 
     del sink.reject["park@example.com"]
-    again = world.deliver()
+    early = world.deliver(now=NOW + timedelta(minutes=4))  # the first delay is 5 minutes
+    assert (early.sent, early.already_claimed) == (0, 3)
+    again = world.deliver(now=NOW + timedelta(minutes=5))
     assert (again.sent, again.already_claimed, again.failed) == (1, 2, {})
     assert sorted(received(sink)) == sorted(a for a, _ in READERS)
     assert set(world.states().values()) == {"sent"}
 
 
-def test_unreachable_server_fails_temporarily_without_exception(
+def test_unreachable_server_stops_after_the_configured_failures_in_one_line(
     sqlite_url: str,
     worlds: Callable[[str, dict[str, Any]], World],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     port = free_port()
-    world = worlds(sqlite_url, smtp_delivery(port))
+    world = worlds(sqlite_url, smtp_delivery(port) | {"relay_failures": 2})
+    caplog.set_level(logging.WARNING)
     report = world.deliver()
-    assert report.sent == 0
-    assert sorted(report.failed) == sorted(a for a, _ in READERS)
-    for reason in report.failed.values():
+    assert (report.sent, report.deferred, report.held, report.failed) == (0, 2, 1, {})
+    assert report.stopped is not None
+    assert f"cannot connect to SMTP server 127.0.0.1:{port}" in report.stopped
+    for reason in world.errors().values():
         assert f"cannot connect to SMTP server 127.0.0.1:{port}" in reason
         assert "\n" not in reason
-    assert set(world.states().values()) == {"failed_temporary"}
+    assert world.states() == {"kim@example.com": "deferred", "lee@example.com": "deferred"}
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "stopped" in lines[0] and "2 times in a row" in lines[0]
 
 
-def test_refused_sender_fails_every_reader_temporarily_naming_the_sender(
+def test_refused_sender_defers_every_reader_naming_the_sender(
     sqlite_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
@@ -200,12 +216,12 @@ def test_refused_sender_fails_every_reader_temporarily_naming_the_sender(
     world = worlds(sqlite_url, smtp_delivery(port))
     report = world.deliver()
     assert report.sent == 0 and sink.messages == []
-    assert sorted(report.failed) == sorted(a for a, _ in READERS)
-    for reason in report.failed.values():
+    assert report.deferred == 3 and report.stopped is not None
+    for reason in world.errors().values():
         assert "refused sender news@news.example.kr" in reason and "553" in reason, reason
         assert "\n" not in reason
     # the sender is ours to fix, not the readers' fault: a later run tries again
-    assert set(world.states().values()) == {"failed_temporary"}
+    assert set(world.states().values()) == {"deferred"}
 
 
 def test_reconnects_once_after_server_hangs_up(
@@ -257,10 +273,10 @@ def test_login_refused_names_the_server(
         report = world.deliver()
     finally:
         controller.stop()
-    assert report.sent == 0
-    reason = report.failed["kim@example.com"]
+    assert report.sent == 0 and report.failed == {}
+    reason = world.errors()["kim@example.com"]
     assert f"SMTP server 127.0.0.1:{port} refused login for 'mailer': 535" in reason
-    assert set(world.states().values()) == {"failed_temporary"}
+    assert set(world.states().values()) == {"deferred"}
 
 
 def test_missing_password_variable_is_reported(
@@ -274,7 +290,8 @@ def test_missing_password_variable_is_reported(
     delivery = smtp_delivery(port) | {"username": "u", "password_env": "TEST_SMTP_PASSWORD_UNSET"}
     world = worlds(sqlite_url, delivery)
     report = world.deliver()
-    assert "'TEST_SMTP_PASSWORD_UNSET' is not set" in report.failed["park@example.com"]
+    assert report.stopped is not None and "'TEST_SMTP_PASSWORD_UNSET' is not set" in report.stopped
+    assert "'TEST_SMTP_PASSWORD_UNSET' is not set" in world.errors()["park@example.com"]
     assert sink.messages == []
 
 
@@ -333,7 +350,7 @@ def test_file_transport_unwritable_folder_is_delivery_error(tmp_path: Path) -> N
     with pytest.raises(DeliveryError) as info, FileTransport(blocker / "outbox") as transport:
         transport.send(message, "a@example.com")
     assert "cannot write" in str(info.value)
-    assert not info.value.permanent
+    assert not info.value.permanent and info.value.unreachable
 
 
 def test_starttls_unsupported_is_a_temporary_failure(
@@ -344,9 +361,9 @@ def test_starttls_unsupported_is_a_temporary_failure(
     sink, port = smtp_server
     world = worlds(sqlite_url, smtp_delivery(port) | {"security": "starttls"})
     report = world.deliver()
-    assert report.sent == 0
-    reason = report.failed["kim@example.com"]
+    assert report.sent == 0 and report.deferred == 3
+    reason = world.errors()["kim@example.com"]
     assert f"SMTP server 127.0.0.1:{port}" in reason
     assert "STARTTLS" in reason
-    assert set(world.states().values()) == {"failed_temporary"}
+    assert set(world.states().values()) == {"deferred"}
     assert sink.messages == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from syndicate.config import Config, load_config
 from syndicate.digest import masthead_for
 from syndicate.errors import FeedWriteError, RenderError
 from syndicate.mail import message_id_for
+from syndicate.model import SendState
 from syndicate.store import Store
 from syndicate.subscribers import import_subscribers
 from tests.conftest import SmtpSink
@@ -29,25 +30,58 @@ def setup(example_site: Path) -> tuple[Config, Store]:
     return config, store
 
 
-def test_interrupted_send_is_never_repeated(setup: tuple[Config, Store]) -> None:
-    config, store = setup
-    pipeline.run_collect(config, store, now=FRIDAY_0800)
+def claim_then_crash(config: Config, store: Store, when: datetime) -> tuple[int, int]:
+    """Claim one send of the morning edition at ``when`` and never finish it (a crash).
+
+    Returns (edition id, subscriber id).
+    """
     from syndicate.digest import build_edition
 
     edition, _ = build_edition(config, store, "morning", now=FRIDAY_0800)
     victim = store.subscriptions("morning")[0].subscriber
-    # a crash after claiming, before the result was recorded
-    assert store.claim_send(
-        edition.id,
-        victim.id,
-        message_id_for(masthead_for(config, config.digests[0]), edition, victim),
-    )
-    run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
-    assert (run.interrupted, run.already_sent, run.failed_earlier) == (1, 0, 0)
-    assert run.sent == len(store.subscriptions("morning")) - 1
+    message_id = message_id_for(masthead_for(config, config.digests[0]), edition, victim)
+    assert store.claim_send(edition.id, victim.id, message_id, now=when) == 1
+    return edition.id, victim.id
+
+
+def outbox_recipients(config: Config) -> list[str]:
+    """Subscriber ids of the .eml files written (one file per Message-ID)."""
     outbox = config.digests[0].delivery.folder  # type: ignore[union-attr]
-    recipients = {p.name.split(".")[2] for p in outbox.glob("*.eml")}
-    assert str(victim.id) not in recipients
+    return sorted(p.name.split(".")[2] for p in outbox.glob("*.eml"))
+
+
+def test_a_send_claimed_moments_ago_is_left_to_its_run(setup: tuple[Config, Store]) -> None:
+    config, store = setup
+    pipeline.run_collect(config, store, now=FRIDAY_0800)
+    edition_id, victim = claim_then_crash(config, store, FRIDAY_0800 - timedelta(minutes=1))
+    run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
+    assert (run.claimed_elsewhere, run.already_sent, run.uncertain) == (1, 0, 0)
+    assert run.sent == len(store.subscriptions("morning")) - 1
+    assert str(victim) not in outbox_recipients(config)
+    assert store.send_states(edition_id)[victim] is SendState.SENDING
+
+
+@pytest.mark.parametrize("policy", ["resend", "skip"])
+def test_a_send_left_sending_by_a_dead_run_is_uncertain(
+    setup: tuple[Config, Store], policy: str
+) -> None:
+    config, store = setup
+    digests = (config.digests[0].model_copy(update={"uncertain": policy}),)
+    config = config.model_copy(update={"digests": digests})
+    pipeline.run_collect(config, store, now=FRIDAY_0800)
+    edition_id, victim = claim_then_crash(config, store, FRIDAY_0800 - timedelta(hours=1))
+    run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
+    owed = len(store.subscriptions("morning"))
+    record = store.send_records(edition_id)[victim]
+    if policy == "resend":
+        assert run.sent == owed and run.uncertain_earlier == 0
+        assert (record.state, record.attempts) == (SendState.SENT, 2)
+        assert str(victim) in outbox_recipients(config)
+    else:
+        assert run.sent == owed - 1 and run.uncertain_earlier == 1
+        assert record.state is SendState.UNCERTAIN and "interrupted" in (record.error or "")
+        assert str(victim) not in outbox_recipients(config)
+    assert len(outbox_recipients(config)) == run.sent
 
 
 def test_second_slot_gets_only_new_articles(setup: tuple[Config, Store], tmp_path: Path) -> None:

@@ -10,10 +10,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import yaml
+
 from syndicate import scheduler
 from syndicate.config import load_config
-from syndicate.pipeline import missed_digests, open_store, run_digest
+from syndicate.pipeline import missed_digests, open_store, run_collect, run_digest
 from syndicate.subscribers import import_subscribers
+from tests.conftest import SmtpSink
 
 SATURDAY_NOON = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
 FRIDAY_0730 = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # Friday 07:30 in Seoul
@@ -25,7 +28,7 @@ def test_jobs_and_their_triggers(example_site: Path) -> None:
     try:
         sched = scheduler.build_scheduler(config, store, now=SATURDAY_NOON)
         jobs = {job.id: job for job in sched.get_jobs()}
-        assert set(jobs) == {"collect", "collect:start", "digest:morning"}
+        assert set(jobs) == {"collect", "collect:start", "resume", "digest:morning"}
         assert jobs["collect:start"].next_run_time == SATURDAY_NOON
         saturday = SATURDAY_NOON
         fire = jobs["digest:morning"].trigger.get_next_fire_time(None, saturday)
@@ -47,6 +50,7 @@ def test_start_during_the_grace_time_adds_one_catch_up_job(example_site: Path) -
         assert set(jobs) == {
             "collect",
             "collect:start",
+            "resume",
             "digest:morning",
             "digest:morning:catch-up",
         }
@@ -58,6 +62,7 @@ def test_start_during_the_grace_time_adds_one_catch_up_job(example_site: Path) -
         assert {job.id for job in again.get_jobs()} == {
             "collect",
             "collect:start",
+            "resume",
             "digest:morning",
         }
     finally:
@@ -123,3 +128,38 @@ def test_daemon_stops_on_sigterm(example_site: Path) -> None:
             process.kill()
     assert process.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_a_deferred_send_plans_the_resume_job_at_its_next_try(
+    example_site: Path, smtp_server: tuple[SmtpSink, int]
+) -> None:
+    sink, port = smtp_server
+    path = example_site / "schedules.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["digests"][0]["delivery"] = {
+        "kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none",
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    config = load_config(path)
+    sink.answers["choi.yuna@example.com"] = ["451 4.7.1 greylisted"]
+    store = open_store(config)
+    try:
+        import_subscribers(config, store, example_site / "examples" / "subscribers.csv")
+        run_collect(config, store)
+        sched = scheduler.build_scheduler(config, store)
+        scheduler.digest_job(config, store, "morning", sched)
+        assert len(sink.messages) == 5 and not sink.received("choi.yuna@example.com")
+        edition = store.last_edition("morning")
+        assert edition is not None
+        [record] = [r for r in store.send_records(edition.id).values() if r.state == "deferred"]
+        due = record.next_attempt_at
+        assert due is not None
+        resume = {job.id: job for job in sched.get_jobs()}["resume"]
+        assert resume.next_run_time == due
+        scheduler.resume_job(config, store, sched, now=due - timedelta(seconds=1))
+        assert not sink.received("choi.yuna@example.com")  # not yet due
+        scheduler.resume_job(config, store, sched, now=due)
+        assert len(sink.received("choi.yuna@example.com")) == 1
+        assert len(sink.messages) == 6
+    finally:
+        store.close()

@@ -416,22 +416,26 @@ def test_claim_send_semantics(store: Store) -> None:
     edition, _ = store.create_edition("morning", T0, 0, [])
     people = [store.upsert_subscriber(f"p{i}@example.kr") for i in range(3)]
     first, second, third = (p.id for p in people)
+    later = T0 + timedelta(minutes=5)
 
-    assert store.claim_send(edition.id, first, "<m1@example.kr>")
-    assert not store.claim_send(edition.id, first, "<m1@example.kr>")  # sending
-    store.finish_send(edition.id, first, SendState.FAILED_TEMPORARY, error="421 try later")
-    assert store.claim_send(edition.id, first, "<m1@example.kr>")  # retry
+    assert store.claim_send(edition.id, first, "<m1@example.kr>", now=T0) == 1
+    assert not store.claim_send(edition.id, first, "<m1@example.kr>", now=T0)  # sending
+    store.finish_send(
+        edition.id, first, SendState.DEFERRED, error="421 try later", next_attempt_at=later
+    )
+    assert not store.claim_send(edition.id, first, "<m1@example.kr>", now=T0)  # not yet due
+    assert store.claim_send(edition.id, first, "<other@example.kr>", now=later) == 2  # retry
     store.finish_send(edition.id, first, SendState.SENT)
     assert not store.claim_send(edition.id, first, "<m1@example.kr>")
 
     assert store.claim_send(edition.id, second, "<m2@example.kr>")
-    store.finish_send(edition.id, second, SendState.FAILED_PERMANENT, error="550 no such user")
+    store.finish_send(edition.id, second, SendState.FAILED, error="554 5.7.1 spam")
     assert not store.claim_send(edition.id, second, "<m2@example.kr>")
 
-    assert store.send_states(edition.id) == {
-        first: SendState.SENT,
-        second: SendState.FAILED_PERMANENT,
-    }
+    assert store.send_states(edition.id) == {first: SendState.SENT, second: SendState.FAILED}
+    record = store.send_records(edition.id)[first]
+    assert (record.attempts, record.next_attempt_at, record.error) == (2, None, None)
+    assert record.message_id == "<m1@example.kr>"  # a retry keeps the first Message-ID
     with store._tx() as conn:
         row = conn.execute(
             sa.select(tables.sends).where(tables.sends.c.subscriber_id == first)
@@ -442,8 +446,54 @@ def test_claim_send_semantics(store: Store) -> None:
     with pytest.raises(StoreError, match=f"subscriber {third} is not claimed"):
         store.finish_send(edition.id, third, SendState.SENT)  # never claimed
     with pytest.raises(StoreError, match=f"subscriber {first} is not claimed"):
-        store.finish_send(edition.id, first, SendState.FAILED_TEMPORARY)  # sent is final
+        store.finish_send(edition.id, first, SendState.DEFERRED)  # sent is final
     assert store.send_states(edition.id)[first] is SendState.SENT
+
+
+def test_deferred_sends_keep_their_next_attempt_and_fail_when_the_window_ends(
+    store: Store,
+) -> None:
+    edition, _ = store.create_edition("morning", T0, 0, [], now=T0)
+    person = store.upsert_subscriber("kim@example.kr").id
+    soon = T0 + timedelta(minutes=15)
+    assert store.claim_send(edition.id, person, "<m@example.kr>", now=T0)
+    store.finish_send(
+        edition.id, person, SendState.DEFERRED, error="451 later", next_attempt_at=soon
+    )
+    assert store.send_records(edition.id)[person].next_attempt_at == soon
+    assert store.next_attempt([edition.id]) == soon
+    assert store.next_attempt([]) is None
+    assert store.close_deferred(edition.id, "retry window of 1 day ended") == 1
+    record = store.send_records(edition.id)[person]
+    assert record.state is SendState.FAILED
+    assert record.error == "retry window of 1 day ended; last: 451 later"
+    assert store.next_attempt([edition.id]) is None
+    assert not store.claim_send(edition.id, person, "<m@example.kr>", now=soon)
+
+
+def test_an_expired_claim_becomes_uncertain_and_is_resent_only_by_policy(store: Store) -> None:
+    edition, _ = store.create_edition("morning", T0, 0, [], now=T0)
+    old, fresh = (store.upsert_subscriber(f"{n}@example.kr").id for n in ("old", "fresh"))
+    assert store.claim_send(edition.id, old, "<old@example.kr>", now=T0)
+    assert store.claim_send(edition.id, fresh, "<fresh@example.kr>", now=T0 + timedelta(hours=1))
+    assert store.expire_claims(edition.id, before=T0 + timedelta(minutes=30)) == 1
+    assert store.send_states(edition.id) == {old: SendState.UNCERTAIN, fresh: SendState.SENDING}
+    assert not store.claim_send(edition.id, old, "<new@example.kr>", resend_uncertain=False)
+    assert store.claim_send(edition.id, old, "<new@example.kr>") == 2
+    assert store.send_records(edition.id)[old].message_id == "<old@example.kr>"
+
+
+def test_a_bounce_makes_the_subscription_bounced_in_the_same_step(store: Store) -> None:
+    edition, _ = store.create_edition("morning", T0, 0, [], now=T0)
+    kim = store.upsert_subscriber("kim@example.kr")
+    store.set_subscription(kim.id, "morning", ["it"])
+    store.set_subscription(kim.id, "evening", ["it"])
+    assert store.claim_send(edition.id, kim.id, "<m@example.kr>")
+    store.finish_send(edition.id, kim.id, SendState.BOUNCED, error="550 5.1.1 no such user")
+    assert store.subscriptions("morning") == []
+    [gone] = store.subscriptions("morning", status=SubscriptionState.BOUNCED)
+    assert gone.subscriber.id == kim.id
+    assert [s.subscriber.id for s in store.subscriptions("evening")] == [kim.id]  # other digest
 
 
 def test_claim_send_unknown_edition_is_an_error(store: Store) -> None:

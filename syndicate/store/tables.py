@@ -196,5 +196,6 @@ sends = sa.Table(
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
     _ts("sent_at"),
+    _ts("next_attempt_at"),
     sa.UniqueConstraint("edition_id", "subscriber_id"),
 )

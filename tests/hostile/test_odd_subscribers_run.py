@@ -109,7 +109,7 @@ def check_sends(store_url: str, expected: set[str] = EXPECTED) -> None:
     assert "sending" not in {status for status, _ in states.values()}
     for address in LEGACY:
         status, error = states[address]
-        assert status == "failed_permanent"
+        assert status == "failed"
         assert "subscriber" in error and "\n" not in error and "\r" not in error
 
 

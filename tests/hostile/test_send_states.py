@@ -2,14 +2,14 @@
 
 The transition functions are pure and tested here without a database; the
 last test runs the real ``digest`` command (in-process) over an edition whose
-earlier sends were sent, failed for good, interrupted and failed for now, and
+earlier sends were sent, failed, bounced, interrupted and deferred, and
 checks that each is reported under its own name.
 """
 
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,10 +21,13 @@ from syndicate.config import load_config
 from syndicate.digest import build_edition, masthead_for
 from syndicate.mail import message_id_for
 from syndicate.model import (
+    SendRecord,
     SendState,
     Subscriber,
     Subscription,
     SubscriptionState,
+    bounced_subscription,
+    expired_claim,
     may_claim,
     requested_subscription,
     send_may_follow,
@@ -36,9 +39,13 @@ from syndicate.subscribers import import_subscribers
 ALLOWED = {
     (None, SendState.SENDING),
     (SendState.SENDING, SendState.SENT),
-    (SendState.SENDING, SendState.FAILED_TEMPORARY),
-    (SendState.SENDING, SendState.FAILED_PERMANENT),
-    (SendState.FAILED_TEMPORARY, SendState.SENDING),
+    (SendState.SENDING, SendState.DEFERRED),
+    (SendState.SENDING, SendState.FAILED),
+    (SendState.SENDING, SendState.BOUNCED),
+    (SendState.SENDING, SendState.UNCERTAIN),
+    (SendState.DEFERRED, SendState.SENDING),
+    (SendState.DEFERRED, SendState.FAILED),
+    (SendState.UNCERTAIN, SendState.SENDING),
 }
 BEFORE: list[SendState | None] = [None, *SendState]
 FRIDAY_0800 = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # Friday 08:00 in Seoul
@@ -48,10 +55,17 @@ def test_stored_values_are_the_strings_the_database_holds() -> None:
     assert [s.value for s in SendState] == [
         "sending",
         "sent",
-        "failed_temporary",
-        "failed_permanent",
+        "deferred",
+        "failed",
+        "bounced",
+        "uncertain",
     ]
-    assert [s.value for s in SubscriptionState] == ["pending", "active", "unsubscribed"]
+    assert [s.value for s in SubscriptionState] == [
+        "pending",
+        "active",
+        "unsubscribed",
+        "bounced",
+    ]
     assert "skipped" not in {s.value for s in SendState}
 
 
@@ -70,23 +84,47 @@ def test_every_send_transition_is_decided_by_one_table(
 
 
 def test_final_claimable_and_delivered_states() -> None:
-    assert {s for s in SendState if s.is_final} == {SendState.SENT, SendState.FAILED_PERMANENT}
-    assert {s for s in BEFORE if may_claim(s)} == {None, SendState.FAILED_TEMPORARY}
+    final = {SendState.SENT, SendState.FAILED, SendState.BOUNCED}
+    assert {s for s in SendState if s.is_final} == final
+    resend = {None, SendState.DEFERRED, SendState.UNCERTAIN}
+    assert {s for s in BEFORE if may_claim(s)} == resend
+    skip = {s for s in BEFORE if may_claim(s, resend_uncertain=False)}
+    assert skip == {None, SendState.DEFERRED}
     assert {s for s in SendState if s.delivered} == {SendState.SENT}
-    # an interrupted send is neither final nor claimable: it may have gone out
+    # a send held `sending` is never claimed again while it is: another run holds it
     assert not SendState.SENDING.is_final and not may_claim(SendState.SENDING)
+
+
+def test_an_expired_claim_is_uncertain_and_nothing_else_expires() -> None:
+    assert expired_claim(SendState.SENDING) is SendState.UNCERTAIN
+    assert send_may_follow(SendState.SENDING, SendState.UNCERTAIN)
+    assert {s for s in BEFORE if expired_claim(s) is not None} == {SendState.SENDING}
+
+
+def test_a_deferred_send_is_due_when_its_next_attempt_has_come() -> None:
+    later = FRIDAY_0800 + timedelta(minutes=5)
+    record = SendRecord(1, SendState.DEFERRED, 1, next_attempt_at=later)
+    assert not record.due(FRIDAY_0800)
+    assert record.due(later)
+    assert SendRecord(1, SendState.UNCERTAIN, 1).due(FRIDAY_0800)
 
 
 def test_subscription_states_and_requests() -> None:
     active, gone = SubscriptionState.ACTIVE, SubscriptionState.UNSUBSCRIBED
-    assert active.receives and not gone.receives
+    bounced = SubscriptionState.BOUNCED
+    assert active.receives and not gone.receives and not bounced.receives
     assert requested_subscription(None, active) is active
     assert requested_subscription(None, gone) is gone
     assert requested_subscription(active, gone) is gone
     assert requested_subscription(gone, active) is gone  # never re-subscribed by a list
+    assert requested_subscription(bounced, active) is bounced  # nor a bounced address
+    assert requested_subscription(bounced, gone) is bounced
+    assert bounced_subscription(active) is bounced
+    assert bounced_subscription(gone) is gone
     assert SubscriptionState.parse(" Unsubscribed ") is gone
     with pytest.raises(
-        ValueError, match="status 'paused' is not one of pending, active, unsubscribed"
+        ValueError,
+        match="status 'paused' is not one of pending, active, unsubscribed, bounced",
     ):
         SubscriptionState.parse("paused")
 
@@ -105,35 +143,44 @@ def test_digest_command_reports_earlier_sends_under_their_own_names(
     monkeypatch.chdir(example_site)
     monkeypatch.setattr(pipeline, "utcnow", lambda: FRIDAY_0800)
     config = load_config(example_site / "schedules.yaml")
+    hour = timedelta(hours=1)
     with pipeline.open_store(config) as store:
         import_subscribers(config, store, example_site / "examples" / "subscribers.csv")
         pipeline.run_collect(config, store)
         edition, _ = build_edition(config, store, "morning", now=FRIDAY_0800)
         people = [s.subscriber for s in store.subscriptions("morning")]
-        outcomes = [
-            SendState.SENT,
-            SendState.FAILED_PERMANENT,
-            None,  # claimed, then the run died: interrupted
-            SendState.FAILED_TEMPORARY,
+        outcomes: list[tuple[SendState | None, datetime | None]] = [
+            (SendState.SENT, None),
+            (SendState.FAILED, None),
+            (SendState.BOUNCED, None),  # the subscription is bounced: not counted any more
+            (None, None),  # claimed an hour ago, then the run died: uncertain, resent
+            (SendState.DEFERRED, FRIDAY_0800 - hour),  # due: retried with the rest
+            (SendState.DEFERRED, FRIDAY_0800 + hour),  # not yet due: waiting
         ]
-        for person, outcome in zip(people, outcomes, strict=False):
-            assert store.claim_send(
-                edition.id,
-                person.id,
-                message_id_for(masthead_for(config, config.digests[0]), edition, person),
-            )
+        masthead = masthead_for(config, config.digests[0])
+        for person, (outcome, retry) in zip(people, outcomes, strict=False):
+            message_id = message_id_for(masthead, edition, person)
+            assert store.claim_send(edition.id, person.id, message_id, now=FRIDAY_0800 - hour)
             if outcome is not None:
-                store.finish_send(edition.id, person.id, outcome, error="earlier")
+                store.finish_send(
+                    edition.id, person.id, outcome, error="earlier", next_attempt_at=retry
+                )
         total = len(people)
+        assert total == len(outcomes)
 
     result = CliRunner().invoke(
         cli, ["-c", str(example_site / "schedules.yaml"), "digest", "morning"]
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # a deferred send is left waiting
     summary = result.stdout.strip().splitlines()[0]
     sent = int(summary.split(": ", 1)[1].split(" sent")[0])
-    empty = int(summary.split(" sent, ")[1].split(" with nothing new")[0])
-    assert "1 already sent, 1 failed earlier, 0 failed" in summary
-    assert sent + empty == total - 3  # the temporary failure was retried with the rest
-    assert "1 sends were interrupted earlier and are not retried" in result.stderr
+    empty = int(summary.split("; ")[1].split(" with nothing new")[0])
+    assert " sent, 0 deferred, 0 bounced, 0 failed, 0 uncertain; " in summary
+    assert "1 already sent, 1 failed earlier, 1 waiting to retry" in summary
+    assert sent + empty == total - 4  # the uncertain and the due deferred went with the rest
     assert "claimed by another run" not in result.output
+    with pipeline.open_store(config) as store:
+        records = store.send_records(edition.id)
+    assert records[people[3].id].state is SendState.SENT  # uncertain -> resent
+    assert records[people[3].id].attempts == 2
+    assert records[people[5].id].state is SendState.DEFERRED
