@@ -33,7 +33,7 @@ demo: $(STAMP) ## run the whole pipeline once on the bundled example (SQLite, of
 	fi
 
 test: $(STAMP) ## run the whole test suite (one worker per core: pytest-xdist)
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist loadgroup
 
 fuzz: $(STAMP) ## the hostile-input battery with long Hypothesis runs (random seed)
 	SYNDICATE_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/hostile
