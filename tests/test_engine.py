@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from markupsafe import escape
 
 from syndicate import pipeline, render
 from syndicate.assemble import Bodies
@@ -97,7 +98,7 @@ def test_two_readers_of_one_section_set_differ_only_in_their_personal_parts(
         return (
             text.replace(subscription.token, "T")
             .replace(sub.email, "E")
-            .replace(str(render.escape(sub.name)), "N")
+            .replace(str(escape(sub.name)), "N")
         )
 
     assert html(first.subscription) == html(second.subscription)
