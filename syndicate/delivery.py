@@ -35,7 +35,7 @@ from syndicate.lease import LEASE_TIME, Journal, Lease, lease_for
 from syndicate.mail import compose, message_id_for, recipient_address
 from syndicate.model import Digest, Edition, RenderedDigest, SendState, utcnow
 from syndicate.retry import Brakes, retry_delay
-from syndicate.store.editions import SendOutcome
+from syndicate.store.sends import SendOutcome
 
 Outgoing = EmailMessage | Assembled
 """A message ready to go: composed by the email package, or assembled from a template."""

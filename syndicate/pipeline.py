@@ -301,7 +301,7 @@ def _recover(
     what never went out is owed again, what was in flight becomes ``uncertain``;
     claims whose lease ran out become ``uncertain`` too."""
     from syndicate.lease import JOURNAL_FOLDER, dead_owners, journal_path, read_journal
-    from syndicate.store.editions import SendOutcome
+    from syndicate.store.sends import SendOutcome
 
     dead = dead_owners(store.lease_owners(edition.id))
     for owner in dead:

@@ -135,7 +135,7 @@ def test_render_and_inline_run_once_per_section_set_and_never_on_resume(
 
 def test_claims_are_batched_and_carry_a_lease(store_url: str) -> None:
     from syndicate.lease import lease_for, this_process
-    from syndicate.store.editions import SendOutcome
+    from syndicate.store.sends import SendOutcome
 
     store = Store(store_url)
     store.ensure_current()
