@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__
-from syndicate.errors import ConfigError, SyndicateError
+from syndicate.errors import ConfigError, EditionNotDue, SyndicateError
 
 # The config model and the stages are imported inside the commands that use them:
 # `--help` loads neither, and a command loads only its own stage.
@@ -355,7 +355,9 @@ def digest(ctx: Context, digest_id: str, resume: bool) -> None:
     SIGTERM stops sending at the next batch boundary (the rest waits for --resume).
     Exit code 3 when this run failed sends, left sends deferred (also those
     waiting for their next try) or uncertain, or stopped sending early;
-    bounced addresses alone are normal and exit 0.
+    bounced addresses alone are normal and exit 0. An edition is not built in
+    the digest's quiet hours (it waits) nor past its grace (it is skipped); both
+    say so and exit 0.
 
     \b
     Example:
@@ -389,7 +391,11 @@ def _digest(ctx: Context, digest_id: str, resume: bool) -> None:
             if not runs:
                 click.echo(f"digest {digest_id}: nothing to resume")
         else:
-            runs = [pipeline.run_digest(ctx.config, ctx.store(), digest_id)]
+            try:
+                runs = [pipeline.run_digest(ctx.config, ctx.store(), digest_id)]
+            except EditionNotDue as exc:
+                click.echo(str(exc))  # quiet hours or a slot past its grace: not a failure
+                return
         for run in runs:
             _print_digest(ctx.config, run)
         if any(run.unfinished for run in runs):
