@@ -204,10 +204,16 @@ def message_id_for(masthead: Masthead, edition: Edition, subscriber: Subscriber)
     return f"<{edition.digest_id}.{slot}.{subscriber.id}.{fingerprint}@{id_domain(masthead)}>"
 
 
+@functools.lru_cache(maxsize=1024)
+def _normalized(address: str) -> str:
+    """``address`` normalised (kept for the few uses one message makes of it)."""
+    return normalize_address(address)
+
+
 def recipient_address(subscriber: Subscriber) -> str:
     """The subscriber's normalised address; :class:`DeliveryError` (permanent) when unusable."""
     try:
-        return normalize_address(subscriber.email)
+        return _normalized(subscriber.email)
     except AddressError as exc:
         raise DeliveryError(
             shown(subscriber.email),
