@@ -355,6 +355,7 @@ def digest(ctx: Context, digest_id: str, resume: bool) -> None:
     is due, uncertain ones under `uncertain: resend`, never attempted ones), as
     the scheduler does at start and after each collect.
 
+    SIGTERM stops sending at the next batch boundary (the rest waits for --resume).
     Exit code 3 when this run failed sends, left sends deferred (also those
     waiting for their next try) or uncertain, or stopped sending early;
     bounced addresses alone are normal and exit 0. An edition is not built in
@@ -366,6 +367,18 @@ def digest(ctx: Context, digest_id: str, resume: bool) -> None:
         syndicate digest morning
         syndicate digest morning --resume
     """
+    import signal
+
+    from syndicate import pipeline
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: pipeline.request_stop())
+    try:
+        _digest(ctx, digest_id, resume)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _digest(ctx: Context, digest_id: str, resume: bool) -> None:
     from syndicate import pipeline
 
     with errors_to_exit(ctx):

@@ -11,6 +11,7 @@ resent at once.
 from __future__ import annotations
 
 import email.errors
+import functools
 import hashlib
 import logging
 import re
@@ -26,12 +27,18 @@ from types import TracebackType
 from typing import Protocol
 
 from syndicate.addresses import shown
+from syndicate.assemble import Assembled
 from syndicate.config import Config, DigestConfig, SmtpDelivery
 from syndicate.errors import DeliveryError, one_line
 from syndicate.files import write_atomic
+from syndicate.lease import LEASE_TIME, Journal, Lease, lease_for
 from syndicate.mail import compose, message_id_for, recipient_address
-from syndicate.model import Edition, RenderedDigest, SendState, utcnow
+from syndicate.model import Digest, Edition, RenderedDigest, SendState, utcnow
 from syndicate.retry import Brakes, retry_delay
+from syndicate.store.sends import SendOutcome
+
+Outgoing = EmailMessage | Assembled
+"""A message ready to go: composed by the email package, or assembled from a template."""
 
 logger = logging.getLogger(__name__)
 
@@ -55,35 +62,51 @@ class Transport(Protocol):
     written: list[Path]
     """Files written so far, oldest first (empty when messages leave the machine)."""
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
+    def send(self, message: Outgoing, recipient: str) -> None:
         """Deliver ``message`` to ``recipient``; raise :class:`DeliveryError` on failure."""
 
 
 class SendLedger(Protocol):
-    """The part of ``store.Store`` the send loop needs (claims and outcomes)."""
+    """The part of ``store.Store`` the send loop needs (claims and outcomes, in batches)."""
 
-    def claim_send(
+    def claim_sends(
         self,
         edition_id: int,
-        subscriber_id: int,
-        message_id: str,
+        wanted: Sequence[tuple[int, str]],
+        lease: Lease,
         *,
         now: datetime | None = None,
         resend_uncertain: bool = True,
-    ) -> int:
-        """Claim a send; the attempt number (1 for the first), 0 when it may not be sent."""
+    ) -> dict[int, int]:
+        """Claim a batch of sends; subscriber id -> attempt number of those claimed."""
 
-    def finish_send(
+    def finish_sends(
         self,
         edition_id: int,
-        subscriber_id: int,
-        status: SendState,
+        outcomes: Sequence[SendOutcome],
         *,
-        error: str | None = None,
+        owner: str | None = None,
         now: datetime | None = None,
-        next_attempt_at: datetime | None = None,
+    ) -> int:
+        """Record the outcomes of a batch of claimed sends."""
+
+    def release_sends(
+        self,
+        edition_id: int,
+        subscriber_ids: Sequence[int],
+        owner: str,
+        *,
+        now: datetime | None = None,
     ) -> None:
-        """Record the outcome of a claimed send (and when a deferred one is tried again)."""
+        """Give back claims that were never attempted."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One message of a batch: whose digest, and how to build it once it is claimed."""
+
+    digest: Digest
+    build: Callable[[], Outgoing]
 
 
 @dataclass
@@ -108,7 +131,7 @@ class DeliveryReport:
     stopped: str | None = None
 
 
-def _message_id(message: EmailMessage) -> str:
+def _message_id(message: Outgoing) -> str:
     """Return the message's Message-ID, or a hash of its bytes when it has none."""
     value = message.get("Message-ID")
     if value:
@@ -116,7 +139,7 @@ def _message_id(message: EmailMessage) -> str:
     return hashlib.sha256(message.as_bytes()).hexdigest()
 
 
-def eml_name(message: EmailMessage) -> str:
+def eml_name(message: Outgoing) -> str:
     """Return the file name of ``message``: its Message-ID in safe characters + ``.eml``."""
     name = _UNSAFE_NAME_RE.sub("_", _message_id(message).strip("<> ")).strip("._")
     return f"{name[:200] or 'message'}.eml"
@@ -146,11 +169,11 @@ class FileTransport:
     ) -> None:
         """Nothing to release."""
 
-    def path_for(self, message: EmailMessage) -> Path:
+    def path_for(self, message: Outgoing) -> Path:
         """Return the file ``message`` is (or would be) written to."""
         return self.folder / eml_name(message)
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
+    def send(self, message: Outgoing, recipient: str) -> None:
         """Write ``message`` to its ``.eml`` file (temporary file, then rename)."""
         path = self.path_for(message)
         try:
@@ -338,7 +361,7 @@ class SmtpTransport:
         reason = one_line(getattr(exc, "strerror", None) or str(exc)) or type(exc).__name__
         return f"cannot connect to {where}: {reason}"
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
+    def send(self, message: Outgoing, recipient: str) -> None:
         """Send ``message`` to ``recipient``; reconnect once if the server hung up before DATA."""
         sender = parseaddr(str(message.get("From", "")))[1]
         try:
@@ -360,12 +383,12 @@ class SmtpTransport:
         if smtp is not None:
             smtp.close()
 
-    def _send_once(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def _send_once(self, message: Outgoing, sender: str, recipient: str) -> None:
         """One attempt; SMTP answers become :class:`DeliveryError` in the state they leave."""
         smtp = self._connection(recipient)
         smtp.data_sent = False
         try:
-            smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
+            smtp.sendmail(sender, [recipient], message.as_bytes())
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (550, b"recipient refused"))
             raise self._refusal(recipient, "refused the recipient", code, text) from exc
@@ -415,12 +438,12 @@ def brakes_for(digest: DigestConfig) -> Brakes:
     return Brakes(*delivery_kind(digest.delivery).limits(digest.delivery))
 
 
-CLAIM_EXPIRY = timedelta(minutes=15)
-"""A send left ``sending`` longer than this (and than 10 exchanges' timeouts) was interrupted."""
+CLAIM_EXPIRY = LEASE_TIME
+"""A claim's lease lasts at least this long (and ten exchanges' timeouts)."""
 
 
 def claim_expiry(digest: DigestConfig) -> timedelta:
-    """How long a claim may stay ``sending`` before the run holding it is taken for dead."""
+    """How long a claim's lease lasts: the run holding it is taken for dead after it."""
     from syndicate.deliveries import delivery_kind
 
     seconds = delivery_kind(digest.delivery).exchange_seconds(digest.delivery)
@@ -438,27 +461,28 @@ def make_transport(config: Config, digest: DigestConfig) -> Transport:
     return kind.transport(config, digest.delivery)
 
 
-def _compose(
-    config: Config, digest: DigestConfig, rendered: RenderedDigest, *, now: datetime | None
-) -> EmailMessage:
-    """Compose one message; any failure to compose is a permanent :class:`DeliveryError`.
+def _compose(rendered: RenderedDigest, *, now: datetime | None) -> EmailMessage:
+    """Compose one rendered digest (see :func:`built`)."""
+    return compose(rendered, now=now)
+
+
+def built(build: Callable[[], Outgoing], subscriber_id: int, address: str) -> Outgoing:
+    """Run ``build``; any failure to build is a permanent :class:`DeliveryError`.
 
     A message that cannot be built today cannot be built on a retry either, and
     it must never leave its send claimed but unfinished.
     """
-    subscriber = rendered.digest.subscription.subscriber
     try:
-        message = compose(rendered, now=now)
+        return build()
     except DeliveryError:
         raise
     except (ValueError, LookupError, TypeError, email.errors.MessageError) as exc:
         reason = one_line(str(exc)) or type(exc).__name__
         raise DeliveryError(
-            shown(subscriber.email),
-            f"subscriber {subscriber.id}: message cannot be composed: {reason}",
+            shown(address),
+            f"subscriber {subscriber_id}: message cannot be composed: {reason}",
             permanent=True,
         ) from exc
-    return message
 
 
 def _where(config: Config, edition: Edition) -> str:
@@ -480,43 +504,42 @@ _CONSEQUENCE = {
 }
 
 
-def _deliver_one(
-    config: Config,
-    store: SendLedger,
-    digest: DigestConfig,
-    rendered: RenderedDigest,
-    transport: Transport,
-    *,
-    brakes: Brakes,
-    now: datetime | None,
-) -> tuple[SendState | None, str]:
-    """Claim, compose and send one message; return (state reached, failure detail).
+@dataclass
+class _Batch:
+    """What one batch shares: its settings, transport, brakes, lease and journal."""
 
-    The state is None when the send may not be claimed and nothing was done.
-    """
-    edition = rendered.digest.edition
-    subscriber = rendered.digest.subscription.subscriber
-    message_id = message_id_for(rendered.digest.masthead, edition, subscriber)
-    resend = digest.uncertain == "resend"
-    attempt = store.claim_send(
-        edition.id, subscriber.id, message_id, now=now, resend_uncertain=resend
-    )
-    if not attempt:
-        return None, ""
+    config: Config
+    digest: DigestConfig
+    transport: Transport
+    brakes: Brakes
+    lease: Lease
+    journal: Journal | None
+    now: datetime | None
+
+
+def _deliver_one(batch: _Batch, item: Pending, attempt: int) -> tuple[SendOutcome, str]:
+    """Build and send one claimed message; its outcome and the failure detail."""
+    edition = item.digest.edition
+    subscriber = item.digest.subscription.subscriber
+    journal = batch.journal
     try:
-        message = _compose(config, digest, rendered, now=now)
-        transport.send(message, recipient_address(subscriber))
+        message = built(item.build, subscriber.id, subscriber.email)
+        if journal is not None:
+            journal.started(edition.id, subscriber.id)
+        batch.transport.send(message, recipient_address(subscriber))
     except DeliveryError as exc:
-        _brake(_where(config, edition), brakes, subscriber.email, exc)
-        moment = now or utcnow()
-        retry = _next_attempt(digest, attempt, moment) if exc.state is SendState.DEFERRED else None
-        store.finish_send(
-            edition.id, subscriber.id, exc.state, error=str(exc), now=now, next_attempt_at=retry
-        )
-        return exc.state, f"{exc.message} ({_CONSEQUENCE[exc.state]})"
-    brakes.answered(subscriber.email)
-    store.finish_send(edition.id, subscriber.id, SendState.SENT, now=now)
-    return SendState.SENT, ""
+        _brake(_where(batch.config, edition), batch.brakes, subscriber.email, exc)
+        moment = batch.now or utcnow()
+        deferred = exc.state is SendState.DEFERRED
+        retry = _next_attempt(batch.digest, attempt, moment) if deferred else None
+        if journal is not None:
+            journal.finished(edition.id, subscriber.id, exc.state.value, str(exc))
+        outcome = SendOutcome(subscriber.id, exc.state, str(exc), retry)
+        return outcome, f"{exc.message} ({_CONSEQUENCE[exc.state]})"
+    batch.brakes.answered(subscriber.email)
+    if journal is not None:
+        journal.finished(edition.id, subscriber.id, SendState.SENT.value, None)
+    return SendOutcome(subscriber.id, SendState.SENT), ""
 
 
 def _brake(where: str, brakes: Brakes, address: str, exc: DeliveryError) -> None:
@@ -533,6 +556,11 @@ def _brake(where: str, brakes: Brakes, address: str, exc: DeliveryError) -> None
         brakes.answered(address)
 
 
+def claim_lease(digest: DigestConfig, now: datetime | None) -> Lease:
+    """The lease a batch of ``digest`` is claimed under (see :func:`claim_expiry`)."""
+    return lease_for(now or utcnow(), claim_expiry(digest))
+
+
 def deliver_batch(
     config: Config,
     store: SendLedger,
@@ -544,27 +572,96 @@ def deliver_batch(
     progress: Callable[[str], None] | None = None,
     brakes: Brakes | None = None,
 ) -> DeliveryReport:
-    """Send each rendered digest once; failures are recorded and the batch goes on.
+    """Compose and send each rendered digest once (see :func:`deliver_pending`)."""
+    items = [Pending(item.digest, functools.partial(_compose, item, now=now)) for item in rendered]
+    return deliver_pending(
+        config, store, digest, items,
+        transport=transport, now=now, progress=progress, brakes=brakes,
+    )  # fmt: skip
 
-    A message that may not be claimed (sent, sending, failed for good, or
-    uncertain under ``uncertain: skip``) is counted in ``already_claimed``.
-    ``brakes`` (one per pass over an edition; default: a fresh one) stop the
-    batch when the server is down and skip paused domains; what they hold back
-    is counted in ``held`` and left for a later run.
+
+def deliver_pending(
+    config: Config,
+    store: SendLedger,
+    digest: DigestConfig,
+    items: Sequence[Pending],
+    *,
+    transport: Transport | None = None,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+    brakes: Brakes | None = None,
+    journal: Journal | None = None,
+) -> DeliveryReport:
+    """Send each message of one edition once; failures are recorded and the batch goes on.
+
+    The batch is claimed in one transaction under a lease, its outcomes recorded
+    in one more (``journal`` notes each message between the two). A message
+    that may not be claimed (sent, sending, failed for good, or uncertain
+    under ``uncertain: skip``) is counted in ``already_claimed``. ``brakes``
+    (one per pass over an edition; default: a fresh one) stop the batch when
+    the server is down and skip paused domains; what they hold back is
+    counted in ``held`` and left for a later run.
     """
     report = DeliveryReport()
     brakes = brakes if brakes is not None else brakes_for(digest)
-    active = transport if transport is not None else make_transport(config, digest)
-    with active:
-        for item in rendered:
-            if not brakes.allows(item.digest.subscription.subscriber.email):
-                report.held += 1
-                continue
-            outcome = _deliver_one(config, store, digest, item, active, brakes=brakes, now=now)
-            _record(config, report, item, outcome, active)
-            if progress is not None:
-                progress(_progress_line(item, outcome))
+    allowed = [i for i in items if brakes.allows(i.digest.subscription.subscriber.email)]
+    report.held = len(items) - len(allowed)
+    if allowed:
+        lease = claim_lease(digest, now)
+        edition = allowed[0].digest.edition
+        wanted = [(i.digest.subscription.subscriber.id, _message_id_of(i.digest)) for i in allowed]
+        resend = digest.uncertain == "resend"
+        claimed = store.claim_sends(edition.id, wanted, lease, now=now, resend_uncertain=resend)
+        active = transport if transport is not None else make_transport(config, digest)
+        batch = _Batch(config, digest, active, brakes, lease, journal, now)
+        outcomes: list[SendOutcome] = []
+        try:
+            with active:
+                for item in allowed:
+                    attempt = claimed.get(item.digest.subscription.subscriber.id, 0)
+                    outcomes += _send_claimed(batch, report, item, attempt, progress=progress)
+        finally:
+            done = [o for o in outcomes if o.state is not None]
+            store.finish_sends(edition.id, done, owner=lease.owner, now=now)
+            unsent = [o.subscriber_id for o in outcomes if o.state is None]
+            store.release_sends(edition.id, unsent, lease.owner, now=now)
     report.stopped = brakes.stopped
+    _log_batch(digest, report)
+    return report
+
+
+def _message_id_of(digest: Digest) -> str:
+    return message_id_for(digest.masthead, digest.edition, digest.subscription.subscriber)
+
+
+def _send_claimed(
+    batch: _Batch,
+    report: DeliveryReport,
+    item: Pending,
+    attempt: int,
+    *,
+    progress: Callable[[str], None] | None,
+) -> list[SendOutcome]:
+    """Send one message of the batch if it was claimed and its domain is not paused;
+    the outcome to record (none when it was not claimed)."""
+    subscriber = item.digest.subscription.subscriber
+    outcomes = []
+    if not attempt:
+        result: tuple[SendState | None, str] = (None, "")
+    elif not batch.brakes.allows(subscriber.email):
+        report.held += 1
+        return [SendOutcome(subscriber.id, None)]  # claimed, never attempted: given back
+    else:
+        outcome, detail = _deliver_one(batch, item, attempt)
+        outcomes.append(outcome)
+        result = (outcome.state, detail)
+    _record(batch.config, report, item.digest, result, batch.transport)
+    if progress is not None:
+        progress(_progress_line(item.digest, result))
+    return outcomes
+
+
+def _log_batch(digest: DigestConfig, report: DeliveryReport) -> None:
     logger.info(
         "digest %s: %d sent, %d deferred, %d bounced, %d failed, %d uncertain, "
         "%d held back, %d claimed before",
@@ -577,19 +674,18 @@ def deliver_batch(
         report.held,
         report.already_claimed,
     )
-    return report
 
 
 def _record(
     config: Config,
     report: DeliveryReport,
-    item: RenderedDigest,
+    item: Digest,
     outcome: tuple[SendState | None, str],
     transport: Transport,
 ) -> None:
     """Count one outcome in ``report`` and log it with address and edition."""
-    email = _printable(item.digest.subscription.subscriber.email)
-    edition = item.digest.edition
+    email = _printable(item.subscription.subscriber.email)
+    edition = item.edition
     slot = edition.slot.astimezone(config.timezone).isoformat(timespec="minutes")
     state, detail = outcome
     where = (edition.digest_id, slot, email)
@@ -620,9 +716,9 @@ def _printable(address: str) -> str:
     return address if address.isprintable() else shown(address)
 
 
-def _progress_line(item: RenderedDigest, outcome: tuple[SendState | None, str]) -> str:
+def _progress_line(item: Digest, outcome: tuple[SendState | None, str]) -> str:
     """One human-readable line about one message."""
-    email = _printable(item.digest.subscription.subscriber.email)
+    email = _printable(item.subscription.subscriber.email)
     state, detail = outcome
     kind = "already claimed" if state is None else state.value
     return f"{email}: {kind}" + (f" ({detail})" if detail else "")

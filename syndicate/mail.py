@@ -20,7 +20,6 @@ import email.policy
 import functools
 import hashlib
 import logging
-import quopri
 import re
 import string
 import unicodedata
@@ -205,10 +204,16 @@ def message_id_for(masthead: Masthead, edition: Edition, subscriber: Subscriber)
     return f"<{edition.digest_id}.{slot}.{subscriber.id}.{fingerprint}@{id_domain(masthead)}>"
 
 
+@functools.lru_cache(maxsize=1024)
+def _normalized(address: str) -> str:
+    """``address`` normalised (kept for the few uses one message makes of it)."""
+    return normalize_address(address)
+
+
 def recipient_address(subscriber: Subscriber) -> str:
     """The subscriber's normalised address; :class:`DeliveryError` (permanent) when unusable."""
     try:
-        return normalize_address(subscriber.email)
+        return _normalized(subscriber.email)
     except AddressError as exc:
         raise DeliveryError(
             shown(subscriber.email),
@@ -234,12 +239,36 @@ def list_id(masthead: Masthead) -> str:
     return f"{_phrase(title, 'List-Id')} <{masthead.digest_id}.{id_domain(masthead)}>"
 
 
-def _transfer_encoding(text: str) -> str:
-    """Pick the shorter 7-bit encoding for ``text``: quoted-printable or base64."""
-    data = text.encode("utf-8")
-    if len(quopri.encodestring(data)) <= len(base64.encodebytes(data)):
+_QP_SAFE = bytes(range(0x20, 0x7F)).replace(b"=", b"") + b"\t\r\n"
+
+
+def qp_escapes(data: bytes) -> int:
+    """How many bytes of ``data`` quoted-printable writes as ``=XX``."""
+    return len(data.translate(None, _QP_SAFE))
+
+
+def transfer_encoding(size: int, escapes: int) -> str:
+    """The shorter 7-bit encoding of ``size`` UTF-8 bytes of which ``escapes`` need quoting:
+    quoted-printable (three characters per escaped byte) or base64 (four per three)."""
+    if size + 2 * escapes <= -(-size // 3) * 4:
         return "quoted-printable"
     return "base64"
+
+
+def _transfer_encoding(text: str) -> str:
+    """Pick the shorter 7-bit encoding for ``text`` (see :func:`transfer_encoding`)."""
+    data = text.encode("utf-8")
+    return transfer_encoding(len(data), qp_escapes(data))
+
+
+def boundary_for(message_id: str, subject: str) -> str:
+    """The MIME boundary of a message: fixed by its Message-ID and (encoded) Subject value.
+
+    "=_" cannot occur in base64 or quoted-printable text, so it never collides; a
+    fixed boundary makes composing the same digest again give the same bytes.
+    """
+    key = f"{message_id}|{subject}".encode()
+    return f"=_syndicate_{hashlib.sha256(key).hexdigest()[:24]}"
 
 
 def html_part_size(html: str) -> int:
@@ -254,10 +283,7 @@ def _set_bodies(message: EmailMessage, text: str, html: str) -> None:
     """Add the text part, then the HTML alternative, both UTF-8 and 7-bit safe."""
     message.set_content(text, subtype="plain", charset="utf-8", cte=_transfer_encoding(text))
     message.add_alternative(html, subtype="html", charset="utf-8", cte=_transfer_encoding(html))
-    # "=_" cannot occur in base64 or quoted-printable text, so this never collides;
-    # a fixed boundary makes re-composing the same digest give the same bytes.
-    key = f"{message['Message-ID']}|{message['Subject']}".encode()
-    message.set_boundary(f"=_syndicate_{hashlib.sha256(key).hexdigest()[:24]}")
+    message.set_boundary(boundary_for(str(message["Message-ID"]), str(message["Subject"])))
 
 
 def _edition_label(masthead: Masthead, edition: Edition) -> str:
@@ -266,17 +292,55 @@ def _edition_label(masthead: Masthead, edition: Edition) -> str:
     return f"{edition.digest_id}/{slot}"
 
 
-def _set_list_headers(message: EmailMessage, masthead: Masthead, url: str) -> None:
-    """Add List-Id, List-Unsubscribe and List-Unsubscribe-Post (RFC 2919, 2369, 8058)."""
-    message["List-Id"] = _RawHeader("List-Id", list_id(masthead))
+def unsubscribe_header(masthead: Masthead, url: str) -> str | None:
+    """The List-Unsubscribe value ``<url>`` (RFC 2369); None (warned) when too long for a line."""
     safe_url = quote(one_line(url), safe=":/?#[]@!$&'()*+,;=%~-._")
     if len("List-Unsubscribe: <>") + len(safe_url) > _MAX_HEADER_LINE:
         logger.warning(
             "unsubscribe URL of digest %s is too long for a header line", masthead.digest_id
         )
-    else:
-        message["List-Unsubscribe"] = _RawHeader("List-Unsubscribe", f"<{safe_url}>")
+        return None
+    return f"<{safe_url}>"
+
+
+def _set_list_headers(message: EmailMessage, masthead: Masthead, url: str) -> None:
+    """Add List-Id, List-Unsubscribe and List-Unsubscribe-Post (RFC 2919, 2369, 8058)."""
+    message["List-Id"] = _RawHeader("List-Id", list_id(masthead))
+    value = unsubscribe_header(masthead, url)
+    if value is not None:
+        message["List-Unsubscribe"] = _RawHeader("List-Unsubscribe", value)
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+
+
+def subject_value(subject: str, masthead: Masthead) -> str:
+    """The encoded Subject value of a digest (its title when the subject is empty)."""
+    text = header_text(subject) or header_text(masthead.title) or masthead.digest_id
+    return _unstructured(text, "Subject")
+
+
+def date_value(masthead: Masthead, now: datetime | None) -> str:
+    """The Date value: ``now`` (default: the current time) in the publication's timezone."""
+    return format_datetime(as_utc(now or utcnow()).astimezone(masthead.timezone))
+
+
+def recipient_header(subscriber: Subscriber) -> _RawHeader:
+    """The To header of ``subscriber``: name (RFC 2047 when not ASCII) and address."""
+    return _mailbox("To", subscriber.name, recipient_address(subscriber))
+
+
+def sender_header(value: str, role: str) -> _RawHeader:
+    """The From (``role`` "sender") or Reply-To header of a configured ``Name <addr>``."""
+    return _sender(value, role)
+
+
+def raw_header(name: str, value: str) -> _RawHeader:
+    """A header whose ``value`` is already encoded and folded (checked: printable ASCII)."""
+    return _RawHeader(name, value)
+
+
+def edition_label(masthead: Masthead, edition: Edition) -> str:
+    """The X-Syndicate-Edition value: ``<digest>/<slot, local, ISO 8601>``."""
+    return _edition_label(masthead, edition)
 
 
 def compose(rendered: RenderedDigest, *, now: datetime | None = None) -> EmailMessage:
@@ -292,12 +356,11 @@ def compose(rendered: RenderedDigest, *, now: datetime | None = None) -> EmailMe
     subscriber = rendered.digest.subscription.subscriber
     message = EmailMessage(policy=POLICY)
     message["From"] = _sender(masthead.sender, "sender")
-    message["To"] = _mailbox("To", subscriber.name, recipient_address(subscriber))
+    message["To"] = recipient_header(subscriber)
     if masthead.reply_to:
         message["Reply-To"] = _sender(masthead.reply_to, "reply-to")
-    subject = header_text(rendered.subject) or header_text(masthead.title) or masthead.digest_id
-    message["Subject"] = _RawHeader("Subject", _unstructured(subject, "Subject"))
-    message["Date"] = format_datetime(as_utc(now or utcnow()).astimezone(masthead.timezone))
+    message["Subject"] = _RawHeader("Subject", subject_value(rendered.subject, masthead))
+    message["Date"] = date_value(masthead, now)
     message_id = message_id_for(masthead, edition, subscriber)
     message["Message-ID"] = _RawHeader("Message-ID", message_id)
     _set_list_headers(message, masthead, rendered.digest.unsubscribe_url)

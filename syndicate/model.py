@@ -479,6 +479,36 @@ def public_subscription(digest_id: str) -> Subscription:
     )
 
 
+PLACEHOLDER_EMAIL = "syndplh-email@syndplh.invalid"
+"""Stands for the subscriber's address in a shared :class:`EditionBody`."""
+PLACEHOLDER_NAME = "SyndplhName"
+"""Stands for the subscriber's name in a shared :class:`EditionBody` (only when they have one)."""
+PLACEHOLDER_TOKEN = "SyndplhToken"
+"""Stands for the subscription's token (URL-quoted) in a shared :class:`EditionBody`."""
+
+
+@dataclass(frozen=True)
+class EditionBody:
+    """The rendered, CSS-inlined body every subscriber of one section set of an edition shares.
+
+    ``variant`` names the set (:func:`body_variant`); ``html`` and ``text`` hold the
+    ``PLACEHOLDER_*`` strings where each subscriber's own address, name and token go.
+    Stored with the edition, so a resumed edition or another process sends the same.
+    """
+
+    variant: str
+    subject: str
+    html: str
+    text: str
+
+
+def body_variant(digest: Digest) -> str:
+    """The key of the body ``digest`` shares with others: its sections, and whether it names
+    its reader (a template may greet by name), e.g. ``politics,it|name``."""
+    sections = ",".join(section.id for section in digest.sections)
+    return sections + ("|name" if digest.subscription.subscriber.name else "")
+
+
 @dataclass(frozen=True)
 class RenderedDigest:
     """A digest rendered to a subject, an HTML body (CSS inlined) and a text body."""

@@ -6,7 +6,9 @@ be run again safely; the CLI and the scheduler only call these.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,16 +17,17 @@ from typing import TYPE_CHECKING
 from syndicate import digest
 from syndicate.config import CollectConfig, Config, DigestConfig
 from syndicate.errors import EditionNotDue, SyndicateError
-from syndicate.model import Digest, Edition, SendState, Subscription, may_claim, utcnow
+from syndicate.model import Edition, SendState, Subscription, may_claim, utcnow
 from syndicate.retry import Brakes
 
 # Each stage is imported where it runs, so a command loads only its own stage.
 if TYPE_CHECKING:
-    from syndicate import render
+    from syndicate.assemble import Bodies
     from syndicate.collect import SourceOutcome
     from syndicate.delivery import DeliveryReport
     from syndicate.extract import Extracted
     from syndicate.feeds import FeedsReport
+    from syndicate.lease import Journal
     from syndicate.store import Store
 
 logger = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class DigestRun:
     failed: dict[str, str] = field(default_factory=dict)
     stopped: str | None = None
     closed: int = 0
+    bodies: Bodies | None = field(default=None, repr=False, compare=False)
 
     @property
     def unfinished(self) -> bool:
@@ -154,36 +158,24 @@ def run_feeds(config: Config, store: Store) -> FeedsReport:
     return feeds.write_feeds(config, store)
 
 
-def _batches(items: Sequence[Digest], size: int) -> Iterator[Sequence[Digest]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _batch_size(config: DigestConfig) -> int:
     from syndicate.deliveries import delivery_kind
 
     return delivery_kind(config.delivery).batch_size(config.delivery)
 
 
-def send_batch(
-    config: Config,
-    store: Store,
-    digest_config: DigestConfig,
-    batch: Sequence[Digest],
-    *,
-    renderer: render.Renderer | None = None,
-    progress: Callable[[str], None] | None = None,
-    brakes: Brakes | None = None,
-    now: datetime | None = None,
-) -> DeliveryReport:
-    """Render and deliver one batch of per-subscriber digests of one edition."""
-    from syndicate import delivery, render
+_STOP = threading.Event()
 
-    renderer = renderer or render.Renderer.for_config(config)
-    rendered = [renderer.render(item) for item in batch]
-    return delivery.deliver_batch(
-        config, store, digest_config, rendered, progress=progress, brakes=brakes, now=now
-    )
+
+def request_stop() -> None:
+    """Ask every pass over an edition in this process to stop at its next batch boundary
+    (a signal handler calls this: SIGTERM stops within one batch, not one edition)."""
+    _STOP.set()
+
+
+def stop_requested() -> bool:
+    """True once :func:`request_stop` was called."""
+    return _STOP.is_set()
 
 
 def run_digest(
@@ -209,13 +201,18 @@ def send_edition(
     progress: Callable[[str], None] | None = None,
 ) -> DigestRun:
     """Send what ``edition`` owes now: never attempted, deferred whose next try is due,
-    and uncertain under ``uncertain: resend``; stop early when the server is down.
+    and uncertain under ``uncertain: resend``; stop early when the server is down
+    or a stop was requested (SIGTERM), at a batch boundary.
 
-    ``now`` (default: the current time) decides what is due; the sends themselves
-    are stamped with it only when given. Once the retry window has ended, deferred
-    sends fail for good and nothing more is sent.
+    Subscribers are read in keyset pages of one batch, each batch claimed and
+    recorded in a few statements; bodies are rendered once per section set and
+    stored with the edition. Claims left by a dead run are recovered first
+    (:func:`_recover`). ``now`` (default: the current time) decides what is due;
+    the sends themselves are stamped with it only when given. Once the retry
+    window has ended, deferred sends fail for good and nothing more is sent.
     """
-    from syndicate import delivery, render
+    from syndicate import delivery
+    from syndicate.lease import Journal, this_process
 
     digest_config = digest.digest_config(config, edition.digest_id)
     moment = now or utcnow()
@@ -223,27 +220,106 @@ def send_edition(
     if _window_over(digest_config, edition, moment):
         _close(store, run, digest_config, now=now)
         return run
-    store.expire_claims(edition.id, moment - delivery.claim_expiry(digest_config), now=now)
-    active = store.subscriptions(edition.digest_id)
-    receiving = [s for s in active if s.receives_at(edition.slot)]
-    run.paused = len(active) - len(receiving)
-    pending = _owed(store, run, receiving, digest_config, moment)
-    digests = digest.digests_for(config, edition, pending)
-    run.empty = len(pending) - len(digests)
-    renderer, brakes = render.Renderer.for_config(config), delivery.brakes_for(digest_config)
-    sent_to = 0
-    for batch in _batches(digests, _batch_size(digest_config)):
-        if brakes.stopped is not None:
-            break
-        report = send_batch(
-            config, store, digest_config, batch,
-            renderer=renderer, progress=progress, brakes=brakes, now=now,
-        )  # fmt: skip
-        run.add(report)
-        sent_to += len(batch)
-    run.deferred += len(digests) - sent_to  # never reached: the pass stopped
+    _recover(store, digest_config, edition, moment, now)
+    brakes = delivery.brakes_for(digest_config)
+    journal = Journal(this_process())
+    finished = False
+    try:
+        for page in _pages(store, edition, _batch_size(digest_config)):
+            if stop_requested():
+                run.stopped = run.stopped or "stopped on request (signal); the rest waits"
+                break
+            _send_page(
+                config, store, run, page,
+                brakes=brakes, journal=journal, progress=progress, now=now,
+            )  # fmt: skip
+        finished = True
+    finally:
+        journal.close(remove=finished)
     _log_run(run)
     return run
+
+
+def _pages(store: Store, edition: Edition, size: int) -> Iterator[list[Subscription]]:
+    """The active subscriptions of the edition's digest, one keyset page at a time."""
+    after = 0
+    while page := store.subscription_page(edition.digest_id, after=after, limit=size):
+        yield page
+        after = page[-1].subscriber.id
+
+
+def _send_page(
+    config: Config,
+    store: Store,
+    run: DigestRun,
+    page: list[Subscription],
+    *,
+    brakes: Brakes,
+    journal: Journal,
+    progress: Callable[[str], None] | None,
+    now: datetime | None,
+) -> None:
+    """Send one page of subscriptions (one batch); only count it once the pass stopped."""
+    from syndicate import delivery
+
+    edition, digest_config = run.edition, digest.digest_config(config, run.digest_id)
+    receiving = [s for s in page if s.receives_at(edition.slot)]
+    run.paused += len(page) - len(receiving)
+    pending = _owed(store, run, receiving, digest_config, now or utcnow())
+    digests = digest.digests_for(config, edition, pending)
+    run.empty += len(pending) - len(digests)
+    if brakes.stopped is not None:
+        run.deferred += len(digests)  # never reached: the pass stopped
+        return
+    bodies = _bodies(config, store, run)
+    items = [delivery.Pending(d, functools.partial(bodies.message, d, now=now)) for d in digests]
+    report = delivery.deliver_pending(
+        config, store, digest_config, items,
+        progress=progress, brakes=brakes, now=now, journal=journal,
+    )  # fmt: skip
+    run.add(report)
+
+
+def _bodies(config: Config, store: Store, run: DigestRun) -> Bodies:
+    """The message templates of the run's edition (made on first use, kept for the pass)."""
+    from syndicate import render
+    from syndicate.assemble import Bodies
+
+    if run.bodies is None:
+        run.bodies = Bodies(store, lambda: render.Renderer.for_config(config))
+    return run.bodies
+
+
+def _recover(
+    store: Store,
+    digest_config: DigestConfig,
+    edition: Edition,
+    moment: datetime,
+    now: datetime | None,
+) -> None:
+    """Settle the claims of runs that died: what their journal says ended is recorded,
+    what never went out is owed again, what was in flight becomes ``uncertain``;
+    claims whose lease ran out become ``uncertain`` too."""
+    from syndicate.lease import JOURNAL_FOLDER, dead_owners, journal_path, read_journal
+    from syndicate.store.sends import SendOutcome
+
+    dead = dead_owners(store.lease_owners(edition.id))
+    for owner in dead:
+        journal = read_journal(journal_path(JOURNAL_FOLDER, owner), edition.id)
+        outcomes = []
+        for subscriber_id in store.leased_sends(edition.id, owner):
+            state, error = journal.get(subscriber_id, ("", None))
+            if state == "":  # never handed to the server: owed again, now
+                outcomes.append(SendOutcome(subscriber_id, SendState.DEFERRED, _NOT_SENT))
+            elif state is not None:
+                retry = moment + digest_config.retry.first_delay
+                later = retry if state == SendState.DEFERRED.value else None
+                outcomes.append(SendOutcome(subscriber_id, SendState(state), error, later))
+        store.finish_sends(edition.id, outcomes, owner=owner, now=now)
+    store.expire_claims(edition.id, now=moment, dead=dead)
+
+
+_NOT_SENT = "interrupted before it was sent"
 
 
 def _window_over(digest_config: DigestConfig, edition: Edition, now: datetime) -> bool:
@@ -296,7 +372,8 @@ def _owed(
     now: datetime,
 ) -> list[Subscription]:
     """The subscriptions whose send may be (re)tried now; count the others in ``run``."""
-    records = store.send_records(run.edition.id)
+    ids = [subscription.subscriber.id for subscription in subscriptions]
+    records = store.send_records_of(run.edition.id, ids)
     resend = digest_config.uncertain == "resend"
     owed: list[Subscription] = []
     for subscription in subscriptions:

@@ -38,13 +38,18 @@ from markupsafe import Markup, escape
 import syndicate
 from syndicate.errors import RenderError, one_line
 from syndicate.model import (
+    PLACEHOLDER_EMAIL,
+    PLACEHOLDER_NAME,
+    PLACEHOLDER_TOKEN,
     Article,
     Digest,
+    EditionBody,
     Masthead,
     RenderedDigest,
     Section,
     SectionGroup,
     Subscription,
+    body_variant,
 )
 from syndicate.sanitize import html_to_text, safe_link, truncate
 
@@ -63,9 +68,9 @@ TEXT_WIDTH = 72
 WEEKDAYS = "월화수목금토일"
 INLINE_CACHE_SIZE = 128
 _PLACEHOLDER_MARK = "syndplh"
-_PH_EMAIL = "syndplh-email@syndplh.invalid"
-_PH_NAME = "SyndplhName"
-_PH_TOKEN = "SyndplhToken"
+_PH_EMAIL = PLACEHOLDER_EMAIL
+_PH_NAME = PLACEHOLDER_NAME
+_PH_TOKEN = PLACEHOLDER_TOKEN
 _PREHEADER_PAD = Markup("&#847;&zwnj;&nbsp;" * 40)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
@@ -228,6 +233,30 @@ class Renderer:
         text = self._template(TEXT_TEMPLATE, context)
         inlined = self._inlined_html(digest, limits)
         return RenderedDigest(digest, context["subject"], inlined, tidy_text(text))
+
+    def render_body(self, digest: Digest) -> EditionBody | None:
+        """Render, once per section set, the body ``digest`` shares with every subscriber
+        of the same set: subject, HTML (CSS inlined) and text, with placeholders
+        (``PLACEHOLDER_*`` of :mod:`syndicate.model`) for address, name and token.
+
+        None when the body cannot be shared: the templates transform a personal
+        field (the placeholder does not survive intact), or a personal URL does
+        not end with the token. Such digests are rendered per subscriber.
+        """
+        anonymous = _anonymous(digest)
+        if anonymous.subscription.token and (
+            PLACEHOLDER_TOKEN not in anonymous.unsubscribe_url
+            or (anonymous.preferences_url and PLACEHOLDER_TOKEN not in anonymous.preferences_url)
+        ):
+            return None
+        limits = self.fit(digest)
+        context = self.context(anonymous, limits)
+        text = tidy_text(self._template(TEXT_TEMPLATE, context))
+        html = self._anonymous_html(digest, limits)
+        subject = str(context["subject"])
+        if _PLACEHOLDER_MARK in subject.lower() or not all(map(_intact, (html, text))):
+            return None
+        return EditionBody(body_variant(digest), subject, html, text)
 
     def render_notice(self, name: str, context: Mapping[str, Any]) -> tuple[str, str]:
         """Render the notice ``name``: ``{name}.html.j2`` with the digest CSS inlined, and
@@ -502,6 +531,16 @@ def _token_placeholder(url: str, token: str) -> str:
     A URL not ending in the token is kept: the document stays the subscriber's own.
     """
     return url[: -len(token)] + _PH_TOKEN if token and url.endswith(token) else url
+
+
+def _intact(document: str) -> bool:
+    """True when every placeholder mark in ``document`` belongs to a whole placeholder."""
+    marks = document.lower().count(_PLACEHOLDER_MARK)
+    whole = sum(
+        document.count(ph) * ph.lower().count(_PLACEHOLDER_MARK)
+        for ph in (_PH_EMAIL, _PH_NAME, _PH_TOKEN)
+    )
+    return marks == whole
 
 
 def _personalise(html: str, subscription: Subscription) -> str:

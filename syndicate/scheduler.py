@@ -222,6 +222,7 @@ def run_forever(config: Config, store: Store, on_start: Callable[[], None] | Non
         if not scheduler.running:  # a second signal while the jobs finish
             return
         logger.info("signal %d received, stopping after running jobs", signum)
+        pipeline.request_stop()  # an edition being sent stops at its next batch
         scheduler.shutdown(wait=True)  # else the interpreter exits under a running job
 
     previous: dict[int, Any] = {}

@@ -476,7 +476,7 @@ def test_an_expired_claim_becomes_uncertain_and_is_resent_only_by_policy(store: 
     old, fresh = (store.upsert_subscriber(f"{n}@example.kr").id for n in ("old", "fresh"))
     assert store.claim_send(edition.id, old, "<old@example.kr>", now=T0)
     assert store.claim_send(edition.id, fresh, "<fresh@example.kr>", now=T0 + timedelta(hours=1))
-    assert store.expire_claims(edition.id, before=T0 + timedelta(minutes=30)) == 1
+    assert store.expire_claims(edition.id, now=T0 + timedelta(minutes=30)) == 1
     assert store.send_states(edition.id) == {old: SendState.UNCERTAIN, fresh: SendState.SENDING}
     assert not store.claim_send(edition.id, old, "<new@example.kr>", resend_uncertain=False)
     assert store.claim_send(edition.id, old, "<new@example.kr>") == 2

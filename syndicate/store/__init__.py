@@ -7,7 +7,9 @@ aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
 * :mod:`.articles` — articles and source states;
 * :mod:`.audience` — subscribers and subscriptions (unsubscribing, preferences);
 * :mod:`.consent` — confirmation requests, rate counters, generated secrets;
-* :mod:`.editions` — editions and sends.
+* :mod:`.editions` — editions and their stored bodies;
+* :mod:`.sends` — sends, claimed in batches under a lease;
+* :mod:`.outcomes` — how claimed sends end (recorded in batches, expired, closed).
 
 The tables Alembic migrates are in :mod:`.tables`. Schema changes go through the
 migrations in ``syndicate/migrations``; every method runs in its own transaction
@@ -22,11 +24,12 @@ from syndicate.store.audience import AudienceMixin, SubscriptionEntry
 from syndicate.store.consent import ConsentMixin
 from syndicate.store.editions import EditionEntry, EditionsMixin
 from syndicate.store.migrations import SchemaMixin
+from syndicate.store.outcomes import OutcomesMixin
 
 __all__ = ["EditionEntry", "Store", "SubscriptionEntry"]
 
 
-class Store(SchemaMixin, ArticlesMixin, AudienceMixin, ConsentMixin, EditionsMixin):
+class Store(SchemaMixin, ArticlesMixin, AudienceMixin, ConsentMixin, EditionsMixin, OutcomesMixin):
     """The database of syndicate: articles, sources, subscribers, consent, editions, sends.
 
     ``url`` is the SQLAlchemy URL with its password hidden (safe to print).

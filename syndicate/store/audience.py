@@ -229,6 +229,24 @@ class AudienceMixin(StoreBase):
         with self._tx() as conn:
             return [joined_subscription(row) for row in conn.execute(query)]
 
+    def subscription_page(
+        self, digest_id: str, *, after: int = 0, limit: int = 500
+    ) -> list[Subscription]:
+        """Active subscriptions to ``digest_id`` of the subscribers after id ``after``, at
+        most ``limit``, by subscriber id: a keyset page (memory stays flat on any list)."""
+        query = (
+            subscription_query()
+            .where(
+                subscriptions.c.digest_id == digest_id,
+                subscriptions.c.status == SubscriptionState.ACTIVE,
+                subscriptions.c.subscriber_id > after,
+            )
+            .order_by(subscriptions.c.subscriber_id)
+            .limit(limit)
+        )
+        with self._tx() as conn:
+            return [joined_subscription(row) for row in conn.execute(query)]
+
     def list_subscribers(self) -> list[tuple[Subscriber, list[Subscription]]]:
         """Every subscriber (by id) with all their subscriptions (by digest id)."""
         order = (subscriptions.c.subscriber_id, subscriptions.c.digest_id)

@@ -199,5 +199,19 @@ sends = sa.Table(
     _ts("updated_at", nullable=False),
     _ts("sent_at"),
     _ts("next_attempt_at"),
+    sa.Column("lease_owner", sa.String(200)),
+    _ts("lease_until"),
     sa.UniqueConstraint("edition_id", "subscriber_id"),
+)
+
+edition_bodies = sa.Table(
+    "edition_bodies",
+    metadata,
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("variant_hash", sa.String(64), primary_key=True),
+    sa.Column("variant", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    _ts("created_at", nullable=False),
 )

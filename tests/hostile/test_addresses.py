@@ -171,7 +171,7 @@ def test_the_plain_pattern_takes_the_common_addresses() -> None:
 
 
 def test_the_subscribe_form_path_asks_only_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
-    import syndicate.addresses as addresses
+    from syndicate import addresses
 
     monkeypatch.setattr(addresses, "plain_address", lambda text: "wrong@answer.example")
     assert addresses.normalize_address("Kim@Example.KR", fast=False) == "kim@example.kr"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
 from typing import Any, get_args
@@ -101,7 +100,7 @@ class Recorder:
     ) -> None:
         return None
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
+    def send(self, message: delivery.Outgoing, recipient: str) -> None:
         self.sent.append(recipient)
 
 
