@@ -201,12 +201,15 @@ def has_visible_focus(ring: dict[str, str]) -> bool:
 
 def console_errors(page: Page) -> list[str]:
     """Collect the page's console errors from now on (CSP refusals show up there),
-    except the one Chromium logs for a document answered with an error status."""
+    except the one Chromium logs for a document answered with an error status and
+    the loads of outside images the test's closed network aborts (a CSP refusal
+    reads "Refused to load ...", and is still collected)."""
     errors: list[str] = []
 
     def record(message: ConsoleMessage) -> None:
         url = message.location.get("url", "")
-        if message.type == "error" and url != page.url:
+        aborted = "net::ERR_FAILED" in message.text and not url.startswith("http://127.0.0.1")
+        if message.type == "error" and url != page.url and not aborted:
             errors.append(f"{url}: {message.text}")
 
     page.on("console", record)
