@@ -131,3 +131,46 @@ def test_unsubscribe_by_address_uses_the_same_rules(
         assert "\n" not in str(info.value)
     (changed,) = unsubscribe(store, "USER@xn--3E0B707E.KR")
     assert changed.subscriber.email == "user@xn--3e0b707e.kr"
+
+
+_LOCAL_CHARS = "abcXYZ019_+-.'\"! "
+_DOMAINS = [
+    "example.kr",
+    "Example.KR",
+    "한국.kr",
+    "y.local",
+    "localhost",
+    "-y.kr",
+    "y..kr",
+    "exa_mple.kr",
+    "x." + "a" * 64 + ".kr",
+    LONG_DOMAIN,
+    LONG_DOMAIN[:190] + ".kr",
+    "[127.0.0.1]",
+    "y.kr ",
+]
+
+
+def _outcome(check: Callable[[str], str], value: str) -> str:
+    from syndicate.addresses import AddressError
+
+    try:
+        return check(value)
+    except AddressError as exc:
+        return f"refused: {exc}"
+
+
+def test_the_quick_path_answers_like_the_full_check() -> None:
+    """Plain addresses skip email-validator per address; the answer (or refusal) is the same."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from syndicate.addresses import _checked_address, normalize_address
+
+    @given(st.text(_LOCAL_CHARS, min_size=0, max_size=70), st.sampled_from(_DOMAINS))
+    def same(local: str, domain: str) -> None:
+        value = f"{local}@{domain}"
+        full = _outcome(lambda v: _checked_address(v, v.strip(" \t")), value)
+        assert _outcome(normalize_address, value) == full
+
+    same()
