@@ -7,7 +7,7 @@ aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
 * :mod:`.articles` — articles and source states;
 * :mod:`.audience` — subscribers and subscriptions (unsubscribing, preferences);
 * :mod:`.consent` — confirmation requests, rate counters, generated secrets;
-* :mod:`.editions` — editions and sends.
+* :mod:`.editions` — editions and sends (and what operator commands ask of them).
 
 The tables Alembic migrates are in :mod:`.tables`. Schema changes go through the
 migrations in ``syndicate/migrations``; every method runs in its own transaction
@@ -20,13 +20,13 @@ from __future__ import annotations
 from syndicate.store.articles import ArticlesMixin
 from syndicate.store.audience import AudienceMixin, SubscriptionEntry
 from syndicate.store.consent import ConsentMixin
-from syndicate.store.editions import EditionEntry, EditionsMixin
+from syndicate.store.editions import EditionCounts, EditionEntry, OperatorMixin, SendEntry
 from syndicate.store.migrations import SchemaMixin
 
-__all__ = ["EditionEntry", "Store", "SubscriptionEntry"]
+__all__ = ["EditionCounts", "EditionEntry", "SendEntry", "Store", "SubscriptionEntry"]
 
 
-class Store(SchemaMixin, ArticlesMixin, AudienceMixin, ConsentMixin, EditionsMixin):
+class Store(SchemaMixin, ArticlesMixin, AudienceMixin, ConsentMixin, OperatorMixin):
     """The database of syndicate: articles, sources, subscribers, consent, editions, sends.
 
     ``url`` is the SQLAlchemy URL with its password hidden (safe to print).
