@@ -63,11 +63,21 @@ def row_subscription(row: sa.Row[Any], subscriber: Subscriber) -> Subscription:
     )
 
 
+# what a Subscription holds (no created_at/updated_at: every time column costs a parse per row)
+_SUBSCRIPTION_COLUMNS = tuple(
+    subscriptions.c[name]
+    for name in (
+        "subscriber_id", "digest_id", "sections", "status", "token",
+        "consent_at", "consent_method", "paused_until",
+    )
+)  # fmt: skip
+
+
 def subscription_query() -> sa.Select[Any]:
     """SELECT subscriptions joined with their subscriber (``person_id``, email, name)."""
     person = (subscribers.c.id.label("person_id"), subscribers.c.email, subscribers.c.name)
     joined = subscriptions.join(subscribers, subscriptions.c.subscriber_id == subscribers.c.id)
-    return sa.select(subscriptions, *person).select_from(joined)
+    return sa.select(*_SUBSCRIPTION_COLUMNS, *person).select_from(joined)
 
 
 def joined_subscription(row: sa.Row[Any]) -> Subscription:
