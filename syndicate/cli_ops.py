@@ -14,14 +14,23 @@ from typing import TYPE_CHECKING
 import click
 
 from syndicate.cli_base import EXIT_PARTIAL, Context, errors_to_exit, pass_ctx
+from syndicate.model import SendState
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from syndicate.config import Config
+    from syndicate.store import EditionCounts
 
-SEND_STATES = ("sending", "sent", "deferred", "failed", "bounced", "uncertain")
-COUNTED = ("sent", "deferred", "bounced", "failed", "uncertain")
+SEND_STATES = tuple(state.value for state in SendState)
+COUNTED = (
+    SendState.SENT,
+    SendState.DEFERRED,
+    SendState.BOUNCED,
+    SendState.FAILED,
+    SendState.UNCERTAIN,
+)
+"""The send states ``editions`` counts, in its column order."""
 
 
 def _slot(ctx: Context, text: str | None) -> datetime | None:
@@ -94,7 +103,6 @@ def sends_list(ctx: Context, edition_text: str, state: str | None) -> None:
         syndicate sends morning/2026-11-29-0700
         syndicate sends list 42 --state failed | cut -f1
     """
-    from syndicate.model import SendState
     from syndicate.ops import find_edition
 
     with errors_to_exit(ctx):
@@ -164,12 +172,9 @@ def _known_digest(config: Config, digest_id: str) -> None:
     digest_config(config, digest_id)  # one line naming the known digests
 
 
-def _edition_line(config: Config, entry: object) -> str:
+def _edition_line(config: Config, entry: EditionCounts) -> str:
     from syndicate.digest import edition_key
-    from syndicate.model import SendState
-    from syndicate.store import EditionCounts
 
-    assert isinstance(entry, EditionCounts)
     key = f"{entry.digest_id}/{edition_key(entry.slot, config.timezone)}"
-    counts = "\t".join(str(entry.sends.get(SendState(state), 0)) for state in COUNTED)
+    counts = "\t".join(str(entry.sends.get(state, 0)) for state in COUNTED)
     return f"{entry.edition_id}\t{key}\t{entry.article_count}\t{counts}"
