@@ -18,7 +18,7 @@ import click
 
 from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__, cli_ops
 from syndicate.cli_base import EXIT_ERROR, EXIT_PARTIAL, Context, errors_to_exit, fail, pass_ctx
-from syndicate.errors import ConfigError
+from syndicate.errors import ConfigError, EditionNotDue
 
 # The config model and the stages are imported inside the commands that use them:
 # `--help` loads neither, and a command loads only its own stage.
@@ -323,7 +323,9 @@ def digest(
 
     Exit code 3 when this run failed sends, left sends deferred (also those
     waiting for their next try) or uncertain, or stopped sending early;
-    bounced addresses alone are normal and exit 0.
+    bounced addresses alone are normal and exit 0. An edition is not built in
+    the digest's quiet hours (it waits) nor past its grace (it is skipped); both
+    say so and exit 0.
 
     With --preview ADDRESS: write that subscriber's next message (the stored
     edition of the slot, else a draft) to an .eml file and print its path;
@@ -358,7 +360,11 @@ def digest(
             if not runs:
                 click.echo(f"digest {digest_id}: nothing to resume")
         else:
-            runs = [pipeline.run_digest(ctx.config, ctx.store(), digest_id)]
+            try:
+                runs = [pipeline.run_digest(ctx.config, ctx.store(), digest_id)]
+            except EditionNotDue as exc:
+                click.echo(str(exc))  # quiet hours or a slot past its grace: not a failure
+                return
         for run in runs:
             _print_digest(ctx.config, run)
         if any(run.unfinished for run in runs):

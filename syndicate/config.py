@@ -31,6 +31,18 @@ from pydantic import (
 
 from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, WEB_SCHEMES, __version__
 from syndicate.addresses import normalize_address, parse_mailbox
+from syndicate.config_digest import (
+    DEFAULT_GRACE,
+    DEFAULT_SIZE_BUDGET,
+    BrandColor,
+    Grace,
+    ImagesConfig,
+    LogoConfig,
+    PublisherConfig,
+    QuietHours,
+    QuietHoursConfig,
+    SizeBudget,
+)
 from syndicate.config_web import RateLimitsConfig, WebConfig
 from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
@@ -381,6 +393,11 @@ class DigestConfig(_Model):
     """An e-mail digest: which sections, when, from whom, and how it is delivered.
 
     ``archive``: whether its editions are shown on the web (``/archive``).
+    ``logo``, ``brand_color`` and ``publisher`` default to the top-level keys of the
+    same name; ``advertising`` puts ``(광고)`` before the subject; ``quiet_hours``
+    holds editions due inside them until they end; an edition not built within
+    ``grace`` of its slot (or of the end of the quiet hours) is skipped;
+    ``size_budget`` caps the encoded HTML part in bytes.
     """
 
     id: Ident
@@ -395,6 +412,14 @@ class DigestConfig(_Model):
     archive: Flag = True
     retry: RetryConfig = RetryConfig()
     uncertain: Literal["resend", "skip"] = "resend"
+    logo: LogoConfig | None = None
+    brand_color: BrandColor | None = None
+    publisher: PublisherConfig | None = None
+    images: ImagesConfig = ImagesConfig()
+    advertising: Flag = False
+    quiet_hours: QuietHours = None
+    grace: Grace = DEFAULT_GRACE
+    size_budget: SizeBudget = DEFAULT_SIZE_BUDGET
 
     @field_validator("sender", "reply_to")
     @classmethod
@@ -427,6 +452,9 @@ class Config(_Model):
     digests: tuple[DigestConfig, ...] = ()
     collect: CollectConfig = CollectConfig()
     web: WebConfig = WebConfig()
+    logo: LogoConfig | None = None
+    brand_color: BrandColor | None = None
+    publisher: PublisherConfig | None = None
     path: Path = Path(DEFAULT_CONFIG)
 
     @field_validator("public_base_url")
@@ -482,6 +510,18 @@ class Config(_Model):
                 return digest
         raise KeyError(digest_id)
 
+    def digest_logo(self, digest: DigestConfig) -> LogoConfig | None:
+        """The digest's logo, else the top-level one."""
+        return digest.logo or self.logo
+
+    def digest_brand_color(self, digest: DigestConfig) -> str | None:
+        """The digest's brand colour, else the top-level one."""
+        return digest.brand_color or self.brand_color
+
+    def digest_publisher(self, digest: DigestConfig) -> PublisherConfig | None:
+        """The digest's publisher (footer sender, address, contact), else the top-level one."""
+        return digest.publisher or self.publisher
+
     def digest_sections(self, digest: DigestConfig) -> list[Section]:
         """The sections a digest offers, in display order."""
         offered = set(digest.sections) if digest.sections else None
@@ -514,7 +554,8 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
 def _known_keys() -> list[str]:
     models: list[type[BaseModel]] = [Config, SectionConfig, RuleConfig, *SOURCE_MODELS]
     models += [FeedsConfig, *DELIVERY_MODELS, RetryConfig, DigestConfig, CollectConfig]
-    models += [WebConfig, RateLimitsConfig]
+    models += [WebConfig, RateLimitsConfig, LogoConfig, PublisherConfig, ImagesConfig]
+    models += [QuietHoursConfig]
     return sorted({name for model in models for name in model.model_fields} - {"path"})
 
 

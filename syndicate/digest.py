@@ -18,20 +18,24 @@ No templates here; rendering is :mod:`syndicate.render`'s job.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from syndicate.config import Config, DigestConfig
-from syndicate.errors import SyndicateError
+from syndicate.config_digest import QuietHoursConfig
+from syndicate.errors import EditionNotDue, SyndicateError
 from syndicate.model import (
     Article,
     Digest,
     Edition,
+    Logo,
     Masthead,
+    Publisher,
     Section,
     SectionGroup,
     Subscription,
@@ -42,6 +46,7 @@ from syndicate.model import (
 )
 
 if TYPE_CHECKING:
+    from syndicate.schedule import Schedule
     from syndicate.store import Store
 
 logger = logging.getLogger(__name__)
@@ -85,6 +90,10 @@ def build_edition(
     article list is frozen: ``cutoff_seq`` is the store's highest sequence and
     the articles are those stored after the previous edition's cutoff (or within
     ``first_window`` before ``now`` for the first edition), in offered sections.
+
+    Without ``slot``, :func:`check_due` decides whether the latest slot's edition
+    may be built now: :class:`EditionNotDue` when ``now`` is in the digest's quiet
+    hours (``until`` their end) or the slot is past its grace (skipped, logged).
     """
     digest = digest_config(config, digest_id)
     moment = as_utc(now) if now is not None else utcnow()
@@ -98,7 +107,98 @@ def build_edition(
     if existing is not None:
         logger.debug("digest %s: edition for %s already exists", digest_id, target.isoformat())
         return existing, False
+    if slot is None:
+        check_due(config, digest, target, moment)
     return _freeze(config, store, digest, target, moment)
+
+
+def quiet_end(quiet: QuietHoursConfig | None, moment: datetime, zone: tzinfo) -> datetime | None:
+    """The end (UTC) of the quiet hours ``moment`` is in, or None when it is not in them."""
+    local = as_utc(moment).astimezone(zone)
+    if quiet is None or not quiet.contains(local.time()):
+        return None
+    end = datetime.combine(local.date(), quiet.end, tzinfo=zone)
+    if end <= local:
+        end = datetime.combine(local.date() + timedelta(days=1), quiet.end, tzinfo=zone)
+    return as_utc(end)
+
+
+def _next_quiet_start(quiet: QuietHoursConfig, moment: datetime, zone: tzinfo) -> datetime:
+    """The first start (UTC) of the quiet hours after ``moment`` (which is outside them)."""
+    local = as_utc(moment).astimezone(zone)
+    start = datetime.combine(local.date(), quiet.start, tzinfo=zone)
+    if start <= local:
+        start = datetime.combine(local.date() + timedelta(days=1), quiet.start, tzinfo=zone)
+    return as_utc(start)
+
+
+def awake_time(
+    quiet: QuietHoursConfig | None, since: datetime, until: datetime, zone: tzinfo
+) -> timedelta:
+    """How much of ``since``..``until`` lies outside the quiet hours (all of it without them)."""
+    if quiet is None:
+        return until - since
+    awake, moment = timedelta(0), since
+    for _ in range(400):  # one quiet period a day: bounded by about a year
+        moment = quiet_end(quiet, moment, zone) or moment
+        if moment >= until:
+            return awake
+        start = _next_quiet_start(quiet, moment, zone)
+        awake += min(start, until) - moment
+        if start >= until:
+            return awake
+        moment = start
+    return awake
+
+
+def check_due(config: Config, digest: DigestConfig, slot: datetime, now: datetime) -> None:
+    """Decide whether the edition of ``slot`` may be built at ``now`` (the one place that does).
+
+    The slot is late when more than ``grace`` of time outside the quiet hours has
+    passed since it: it is skipped (logged) rather than sent under an old date.
+    Inside quiet hours it waits: :class:`EditionNotDue` with ``until`` their end.
+    """
+    zone, label = config.timezone, _local_label(slot, config.timezone)
+    late = awake_time(digest.quiet_hours, slot, now, zone)
+    if late > digest.grace:
+        message = (
+            f"digest {digest.id}: edition for {label} skipped: built {_hours(late)} after its "
+            f"slot, past the grace of {_hours(digest.grace)}"
+        )
+        logger.warning("%s", message)
+        raise EditionNotDue(message)
+    end = quiet_end(digest.quiet_hours, now, zone)
+    if end is not None:
+        message = (
+            f"digest {digest.id}: edition for {label} waits for the end of quiet hours "
+            f"({_local_label(end, zone)})"
+        )
+        logger.info("%s", message)
+        raise EditionNotDue(message, until=end)
+
+
+def _local_label(moment: datetime, zone: tzinfo) -> str:
+    return as_utc(moment).astimezone(zone).isoformat(timespec="minutes")
+
+
+def _hours(span: timedelta) -> str:
+    """``2h05m`` for a time span (minutes precision)."""
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+@functools.lru_cache(maxsize=64)
+def period_start(schedule: Schedule, slot: datetime, zone: tzinfo) -> datetime | None:
+    """The first local day an edition of ``slot`` covers when it covers several days.
+
+    A weekly digest at 07:00 on Sunday 29 November covers 23 to 29 November: the
+    days from the previous slot to this one. None for a daily (or more often) digest.
+    """
+    local = as_utc(slot).astimezone(zone)
+    previous = schedule.latest_slot(local - timedelta(seconds=1), zone)
+    if previous is None or local - previous < timedelta(days=2):
+        return None
+    return local - timedelta(days=(local - previous).days - 1)
 
 
 def draft_edition(config: Config, store: Store, digest_id: str, slot: datetime) -> Edition:
@@ -199,7 +299,10 @@ def digests_for(
 
 
 def masthead_for(config: Config, digest: DigestConfig) -> Masthead:
-    """The masthead of ``digest``: its title, sender and the publication's host, zone, URL."""
+    """The masthead of ``digest``: its title, sender and the publication's host, zone, URL,
+    and its look and footer (logo, brand colour, publisher, images, size budget)."""
+    logo, publisher = config.digest_logo(digest), config.digest_publisher(digest)
+    images = digest.images
     return Masthead(
         digest_id=digest.id,
         title=digest.title,
@@ -208,6 +311,27 @@ def masthead_for(config: Config, digest: DigestConfig) -> Masthead:
         host=config.host,
         public_base_url=config.public_base_url,
         timezone=config.timezone,
+        logo=None if logo is None else Logo(logo.url, logo.width, logo.height),
+        brand_color=config.digest_brand_color(digest) or "",
+        publisher=None
+        if publisher is None
+        else Publisher(publisher.name, publisher.address, publisher.contact),
+        advertising=digest.advertising,
+        image_size=(images.width, images.height) if images.show else None,
+        size_budget=digest.size_budget,
+        section_links=_section_links(config, digest),
+    )
+
+
+def _section_links(config: Config, digest: DigestConfig) -> tuple[tuple[str, str], ...]:
+    """Where "더 보기" leads per section when the digest has no archive: the section's
+    feed, else the public site."""
+    from syndicate.feeds import FEEDS_PATH
+
+    feeds, base = config.feeds, config.public_base_url
+    return tuple(
+        (s.id, f"{base}{FEEDS_PATH}{s.id}.{feeds.formats[0]}.xml" if feeds.per_section else base)
+        for s in config.digest_sections(digest)
     )
 
 
@@ -238,7 +362,14 @@ def digest_for(
         unsubscribe_url(config, subscription),
         archive_url=archive_url(config, edition),
         preferences_url=preferences_url(config, subscription),
+        period_start=_period(config, edition),
     )
+
+
+def _period(config: Config, edition: Edition) -> datetime | None:
+    """The first day ``edition`` covers when it covers several (see :func:`period_start`)."""
+    schedule = digest_config(config, edition.digest_id).schedule
+    return period_start(schedule, edition.slot, config.timezone)
 
 
 def web_digest(config: Config, edition: Edition) -> Digest:
@@ -255,7 +386,16 @@ def web_digest(config: Config, edition: Edition) -> Digest:
     masthead = masthead_for(config, digest)
     subscription = public_subscription(digest.id)
     url = archive_url(config, edition)
-    return Digest(edition, subscription, groups, masthead, tuple(sections), "", archive_url=url)
+    return Digest(
+        edition,
+        subscription,
+        groups,
+        masthead,
+        tuple(sections),
+        "",
+        archive_url=url,
+        period_start=_period(config, edition),
+    )
 
 
 def unsubscribe_url(config: Config, subscription: Subscription) -> str:

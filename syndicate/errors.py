@@ -11,6 +11,7 @@
     ├── SubscriberFileError        a subscribers file cannot be imported (names file and line)
     ├── FeedWriteError             a feed file could not be rendered or written
     ├── RenderError                a digest template failed to render
+    ├── EditionNotDue              no edition now: quiet hours (``until``) or too late (skipped)
     ├── DeliveryError              a message could not be delivered (names the recipient)
     └── WebError                   the web server cannot start (e.g. its port is taken)
 
@@ -21,6 +22,7 @@ re-raised as one of these with ``raise ... from exc``.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from syndicate.model import SendState
 
@@ -82,6 +84,18 @@ class FeedWriteError(SyndicateError):
 
 class RenderError(SyndicateError):
     """A digest could not be rendered."""
+
+
+class EditionNotDue(SyndicateError):
+    """No edition is built now, which is normal, not a failure.
+
+    ``until`` is when the slot's edition may be built (the end of the digest's
+    quiet hours); ``None`` means the slot is past its grace and is skipped.
+    """
+
+    def __init__(self, message: str, until: datetime | None = None) -> None:
+        self.until = until
+        super().__init__(message)
 
 
 class DeliveryError(SyndicateError):

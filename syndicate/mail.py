@@ -242,6 +242,14 @@ def _transfer_encoding(text: str) -> str:
     return "base64"
 
 
+def html_part_size(html: str) -> int:
+    """Bytes the HTML part of a composed message takes for ``html``: its headers and
+    its body after transfer encoding (what Gmail's ~102 KB clipping counts)."""
+    part = EmailMessage(policy=POLICY)
+    part.set_content(html, subtype="html", charset="utf-8", cte=_transfer_encoding(html))
+    return len(part.as_bytes(policy=POLICY))
+
+
 def _set_bodies(message: EmailMessage, text: str, html: str) -> None:
     """Add the text part, then the HTML alternative, both UTF-8 and 7-bit safe."""
     message.set_content(text, subtype="plain", charset="utf-8", cte=_transfer_encoding(text))

@@ -377,12 +377,36 @@ class SectionGroup:
 
 
 @dataclass(frozen=True)
+class Logo:
+    """The masthead logo: an https image URL and the pixels it is shown at."""
+
+    url: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """The sender a footer names (정보통신망법 제50조): name, postal address, contact."""
+
+    name: str
+    address: str
+    contact: str
+
+
+@dataclass(frozen=True)
 class Masthead:
     """What a newsletter says about itself in every message, built once per digest.
 
     Rendering and composing read these, never the configuration: ``host`` goes into
     Message-ID and List-Id, ``timezone`` dates the slot and the articles,
     ``public_base_url`` makes relative links absolute.
+
+    The look and the legal footer: ``logo``, ``brand_color`` (a validated hex
+    colour), ``publisher``, ``advertising`` (subject starts with ``(광고)``), lead
+    images at most ``image_size`` (width, height; ``None``: no images),
+    ``size_budget`` (bytes of the encoded HTML part) and ``section_links``
+    (section id -> where "더 보기" leads when the digest has no archive).
     """
 
     digest_id: str
@@ -392,6 +416,13 @@ class Masthead:
     host: str
     public_base_url: str
     timezone: tzinfo
+    logo: Logo | None = None
+    brand_color: str = ""
+    publisher: Publisher | None = None
+    advertising: bool = False
+    image_size: tuple[int, int] | None = (560, 315)
+    size_budget: int = 90_000
+    section_links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -417,6 +448,8 @@ class Digest:
     unsubscribe_url: str
     archive_url: str = ""
     preferences_url: str = ""
+    period_start: datetime | None = None
+    """First day an edition covering several days covers (a weekly digest's range)."""
 
     @property
     def title(self) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from syndicate import digest
 from syndicate.config import CollectConfig, Config, DigestConfig
-from syndicate.errors import SyndicateError
+from syndicate.errors import EditionNotDue, SyndicateError
 from syndicate.model import Digest, Edition, SendState, Subscription, may_claim, utcnow
 from syndicate.retry import Brakes
 
@@ -373,17 +373,20 @@ def next_resume(config: Config, store: Store, *, now: datetime | None = None) ->
     return store.next_attempt(ids)
 
 
-def missed_digests(config: Config, store: Store, *, now: datetime, grace: timedelta) -> list[str]:
-    """Digests whose latest slot came due within ``grace`` before ``now`` but has no edition.
+def missed_digests(config: Config, store: Store, *, now: datetime) -> list[str]:
+    """Digests whose latest slot has no edition yet and is not past the digest's ``grace``.
 
-    A daemon that was down at a digest's time uses this on start to catch up.
+    A daemon that was down at a digest's time uses this on start to catch up; the
+    digest job then builds the edition, or waits for the end of the quiet hours
+    (:func:`~syndicate.digest.check_due` decides both).
     """
     missed = []
     for digest_config in config.digests:
         slot = digest.due_slot(config, digest_config, now)
-        if slot is None or now - slot > grace:
+        if slot is None or store.get_edition(digest_config.id, slot) is not None:
             continue
-        if store.get_edition(digest_config.id, slot) is None:
+        late = digest.awake_time(digest_config.quiet_hours, slot, now, config.timezone)
+        if late <= digest_config.grace:
             missed.append(digest_config.id)
     return missed
 
@@ -411,6 +414,8 @@ def run_once(
     for digest_config in config.digests:
         try:
             report.digests.append(run_digest(config, store, digest_config.id, now=now))
+        except EditionNotDue:
+            pass  # logged where it was decided; quiet hours and late slots are normal
         except SyndicateError as exc:
             logger.error("digest %s: %s", digest_config.id, exc)
             report.errors.append(f"digest {digest_config.id}: {exc}")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
@@ -37,7 +37,15 @@ from markupsafe import Markup, escape
 
 import syndicate
 from syndicate.errors import RenderError, one_line
-from syndicate.model import Article, Digest, Masthead, RenderedDigest, Section, Subscription
+from syndicate.model import (
+    Article,
+    Digest,
+    Masthead,
+    RenderedDigest,
+    Section,
+    SectionGroup,
+    Subscription,
+)
 from syndicate.sanitize import html_to_text, safe_link, truncate
 
 if TYPE_CHECKING:
@@ -49,7 +57,7 @@ HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 CSS_TEMPLATE = "digest.css"
 SUMMARY_LIMIT = 160
-GMAIL_CLIP_BYTES = 102_000
+GMAIL_CLIP_BYTES = 102_000  # what Gmail shows before "[메시지 잘림]"; size_budget stays below
 PREHEADER_LIMIT = 110
 TEXT_WIDTH = 72
 WEEKDAYS = "월화수목금토일"
@@ -61,11 +69,17 @@ _PH_TOKEN = "SyndplhToken"
 _PREHEADER_PAD = Markup("&#847;&zwnj;&nbsp;" * 40)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
+Limits = Mapping[str, int]
+"""Articles shown per section id (see :meth:`Renderer.fit`)."""
 
 
 @dataclass(frozen=True)
 class ArticleView:
-    """An article as the templates see it: plain strings, ready to print."""
+    """An article as the templates see it: plain strings, ready to print.
+
+    ``image_url`` is the lead image (absolute https, else empty), shown at
+    ``image_width`` x ``image_height`` pixels at most.
+    """
 
     title: str
     url: str
@@ -74,6 +88,9 @@ class ArticleView:
     meta: str
     summary: str
     section_id: str
+    image_url: str = ""
+    image_width: int = 0
+    image_height: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,11 +105,17 @@ class WebLinks:
 
 @dataclass(frozen=True)
 class GroupView:
-    """A section heading and its articles, in display order."""
+    """A section heading and its articles, in display order.
+
+    ``hidden`` articles were left out to keep the message under its size budget;
+    ``more_url`` ("더 보기") leads to where they can be read.
+    """
 
     id: str
     name: str
     articles: tuple[ArticleView, ...]
+    hidden: int = 0
+    more_url: str = ""
 
 
 def bundled_template_dirs() -> list[Path]:
@@ -106,6 +129,25 @@ def korean_date(value: datetime, *, year: bool = False) -> str:
     """Format a (local) date as ``11월 28일(토)``, or ``2026년 11월 28일(토)``."""
     text = f"{value.month}월 {value.day}일({WEEKDAYS[value.weekday()]})"
     return f"{value.year}년 {text}" if year else text
+
+
+def korean_range(start: datetime, end: datetime, *, year: bool = False) -> str:
+    """Format a (local) span of days as ``11월 23일 – 11월 29일`` (years shown when asked
+    or when they differ: ``2026년 12월 28일 – 2027년 1월 3일``)."""
+    both = start.year != end.year
+    first = f"{start.year}년 " if year or both else ""
+    last = f"{end.year}년 " if both else ""
+    return f"{first}{start.month}월 {start.day}일 – {last}{end.month}월 {end.day}일"
+
+
+def lead_image(article: Article) -> str:
+    """The article's lead image as an absolute https URL (relative ones resolved against
+    the article's URL), or ``""``: http, data: and other URLs are not shown in mail."""
+    raw = one_line(article.image_url)
+    if not raw or raw.lower().startswith("data:"):
+        return ""
+    url = safe_link(raw, article.url or None)
+    return url if urlsplit(url).scheme.lower() == "https" else ""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -162,7 +204,7 @@ class Renderer:
         self._inline_cache: dict[tuple[str, str], str] = {}
         self._views: dict[tuple[Masthead, int, str | None], ArticleView] = {}
         self._css: str | None = None
-        self._warned_large: set[int] = set()
+        self._fits: dict[tuple[int, Masthead, tuple[str, ...]], Limits | None] = {}
 
     @classmethod
     def for_config(cls, config: Config) -> Renderer:
@@ -175,11 +217,16 @@ class Renderer:
         return cls(folder)
 
     def render(self, digest: Digest) -> RenderedDigest:
-        """Render one digest to its subject, HTML body (CSS inlined) and text body."""
-        context = self.context(digest)
+        """Render one digest to its subject, HTML body (CSS inlined) and text body.
+
+        When the encoded HTML part would pass the digest's size budget, the last
+        articles of the longest sections are left out behind a "더 보기" link
+        (:meth:`fit`); both bodies show the same articles.
+        """
+        limits = self.fit(digest)
+        context = self.context(digest, limits)
         text = self._template(TEXT_TEMPLATE, context)
-        inlined = self._inlined_html(digest)
-        self._check_size(digest, inlined)
+        inlined = self._inlined_html(digest, limits)
         return RenderedDigest(digest, context["subject"], inlined, tidy_text(text))
 
     def render_notice(self, name: str, context: Mapping[str, Any]) -> tuple[str, str]:
@@ -189,7 +236,7 @@ class Renderer:
         text = self._template(f"{name}.txt.j2", dict(context))
         return inline_css(html, str(context["public_base_url"])), tidy_text(text)
 
-    def _inlined_html(self, digest: Digest) -> str:
+    def _inlined_html(self, digest: Digest, limits: Limits | None = None) -> str:
         """The HTML with CSS inlined, premailer run once per distinct document.
 
         Subscribers who get the same articles differ only in address, name and
@@ -198,18 +245,51 @@ class Renderer:
         that transforms them (so a placeholder does not survive intact) falls
         back to rendering the subscriber's own document.
         """
+        personal = _personalise(self._anonymous_html(digest, limits), digest.subscription)
+        if _PLACEHOLDER_MARK in personal.lower():
+            return inline_css(self._html(digest, limits), digest.masthead.public_base_url)
+        return personal
+
+    def _anonymous_html(self, digest: Digest, limits: Limits | None) -> str:
+        """The inlined document of ``digest`` with placeholders for its personal fields."""
         base_url = digest.masthead.public_base_url
-        key = (base_url, self._html(_anonymous(digest)))
+        key = (base_url, self._html(_anonymous(digest), limits))
         inlined = self._inline_cache.pop(key, None)
         if inlined is None:
             inlined = inline_css(key[1], base_url)
         self._inline_cache[key] = inlined
         while len(self._inline_cache) > INLINE_CACHE_SIZE:
             del self._inline_cache[next(iter(self._inline_cache))]
-        personal = _personalise(inlined, digest.subscription)
-        if _PLACEHOLDER_MARK in personal.lower():
-            return inline_css(self._html(digest), base_url)
-        return personal
+        return inlined
+
+    def fit(self, digest: Digest) -> Limits | None:
+        """How many articles each section shows so the encoded HTML part stays within
+        ``masthead.size_budget``; None when everything fits. Decided once per edition
+        and section set (and kept), logged when articles are left out.
+        """
+        key = (digest.edition.id, digest.masthead, tuple(g.section.id for g in digest.groups))
+        if key not in self._fits:
+            self._fits[key] = self._fit(digest)
+        return self._fits[key]
+
+    def _fit(self, digest: Digest) -> Limits | None:
+        """Drop the last articles of the longest sections until the HTML part fits."""
+        from syndicate.mail import html_part_size
+
+        budget = digest.masthead.size_budget
+        counts = {g.section.id: len(g.articles) for g in digest.groups}
+        size = html_part_size(self._anonymous_html(digest, None))
+        limits: dict[str, int] | None = None
+        while size > budget:
+            shown = sum(counts.values())
+            drop = max(1, -(-(size - budget) * shown // size))  # bytes per article, rounded up
+            if not _drop_longest(counts, drop):
+                break
+            limits = dict(counts)
+            size = html_part_size(self._anonymous_html(digest, limits))
+        if limits is not None:
+            _log_fit(digest, limits, size)
+        return limits
 
     def render_web(self, digest: Digest, web: WebLinks) -> str:
         """The web version of a (public) digest: the same template, CSS linked, not inlined.
@@ -222,34 +302,33 @@ class Renderer:
             raise RenderError("the web version is rendered from a public digest only")
         return self._template(HTML_TEMPLATE, {**self.context(digest), "web": web, "css": ""})
 
-    def _html(self, digest: Digest) -> str:
+    def _html(self, digest: Digest, limits: Limits | None = None) -> str:
         """The HTML document of ``digest`` before CSS inlining."""
-        return self._template(HTML_TEMPLATE, {**self.context(digest), "css": Markup(self.css())})
+        context = {**self.context(digest, limits), "css": Markup(self.css())}
+        return self._template(HTML_TEMPLATE, context)
 
-    def _check_size(self, digest: Digest, html: str) -> None:
-        """Warn (once per edition) when the HTML is large enough for Gmail to clip it."""
-        size = len(html.encode("utf-8"))
-        if size > GMAIL_CLIP_BYTES and digest.edition.id not in self._warned_large:
-            self._warned_large.add(digest.edition.id)
-            logger.warning(
-                "digest %s: HTML for %s is %d KB; Gmail clips messages above 102 KB "
-                "(lower max_per_section)",
-                digest.edition.digest_id,
-                digest.subscription.subscriber.email,
-                size // 1000,
-            )
+    def context(self, digest: Digest, limits: Limits | None = None) -> dict[str, Any]:
+        """The variables both templates receive for ``digest`` (``limits``: articles
+        shown per section, see :meth:`fit`).
 
-    def context(self, digest: Digest) -> dict[str, Any]:
-        """The variables both templates receive for ``digest``."""
+        ``name`` is the subscriber's name, a personal field like ``email`` and the
+        URLs with their token; the rest is the same for everyone with these sections.
+        """
         masthead = digest.masthead
         title = digest.title
         local_slot = digest.edition.slot.astimezone(masthead.timezone)
-        groups = [self._group_view(masthead, g.section, g.articles) for g in digest.groups]
+        groups = [self._group_view(digest, g, limits) for g in digest.groups]
+        dated, date_label = _date_labels(digest, local_slot)
         return {
             "title": title,
-            "subject": f"{title} · {korean_date(local_slot)}",
-            "date_label": korean_date(local_slot, year=True),
+            "subject": ("(광고) " if masthead.advertising else "") + f"{title} · {dated}",
+            "date_label": date_label,
             "slot": local_slot,
+            "logo": masthead.logo,
+            "brand_color": masthead.brand_color,
+            "publisher": masthead.publisher,
+            "sender_name": _sender_name(masthead),
+            "advertising": masthead.advertising,
             "groups": groups,
             "preheader": _preheader(groups),
             "preheader_pad": _PREHEADER_PAD,
@@ -290,12 +369,14 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise RenderError(f"template {name}: {exc.message or exc}") from exc
 
-    def _group_view(
-        self, masthead: Masthead, section: Section, articles: tuple[Article, ...]
-    ) -> GroupView:
-        """The template view of one section group."""
-        views = tuple(self._article_view(masthead, a) for a in articles)
-        return GroupView(section.id, section.name, views)
+    def _group_view(self, digest: Digest, group: SectionGroup, limits: Limits | None) -> GroupView:
+        """The template view of one section group, cut to its limit with a "더 보기" link."""
+        section, articles = group.section, group.articles
+        shown = len(articles) if limits is None else limits.get(section.id, len(articles))
+        views = tuple(self._article_view(digest.masthead, a) for a in articles[:shown])
+        hidden = len(articles) - len(views)
+        more = _more_url(digest, section) if hidden else ""
+        return GroupView(section.id, section.name, views, hidden, more)
 
     def _article_view(self, masthead: Masthead, article: Article) -> ArticleView:
         """The template view of one article (kept per stored article: editions reuse them)."""
@@ -313,6 +394,8 @@ def _article_view(masthead: Masthead, article: Article) -> ArticleView:
     title = one_line(article.title) or "(제목 없음)"
     time = _local_time(article, masthead)
     author = one_line(article.author)
+    image = lead_image(article) if masthead.image_size else ""
+    width, height = masthead.image_size if image and masthead.image_size else (0, 0)
     return ArticleView(
         title=title,
         url=safe_link(article.url, masthead.public_base_url),
@@ -321,6 +404,69 @@ def _article_view(masthead: Masthead, article: Article) -> ArticleView:
         meta=" · ".join(part for part in (author, time) if part),
         summary=_summary(article, title),
         section_id=article.section_id,
+        image_url=image,
+        image_width=width,
+        image_height=height,
+    )
+
+
+def _date_labels(digest: Digest, local_slot: datetime) -> tuple[str, str]:
+    """The date in the subject and the one under the title: the slot's day, or the
+    span of days a weekly (or longer) edition covers."""
+    start = digest.period_start
+    if start is None:
+        return korean_date(local_slot), korean_date(local_slot, year=True)
+    local_start = start.astimezone(digest.masthead.timezone)
+    return korean_range(local_start, local_slot), korean_range(local_start, local_slot, year=True)
+
+
+def _sender_name(masthead: Masthead) -> str:
+    """Who the footer says sends the digest: the publisher, else From's name, else the title."""
+    if masthead.publisher is not None:
+        return masthead.publisher.name
+    name = masthead.sender.rsplit("<", 1)[0].strip().strip('"') if "<" in masthead.sender else ""
+    return one_line(name) or masthead.title
+
+
+def _more_url(digest: Digest, section: Section) -> str:
+    """Where "더 보기" of ``section`` leads: the edition's archive page at the section,
+    else the section's feed (or the public site)."""
+    if digest.archive_url:
+        return f"{digest.archive_url}#section-{section.id}"
+    links = dict(digest.masthead.section_links)
+    return links.get(section.id, digest.masthead.public_base_url)
+
+
+def _drop_longest(counts: dict[str, int], drop: int) -> bool:
+    """Take ``drop`` articles off the sections showing the most (later sections first on a
+    tie), keeping one per section; False when nothing more can go."""
+    dropped = 0
+    order = list(counts)
+    while dropped < drop:
+        section = max(reversed(order), key=lambda s: counts[s])
+        if counts[section] <= 1:
+            break
+        counts[section] -= 1
+        dropped += 1
+    return dropped > 0
+
+
+def _log_fit(digest: Digest, limits: Limits, size: int) -> None:
+    """One line saying which articles a message leaves out for its size budget."""
+    hidden = {g.section.id: len(g.articles) - limits[g.section.id] for g in digest.groups}
+    cut = ", ".join(f"{s} -{n}" for s, n in hidden.items() if n)
+    budget = digest.masthead.size_budget
+    level = logging.INFO if size <= budget else logging.WARNING
+    logger.log(
+        level,
+        "digest %s edition %s: HTML part trimmed to %d bytes (budget %d) by leaving out %s "
+        "behind '더 보기' links%s",
+        digest.edition.digest_id,
+        digest.edition.slot.isoformat(timespec="minutes"),
+        size,
+        budget,
+        cut,
+        "" if size <= budget else "; still over budget with one article per section",
     )
 
 
@@ -418,6 +564,7 @@ def inline_css(html: str, base_url: str) -> str:
             allow_network=False,
             allow_loading_external_files=False,
             disable_validation=True,
+            disable_basic_attributes=["width", "height"],  # images keep their pixel sizes
             cssutils_logging_level=logging.CRITICAL,
         )
         result: str = premailer.transform()

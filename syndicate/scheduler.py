@@ -20,7 +20,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from syndicate import pipeline
 from syndicate.config import Config
-from syndicate.errors import SyndicateError
+from syndicate.errors import EditionNotDue, SyndicateError
 from syndicate.model import utcnow
 from syndicate.schedule import Schedule
 
@@ -54,14 +54,44 @@ def collect_job(config: Config, store: Store, scheduler: BaseScheduler | None = 
 
 
 def digest_job(
-    config: Config, store: Store, digest_id: str, scheduler: BaseScheduler | None = None
+    config: Config,
+    store: Store,
+    digest_id: str,
+    scheduler: BaseScheduler | None = None,
+    now: datetime | None = None,
 ) -> None:
-    """Scheduled job: build and send the digest's edition for the slot that just came due."""
+    """Scheduled job: build and send the digest's edition for the slot that just came due.
+
+    An edition due in the digest's quiet hours is built by a one-off job at their end.
+    ``now`` (default: the current time) is the moment the job runs at.
+    """
     try:
-        pipeline.run_digest(config, store, digest_id)
+        pipeline.run_digest(config, store, digest_id, now=now)
+    except EditionNotDue as exc:
+        _plan_after_quiet(scheduler, config, store, digest_id, exc.until)
     except SyndicateError as exc:
         logger.error("digest job %s: %s", digest_id, exc)
     _plan_resume(config, store, scheduler)
+
+
+def _plan_after_quiet(
+    scheduler: BaseScheduler | None,
+    config: Config,
+    store: Store,
+    digest_id: str,
+    until: datetime | None,
+) -> None:
+    """Run the digest job again at ``until`` (the end of its quiet hours), if given."""
+    if scheduler is None or until is None:
+        return
+    scheduler.add_job(
+        digest_job,
+        args=(config, store, digest_id, scheduler),
+        id=f"digest:{digest_id}:after-quiet",
+        name=f"digest {digest_id} after quiet hours",
+        next_run_time=until,
+        replace_existing=True,
+    )
 
 
 def resume_job(
@@ -128,7 +158,9 @@ def add_jobs(
     Unfinished editions are resumed and collection runs once right away (each
     collect resumes them again, and a one-off resume job is planned for the
     earliest deferred send); a digest whose slot passed while the daemon was
-    down (within the misfire grace time) is caught up right away.
+    down (within the digest's ``grace``) is caught up right away. Digest jobs
+    run however late APScheduler fires them: :func:`~syndicate.digest.check_due`
+    alone decides whether a late slot is still built.
     ``now`` (default: the current time) decides what was missed.
     """
     tz = config.timezone
@@ -144,8 +176,7 @@ def add_jobs(
     scheduler.add_job(
         collect_job, args=(config, store, scheduler), id="collect:start", next_run_time=now
     )
-    grace = timedelta(seconds=MISFIRE_GRACE_SECONDS)
-    missed = set(pipeline.missed_digests(config, store, now=now, grace=grace))
+    missed = set(pipeline.missed_digests(config, store, now=now))
     for digest in config.digests:
         scheduler.add_job(
             digest_job,
@@ -153,6 +184,7 @@ def add_jobs(
             args=(config, store, digest.id, scheduler),
             id=f"digest:{digest.id}",
             name=f"digest {digest.id}",
+            misfire_grace_time=None,
         )
         if digest.id in missed:
             logger.info("digest %s: catching up the slot missed while stopped", digest.id)

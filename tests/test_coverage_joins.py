@@ -7,6 +7,8 @@ raised at the store boundary (the ``Store`` instance) only.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import logging
 import shutil
 from collections.abc import Callable
@@ -337,9 +339,9 @@ def big_feed(path: Path, count: int) -> None:
     )
 
 
-@pytest.mark.parametrize(("per_section", "warned"), [(200, True), (10, False)])
-def test_gmail_clip_warning(
-    site: Path, caplog: pytest.LogCaptureFixture, per_section: int, warned: bool
+@pytest.mark.parametrize(("per_section", "trimmed"), [(200, True), (10, False)])
+def test_gmail_size_budget(
+    site: Path, caplog: pytest.LogCaptureFixture, per_section: int, trimmed: bool
 ) -> None:
     big_feed(site / "examples" / "big.rss.xml", 200)
 
@@ -353,16 +355,20 @@ def test_gmail_clip_warning(
     config, store = open_site(site)
     try:
         pipeline.run_collect(config, store, now=FRIDAY_0800)
-        with caplog.at_level(logging.WARNING, logger="syndicate.render"):
+        with caplog.at_level(logging.INFO, logger="syndicate.render"):
             run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
     finally:
         store.close()
     readers_of_it = 2  # kim.minji (it industry) and choi.yuna (everything)
     assert run.sent >= readers_of_it and not run.failed
-    clips = [r for r in caplog.records if "Gmail clips" in r.getMessage()]
-    assert len(clips) == (1 if warned else 0)
-    if warned:
-        assert clips[0].getMessage().startswith("digest morning: HTML for ")
+    lines = [r.getMessage() for r in caplog.records if "trimmed" in r.getMessage()]
+    # decided once per edition and shown sections: both readers see only "it" here
+    assert len(lines) == (1 if trimmed else 0)
+    assert all(line.startswith("digest morning edition ") for line in lines)
+    for path in (site / "outbox").glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        (html,) = [p for p in message.walk() if p.get_content_type() == "text/html"]
+        assert len(html.as_bytes()) <= 90_000  # the default size_budget
 
 
 # --- subscribers list --digest ------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -200,12 +201,31 @@ def test_summary_repeating_the_title_is_dropped(config: Config) -> None:
     assert lxml_html.document_fromstring(rendered.html).cssselect("p.summary") == []
 
 
-def test_text_part_matches_golden(config: Config) -> None:
-    _check_golden("digest.txt", Renderer.for_config(config).render(_digest(config)).text)
+BRAND = {
+    "publisher": {
+        "name": "테스트뉴스(주)",
+        "address": "서울특별시 중구 세종대로 1",
+        "contact": "02-123-4567",
+    },
+    "logo": {"url": "https://news.example.kr/logo.png", "width": 160, "height": 40},
+    "brand_color": "#0B5C3B",
+}
 
 
-def test_html_part_matches_golden(config: Config) -> None:
-    html = Renderer.for_config(config).render(_digest(config)).html
+def _golden_digest(write_config: Callable[..., Path]) -> Digest:
+    """The golden message: publisher footer, logo, brand colour, one lead image."""
+    config = load_config(write_config(**BRAND))
+    with_image = replace(ARTICLES[1], image_url="/images/hbm.jpg")
+    return _digest(config, (ARTICLES[0], with_image, ARTICLES[2]))
+
+
+def test_text_part_matches_golden(write_config: Callable[..., Path]) -> None:
+    digest = _golden_digest(write_config)
+    _check_golden("digest.txt", Renderer().render(digest).text)
+
+
+def test_html_part_matches_golden(write_config: Callable[..., Path]) -> None:
+    html = Renderer().render(_golden_digest(write_config)).html
     normalised = "\n".join(line.rstrip() for line in html.splitlines()) + "\n"
     _check_golden("digest.html", normalised)
 
@@ -306,8 +326,10 @@ def test_inlining_runs_once_per_distinct_document(
         monkeypatch.setattr(render, "INLINE_CACHE_SIZE", 0)
         assert fresh.render(digest).html == first
         monkeypatch.setattr(render, "INLINE_CACHE_SIZE", size)
-        assert cached_calls == (1 if index == 0 else 0)  # the bundled template hides the name
-        assert len(calls) == cached_calls + 1  # without a cache: premailer every time
+        # the greeting differs with and without a name: one document for each
+        assert cached_calls == (0 if index == 2 else 1)
+        # without a cache: premailer every time (and once more to fit the first message)
+        assert len(calls) == cached_calls + (2 if index == 0 else 1)
 
 
 def test_personalised_values_are_escaped(config: Config) -> None:
@@ -332,23 +354,3 @@ def test_template_mangling_placeholders_falls_back(
     config = load_config(write_config(templates=str(folder)))
     html = Renderer.for_config(config).render(_digest(config)).html
     assert "READER@EXAMPLE.KR" in html
-
-
-def test_gmail_size_warning_once_per_edition(
-    config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    renderer = Renderer.for_config(config)
-    small = renderer.render(_digest(config))
-    assert caplog.records == []  # the example digest is far below 102 KB
-    size = len(small.html.encode("utf-8"))
-    monkeypatch.setattr(render, "GMAIL_CLIP_BYTES", size - 1)
-    with caplog.at_level("WARNING", logger="syndicate.render"):
-        renderer.render(_digest(config))
-        renderer.render(_digest(config))  # same edition: already said
-    assert [r.getMessage() for r in caplog.records] == [
-        f"digest morning: HTML for reader@example.kr is {size // 1000} KB; Gmail clips "
-        "messages above 102 KB (lower max_per_section)"
-    ]
-    monkeypatch.setattr(render, "GMAIL_CLIP_BYTES", size)
-    Renderer.for_config(config).render(_digest(config))
-    assert len(caplog.records) == 1  # exactly at the limit is not clipped

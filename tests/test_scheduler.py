@@ -18,12 +18,23 @@ from syndicate.pipeline import missed_digests, open_store, run_collect, run_dige
 from syndicate.subscribers import import_subscribers
 from tests.conftest import SmtpSink
 
+
+def _one_hour_grace(site: Path) -> Path:
+    """The example site with the default grace of 1h (the example itself allows 7d)."""
+    path = site / "schedules.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for digest in data["digests"]:
+        digest["grace"] = "1h"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 SATURDAY_NOON = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
 FRIDAY_0730 = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # Friday 07:30 in Seoul
 
 
 def test_jobs_and_their_triggers(example_site: Path) -> None:
-    config = load_config(example_site / "schedules.yaml")
+    config = load_config(_one_hour_grace(example_site))
     store = open_store(config)
     try:
         sched = scheduler.build_scheduler(config, store, now=SATURDAY_NOON)
@@ -42,7 +53,7 @@ def test_jobs_and_their_triggers(example_site: Path) -> None:
 def test_start_during_the_grace_time_adds_one_catch_up_job(example_site: Path) -> None:
     # The daemon starting on a weekday at 07:30 in Seoul, half an hour after the
     # morning slot, with no edition for it: the digest is caught up right away.
-    config = load_config(example_site / "schedules.yaml")
+    config = load_config(_one_hour_grace(example_site))
     store = open_store(config)
     try:
         sched = scheduler.build_scheduler(config, store, now=FRIDAY_0730)
@@ -70,15 +81,15 @@ def test_start_during_the_grace_time_adds_one_catch_up_job(example_site: Path) -
 
 
 def test_missed_digest_is_caught_up_once(example_site: Path) -> None:
-    config = load_config(example_site / "schedules.yaml")
+    config = load_config(_one_hour_grace(example_site))
     store = open_store(config)
     grace = timedelta(hours=1)
     friday_0720 = datetime(2026, 11, 26, 22, 20, tzinfo=UTC)  # Friday 07:20 in Seoul
     try:
-        assert missed_digests(config, store, now=friday_0720, grace=grace) == ["morning"]
-        assert missed_digests(config, store, now=friday_0720 + 2 * grace, grace=grace) == []
+        assert missed_digests(config, store, now=friday_0720) == ["morning"]
+        assert missed_digests(config, store, now=friday_0720 + 2 * grace) == []
         run_digest(config, store, "morning", now=friday_0720)
-        assert missed_digests(config, store, now=friday_0720, grace=grace) == []
+        assert missed_digests(config, store, now=friday_0720) == []
     finally:
         store.close()
 
