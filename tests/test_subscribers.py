@@ -123,7 +123,7 @@ def test_import_in_batches_keeps_every_rule(config: Config, store_url: str, tmp_
     from datetime import datetime
 
     from syndicate.model import SubscriptionState
-    from syndicate.store.audience import BATCH
+    from syndicate.store.imports import BATCH
 
     store = Store(store_url)
     store.upgrade()

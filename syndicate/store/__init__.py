@@ -7,7 +7,9 @@ aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
 * :mod:`.articles` — articles and source states;
 * :mod:`.audience` — subscribers and subscriptions (unsubscribing, preferences);
 * :mod:`.consent` — confirmation requests, rate counters, generated secrets;
-* :mod:`.editions` — editions and sends (and what operator commands ask of them).
+* :mod:`.imports` — subscriptions read and written in bulk (``subscribers import``);
+* :mod:`.editions` — editions and sends;
+* :mod:`.sends` — what operator commands ask of sends (counts, listings, resend).
 
 The tables Alembic migrates are in :mod:`.tables`. Schema changes go through the
 migrations in ``syndicate/migrations``; every method runs in its own transaction
@@ -18,15 +20,17 @@ errors leave this package as :class:`~syndicate.errors.StoreError`.
 from __future__ import annotations
 
 from syndicate.store.articles import ArticlesMixin
-from syndicate.store.audience import AudienceMixin, SubscriptionEntry
+from syndicate.store.audience import AudienceMixin
 from syndicate.store.consent import ConsentMixin
-from syndicate.store.editions import EditionCounts, EditionEntry, OperatorMixin, SendEntry
+from syndicate.store.editions import EditionEntry
+from syndicate.store.imports import ImportsMixin, SubscriptionEntry
 from syndicate.store.migrations import SchemaMixin
+from syndicate.store.sends import EditionCounts, OperatorMixin, SendEntry
 
 __all__ = ["EditionCounts", "EditionEntry", "SendEntry", "Store", "SubscriptionEntry"]
 
 
-class Store(SchemaMixin, ArticlesMixin, AudienceMixin, ConsentMixin, OperatorMixin):
+class Store(SchemaMixin, ArticlesMixin, AudienceMixin, ImportsMixin, ConsentMixin, OperatorMixin):
     """The database of syndicate: articles, sources, subscribers, consent, editions, sends.
 
     ``url`` is the SQLAlchemy URL with its password hidden (safe to print).
