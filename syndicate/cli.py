@@ -7,16 +7,16 @@ Exit codes: 0 success; 1 error (bad config, store unreachable, bad file);
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__
-from syndicate.errors import ConfigError, EditionNotDue, SyndicateError
+from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__, cli_ops
+from syndicate.cli_base import EXIT_ERROR, EXIT_PARTIAL, Context, errors_to_exit, fail, pass_ctx
+from syndicate.errors import ConfigError, EditionNotDue
 
 # The config model and the stages are imported inside the commands that use them:
 # `--help` loads neither, and a command loads only its own stage.
@@ -25,65 +25,8 @@ if TYPE_CHECKING:
     from syndicate.config import Config
     from syndicate.store import Store
 
-EXIT_ERROR = 1
-EXIT_PARTIAL = 3
 SILENT_COMMANDS = frozenset({"check"})
 """Commands that print their findings and log nothing: they skip loading ``logging``."""
-
-
-class Context:
-    """Per-invocation state: the config path and, once loaded, the config and store."""
-
-    def __init__(self, config_path: str) -> None:
-        self.config_path = config_path
-        self._config: Config | None = None
-        self._store: Store | None = None
-
-    @property
-    def config(self) -> Config:
-        """The validated config, loaded on first use."""
-        if self._config is None:
-            from syndicate.config import load_config
-
-            self._config = load_config(self.config_path)
-        return self._config
-
-    def store(self) -> Store:
-        """The store, opened on first use and checked to be at the current schema."""
-        if self._store is None:
-            from syndicate.pipeline import open_store
-
-            self._store = open_store(self.config)
-        return self._store
-
-    def close(self) -> None:
-        """Close the store if it was opened."""
-        if self._store is not None:
-            self._store.close()
-
-
-def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    """Print the error to stderr, ``error:`` before each line, and exit with ``code``."""
-    for line in message.splitlines() or [""]:
-        click.echo(f"error: {line}", err=True)
-    sys.exit(code)
-
-
-@contextmanager
-def errors_to_exit(ctx: Context) -> Iterator[None]:
-    """Turn expected errors into one line on stderr and exit code 1."""
-    try:
-        yield
-    except ConfigError as exc:
-        for line in exc.lines():
-            click.echo(line, err=True)
-        sys.exit(EXIT_ERROR)
-    except SyndicateError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
-    finally:
-        ctx.close()
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -100,9 +43,6 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     if verbose < 2:
         for noisy in ("httpx", "httpcore", "apscheduler.executors", "CSSUTILS", "cssutils"):
             logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-
-
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -346,8 +286,38 @@ def _print_feeds(config: Config, report: Any) -> None:
     is_flag=True,
     help="Only send what earlier editions still owe; build no new edition.",
 )
+@click.option(
+    "--preview",
+    "preview_to",
+    metavar="ADDRESS",
+    help="Write this subscriber's next message to a file; record nothing.",
+)
+@click.option(
+    "--to", "test_to", metavar="ADDRESS", help="Send a test copy of the next message here."
+)
+@click.option(
+    "--slot",
+    metavar="TIME",
+    help="With --preview/--to: this slot (2026-11-29-0700 or ISO 8601) instead of the next.",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder for --preview's file.",
+)
 @pass_ctx
-def digest(ctx: Context, digest_id: str, resume: bool) -> None:
+def digest(
+    ctx: Context,
+    digest_id: str,
+    *,
+    resume: bool,
+    preview_to: str | None,
+    test_to: str | None,
+    slot: str | None,
+    output: Path,
+) -> None:
     """Build and send the edition of DIGEST_ID's latest due slot.
 
     Running it again for the same slot sends nothing twice. With --resume: send
@@ -362,10 +332,18 @@ def digest(ctx: Context, digest_id: str, resume: bool) -> None:
     the digest's quiet hours (it waits) nor past its grace (it is skipped); both
     say so and exit 0.
 
+    With --preview ADDRESS: write that subscriber's next message (the stored
+    edition of the slot, else a draft) to an .eml file and print its path;
+    nothing is recorded. With --to ADDRESS: send a test copy (subject
+    "[테스트] ...", header X-Syndicate-Test) through the digest's delivery;
+    nothing is recorded either.
+
     \b
     Example:
         syndicate digest morning
         syndicate digest morning --resume
+        syndicate digest morning --preview kim@example.kr --output /tmp
+        syndicate digest morning --to desk@news.example.kr --slot 2026-11-29-0700
     """
     import signal
 
@@ -373,12 +351,24 @@ def digest(ctx: Context, digest_id: str, resume: bool) -> None:
 
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: pipeline.request_stop())
     try:
-        _digest(ctx, digest_id, resume)
+        _digest(
+            ctx, digest_id,
+            resume=resume, preview_to=preview_to, test_to=test_to, slot=slot, output=output,
+        )  # fmt: skip
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _digest(ctx: Context, digest_id: str, resume: bool) -> None:
+def _digest(
+    ctx: Context,
+    digest_id: str,
+    *,
+    resume: bool,
+    preview_to: str | None,
+    test_to: str | None,
+    slot: str | None,
+    output: Path,
+) -> None:
     from syndicate import pipeline
 
     with errors_to_exit(ctx):
@@ -389,6 +379,11 @@ def _digest(ctx: Context, digest_id: str, resume: bool) -> None:
             raise click.BadParameter(
                 f"unknown digest {digest_id!r} (known: {known})", param_hint="DIGEST_ID"
             ) from None
+        _one_mode(resume, preview_to, test_to, slot)
+        if preview_to is not None:
+            return cli_ops.preview_command(ctx, digest_id, preview_to, slot, output)
+        if test_to is not None:
+            return cli_ops.test_copy_command(ctx, digest_id, test_to, slot)
         if resume:
             runs = pipeline.resume_digest(ctx.config, ctx.store(), digest_id)
             if not runs:
@@ -403,6 +398,19 @@ def _digest(ctx: Context, digest_id: str, resume: bool) -> None:
             _print_digest(ctx.config, run)
         if any(run.unfinished for run in runs):
             sys.exit(EXIT_PARTIAL)
+
+
+def _one_mode(resume: bool, preview_to: str | None, test_to: str | None, slot: str | None) -> None:
+    """Refuse options that do not go together (a usage error, exit code 2)."""
+    modes = [
+        name
+        for name, on in (("--resume", resume), ("--preview", preview_to), ("--to", test_to))
+        if on
+    ]
+    if len(modes) > 1:
+        raise click.UsageError(f"{modes[0]} and {modes[1]} cannot be used together")
+    if slot is not None and not (preview_to or test_to):
+        raise click.UsageError("--slot only goes with --preview or --to")
 
 
 def _print_digest(config: Config, run: pipeline.DigestRun) -> None:
@@ -654,6 +662,10 @@ def _web_store(ctx: Context) -> Store:
         click.echo(f"warning: {exc} (serving anyway; /healthz answers 503)", err=True)
         ctx._store = Store(ctx.config.store)
         return ctx._store
+
+
+cli.add_command(cli_ops.sends)
+cli.add_command(cli_ops.editions)
 
 
 def main() -> None:

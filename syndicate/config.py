@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, __version__
-from syndicate.addresses import parse_mailbox
+from syndicate.addresses import normalize_address, parse_mailbox
 from syndicate.config_digest import (
     DEFAULT_GRACE,
     DEFAULT_SIZE_BUDGET,
@@ -122,6 +122,13 @@ class SmtpDelivery(ConfigModel):
     """Consecutive failures to use the server after which an edition stops (resumed later)."""
     domain_refusals: Annotated[int, Strict(), Field(ge=1, le=1000)] = 3
     """Consecutive policy refusals (5.7.x) from one domain after which it is paused."""
+    envelope_from: Line | None = None
+    """The envelope sender (MAIL FROM, the Return-Path bounces go to); default: the From address."""
+
+    @field_validator("envelope_from")
+    @classmethod
+    def _plain_address(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_address(value)  # AddressError says why
 
     def password(self) -> str | None:
         """Return the SMTP password from the environment, if configured."""

@@ -264,15 +264,20 @@ class _Disconnected(Exception):
 class SmtpTransport:
     """Send through one SMTP connection per batch.
 
-    The connection is opened on the first message and re-opened once when the
-    server has disconnected before the message's data went out. A reply lost
-    after the end of DATA is never followed by a resend: the send is uncertain.
+    The connection is opened on the first message and reused for the next ones,
+    each starting with ``RSET`` (which also finds a connection the server has
+    dropped). It is re-opened once when the server disconnected, or answered
+    421 (closing the channel), before the message's data went out or with an
+    explicit 421 refusal. A reply lost after the end of DATA is never followed
+    by a resend: the send is uncertain. The envelope sender is ``envelope_from``
+    when configured, else the From address.
     """
 
     def __init__(self, settings: SmtpDelivery) -> None:
         """Use the server described by ``settings``."""
         self.settings = settings
         self._smtp: _Tracked | None = None
+        self._used = False  # a transaction already ran on the open connection
         self._count = 0
         self.written: list[Path] = []  # messages leave the machine: no files
 
@@ -342,7 +347,21 @@ class SmtpTransport:
             except (smtplib.SMTPException, OSError, _LoginProblem) as exc:
                 reason = self._connect_reason(exc)
                 raise DeliveryError(recipient, reason, unreachable=True) from exc
+            self._used = False
+        elif self._used:
+            self._reset(self._smtp)
         return self._smtp
+
+    def _reset(self, smtp: _Tracked) -> None:
+        """``RSET`` before reusing the connection; a dead or closing one is dropped."""
+        try:
+            code, text = smtp.rset()
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            raise _Disconnected(one_line(str(exc)) or type(exc).__name__) from exc
+        if code != 250:
+            self._drop()
+            raise _Disconnected(_reply(code, text))
 
     def _connect_reason(self, exc: BaseException) -> str:
         """Describe in one line why the server could not be used."""
@@ -363,7 +382,7 @@ class SmtpTransport:
 
     def send(self, message: Outgoing, recipient: str) -> None:
         """Send ``message`` to ``recipient``; reconnect once if the server hung up before DATA."""
-        sender = parseaddr(str(message.get("From", "")))[1]
+        sender = self.settings.envelope_from or parseaddr(str(message.get("From", "")))[1]
         try:
             self._send_once(message, sender, recipient)
         except _Disconnected:
@@ -371,7 +390,7 @@ class SmtpTransport:
             try:
                 self._send_once(message, sender, recipient)
             except _Disconnected as exc:
-                reason = f"SMTP server {self.server} disconnected"
+                reason = f"SMTP server {self.server} disconnected: {exc}"
                 raise DeliveryError(recipient, reason, unreachable=True) from exc
         self._count += 1
         if self._count % self.settings.batch_size == 0:
@@ -387,16 +406,19 @@ class SmtpTransport:
         """One attempt; SMTP answers become :class:`DeliveryError` in the state they leave."""
         smtp = self._connection(recipient)
         smtp.data_sent = False
+        self._used = True
         try:
             smtp.sendmail(sender, [recipient], message.as_bytes())
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (550, b"recipient refused"))
+            self._closing(code, text)
             raise self._refusal(recipient, "refused the recipient", code, text) from exc
         except smtplib.SMTPSenderRefused as exc:
-            self._drop_after(exc.smtp_code)
+            self._closing(exc.smtp_code, exc.smtp_error)
             reason = f"server refused sender {sender}: {_reply(exc.smtp_code, exc.smtp_error)}"
             raise DeliveryError(recipient, reason, unreachable=True) from exc
         except smtplib.SMTPResponseException as exc:
+            self._closing(exc.smtp_code, exc.smtp_error)
             raise self._refusal(
                 recipient, "refused the message", exc.smtp_code, exc.smtp_error
             ) from exc
@@ -415,6 +437,12 @@ class SmtpTransport:
         """After 421 the server closes the connection: forget it."""
         if code == 421:
             self._drop()
+
+    def _closing(self, code: int, text: bytes | str) -> None:
+        """A 421 refused this message and closes the channel: reconnect and try once more."""
+        if code == 421:
+            self._drop()
+            raise _Disconnected(_reply(code, text))
 
     def _lost(self, recipient: str, exc: BaseException, data_sent: bool) -> Exception:
         """The error for a connection lost mid-message: uncertain once its data went out."""

@@ -201,10 +201,18 @@ def period_start(schedule: Schedule, slot: datetime, zone: tzinfo) -> datetime |
     return local - timedelta(days=(local - previous).days - 1)
 
 
-def _freeze(
-    config: Config, store: Store, digest: DigestConfig, slot: datetime, now: datetime
-) -> tuple[Edition, bool]:
-    """Select the articles of a new edition and store it."""
+def draft_edition(config: Config, store: Store, digest_id: str, slot: datetime) -> Edition:
+    """The edition ``slot`` would get if it were built now, stored nowhere (its id is 0)."""
+    digest = digest_config(config, digest_id)
+    now = utcnow()
+    cutoff, articles = _select(config, store, digest, now)
+    return Edition(0, digest.id, as_utc(slot), cutoff, now, tuple(articles))
+
+
+def _select(
+    config: Config, store: Store, digest: DigestConfig, now: datetime
+) -> tuple[int, list[Article]]:
+    """The cutoff and the articles of a new edition of ``digest`` built at ``now``."""
     cutoff = store.max_seq()
     previous = store.last_edition(digest.id)
     section_ids = [s.id for s in config.digest_sections(digest)]
@@ -216,6 +224,14 @@ def _freeze(
         articles = store.articles_for_edition(
             upto_seq=cutoff, section_ids=section_ids, since=now - digest.first_window
         )
+    return cutoff, articles
+
+
+def _freeze(
+    config: Config, store: Store, digest: DigestConfig, slot: datetime, now: datetime
+) -> tuple[Edition, bool]:
+    """Select the articles of a new edition and store it."""
+    cutoff, articles = _select(config, store, digest, now)
     seqs = [a.seq for a in articles if a.seq is not None]
     edition, created = store.create_edition(digest.id, slot, cutoff, seqs, now=now)
     logger.info(

@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_KEPT = frozenset(
+    state
+    for state in SubscriptionState
+    if all(requested_subscription(state, asked) is state for asked in SubscriptionState)
+)
+"""States an import never changes (unsubscribed, bounced), even when reached meanwhile."""
 _SPLIT = re.compile(r"[\s,;|]+")
 _MAX_PROBLEMS = 20
 MAX_NAME = 200
@@ -109,6 +115,7 @@ class _RowParser:
         self.sections = _section_lookup(config)
         ids = [d.id for d in config.digests]
         self.default_digest = default_digest or (ids[0] if len(ids) == 1 else None)
+        self._offers: dict[str, frozenset[str]] = {}
 
     def parse(self, line: int, row: dict[str | None, Any]) -> SubscriberRow:
         """Return a validated row or raise ValueError with the problem."""
@@ -117,11 +124,7 @@ class _RowParser:
         digest_id = (row.get("digest") or "").strip() or self.default_digest
         if not digest_id:
             raise ValueError("no digest given (add a 'digest' column or pass --digest)")
-        try:
-            digest = self.config.digest(digest_id)
-        except KeyError:
-            raise ValueError(f"unknown digest {digest_id!r}") from None
-        offered = {s.id for s in self.config.digest_sections(digest)}
+        offered = self._offered(digest_id)
         sections = self._sections(row.get("sections") or "", offered, digest_id)
         status = SubscriptionState.parse(row.get("status") or SubscriptionState.ACTIVE)
         if status is SubscriptionState.PENDING:
@@ -132,7 +135,17 @@ class _RowParser:
             raise ValueError(f"name is longer than {MAX_NAME} characters")
         return SubscriberRow(line, email, name, digest_id, sections, consent, status)
 
-    def _sections(self, text: str, offered: set[str], digest_id: str) -> tuple[str, ...]:
+    def _offered(self, digest_id: str) -> frozenset[str]:
+        """The section ids ``digest_id`` offers (looked up once per digest)."""
+        if digest_id not in self._offers:
+            try:
+                digest = self.config.digest(digest_id)
+            except KeyError:
+                raise ValueError(f"unknown digest {digest_id!r}") from None
+            self._offers[digest_id] = frozenset(s.id for s in self.config.digest_sections(digest))
+        return self._offers[digest_id]
+
+    def _sections(self, text: str, offered: frozenset[str], digest_id: str) -> tuple[str, ...]:
         chosen: list[str] = []
         for token in (t for t in _SPLIT.split(text.strip()) if t):
             section_id = self.sections.get(token.lower())
@@ -264,7 +277,7 @@ def import_subscribers(
     Someone who unsubscribed is never re-subscribed by an import.
     """
     rows = read_subscribers(path, config, default_digest=default_digest)
-    existing = _existing_subscriptions(config, store)
+    existing = _existing_subscriptions(store, rows)
     report = ImportReport()
     now = utcnow()
     entries: list[SubscriptionEntry] = []
@@ -287,7 +300,7 @@ def import_subscribers(
             )
             report.created += current is None
             report.updated += current is not None
-    store.save_subscriptions(entries)
+    store.save_subscriptions(entries, keep=_KEPT)
     return report
 
 
@@ -300,12 +313,12 @@ def _same(current: Subscription, row: SubscriberRow) -> bool:
     )
 
 
-def _existing_subscriptions(config: Config, store: Store) -> dict[tuple[str, str], Subscription]:
-    found: dict[tuple[str, str], Subscription] = {}
-    for digest in config.digests:
-        for sub in store.subscriptions(digest.id, status=None):
-            found[(sub.subscriber.email, digest.id)] = sub
-    return found
+def _existing_subscriptions(
+    store: Store, rows: list[SubscriberRow]
+) -> dict[tuple[str, str], Subscription]:
+    """(address, digest id) -> the stored subscription, for the addresses in ``rows``."""
+    found = store.subscriptions_for([row.email for row in rows])
+    return {(sub.subscriber.email, sub.digest_id): sub for sub in found}
 
 
 def unsubscribe(store: Store, who: str, *, digest_id: str | None = None) -> list[Subscription]:

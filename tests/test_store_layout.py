@@ -50,10 +50,12 @@ def test_the_store_has_one_part_per_aggregate_each_well_under_400_lines() -> Non
         "migrations.py",
         "articles.py",
         "audience.py",
+        "imports.py",
         "consent.py",
         "editions.py",
         "sends.py",
         "outcomes.py",
+        "operator.py",
     }
     assert {name: lines for name, lines in parts.items() if lines >= PART_LIMIT} == {}
 

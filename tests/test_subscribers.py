@@ -114,3 +114,63 @@ def test_unsubscribe_by_address_and_token(config: Config, store: Store, tmp_path
     assert len(store.subscriptions("morning", status=None)) == 2
     with pytest.raises(SubscriberFileError):
         unsubscribe(store, "not@valid@")
+
+
+def test_import_in_batches_keeps_every_rule(config: Config, store_url: str, tmp_path: Path) -> None:
+    """More rows than one batch, on SQLite and PostgreSQL: created once, names, consent
+    dates and sections kept, a bounced and an unsubscribed address left alone, and a
+    re-import changes nothing."""
+    from datetime import datetime
+
+    from syndicate.model import SubscriptionState
+    from syndicate.store.imports import BATCH
+
+    store = Store(store_url)
+    store.upgrade()
+    count = BATCH * 2 + 7
+    lines = ["email,name,sections,consented_at"]
+    lines += [f"r{i}@example.kr,독자{i},{'it economy' if i % 2 else ''}," for i in range(count)]
+    lines[1] = "r0@example.kr,김첫째,it,2026-11-02T08:15:00+09:00"
+    first = import_subscribers(config, store, _csv(tmp_path, "\n".join(lines) + "\n"))
+    assert (first.created, first.updated) == (count, 0)
+    subs = {s.subscriber.email: s for s in store.subscriptions("morning")}
+    assert len(subs) == count and len({s.token for s in subs.values()}) == count
+    assert subs["r0@example.kr"].subscriber.name == "김첫째"
+    assert subs["r0@example.kr"].consent_at == datetime.fromisoformat("2026-11-01T23:15:00+00:00")
+    assert subs[f"r{BATCH + 1}@example.kr"].sections == ("it", "economy")
+    assert subs[f"r{BATCH + 2}@example.kr"].sections == ()
+    bounced, gone = subs[f"r{BATCH}@example.kr"], subs[f"r{count - 1}@example.kr"]
+    store.set_subscription(bounced.subscriber.id, "morning", (), status=SubscriptionState.BOUNCED)
+    store.unsubscribe_token(gone.token)
+    lines[2] = "r1@example.kr,이름바뀜,it,"
+    again = import_subscribers(config, store, _csv(tmp_path, "\n".join(lines) + "\n"))
+    assert (again.created, again.updated, again.kept_unsubscribed) == (0, 1, 2)
+    assert again.unchanged == count - 3
+    after = {s.subscriber.email: s for s in store.subscriptions("morning", status=None)}
+    assert after[bounced.subscriber.email].status is SubscriptionState.BOUNCED
+    assert after[gone.subscriber.email].status is SubscriptionState.UNSUBSCRIBED
+    assert after["r1@example.kr"].subscriber.name == "이름바뀜"
+    assert after["r1@example.kr"].sections == ("it",)
+    assert after["r1@example.kr"].token == subs["r1@example.kr"].token
+    store.close()
+
+
+def test_save_subscriptions_keeps_a_state_reached_after_the_caller_looked(store: Store) -> None:
+    """The import decides from what it read; a bounce recorded meanwhile still wins."""
+    from datetime import UTC, datetime
+
+    from syndicate.model import SubscriptionState
+    from syndicate.store import SubscriptionEntry
+
+    when = datetime(2026, 11, 28, tzinfo=UTC)
+    kim = store.upsert_subscriber("kim@example.kr", "김")
+    store.set_subscription(kim.id, "morning", (), status=SubscriptionState.BOUNCED)
+    entry = SubscriptionEntry(
+        "kim@example.kr", "김", "morning", ("it",), SubscriptionState.ACTIVE, when
+    )
+    store.save_subscriptions([entry], keep={SubscriptionState.BOUNCED})
+    (sub,) = store.subscriptions("morning", status=None)
+    assert (sub.status, sub.sections) == (SubscriptionState.BOUNCED, ())
+    store.save_subscriptions([entry])
+    (sub,) = store.subscriptions("morning", status=None)
+    assert (sub.status, sub.sections) == (SubscriptionState.ACTIVE, ("it",))

@@ -7,9 +7,11 @@ aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
 * :mod:`.articles` — articles and source states;
 * :mod:`.audience` — subscribers and subscriptions (unsubscribing, preferences);
 * :mod:`.consent` — confirmation requests, rate counters, generated secrets;
+* :mod:`.imports` — subscriptions read and written in bulk (``subscribers import``);
 * :mod:`.editions` — editions and their stored bodies;
 * :mod:`.sends` — sends, claimed in batches under a lease;
-* :mod:`.outcomes` — how claimed sends end (recorded in batches, expired, closed).
+* :mod:`.outcomes` — how claimed sends end (recorded in batches, expired, closed);
+* :mod:`.operator` — what operator commands ask of sends (counts, listings, resend).
 
 The tables Alembic migrates are in :mod:`.tables`. Schema changes go through the
 migrations in ``syndicate/migrations``; every method runs in its own transaction
@@ -20,16 +22,26 @@ errors leave this package as :class:`~syndicate.errors.StoreError`.
 from __future__ import annotations
 
 from syndicate.store.articles import ArticlesMixin
-from syndicate.store.audience import AudienceMixin, SubscriptionEntry
+from syndicate.store.audience import AudienceMixin
 from syndicate.store.consent import ConsentMixin
-from syndicate.store.editions import EditionEntry, EditionsMixin
+from syndicate.store.editions import EditionEntry
+from syndicate.store.imports import ImportsMixin, SubscriptionEntry
 from syndicate.store.migrations import SchemaMixin
+from syndicate.store.operator import EditionCounts, OperatorMixin, SendEntry
 from syndicate.store.outcomes import OutcomesMixin
 
-__all__ = ["EditionEntry", "Store", "SubscriptionEntry"]
+__all__ = ["EditionCounts", "EditionEntry", "SendEntry", "Store", "SubscriptionEntry"]
 
 
-class Store(SchemaMixin, ArticlesMixin, AudienceMixin, ConsentMixin, EditionsMixin, OutcomesMixin):
+class Store(
+    SchemaMixin,
+    ArticlesMixin,
+    AudienceMixin,
+    ImportsMixin,
+    ConsentMixin,
+    OutcomesMixin,
+    OperatorMixin,
+):
     """The database of syndicate: articles, sources, subscribers, consent, editions, sends.
 
     ``url`` is the SQLAlchemy URL with its password hidden (safe to print).

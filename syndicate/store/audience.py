@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -27,18 +27,6 @@ from syndicate.model import (
 )
 from syndicate.store.base import StoreBase, now_or, opt_utc
 from syndicate.store.tables import subscribers, subscriptions
-
-
-class SubscriptionEntry(NamedTuple):
-    """One subscriber and their subscription to one digest, for :meth:`Store.save_subscriptions`."""
-
-    email: str
-    name: str
-    digest_id: str
-    sections: Sequence[str]
-    status: SubscriptionState
-    consent_at: datetime | None
-    consent_method: ConsentMethod | None = None
 
 
 def row_subscriber(row: sa.Row[Any]) -> Subscriber:
@@ -60,11 +48,21 @@ def row_subscription(row: sa.Row[Any], subscriber: Subscriber) -> Subscription:
     )
 
 
+# what a Subscription holds (no created_at/updated_at: every time column costs a parse per row)
+_SUBSCRIPTION_COLUMNS = tuple(
+    subscriptions.c[name]
+    for name in (
+        "subscriber_id", "digest_id", "sections", "status", "token",
+        "consent_at", "consent_method", "paused_until",
+    )
+)  # fmt: skip
+
+
 def subscription_query() -> sa.Select[Any]:
     """SELECT subscriptions joined with their subscriber (``person_id``, email, name)."""
     person = (subscribers.c.id.label("person_id"), subscribers.c.email, subscribers.c.name)
     joined = subscriptions.join(subscribers, subscriptions.c.subscriber_id == subscribers.c.id)
-    return sa.select(subscriptions, *person).select_from(joined)
+    return sa.select(*_SUBSCRIPTION_COLUMNS, *person).select_from(joined)
 
 
 def joined_subscription(row: sa.Row[Any]) -> Subscription:
@@ -200,23 +198,6 @@ class AudienceMixin(StoreBase):
                 )
 
         return self._retry_on_conflict(save)
-
-    def save_subscriptions(self, entries: Sequence[SubscriptionEntry]) -> None:
-        """Upsert every entry's subscriber and subscription in one transaction: all or nothing."""
-        addresses = [normalize_address(entry.email) for entry in entries]
-        when = utcnow()
-        changes = [
-            subscription_values(e.sections, e.status, e.consent_at, when, e.consent_method)
-            for e in entries
-        ]
-
-        def save() -> None:
-            with self._tx(write=True) as conn:
-                for entry, address, values in zip(entries, addresses, changes, strict=True):
-                    person = upsert_subscriber(conn, address, entry.name.strip())
-                    save_subscription(conn, self.url, person.id, entry.digest_id, values, when=when)
-
-        self._retry_on_conflict(save)
 
     def subscriptions(
         self, digest_id: str, *, status: SubscriptionState | None = SubscriptionState.ACTIVE

@@ -182,3 +182,46 @@ def test_the_subscribe_form_validates_with_the_library() -> None:
     source = (Path(__file__).parents[2] / "syndicate" / "web" / "subscribe.py").read_text()
     calls = [line for line in source.splitlines() if "normalize_address(" in line]
     assert calls and all("fast=False" in line for line in calls)
+
+
+_LOCAL_CHARS = "abcXYZ019_+-.'\"! "
+_DOMAINS = [
+    "example.kr",
+    "Example.KR",
+    "한국.kr",
+    "y.local",
+    "localhost",
+    "-y.kr",
+    "y..kr",
+    "exa_mple.kr",
+    "x." + "a" * 64 + ".kr",
+    LONG_DOMAIN,
+    LONG_DOMAIN[:190] + ".kr",
+    "[127.0.0.1]",
+    "y.kr ",
+]
+
+
+def _outcome(check: Callable[[str], str], value: str) -> str:
+    from syndicate.addresses import AddressError
+
+    try:
+        return check(value)
+    except AddressError as exc:
+        return f"refused: {exc}"
+
+
+def test_the_quick_path_answers_like_the_full_check() -> None:
+    """Plain addresses skip email-validator per address; the answer (or refusal) is the same."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from syndicate.addresses import normalize_address
+
+    @given(st.text(_LOCAL_CHARS, min_size=0, max_size=70), st.sampled_from(_DOMAINS))
+    def same(local: str, domain: str) -> None:
+        value = f"{local}@{domain}"
+        full = _outcome(lambda v: normalize_address(v, fast=False), value)
+        assert _outcome(normalize_address, value) == full
+
+    same()
