@@ -270,19 +270,26 @@ class SmtpSink:
         return [content for _, rcpts, content in self.messages if address in rcpts]
 
 
+@contextlib.contextmanager
+def serving_smtp(handler: Any) -> Iterator[int]:
+    """Run a real aiosmtpd server with ``handler`` on 127.0.0.1; yields its port."""
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
     """A real aiosmtpd server on 127.0.0.1; yields (sink, port)."""
-    from aiosmtpd.controller import Controller
-
     sink = SmtpSink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with serving_smtp(sink) as port:
         yield sink, port
-    finally:
-        controller.stop()
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pytest
 from syndicate.config import SmtpDelivery, load_config
 from syndicate.delivery import SmtpTransport
 from syndicate.errors import ConfigError, DeliveryError
-from tests.conftest import BASE_CONFIG, SmtpSink, free_port
+from tests.conftest import BASE_CONFIG, SmtpSink, serving_smtp
 
 
 class CountingSink(SmtpSink):
@@ -39,16 +39,9 @@ class CountingSink(SmtpSink):
 
 @pytest.fixture
 def sink() -> Iterator[tuple[CountingSink, int]]:
-    from aiosmtpd.controller import Controller
-
     sink = CountingSink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with serving_smtp(sink) as port:
         yield sink, port
-    finally:
-        controller.stop()
 
 
 def settings(port: int, **extra: Any) -> SmtpDelivery:
