@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from syndicate.config import Config
     from syndicate.store import Store
     from syndicate.web.app import Feature
+    from tests.delivery_world import World
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -366,3 +367,19 @@ def _wait_started(server: Any, thread: threading.Thread) -> None:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the web server did not start")
         time.sleep(0.01)
+
+
+@pytest.fixture
+def worlds(write_config: Callable[..., Path]) -> Iterator[Callable[[str, dict[str, Any]], World]]:
+    """Factory of delivery Worlds ``(store url, delivery mapping)``; closes their stores."""
+    from tests.delivery_world import make_world
+
+    made: list[World] = []
+
+    def make(url: str, delivery: dict[str, Any]) -> World:
+        made.append(make_world(write_config, url, delivery))
+        return made[-1]
+
+    yield make
+    for world in made:
+        world.store.close()

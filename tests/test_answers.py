@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,23 +31,9 @@ from syndicate.model import SendState, SubscriptionState
 from syndicate.retry import Brakes, retry_delay
 from syndicate.subscribers import import_subscribers
 from tests.conftest import SmtpSink, free_port, invoke_syndicate, run_syndicate
-from tests.test_delivery import NOW, World, make_world, smtp_delivery
+from tests.delivery_world import NOW, World, smtp_delivery
 
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def worlds(write_config: Callable[..., Path]) -> Iterator[Callable[[str, dict[str, Any]], World]]:
-    """Factory of test_delivery's Worlds ``(store url, delivery mapping)``; closes their stores."""
-    made: list[World] = []
-
-    def make(url: str, delivery: dict[str, Any]) -> World:
-        made.append(make_world(write_config, url, delivery))
-        return made[-1]
-
-    yield make
-    for world in made:
-        world.store.close()
 
 
 @pytest.mark.parametrize(
