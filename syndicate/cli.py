@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__, cli_ops
-from syndicate.cli_base import EXIT_ERROR, EXIT_PARTIAL, Context, errors_to_exit, fail, pass_ctx
-from syndicate.errors import ConfigError, EditionNotDue
+from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__, cli_digest, cli_ops, cli_subscribers
+from syndicate.cli_base import EXIT_ERROR, EXIT_PARTIAL, Context, errors_to_exit, pass_ctx
+from syndicate.cli_digest import print_digest
+from syndicate.errors import ConfigError
 
 # The config model and the stages are imported inside the commands that use them:
 # `--help` loads neither, and a command loads only its own stage.
@@ -280,179 +280,6 @@ def _print_feeds(config: Config, report: Any) -> None:
 
 
 @cli.command()
-@click.argument("digest_id")
-@click.option(
-    "--resume",
-    is_flag=True,
-    help="Only send what earlier editions still owe; build no new edition.",
-)
-@click.option(
-    "--preview",
-    "preview_to",
-    metavar="ADDRESS",
-    help="Write this subscriber's next message to a file; record nothing.",
-)
-@click.option(
-    "--to", "test_to", metavar="ADDRESS", help="Send a test copy of the next message here."
-)
-@click.option(
-    "--slot",
-    metavar="TIME",
-    help="With --preview/--to: this slot (2026-11-29-0700 or ISO 8601) instead of the next.",
-)
-@click.option(
-    "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Folder for --preview's file.",
-)
-@pass_ctx
-def digest(
-    ctx: Context,
-    digest_id: str,
-    *,
-    resume: bool,
-    preview_to: str | None,
-    test_to: str | None,
-    slot: str | None,
-    output: Path,
-) -> None:
-    """Build and send the edition of DIGEST_ID's latest due slot.
-
-    Running it again for the same slot sends nothing twice. With --resume: send
-    what the digest's unfinished editions owe now (deferred sends whose next try
-    is due, uncertain ones under `uncertain: resend`, never attempted ones), as
-    the scheduler does at start and after each collect.
-
-    SIGTERM stops sending at the next batch boundary (the rest waits for --resume).
-    Exit code 3 when this run failed sends, left sends deferred (also those
-    waiting for their next try) or uncertain, or stopped sending early;
-    bounced addresses alone are normal and exit 0. An edition is not built in
-    the digest's quiet hours (it waits) nor past its grace (it is skipped); both
-    say so and exit 0.
-
-    With --preview ADDRESS: write that subscriber's next message (the stored
-    edition of the slot, else a draft) to an .eml file and print its path;
-    nothing is recorded. With --to ADDRESS: send a test copy (subject
-    "[테스트] ...", header X-Syndicate-Test) through the digest's delivery;
-    nothing is recorded either.
-
-    \b
-    Example:
-        syndicate digest morning
-        syndicate digest morning --resume
-        syndicate digest morning --preview kim@example.kr --output /tmp
-        syndicate digest morning --to desk@news.example.kr --slot 2026-11-29-0700
-    """
-    import signal
-
-    from syndicate import pipeline
-
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: pipeline.request_stop())
-    try:
-        _digest(
-            ctx, digest_id,
-            resume=resume, preview_to=preview_to, test_to=test_to, slot=slot, output=output,
-        )  # fmt: skip
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _digest(
-    ctx: Context,
-    digest_id: str,
-    *,
-    resume: bool,
-    preview_to: str | None,
-    test_to: str | None,
-    slot: str | None,
-    output: Path,
-) -> None:
-    from syndicate import pipeline
-
-    with errors_to_exit(ctx):
-        try:
-            ctx.config.digest(digest_id)
-        except KeyError:
-            known = ", ".join(d.id for d in ctx.config.digests) or "none configured"
-            raise click.BadParameter(
-                f"unknown digest {digest_id!r} (known: {known})", param_hint="DIGEST_ID"
-            ) from None
-        _one_mode(resume, preview_to, test_to, slot)
-        if preview_to is not None:
-            return cli_ops.preview_command(ctx, digest_id, preview_to, slot, output)
-        if test_to is not None:
-            return cli_ops.test_copy_command(ctx, digest_id, test_to, slot)
-        if resume:
-            runs = pipeline.resume_digest(ctx.config, ctx.store(), digest_id)
-            if not runs:
-                click.echo(f"digest {digest_id}: nothing to resume")
-        else:
-            try:
-                runs = [pipeline.run_digest(ctx.config, ctx.store(), digest_id)]
-            except EditionNotDue as exc:
-                click.echo(str(exc))  # quiet hours or a slot past its grace: not a failure
-                return
-        for run in runs:
-            _print_digest(ctx.config, run)
-        if any(run.unfinished for run in runs):
-            sys.exit(EXIT_PARTIAL)
-
-
-def _one_mode(resume: bool, preview_to: str | None, test_to: str | None, slot: str | None) -> None:
-    """Refuse options that do not go together (a usage error, exit code 2)."""
-    modes = [
-        name
-        for name, on in (("--resume", resume), ("--preview", preview_to), ("--to", test_to))
-        if on
-    ]
-    if len(modes) > 1:
-        raise click.UsageError(f"{modes[0]} and {modes[1]} cannot be used together")
-    if slot is not None and not (preview_to or test_to):
-        raise click.UsageError("--slot only goes with --preview or --to")
-
-
-def _print_digest(config: Config, run: pipeline.DigestRun) -> None:
-    slot = run.edition.slot.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M %Z")
-    state = "new edition" if run.created else "existing edition"
-    stopped = "; stopped early, the rest waits for the next run" if run.stopped else ""
-    click.echo(
-        f"digest {run.digest_id} {slot} ({state}, {len(run.edition.articles)} articles): "
-        f"{run.sent} sent, {run.deferred} deferred, {len(run.bounced)} bounced, "
-        f"{len(run.failed)} failed, {run.uncertain} uncertain; {run.empty} with nothing new, "
-        f"{run.already_sent} already sent, {run.failed_earlier} failed earlier, "
-        f"{run.waiting} waiting to retry"
-        + (f", {run.paused} paused" if run.paused else "")
-        + stopped
-    )
-    _print_leftovers(run)
-    from syndicate.deliveries import delivery_kind
-
-    delivery = config.digest(run.digest_id).delivery
-    folder = delivery_kind(delivery).output(config, delivery)
-    if folder is not None and run.sent:
-        click.echo(f"  e-mails written to {folder}")
-
-
-def _print_leftovers(run: pipeline.DigestRun) -> None:
-    """What earlier runs left and this one will not touch, then each refused address."""
-    if run.uncertain_earlier:
-        click.echo(
-            f"  {run.uncertain_earlier} sends are uncertain and not resent (uncertain: skip)",
-            err=True,
-        )
-    if run.claimed_elsewhere:
-        click.echo(f"  {run.claimed_elsewhere} sends were claimed by another run", err=True)
-    if run.closed:
-        click.echo(f"  {run.closed} deferred sends failed: the retry window ended", err=True)
-    for address, reason in sorted(run.bounced.items()):
-        click.echo(f"  bounced {address}: {reason}", err=True)
-    for address, reason in sorted(run.failed.items()):
-        click.echo(f"  failed {address}: {reason}", err=True)
-
-
-@cli.command()
 @click.option("--once", is_flag=True, help="Run one full cycle and exit.")
 @pass_ctx
 def run(ctx: Context, once: bool) -> None:
@@ -491,7 +318,7 @@ def _print_cycle(config: Config, report: pipeline.CycleReport) -> None:
     if report.feeds is not None:
         _print_feeds(config, report.feeds)
     for run in report.digests:
-        _print_digest(config, run)
+        print_digest(config, run)
     for error in report.errors:
         click.echo(f"error: {error}", err=True)
 
@@ -515,103 +342,6 @@ def jobs(ctx: Context) -> None:
     """
     with errors_to_exit(ctx):
         _print_jobs(ctx.config)
-
-
-@cli.group()
-def subscribers() -> None:
-    """Import and list subscribers.
-
-    \b
-    Example:
-        syndicate subscribers import examples/subscribers.csv
-        syndicate subscribers list
-        syndicate subscribers unsubscribe kim@example.kr
-    """
-
-
-@subscribers.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--digest", "digest_id", metavar="ID", help="Digest for rows without one.")
-@pass_ctx
-def subscribers_import(ctx: Context, file: Path, digest_id: str | None) -> None:
-    """Import subscribers from a CSV file (validated completely first).
-
-    Columns: email (required), name, digest, sections (ids or names separated
-    by spaces), consented_at (ISO 8601), status (active or unsubscribed).
-    People who unsubscribed are never re-subscribed by an import.
-
-    \b
-    Example:
-        syndicate subscribers import examples/subscribers.csv
-        syndicate subscribers import --digest morning list.csv
-    """
-    from syndicate.subscribers import import_subscribers
-
-    with errors_to_exit(ctx):
-        if digest_id is not None and digest_id not in {d.id for d in ctx.config.digests}:
-            raise click.BadParameter(f"unknown digest {digest_id!r}", param_hint="--digest")
-        report = import_subscribers(ctx.config, ctx.store(), file, default_digest=digest_id)
-        click.echo(
-            f"{file}: {report.created} subscriptions created, {report.updated} updated, "
-            f"{report.unchanged} unchanged, {report.kept_unsubscribed} kept unsubscribed"
-        )
-
-
-@subscribers.command("unsubscribe")
-@click.argument("who", metavar="ADDRESS_OR_TOKEN")
-@click.option("--digest", "digest_id", metavar="ID", help="Only from this digest.")
-@pass_ctx
-def subscribers_unsubscribe(ctx: Context, who: str, digest_id: str | None) -> None:
-    """Unsubscribe an address (from every digest, or --digest) or one token.
-
-    The token is the one in the List-Unsubscribe link of a message. Exits 1
-    when nothing active matched.
-
-    \b
-    Example:
-        syndicate subscribers unsubscribe kim@example.kr
-        syndicate subscribers unsubscribe kim@example.kr --digest morning
-        syndicate subscribers unsubscribe S0MkFeHrRQkbmzqgddGcBDiCNzcpM2rf
-    """
-    from syndicate.subscribers import unsubscribe
-
-    with errors_to_exit(ctx):
-        changed = unsubscribe(ctx.store(), who, digest_id=digest_id)
-        for sub in changed:
-            click.echo(f"{sub.subscriber.email}: unsubscribed from {sub.digest_id}")
-        if not changed:
-            fail(f"no active subscription matches {who!r}")
-
-
-@subscribers.command("list")
-@click.option("--digest", "digest_id", metavar="ID", help="Only this digest's subscriptions.")
-@pass_ctx
-def subscribers_list(ctx: Context, digest_id: str | None) -> None:
-    """List subscribers with their subscriptions, tab-separated.
-
-    Columns: email, name, digest, status (pending: waiting for the address owner
-    to confirm), sections ("*" = all offered), paused until (a local time, empty
-    when not paused).
-
-    \b
-    Example:
-        syndicate subscribers list
-        syndicate subscribers list --digest morning | cut -f1
-    """
-    with errors_to_exit(ctx):
-        now = datetime.now(UTC)
-        for subscriber, subscriptions in ctx.store().list_subscribers():
-            for sub in subscriptions:
-                if digest_id and sub.digest_id != digest_id:
-                    continue
-                sections = " ".join(sub.sections) or "*"
-                paused = ""
-                if sub.paused_until is not None and sub.paused_at(now):
-                    paused = sub.paused_until.astimezone(ctx.config.timezone).isoformat()
-                click.echo(
-                    f"{subscriber.email}\t{subscriber.name}\t{sub.digest_id}\t{sub.status}"
-                    f"\t{sections}\t{paused}"
-                )
 
 
 @cli.command()
@@ -664,6 +394,8 @@ def _web_store(ctx: Context) -> Store:
         return ctx._store
 
 
+cli.add_command(cli_digest.digest)
+cli.add_command(cli_subscribers.subscribers)
 cli.add_command(cli_ops.sends)
 cli.add_command(cli_ops.editions)
 

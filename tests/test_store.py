@@ -334,6 +334,11 @@ def test_subscriptions_per_digest_are_independent(store: Store) -> None:
         ("kim@example.kr", ["evening", "morning"]),
         ("lee@example.kr", ["morning"]),
     ]
+    evening_only = store.list_subscribers("evening")
+    assert [(p.email, [s.digest_id for s in subs]) for p, subs in evening_only] == [
+        ("kim@example.kr", ["evening"])
+    ]
+    assert store.list_subscribers("weekly") == []
     with pytest.raises(ValueError, match="status"):
         store.set_subscription(kim.id, "morning", [], status="paused")  # type: ignore[arg-type]
 

@@ -228,12 +228,26 @@ class AudienceMixin(StoreBase):
         with self._tx() as conn:
             return [joined_subscription(row) for row in conn.execute(query)]
 
-    def list_subscribers(self) -> list[tuple[Subscriber, list[Subscription]]]:
-        """Every subscriber (by id) with all their subscriptions (by digest id)."""
+    def list_subscribers(
+        self, digest_id: str | None = None
+    ) -> list[tuple[Subscriber, list[Subscription]]]:
+        """Every subscriber (by id) with their subscriptions (by digest id).
+
+        With ``digest_id``: only that digest's subscriptions, and only the
+        subscribers who have one.
+        """
         order = (subscriptions.c.subscriber_id, subscriptions.c.digest_id)
+        people_query = sa.select(subscribers).order_by(subscribers.c.id)
+        subs_query = subscription_query().order_by(*order)
+        if digest_id is not None:
+            subs_query = subs_query.where(subscriptions.c.digest_id == digest_id)
+            of_digest = sa.select(subscriptions.c.subscriber_id).where(
+                subscriptions.c.digest_id == digest_id
+            )
+            people_query = people_query.where(subscribers.c.id.in_(of_digest))
         with self._tx() as conn:
-            people = conn.execute(sa.select(subscribers).order_by(subscribers.c.id)).all()
-            subs = conn.execute(subscription_query().order_by(*order)).all()
+            people = conn.execute(people_query).all()
+            subs = conn.execute(subs_query).all()
         grouped: dict[int, list[Subscription]] = {int(row.id): [] for row in people}
         for row in subs:  # a subscriber committed between the two queries is left out
             if (bucket := grouped.get(int(row.person_id))) is not None:
