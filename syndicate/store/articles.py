@@ -24,7 +24,7 @@ from syndicate.decide import (
 )
 from syndicate.model import Article, SourceState, UpsertResult, as_utc
 from syndicate.store.base import StoreBase, now_or, opt_utc
-from syndicate.store.tables import articles, source_states
+from syndicate.store.tables import articles, newest_time, source_states
 
 logger = logging.getLogger(__name__)
 
@@ -118,11 +118,24 @@ def row_article(row: sa.Row[Any]) -> Article:
 
 
 def newest_first() -> tuple[sa.UnaryExpression[Any], ...]:
-    """ORDER BY terms: newest first by publication (else update, else first seen), then seq."""
-    when = sa.func.coalesce(
-        articles.c.published_at, articles.c.updated_at, articles.c.first_seen_at
-    )
-    return (when.desc(), articles.c.id.desc())
+    """ORDER BY terms: newest first by publication (else update, else first seen), then seq.
+
+    The expression is the one the ``ix_articles_newest`` indexes cover, so a
+    feed's newest articles are read from an index instead of sorting the table.
+    """
+    return (newest_time().desc(), articles.c.id.desc())
+
+
+def feed_query(
+    columns: Sequence[Any], section_id: str | None, source_id: str | None, limit: int
+) -> sa.Select[Any]:
+    """SELECT ``columns`` of a feed's newest ``limit`` articles (of a section or source)."""
+    query = sa.select(*columns).order_by(*newest_first()).limit(limit)
+    if section_id is not None:
+        query = query.where(articles.c.section_id == section_id)
+    if source_id is not None:
+        query = query.where(articles.c.source_id == source_id)
+    return query
 
 
 class ArticlesMixin(StoreBase):
@@ -196,13 +209,27 @@ class ArticlesMixin(StoreBase):
             row = conn.execute(sa.select(articles).where(articles.c.id == seq)).first()
         return None if row is None else row_article(row)
 
-    def latest_articles(self, *, section_id: str | None = None, limit: int = 50) -> list[Article]:
-        """Up to ``limit`` articles, newest first, optionally of one section."""
-        query = sa.select(articles).order_by(*newest_first()).limit(limit)
-        if section_id is not None:
-            query = query.where(articles.c.section_id == section_id)
+    def latest_articles(
+        self, *, section_id: str | None = None, source_id: str | None = None, limit: int = 50
+    ) -> list[Article]:
+        """Up to ``limit`` articles, newest first, optionally of one section and/or source."""
+        query = feed_query([articles], section_id, source_id, limit)
         with self._tx() as conn:
             return [row_article(row) for row in conn.execute(query)]
+
+    def feed_head(
+        self, *, section_id: str | None = None, source_id: str | None = None, limit: int = 50
+    ) -> list[tuple[int, datetime]]:
+        """(sequence, change time) of the articles :meth:`latest_articles` returns, in order.
+
+        A feed whose head is the same as at its last write shows the same
+        articles with the same content: an update moves ``changed_at``, a new or
+        re-dated article changes the sequence list.
+        """
+        columns = [articles.c.id, articles.c.changed_at]
+        query = feed_query(columns, section_id, source_id, limit)
+        with self._tx() as conn:
+            return [(int(row.id), row.changed_at) for row in conn.execute(query)]
 
     def max_seq(self) -> int:
         """The highest ingest sequence; 0 when there are no articles."""
