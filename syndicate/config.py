@@ -82,13 +82,16 @@ class SectionConfig(ConfigModel):
 
 
 def _served_path(value: str) -> str:
-    """A URL path below ``public_base_url`` (``feeds/``), always ending in ``/``."""
+    """A URL path below ``public_base_url`` (``feeds/``): no leading, one trailing ``/``."""
     parts = urlsplit(value)
-    if parts.scheme or parts.netloc or parts.query or parts.fragment or value.startswith("/"):
+    if parts.scheme or parts.netloc or parts.query or parts.fragment or "\\" in value:
         raise ValueError(f"{value!r}: give a path below public_base_url, such as 'feeds/'")
     if any(segment in (".", "..") for segment in value.split("/")):
         raise ValueError(f"{value!r}: '.' and '..' are not allowed in the feeds path")
-    return value.rstrip("/") + "/"
+    path = value.strip("/")
+    if not path:
+        raise ValueError(f"{value!r}: give a path below public_base_url, such as 'feeds/'")
+    return path + "/"
 
 
 class FeedsConfig(ConfigModel):
