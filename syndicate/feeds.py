@@ -77,10 +77,10 @@ class ArticleSource(Protocol):
         """Return the newest articles, optionally of one section or source, newest first."""
         ...
 
-    def feed_head(
-        self, *, section_id: str | None = None, source_id: str | None = None, limit: int = 50
-    ) -> list[tuple[int, datetime]]:
-        """(sequence, change time) of the articles :meth:`latest_articles` would return."""
+    def feed_heads(
+        self, selections: Sequence[tuple[str | None, str | None]], *, limit: int = 50
+    ) -> list[list[tuple[int, str]]]:
+        """Per (section, source): (sequence, change time) of what ``latest_articles`` returns."""
         ...
 
 
@@ -521,33 +521,30 @@ def _write_one(
     return False
 
 
-def _query(spec: FeedSpec, limit: int) -> dict[str, Any]:
-    """The store query arguments of a feed (section, source, limit)."""
-    return {"section_id": spec.section_id, "source_id": spec.source_id, "limit": limit}
-
-
 def _write_specs(
     config: Config, store: ArticleSource, specs: Sequence[FeedSpec], report: FeedsReport
 ) -> None:
     """Write each feed whose head or configuration moved since its last write."""
-    from syndicate.feeds_state import FeedsState, config_fingerprint, feed_mark
+    from syndicate.feeds_state import FeedsState, config_fingerprint, feed_mark, head_digest
 
     output = config.resolve(config.feeds.output)
     state = FeedsState.load(output)
     fingerprint = config_fingerprint(config)
-    heads: dict[str, list[tuple[int, datetime]]] = {}
-    cache: dict[str, list[Article]] = {}
     limit = config.feeds.limit
+    keys = {spec.key: (spec.section_id, spec.source_id) for spec in specs}
+    heads = dict(zip(keys, store.feed_heads(list(keys.values()), limit=limit), strict=True))
+    digests = {key: head_digest(fingerprint, head) for key, head in heads.items()}
+    cache: dict[str, list[Article]] = {}
     for spec in specs:
-        if spec.key not in heads:
-            heads[spec.key] = store.feed_head(**_query(spec, limit))
-        mark = feed_mark(fingerprint, spec.fmt, heads[spec.key])
+        mark = feed_mark(digests[spec.key], spec.fmt)
         if state.unchanged(spec.file_name, mark):
             report.skipped += 1
             report.unchanged.append(output / spec.file_name)
             continue
         if spec.key not in cache:
-            cache[spec.key] = store.latest_articles(**_query(spec, limit))
+            cache[spec.key] = store.latest_articles(
+                section_id=spec.section_id, source_id=spec.source_id, limit=limit
+            )
         written = _write_one(config, spec, cache[spec.key], report)
         state.record(spec.file_name, mark if written else None)
     state.save()

@@ -15,7 +15,6 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,11 +46,16 @@ def config_fingerprint(config: Config) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def feed_mark(fingerprint: str, fmt: str, head: Sequence[tuple[int, datetime]]) -> str:
-    """The mark of one feed file: configuration, format and head."""
-    digest = hashlib.blake2b(f"{fingerprint}|{fmt}|".encode("ascii"), digest_size=16)
-    digest.update(";".join(f"{seq}@{changed.isoformat()}" for seq, changed in head).encode())
+def head_digest(fingerprint: str, head: Sequence[tuple[int, str]]) -> str:
+    """A hash of the configuration and one feed's head (its articles' sequence and change)."""
+    digest = hashlib.blake2b(fingerprint.encode("ascii"), digest_size=16)
+    digest.update(";".join(f"{seq}@{changed}" for seq, changed in head).encode())
     return digest.hexdigest()
+
+
+def feed_mark(head: str, fmt: str) -> str:
+    """The mark of one feed file: its head digest and its format."""
+    return f"{fmt}:{head}"
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -68,12 +68,15 @@ class MemoryStore:
         ]
         return sorted(chosen, key=lambda a: a.sort_time, reverse=True)[:limit]
 
-    def feed_head(
-        self, *, section_id: str | None = None, source_id: str | None = None, limit: int = 50
-    ) -> list[tuple[int, datetime]]:
+    def feed_heads(
+        self, selections: Sequence[tuple[str | None, str | None]], *, limit: int = 50
+    ) -> list[list[tuple[int, str]]]:
         """(seq, change time) of the newest articles; an update here is a new updated_at."""
-        chosen = self.latest_articles(section_id=section_id, source_id=source_id, limit=limit)
-        return [(a.seq or 0, a.updated_at or a.first_seen_at or BASE) for a in chosen]
+        heads = []
+        for section_id, source_id in selections:
+            chosen = self.latest_articles(section_id=section_id, source_id=source_id, limit=limit)
+            heads.append([(a.seq or 0, str(a.updated_at or a.first_seen_at)) for a in chosen])
+        return heads
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ source-state methods.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
@@ -127,15 +128,34 @@ def newest_first() -> tuple[sa.UnaryExpression[Any], ...]:
 
 
 def feed_query(
-    columns: Sequence[Any], section_id: str | None, source_id: str | None, limit: int
+    columns: Sequence[Any], section_id: Any, source_id: Any, limit: Any
 ) -> sa.Select[Any]:
-    """SELECT ``columns`` of a feed's newest ``limit`` articles (of a section or source)."""
+    """SELECT ``columns`` of a feed's newest ``limit`` articles (of a section or source).
+
+    ``section_id``, ``source_id`` and ``limit`` are values or bound parameters.
+    """
     query = sa.select(*columns).order_by(*newest_first()).limit(limit)
     if section_id is not None:
         query = query.where(articles.c.section_id == section_id)
     if source_id is not None:
         query = query.where(articles.c.source_id == source_id)
     return query
+
+
+@functools.cache
+def head_query(by_section: bool, by_source: bool) -> sa.Select[Any]:
+    """The feed-head query, built once: sequence and raw change time, parameters bound later.
+
+    The stored change time is read as it is (text on SQLite): it only has to
+    differ when the article changed.
+    """
+    columns = [articles.c.id, sa.type_coerce(articles.c.changed_at, sa.String)]
+    section: sa.BindParameter[str] | None = sa.bindparam("section_id") if by_section else None
+    source: sa.BindParameter[str] | None = sa.bindparam("source_id") if by_source else None
+    return feed_query(columns, section, source, sa.bindparam("limit", type_=sa.Integer))
+
+
+FeedSelection = tuple[str | None, str | None]  # (section_id, source_id); None: any
 
 
 class ArticlesMixin(StoreBase):
@@ -217,19 +237,24 @@ class ArticlesMixin(StoreBase):
         with self._tx() as conn:
             return [row_article(row) for row in conn.execute(query)]
 
-    def feed_head(
-        self, *, section_id: str | None = None, source_id: str | None = None, limit: int = 50
-    ) -> list[tuple[int, datetime]]:
-        """(sequence, change time) of the articles :meth:`latest_articles` returns, in order.
+    def feed_heads(
+        self, selections: Sequence[FeedSelection], *, limit: int = 50
+    ) -> list[list[tuple[int, str]]]:
+        """Per (section, source) selection: (sequence, change time) of the articles
+        :meth:`latest_articles` returns for it, in order, all read in one transaction.
 
         A feed whose head is the same as at its last write shows the same
         articles with the same content: an update moves ``changed_at``, a new or
         re-dated article changes the sequence list.
         """
-        columns = [articles.c.id, articles.c.changed_at]
-        query = feed_query(columns, section_id, source_id, limit)
+        heads: list[list[tuple[int, str]]] = []
         with self._tx() as conn:
-            return [(int(row.id), row.changed_at) for row in conn.execute(query)]
+            for section_id, source_id in selections:
+                query = head_query(section_id is not None, source_id is not None)
+                values = {"section_id": section_id, "source_id": source_id, "limit": limit}
+                rows = conn.execute(query, values)
+                heads.append([(int(seq), str(changed)) for seq, changed in rows])
+        return heads
 
     def max_seq(self) -> int:
         """The highest ingest sequence; 0 when there are no articles."""
