@@ -13,7 +13,7 @@ the combined one) × RSS, Atom and JSON Feed = 33 files and the OPML list:
 
 Baselines in the same run: every feed rendered each time (the state file
 removed before each write, as before feed heads were compared), and that again
-with the two feed-order indexes dropped (how feed writes ran before migration
+with the feed-order indexes dropped (how feed writes ran before migration
 0009). Peak memory: Python allocations (tracemalloc) of one cold and one warm
 write, and the process's peak RSS.
 """
@@ -133,7 +133,11 @@ def drop_indexes(url: str) -> None:
     """Drop the feed-order indexes of migration 0009 (the baseline without them)."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        for name in ("ix_articles_newest", "ix_articles_section_newest"):
+        for name in (
+            "ix_articles_newest",
+            "ix_articles_section_newest",
+            "ix_articles_source_newest",
+        ):
             conn.execute(sa.text(f"DROP INDEX {name}"))
     engine.dispose()
 
@@ -164,13 +168,15 @@ def main() -> int:
             n[0] += 1
             when = START + timedelta(days=400, minutes=n[0])
             store.upsert_articles([article(n[0])], tag_authority="news.example.kr", now=when)
-            write()
+            assert len(write().written) == 6
 
         def updated_article() -> None:
+            n[0] += 1
             changed = article(args.count - 7)
-            changed.title += f" (수정 {time.perf_counter_ns()})"
-            store.upsert_articles([changed], tag_authority="news.example.kr", now=START)
-            write()
+            changed.title += f" (수정 {n[0]})"
+            when = START + timedelta(days=400, minutes=n[0])
+            report = store.upsert_articles([changed], tag_authority="news.example.kr", now=when)
+            assert report.updated == 1 and len(write().written) == 6
 
         def rerender() -> None:
             (output / STATE_FILE).unlink(missing_ok=True)

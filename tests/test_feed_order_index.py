@@ -13,7 +13,7 @@ from syndicate.store import Store
 from syndicate.store.articles import feed_query
 from syndicate.store.tables import articles
 
-INDEXES = {"ix_articles_newest", "ix_articles_section_newest"}
+INDEXES = {"ix_articles_newest", "ix_articles_section_newest", "ix_articles_source_newest"}
 BASE = datetime(2024, 5, 1, tzinfo=UTC)
 
 
@@ -57,9 +57,11 @@ def test_feed_queries_read_the_index_in_order(sqlite_url: str) -> None:
         store.upsert_articles(batch, tag_authority="x.kr", now=BASE + timedelta(days=1))
         section = plan(path, feed_query([articles.c.id], "it", None, 5))
         combined = plan(path, feed_query([articles.c.id], None, None, 5))
+        source = plan(path, feed_query([articles.c.id], None, "s", 5))
         newest = store.latest_articles(section_id="it", limit=8)
     assert "ix_articles_section_newest" in section and "TEMP B-TREE" not in section
     assert "ix_articles_newest" in combined and "TEMP B-TREE" not in combined
+    assert "ix_articles_source_newest" in source and "TEMP B-TREE" not in source
     # published n hours after BASE (n % 3 != 0), else first seen a day after it; ties by seq
     expected = ["g28", "g26", "g24", "g18", "g12", "g6", "g0", "g22"]
     assert [a.guid for a in newest] == expected

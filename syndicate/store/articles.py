@@ -144,12 +144,13 @@ def feed_query(
 
 @functools.cache
 def head_query(by_section: bool, by_source: bool) -> sa.Select[Any]:
-    """The feed-head query, built once: sequence and raw change time, parameters bound later.
+    """The feed-head query, built once: sequence, content hash and raw change time.
 
-    The stored change time is read as it is (text on SQLite): it only has to
-    differ when the article changed.
+    The stored change time is read as it is (text on SQLite): with the content
+    hash it only has to differ when the article changed. Parameters are bound later.
     """
-    columns = [articles.c.id, sa.type_coerce(articles.c.changed_at, sa.String)]
+    changed = sa.type_coerce(articles.c.changed_at, sa.String)
+    columns = [articles.c.id, articles.c.content_hash, changed]
     section: sa.BindParameter[str] | None = sa.bindparam("section_id") if by_section else None
     source: sa.BindParameter[str] | None = sa.bindparam("source_id") if by_source else None
     return feed_query(columns, section, source, sa.bindparam("limit", type_=sa.Integer))
@@ -240,12 +241,12 @@ class ArticlesMixin(StoreBase):
     def feed_heads(
         self, selections: Sequence[FeedSelection], *, limit: int = 50
     ) -> list[list[tuple[int, str]]]:
-        """Per (section, source) selection: (sequence, change time) of the articles
-        :meth:`latest_articles` returns for it, in order, all read in one transaction.
+        """Per (section, source) selection: (sequence, ``content hash@change time``) of
+        the articles :meth:`latest_articles` returns for it, in order, in one transaction.
 
         A feed whose head is the same as at its last write shows the same
-        articles with the same content: an update moves ``changed_at``, a new or
-        re-dated article changes the sequence list.
+        articles with the same content: an update changes the content hash and
+        ``changed_at``; a new, re-dated or (no longer) shown article the sequence list.
         """
         heads: list[list[tuple[int, str]]] = []
         with self._tx() as conn:
@@ -253,7 +254,7 @@ class ArticlesMixin(StoreBase):
                 query = head_query(section_id is not None, source_id is not None)
                 values = {"section_id": section_id, "source_id": source_id, "limit": limit}
                 rows = conn.execute(query, values)
-                heads.append([(int(seq), str(changed)) for seq, changed in rows])
+                heads.append([(int(seq), f"{hashed}@{changed}") for seq, hashed, changed in rows])
         return heads
 
     def max_seq(self) -> int:
