@@ -10,6 +10,7 @@ hubs of the configuration. Output is deterministic, like the XML feeds.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ def json_item(fields: EntryFields) -> dict[str, Any]:
     if fields.url:
         item["url"] = fields.url
     item["title"] = fields.title
-    content = fields.content_html or fields.summary_html or f"<p>{xml_text(fields.title)}</p>"
+    content = fields.content_html or fields.summary_html or f"<p>{html.escape(fields.title)}</p>"
     item["content_html"] = content
     summary = one_line(html_to_text(fields.summary_html), SUMMARY_CHARS)
     if summary:

@@ -126,14 +126,18 @@ def test_json_feed_ids_match_the_xml_feeds(write_config: Callable[..., Path], st
 
 def test_item_without_link_or_content_still_has_content(write_config: Callable[..., Path]) -> None:
     config = make_config(write_config)
-    article = collected(
-        1, url="", summary_html="", content_html="", image_url="", seq=1, public_id="tag:x,2024:1"
-    )
+    bare: dict[str, Any] = {"url": "", "content_html": "", "image_url": "", "seq": 1}
+    bare["public_id"] = "tag:x,2024:1"
+    article = collected(1, summary_html="", title="반도체 <수출> & 회복", **bare)
     spec = next(s for s in feed_specs(config) if s.file_name == "it.feed.json")
     document = json.loads(render_feed(config, spec, [article], "json"))
     jsonschema.validate(document, SCHEMA)
-    assert document["items"][0]["content_html"] == "<p>1번째 기사: 반도체 수출 회복</p>"
+    assert document["items"][0]["content_html"] == "<p>반도체 &lt;수출&gt; &amp; 회복</p>"
+    assert document["items"][0]["title"] == "반도체 <수출> & 회복"
     assert "url" not in document["items"][0]
+    summarized = collected(2, summary_html="<p>요약만 <b>있음</b></p>", **bare)
+    (item,) = json.loads(render_feed(config, spec, [summarized], "json"))["items"]
+    assert item["content_html"] == "<p>요약만 <b>있음</b></p>" and item["summary"] == "요약만 있음"
 
 
 def test_schema_refuses_what_json_feed_forbids() -> None:
