@@ -252,10 +252,10 @@ def _outcome_line(outcome: Any) -> str:
 @cli.command()
 @pass_ctx
 def feeds(ctx: Context) -> None:
-    """Write the RSS and Atom feeds (per section and combined).
+    """Write the RSS, Atom and JSON Feed files (per section, combined, per source).
 
-    Files whose content did not change are left untouched; each file is written
-    on its own, and exit code 3 means some could not be written.
+    Unchanged files are left untouched, WebSub hubs (feeds.hubs) told of changed
+    ones; each is written on its own, exit code 3 means some could not be.
 
     \b
     Example:

@@ -81,22 +81,43 @@ class SectionConfig(ConfigModel):
     order: Annotated[int, Strict(), Field(ge=-1_000_000, le=1_000_000)] | None = None
 
 
+def _served_path(value: str) -> str:
+    """A URL path below ``public_base_url`` (``feeds/``): no leading, one trailing ``/``."""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.query or parts.fragment or "\\" in value:
+        raise ValueError(f"{value!r}: give a path below public_base_url, such as 'feeds/'")
+    if any(segment in (".", "..") for segment in value.split("/")):
+        raise ValueError(f"{value!r}: '.' and '..' are not allowed in the feeds path")
+    path = value.strip("/")
+    if not path:
+        raise ValueError(f"{value!r}: give a path below public_base_url, such as 'feeds/'")
+    return path + "/"
+
+
 class FeedsConfig(ConfigModel):
-    """The feeds written for readers: RSS and/or Atom, per section and combined."""
+    """The feeds written for readers: RSS, Atom and/or JSON Feed, per section and combined.
+
+    ``url_path`` is where ``syndicate serve`` (or another web server) serves
+    ``output``, below ``public_base_url``; each feed's self link is built from it.
+    ``hubs`` are WebSub hubs declared in every feed and pinged after a change.
+    """
 
     output: PathField = Path("public/feeds")
-    formats: tuple[Literal["rss", "atom"], ...] = ("rss", "atom")
+    url_path: Annotated[Line, AfterValidator(_served_path)] = "feeds/"
+    formats: tuple[Literal["rss", "atom", "json"], ...] = ("rss", "atom")
     per_section: Flag = True
     combined: Flag = True
+    per_source: Flag = False
     limit: Annotated[int, Strict(), Field(ge=1, le=1000)] = 50
     title: Line = "syndicate"
     description: Text = ""
+    hubs: tuple[Annotated[Url, AfterValidator(http_url)], ...] = ()
 
     @field_validator("formats")
     @classmethod
     def _some_format(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
-            raise ValueError("list at least one of rss, atom")
+            raise ValueError("list at least one of rss, atom, json")
         return tuple(dict.fromkeys(value))
 
 
@@ -295,6 +316,11 @@ class Config(ConfigModel):
         """The sections a digest offers, in display order."""
         offered = set(digest.sections) if digest.sections else None
         return [s for s in self.section_list() if offered is None or s.id in offered]
+
+    @property
+    def feeds_url(self) -> str:
+        """The public URL of the feeds folder (``public_base_url`` + ``feeds.url_path``)."""
+        return self.public_base_url + self.feeds.url_path
 
     def resolve(self, path: Path) -> Path:
         """Resolve a config-relative path to an absolute one."""

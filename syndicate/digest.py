@@ -326,11 +326,12 @@ def masthead_for(config: Config, digest: DigestConfig) -> Masthead:
 def _section_links(config: Config, digest: DigestConfig) -> tuple[tuple[str, str], ...]:
     """Where "더 보기" leads per section when the digest has no archive: the section's
     feed, else the public site."""
-    from syndicate.feeds import FEEDS_PATH
+    from syndicate.feeds import feed_file_name
 
     feeds, base = config.feeds, config.public_base_url
+    first = feeds.formats[0]
     return tuple(
-        (s.id, f"{base}{FEEDS_PATH}{s.id}.{feeds.formats[0]}.xml" if feeds.per_section else base)
+        (s.id, config.feeds_url + feed_file_name(s.id, first) if feeds.per_section else base)
         for s in config.digest_sections(digest)
     )
 

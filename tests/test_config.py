@@ -71,7 +71,7 @@ def test_every_problem_is_reported_once_per_line(write_config: Callable[..., Pat
     data["timezone"] = "Mars/Olympus"
     data["digests"][0]["schedule"] = "every fortnight"
     data["digests"][0]["delivery"] = {"kind": "pigeon"}
-    data["feeds"]["formats"] = ["rss", "json"]
+    data["feeds"]["formats"] = ["rss", "rdf"]
     data["surprise"] = 1
     lines = _problems(write_config(data))
     joined = "\n".join(lines)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,10 +57,26 @@ class MemoryStore:
     def __init__(self, articles: list[Article]) -> None:
         self.articles = articles
 
-    def latest_articles(self, *, section_id: str | None = None, limit: int = 50) -> list[Article]:
+    def latest_articles(
+        self, *, section_id: str | None = None, source_id: str | None = None, limit: int = 50
+    ) -> list[Article]:
         """Return the newest articles (by sort time), as Store.latest_articles does."""
-        chosen = [a for a in self.articles if section_id in (None, a.section_id)]
+        chosen = [
+            a
+            for a in self.articles
+            if section_id in (None, a.section_id) and source_id in (None, a.source_id)
+        ]
         return sorted(chosen, key=lambda a: a.sort_time, reverse=True)[:limit]
+
+    def feed_heads(
+        self, selections: Sequence[tuple[str | None, str | None]], *, limit: int = 50
+    ) -> list[list[tuple[int, str]]]:
+        """(seq, change time) of the newest articles; an update here is a new updated_at."""
+        heads = []
+        for section_id, source_id in selections:
+            chosen = self.latest_articles(section_id=section_id, source_id=source_id, limit=limit)
+            heads.append([(a.seq or 0, str(a.updated_at or a.first_seen_at)) for a in chosen])
+        return heads
 
 
 @pytest.fixture
@@ -290,8 +306,8 @@ def test_hostile_html_never_reaches_the_file(config: Config, fmt: str) -> None:
 
 
 def test_unknown_format_is_a_feed_write_error(config: Config) -> None:
-    with pytest.raises(FeedWriteError, match=r"it\.rss\.xml: unknown format 'json'"):
-        render_feed(config, spec_for(config, "it", "rss"), [], "json")
+    with pytest.raises(FeedWriteError, match=r"it\.rss\.xml: unknown format 'rdf'"):
+        render_feed(config, spec_for(config, "it", "rss"), [], "rdf")
 
 
 def test_render_failure_names_the_feed_file(
@@ -334,8 +350,12 @@ def test_one_failing_feed_file_does_not_stop_the_others(
 
 
 def feed_files(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file in ``folder`` with its bytes and modification time (ns)."""
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+    """Every served file in ``folder`` with its bytes and modification time (ns)."""
+    return {
+        p.name: (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.iterdir())
+        if not p.name.startswith(".")
+    }
 
 
 def test_write_feeds_creates_every_file(config: Config, tmp_path: Path) -> None:
@@ -345,7 +365,7 @@ def test_write_feeds_creates_every_file(config: Config, tmp_path: Path) -> None:
     expected = [s.file_name for s in feed_specs(config)] + ["feeds.opml"]
     assert sorted(p.name for p in report.written) == sorted(expected)
     assert report.unchanged == []
-    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in report.written)
+    assert sorted(feed_files(folder)) == sorted(p.name for p in report.written)
     combined = parse((folder / "all.rss.xml").read_bytes())
     assert len(combined.entries) == 2
     assert parse((folder / "society.atom.xml").read_bytes()).entries == []

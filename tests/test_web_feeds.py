@@ -224,3 +224,34 @@ def test_self_links_are_the_served_urls_whatever_the_output_folder(
         response = httpx.get(site.at(relative))
         assert response.status_code == 200, relative
         assert f'href="{self_url}"'.encode() in response.content
+
+
+def test_feeds_are_served_at_the_configured_path_with_json_feed_listed(
+    write_config: Callable[..., Path], sqlite_url: str, web_server: StartWeb
+) -> None:
+    from datetime import UTC, datetime
+
+    from syndicate.feeds import write_feeds
+    from syndicate.model import Article
+    from syndicate.store import Store
+
+    feeds = {"output": "out/x", "url_path": "syndication/", "formats": ["rss", "atom", "json"]}
+    config_path = write_config(store=sqlite_url, feeds=feeds)
+    config = load_config(config_path)
+    with Store(sqlite_url) as store:
+        store.upgrade()
+        article = Article("src", "g1", "https://news.example.kr/1", "속보: 한글 제목", "it")
+        store.upsert_articles([article], tag_authority="news.example.kr", now=datetime.now(UTC))
+        assert write_feeds(config, store).failed == {}
+    site = web_server(config_path)
+    answer = httpx.get(site.at("syndication/all.feed.json"))
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/feed+json; charset=utf-8"
+    assert answer.json()["feed_url"] == "https://news.example.kr/syndication/all.feed.json"
+    assert answer.json()["items"][0]["title"] == "속보: 한글 제목"
+    assert httpx.get(site.at("feeds/all.feed.json")).status_code == 404
+    home = httpx.get(site.at("")).text
+    alternate = '<link rel="alternate" type="application/feed+json"'
+    assert home.count(alternate) == 4  # 3 sections and the combined feed
+    assert 'href="/syndication/it.feed.json"' in home
+    assert 'href="/syndication/feeds.opml"' in home

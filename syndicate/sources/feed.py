@@ -27,6 +27,7 @@ from syndicate.errors import SourceError
 from syndicate.model import Article
 from syndicate.sanitize import plain_title
 from syndicate.sources import SourceContext, SourceResult
+from syndicate.sources.jsonfeed import is_json_feed, parse_json_feed
 from syndicate.sources.page import (
     PageJob,
     PageLink,
@@ -274,13 +275,18 @@ def parse_feed(
     content_type: str | None = None,
     base_url: str | None = None,
 ) -> list[Article]:
-    """Parse RSS/Atom ``content`` into articles; raise :class:`SourceError` if it is no feed.
+    """Parse RSS/Atom (or JSON Feed) ``content`` into articles; :class:`SourceError` if no feed.
 
     Articles belong to ``source_id`` and ``section``; ``zone`` interprets dates
     without an offset; ``base_url`` (the feed's address) makes relative links absolute.
     """
     if not content or not content.strip():
         raise SourceError(source_id, "not an RSS or Atom feed (empty response)")
+    if is_json_feed(content, content_type):
+        return parse_json_feed(
+            content, source_id=source_id, section=section, zone=zone,
+            content_type=content_type, base_url=base_url,
+        )  # fmt: skip
     text = decode_feed(content, content_type)
     check_xml_safety(text, source_id)
     document = to_utf8_document(text)

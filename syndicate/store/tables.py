@@ -91,6 +91,20 @@ articles = sa.Table(
     sqlite_autoincrement=True,
 )
 
+
+def newest_time() -> sa.ColumnElement[datetime]:
+    """An article's time in feeds and editions: published, else updated, else first seen."""
+    return sa.func.coalesce(
+        articles.c.published_at, articles.c.updated_at, articles.c.first_seen_at
+    )
+
+
+# Feeds read the newest articles by this order (all, of a section or of a source):
+# indexed, so a feed write at 100,000 articles reads 50 index entries, not a sort of all.
+sa.Index("ix_articles_newest", newest_time(), articles.c.id)
+sa.Index("ix_articles_section_newest", articles.c.section_id, newest_time(), articles.c.id)
+sa.Index("ix_articles_source_newest", articles.c.source_id, newest_time(), articles.c.id)
+
 source_states = sa.Table(
     "source_states",
     metadata,

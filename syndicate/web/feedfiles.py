@@ -1,5 +1,8 @@
 """``/feeds/<file>``: the files ``syndicate feeds`` writes, served fast and cache-friendly.
 
+The folder is served at ``feeds.url_path`` (``feeds/`` unless configured), the
+path every feed's self link names.
+
 Each request costs one ``stat``: a file's bytes, strong ``ETag`` (a hash of its
 content), ``Last-Modified`` and gzip form are kept in memory until its
 (mtime, size, inode) changes, which is when ``syndicate feeds`` replaced it.
@@ -28,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 from syndicate.web.conditional import accepts_gzip, not_modified
 from syndicate.web.context import WebContext
 
-FEEDS_ROUTE = "/feeds/{name:path}"
+FEEDS_ROUTE = "/{prefix}{{name:path}}"
 MEDIA_TYPES = (
     (".rss.xml", b"application/rss+xml; charset=utf-8"),
     (".atom.xml", b"application/atom+xml; charset=utf-8"),
@@ -201,7 +204,8 @@ async def send_response(
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
-    """The feed files route over ``feeds.output``."""
+    """The feed files route: ``feeds.output`` served at ``feeds.url_path``."""
     folder = ctx.config.resolve(ctx.config.feeds.output)
     cache_control = ctx.config.web.feeds_cache_control.encode("ascii")
-    return [Route(FEEDS_ROUTE, FeedFiles(folder, cache_control), methods=["GET", "HEAD"])]
+    path = FEEDS_ROUTE.format(prefix=ctx.config.feeds.url_path)
+    return [Route(path, FeedFiles(folder, cache_control), methods=["GET", "HEAD"])]

@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Route
 
-from syndicate.feeds import FEEDS_PATH, OPML_FILE, FeedSpec, feed_specs
+from syndicate.feeds import OPML_FILE, FeedSpec, feed_specs
 from syndicate.web.context import WebContext
 from syndicate.web.pages import context_of, render_page
 
-FORMAT_NAMES = {"rss": "RSS", "atom": "Atom"}
+FORMAT_NAMES = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,10 @@ def feed_rows(ctx: WebContext) -> list[FeedRow]:
 def feed_link(ctx: WebContext, spec: FeedSpec) -> FeedLink:
     """The index's link to one feed file (site-relative, so it works behind any host)."""
     return FeedLink(
-        spec.title, FORMAT_NAMES[spec.fmt], spec.media_type, ctx.href(FEEDS_PATH + spec.file_name)
+        spec.title,
+        FORMAT_NAMES[spec.fmt],
+        spec.media_type,
+        ctx.href(ctx.config.feeds.url_path + spec.file_name),
     )
 
 
@@ -61,7 +64,8 @@ def index(request: Request) -> HTMLResponse:
     """The digests one can subscribe to and the feeds one can follow."""
     ctx = context_of(request)
     folder = ctx.config.resolve(ctx.config.feeds.output)
-    opml = ctx.href(FEEDS_PATH + OPML_FILE) if (folder / OPML_FILE).is_file() else None
+    opml_href = ctx.href(ctx.config.feeds.url_path + OPML_FILE)
+    opml = opml_href if (folder / OPML_FILE).is_file() else None
     context = {
         "digests": [{"id": d.id, "title": d.title} for d in ctx.config.digests],
         "feeds": feed_rows(ctx),
