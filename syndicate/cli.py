@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__, cli_articles, cli_ops
+from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__, cli_articles, cli_data, cli_ops
 from syndicate.cli_base import EXIT_ERROR, EXIT_PARTIAL, Context, errors_to_exit, fail, pass_ctx
 from syndicate.errors import ConfigError, EditionNotDue
 
@@ -667,6 +667,8 @@ def _web_store(ctx: Context) -> Store:
 cli.add_command(cli_ops.sends)
 cli.add_command(cli_ops.editions)
 cli.add_command(cli_articles.articles)
+cli.add_command(cli_data.export_command)
+cli.add_command(cli_data.import_command)
 
 
 def main() -> None:
