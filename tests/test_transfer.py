@@ -227,3 +227,36 @@ def test_a_store_holding_rows_is_refused_unless_replace(
     assert replaced.returncode == 0, replaced.stderr
     with Store(store_url) as store:
         assert store.held_rows()["articles"] == 10
+
+
+def test_migrating_keeps_stored_ids_and_keys_stored_stories(store_url: str) -> None:
+    """Articles stored before revision 0007 keep their (ingest-day) ids and become matchable."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from syndicate.store.migrations import alembic_config
+
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0005")
+            conn.execute(sa.text(
+                "INSERT INTO articles (source_id, guid, key_hash, public_id, url, title, "
+                "section_id, summary_html, content_html, author, categories, image_url, "
+                "first_seen_at, changed_at, content_hash) VALUES ('yna', 'g1', :key, "
+                "'tag:news.example.kr,2025-03-01:yna/0123456789abcdef', "
+                "'https://m.news.example.kr/a/1?utm_source=x', '[속보] 반도체 수출 역대 최대', "
+                "'it', '', '', '', '[]', '', :when, :when, :hash)"
+            ), {"key": "k" * 64, "hash": "h" * 64, "when": MONDAY})  # fmt: skip
+    finally:
+        engine.dispose()
+    with Store(store_url) as store:
+        store.upgrade()
+        (kept,) = store.latest_articles()
+        assert kept.public_id == "tag:news.example.kr,2025-03-01:yna/0123456789abcdef"
+        twin = kept.__class__(
+            "kbs", "k1", "https://news.example.kr/a/1", "다른 제목의 같은 기사", "it"
+        )
+        result = store.upsert_articles([twin], tag_authority="news.example.kr", now=MONDAY)
+        assert (result.new, result.duplicates) == (0, 1)
+        assert [e.sources for e in store.list_articles()] == [("yna", "kbs")]
