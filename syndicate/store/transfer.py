@@ -11,7 +11,7 @@ they expire within days or are made again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -71,31 +71,71 @@ def _parents(table: sa.Table) -> list[tuple[str, sa.Table, str]]:
     return [(fk.parent.name, fk.column.table, fk.column.name) for fk in table.foreign_keys]
 
 
-def _value(column: sa.Column[Any], raw: Any) -> Any:
+def _when(raw: Any) -> datetime:
+    if not isinstance(raw, str):
+        raise ValueError("expected a date and time such as 2026-11-29T07:00:00+00:00")
+    when = datetime.fromisoformat(raw)
+    if when.tzinfo is None:
+        raise ValueError(f"{raw!r} has no UTC offset")
+    return when
+
+
+def _whole(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ValueError(f"expected a whole number, not {raw!r}")
+    return raw
+
+
+def _text(length: int | None) -> Callable[[Any], str]:
+    def text(raw: Any) -> str:
+        if not isinstance(raw, str):
+            raise ValueError(f"expected text, not {raw!r}")
+        if length is not None and len(raw) > length:
+            raise ValueError(f"longer than {length} characters")
+        return raw.replace("\x00", "")
+
+    return text
+
+
+def _any(raw: Any) -> Any:
+    return raw  # JSON columns take any JSON value
+
+
+class _Column(NamedTuple):
+    """How one column's JSON value is checked and converted."""
+
+    name: str
+    nullable: bool
+    convert: Callable[[Any], Any]
+
+
+def _columns(table: sa.Table) -> list[_Column]:
+    """The checkers of ``table``'s columns, chosen once per table."""
+    found: list[_Column] = []
+    for column in table.columns:
+        kind = column.type
+        convert: Callable[[Any], Any] = _any
+        if isinstance(kind, UTCDateTime):
+            convert = _when
+        elif isinstance(kind, sa.Integer):
+            convert = _whole
+        elif isinstance(kind, sa.String):
+            convert = _text(kind.length)
+        found.append(_Column(column.name, bool(column.nullable), convert))
+    return found
+
+
+COLUMNS: dict[str, list[_Column]] = {table.name: _columns(table) for table in TABLES}
+NAMES: dict[str, frozenset[str]] = {table.name: frozenset(table.columns.keys()) for table in TABLES}
+
+
+def _value(column: _Column, raw: Any) -> Any:
     """``raw`` (a JSON value) as ``column`` stores it; ValueError says what is wrong."""
     if raw is None:
         if not column.nullable:
             raise ValueError("must not be null")
         return None
-    kind = column.type
-    if isinstance(kind, UTCDateTime):
-        if not isinstance(raw, str):
-            raise ValueError("expected a date and time such as 2026-11-29T07:00:00+00:00")
-        when = datetime.fromisoformat(raw)
-        if when.tzinfo is None:
-            raise ValueError(f"{raw!r} has no UTC offset")
-        return when
-    if isinstance(kind, sa.Integer):
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise ValueError(f"expected a whole number, not {raw!r}")
-        return raw
-    if isinstance(kind, sa.String):
-        if not isinstance(raw, str):
-            raise ValueError(f"expected text, not {raw!r}")
-        if kind.length is not None and len(raw) > kind.length:
-            raise ValueError(f"longer than {kind.length} characters")
-        return raw.replace("\x00", "")
-    return raw  # JSON columns take any JSON value
+    return column.convert(raw)
 
 
 class _Importer:
@@ -125,11 +165,11 @@ class _Importer:
 
     def _checked(self, table: sa.Table, record: Record) -> dict[str, Any]:
         where = f"line {record.line}: {table.name}"
-        unknown = sorted(set(record.values) - set(table.columns.keys()))
+        unknown = sorted(record.values.keys() - NAMES[table.name])
         if unknown:
             raise BadRecord(f"{where}: no column {unknown[0]!r} in this version's {table.name}")
         values: dict[str, Any] = {}
-        for column in table.columns:
+        for column in COLUMNS[table.name]:
             try:
                 values[column.name] = _value(column, record.values.get(column.name))
             except ValueError as exc:
