@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from syndicate.store import ArticleEntry
 
 MAX_REASON = 2000
+"""Characters a takedown reason may have."""
 MAX_LIST = 100_000
+"""Most articles ``articles list --limit`` shows."""
 
 
 def operator_name() -> str:

@@ -16,6 +16,7 @@ from syndicate.config_fields import ConfigModel, DurationField, Flag, Line
 from syndicate.matching import FOLDED_HOSTS, TITLE_WINDOW, TRACKING_PARAMS, Matching
 
 MAX_TITLE_WINDOW = timedelta(days=14)
+"""The widest ``duplicates.title_window``."""
 
 
 def _id_date(value: Any) -> date:
@@ -30,6 +31,7 @@ def _id_date(value: Any) -> date:
 
 
 IdDate = Annotated[date, BeforeValidator(_id_date)]
+"""A date given as ``"YYYY-MM-DD"``."""
 
 
 def _host_prefix(value: str) -> str:
@@ -45,8 +47,10 @@ def _window(value: timedelta) -> timedelta:
 
 
 Window = Annotated[DurationField, AfterValidator(_window)]
+"""A duration of more than 0 and at most :data:`MAX_TITLE_WINDOW`."""
 
 HostPrefix = Annotated[Line, AfterValidator(_host_prefix)]
+"""One host label and a dot, such as ``m.``."""
 
 
 class DuplicatesConfig(ConfigModel):

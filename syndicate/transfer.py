@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from syndicate.store import Record, Store
 
 FORMAT = "syndicate-export"
+"""The ``type`` of an export's header line."""
 VERSION = 1
+"""The version of the export format this syndicate writes and reads."""
 
 
 class TransferError(SyndicateError):

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from syndicate.decide import BatchPlan, Candidate, Incoming, Stored, StoredKey
 from syndicate.store.tables import article_sources, articles
 
-CHUNK = 500  # keys per IN (...) query
+CHUNK = 500
+"""Keys per ``IN (...)`` query."""
 
 
 def _chunks(values: Sequence[str]) -> Iterable[list[str]]:

@@ -23,7 +23,9 @@ from syndicate.store.duplicates import sources_of
 from syndicate.store.tables import article_sources, articles, takedowns
 
 HIDE = "hide"
+"""``takedowns.action`` of a hide."""
 UNHIDE = "unhide"
+"""``takedowns.action`` of an unhide."""
 
 
 @dataclass(frozen=True)

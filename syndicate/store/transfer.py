@@ -40,6 +40,7 @@ TABLES: tuple[sa.Table, ...] = (
 """What an export holds, parents before the tables that refer to them."""
 
 KINDS: dict[str, sa.Table] = {table.name: table for table in TABLES}
+"""Record type (``type`` of a line) -> its table."""
 PARENTS = frozenset(fk.column.table.name for table in TABLES for fk in table.foreign_keys)
 """Tables other records refer to: their keys are remembered while importing."""
 BATCH = 1000
@@ -126,7 +127,9 @@ def _columns(table: sa.Table) -> list[_Column]:
 
 
 COLUMNS: dict[str, list[_Column]] = {table.name: _columns(table) for table in TABLES}
+"""Table name -> how each of its columns is checked."""
 NAMES: dict[str, frozenset[str]] = {table.name: frozenset(table.columns.keys()) for table in TABLES}
+"""Table name -> its column names."""
 
 
 def _value(column: _Column, raw: Any) -> Any:

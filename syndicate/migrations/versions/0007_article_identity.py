@@ -25,6 +25,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BATCH = 1000
+"""Articles keyed per statement while migrating."""
 
 
 def upgrade() -> None:
