@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__, cli_digest, cli_ops, cli_subscribers
+from syndicate import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG,
+    __version__,
+    cli_articles,
+    cli_data,
+    cli_digest,
+    cli_ops,
+    cli_subscribers,
+)
 from syndicate.cli_base import EXIT_ERROR, EXIT_PARTIAL, Context, errors_to_exit, pass_ctx
 from syndicate.cli_digest import print_digest
 from syndicate.errors import ConfigError
@@ -398,6 +407,9 @@ cli.add_command(cli_digest.digest)
 cli.add_command(cli_subscribers.subscribers)
 cli.add_command(cli_ops.sends)
 cli.add_command(cli_ops.editions)
+cli.add_command(cli_articles.articles)
+cli.add_command(cli_data.export_command)
+cli.add_command(cli_data.import_command)
 
 
 def main() -> None:

@@ -354,7 +354,10 @@ def _store_result(
     limit = config.collect.max_entries
     articles, skipped = normalize_batch(result.articles, ArticleOrigin.of(source), limit=limit)
     try:
-        counts = store.upsert_articles(articles, tag_authority=config.host, now=now)
+        counts = store.upsert_articles(
+            articles, tag_authority=config.host, id_date=config.id_date,
+            matching=config.duplicates.matching(), now=now,
+        )  # fmt: skip
     except SchemaOutOfDate:
         raise
     except StoreError as exc:

@@ -27,6 +27,7 @@ from pydantic import (
 
 from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, __version__
 from syndicate.addresses import normalize_address, parse_mailbox
+from syndicate.config_articles import DEFAULT_ID_DATE, DuplicatesConfig, IdDate
 from syndicate.config_digest import (
     DEFAULT_GRACE,
     DEFAULT_SIZE_BUDGET,
@@ -243,6 +244,8 @@ class Config(ConfigModel):
     logo: LogoConfig | None = None
     brand_color: BrandColor | None = None
     publisher: PublisherConfig | None = None
+    id_date: IdDate = DEFAULT_ID_DATE
+    duplicates: DuplicatesConfig = DuplicatesConfig()
     path: Path = Path(DEFAULT_CONFIG)
 
     @field_validator("public_base_url")

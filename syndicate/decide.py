@@ -3,8 +3,9 @@
 As lemon24/reader's ``Decider``: the store reads what it holds for the batch
 (``(source_id, key) -> (seq, content hash)``), :func:`plan_batch` decides which
 articles are new, updated or unchanged, and the store only writes the plan.
-Hashing the GUID and the content, minting public ids and de-duplicating a batch
-live here too.
+Hashing the GUID and the content, minting public ids, de-duplicating a batch,
+recognising the same story from another source (:func:`find_duplicate`) and
+clamping dates in the future live here too.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import NamedTuple
 
+from syndicate.matching import DEFAULT_MATCHING, Matching, title_key, url_key
 from syndicate.model import Article, UpsertResult, as_utc
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 StoredKey = tuple[str, str]
 """(source_id, key hash) of an article."""
@@ -31,11 +36,13 @@ class ArticleChange(StrEnum):
 
 
 class Incoming(NamedTuple):
-    """A collected article with its GUID hash (``key``) and content hash."""
+    """A collected article with its GUID hash (``key``), content hash and matching keys."""
 
     article: Article
     key: str
     content_hash: str
+    url_key: str | None = None
+    title_key: str | None = None
 
     @property
     def stored_key(self) -> StoredKey:
@@ -44,22 +51,51 @@ class Incoming(NamedTuple):
 
 
 class Stored(NamedTuple):
-    """The sequence and content hash of an article the store already holds."""
+    """The sequence and content hash of an article the store already holds.
+
+    ``alias``: the key is another source's copy of the article (``article_sources``),
+    whose content the first source owns.
+    """
 
     seq: int
     content_hash: str
+    first_seen_at: datetime | None = None
+    alias: bool = False
+
+
+class Candidate(NamedTuple):
+    """A stored article another source's article may duplicate (same URL or title key).
+
+    A negative ``seq`` names an article new in the same batch (``-1`` the first).
+    """
+
+    seq: int
+    source_id: str
+    url_key: str | None
+    title_key: str | None
+    when: datetime
 
 
 class BatchPlan(NamedTuple):
-    """What to write for one batch: rows to insert, rows to update, how many stay."""
+    """What to write for one batch: rows to insert, rows to update, how many stay.
+
+    ``duplicates`` are (sequence, article) pairs: another source's copy of a stored
+    article (a negative sequence: of ``new[-seq - 1]``), remembered as one more source.
+    """
 
     new: list[Incoming]
     updated: list[tuple[int, Incoming]]
     unchanged: int
+    duplicates: list[tuple[int, Incoming]]
 
     def result(self) -> UpsertResult:
         """The counts of this plan."""
-        return UpsertResult(new=len(self.new), updated=len(self.updated), unchanged=self.unchanged)
+        return UpsertResult(
+            new=len(self.new),
+            updated=len(self.updated),
+            unchanged=self.unchanged,
+            duplicates=len(self.duplicates),
+        )
 
 
 def key_hash(guid: str) -> str:
@@ -85,9 +121,27 @@ def content_hash(article: Article) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def mint_public_id(tag_authority: str, when: datetime, source_id: str, key: str) -> str:
-    """The permanent ``tag:`` URI of an article first seen at ``when`` (RFC 4151)."""
-    return f"tag:{tag_authority},{when:%Y-%m-%d}:{source_id}/{key[:16]}"
+def mint_public_id(tag_authority: str, id_date: date, source_id: str, key: str) -> str:
+    """The permanent ``tag:`` URI of an article (RFC 4151), from facts that never move.
+
+    ``tag_authority`` is the publisher's host, ``id_date`` the configured date
+    (never the day the article was collected), ``key`` the hash of its GUID (else
+    its canonical URL): collecting the same article into another store on another
+    day mints the same id.
+    """
+    return f"tag:{tag_authority},{id_date:%Y-%m-%d}:{source_id}/{key[:16]}"
+
+
+def clamp_dates(article: Article, seen: datetime) -> Article:
+    """``article`` with any publication or update time after ``seen`` moved back to it."""
+    published, updated = article.published_at, article.updated_at
+    if (published is None or published <= seen) and (updated is None or updated <= seen):
+        return article
+    return replace(
+        article,
+        published_at=None if published is None else min(published, seen),
+        updated_at=None if updated is None else min(updated, seen),
+    )
 
 
 def dedupe_batch(batch: Sequence[Article]) -> list[Article]:
@@ -98,37 +152,115 @@ def dedupe_batch(batch: Sequence[Article]) -> list[Article]:
     return list(unique.values())
 
 
-def prepare_batch(batch: Sequence[Article]) -> list[Incoming]:
+def prepare_article(article: Article, matching: Matching = DEFAULT_MATCHING) -> Incoming:
+    """One article hashed: its key, content hash and URL and title keys."""
+    return Incoming(
+        article,
+        key_hash(article.guid),
+        content_hash(article),
+        url_key(article.url, matching),
+        title_key(article.title),
+    )
+
+
+def prepare_batch(
+    batch: Sequence[Article], matching: Matching = DEFAULT_MATCHING
+) -> list[Incoming]:
     """The batch de-duplicated and hashed; ValueError naming the article that cannot be."""
     prepared: list[Incoming] = []
     for article in dedupe_batch(batch):
         try:
-            prepared.append(Incoming(article, key_hash(article.guid), content_hash(article)))
+            prepared.append(prepare_article(article, matching))
         except ValueError as exc:
             raise ValueError(f"article {article.source_id}/{article.guid}: {exc}") from exc
     return prepared
 
 
 def decide_article(incoming: Incoming, stored: Stored | None) -> ArticleChange:
-    """New when nothing is stored, updated when the content hash differs, else unchanged."""
+    """New when nothing is stored, updated when the content hash differs, else unchanged.
+
+    Another source's copy (``stored.alias``) is always unchanged: the first source
+    owns the content.
+    """
     if stored is None:
         return ArticleChange.NEW
-    if stored.content_hash == incoming.content_hash:
+    if stored.alias or stored.content_hash == incoming.content_hash:
         return ArticleChange.UNCHANGED
     return ArticleChange.UPDATED
 
 
-def plan_batch(prepared: Sequence[Incoming], stored: Mapping[StoredKey, Stored]) -> BatchPlan:
-    """Decide every article of a prepared batch against what the store holds."""
-    plan = BatchPlan(new=[], updated=[], unchanged=0)
-    unchanged = 0
+def story_time(article: Article, seen: datetime) -> datetime:
+    """When a story happened, for matching titles: published, else updated, else ``seen``."""
+    return article.published_at or article.updated_at or seen
+
+
+def find_duplicate(
+    incoming: Incoming, when: datetime, candidates: Sequence[Candidate], matching: Matching
+) -> int | None:
+    """The sequence of the article ``incoming`` repeats from another source, if any.
+
+    The same URL key matches at any distance in time; the same title key only
+    within ``matching.title_window`` of ``when``. URL matches win, then the oldest.
+    """
+    others = [c for c in candidates if c.source_id != incoming.article.source_id]
+    if incoming.url_key is not None:
+        for candidate in others:
+            if candidate.url_key == incoming.url_key:
+                return candidate.seq
+    if incoming.title_key is not None:
+        for candidate in others:
+            close = abs(candidate.when - when) <= matching.title_window
+            if candidate.title_key == incoming.title_key and close:
+                return candidate.seq
+    return None
+
+
+def plan_batch(
+    prepared: Sequence[Incoming],
+    stored: Mapping[StoredKey, Stored],
+    candidates: Sequence[Candidate] = (),
+    *,
+    now: datetime | None = None,
+    matching: Matching = DEFAULT_MATCHING,
+) -> BatchPlan:
+    """Decide every article of a prepared batch against what the store holds.
+
+    Dates after ``now`` (for a new article) or after the stored first-seen time
+    are clamped to it; a new article repeating a ``candidate`` (or an article new
+    earlier in the batch) of another source becomes a duplicate of it.
+    """
+    plan = BatchPlan(new=[], updated=[], unchanged=0, duplicates=[])
+    pool, unchanged = sorted(candidates, key=lambda c: abs(c.seq)), 0
     for incoming in prepared:
         held = stored.get(incoming.stored_key)
         change = decide_article(incoming, held)
-        if change is ArticleChange.NEW:
-            plan.new.append(incoming)
-        elif held is not None and change is ArticleChange.UPDATED:
-            plan.updated.append((held.seq, incoming))
-        else:
+        if held is not None and change is ArticleChange.UPDATED:
+            seen = held.first_seen_at or now
+            article = incoming.article if seen is None else clamp_dates(incoming.article, seen)
+            plan.updated.append((held.seq, incoming._replace(article=article)))
+        elif change is not ArticleChange.NEW:
             unchanged += 1
+        else:
+            _plan_new(plan, pool, incoming, now, matching)
     return plan._replace(unchanged=unchanged)
+
+
+def _plan_new(
+    plan: BatchPlan,
+    pool: list[Candidate],
+    incoming: Incoming,
+    now: datetime | None,
+    matching: Matching,
+) -> None:
+    """Add a new article to ``plan``: as a duplicate of a candidate, else as new."""
+    article = incoming.article if now is None else clamp_dates(incoming.article, now)
+    incoming = incoming._replace(article=article)
+    when = story_time(article, now or _EPOCH)
+    if matching.enabled:
+        target = find_duplicate(incoming, when, pool, matching)
+        if target is not None:
+            plan.duplicates.append((target, incoming))
+            return
+    plan.new.append(incoming)
+    seq = -len(plan.new)
+    pool.append(Candidate(seq, article.source_id, incoming.url_key, incoming.title_key, when))

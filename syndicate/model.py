@@ -536,8 +536,13 @@ class SourceState:
 
 @dataclass(frozen=True)
 class UpsertResult:
-    """Counts from storing a batch of articles."""
+    """Counts from storing a batch of articles.
+
+    ``duplicates``: articles another source had already given (stored once, this
+    source remembered beside the first).
+    """
 
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    duplicates: int = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -76,10 +76,10 @@ def test_content_hash_ignores_the_guid_and_the_source_and_the_zone_of_a_time() -
     assert content_hash(moved) == content_hash(original)
 
 
-def test_public_id_is_a_tag_uri_of_the_first_seen_day_and_the_key() -> None:
+def test_public_id_is_a_tag_uri_of_the_configured_date_and_the_key() -> None:
     key = key_hash("a1")
-    minted = mint_public_id("news.example.kr", T0, "inews", key)
-    assert minted == f"tag:news.example.kr,2025-03-01:inews/{key[:16]}"
+    minted = mint_public_id("news.example.kr", date(2024, 5, 1), "inews", key)
+    assert minted == f"tag:news.example.kr,2024-05-01:inews/{key[:16]}"
 
 
 def test_dedupe_keeps_the_last_of_each_source_and_guid_in_first_seen_order() -> None:

@@ -27,6 +27,7 @@ SCHEMA = json.loads(
     (Path(__file__).parent / "data" / "jsonfeed" / "jsonfeed-1.1.schema.json").read_text("utf-8")
 )
 BASE = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)
+SEEN = BASE + timedelta(days=1)  # collected after publication: no date is clamped
 ATOM = "{http://www.w3.org/2005/Atom}"
 AUTHORITY = "news.example.kr"
 
@@ -80,7 +81,7 @@ def test_json_feeds_per_section_and_combined_follow_the_schema(
 ) -> None:
     config = make_config(write_config)
     store.upsert_articles(
-        [collected(1), collected(2, "economy"), collected(3)], tag_authority=AUTHORITY, now=BASE
+        [collected(1), collected(2, "economy"), collected(3)], tag_authority=AUTHORITY, now=SEEN
     )
     report = write_feeds(config, store)
     assert report.failed == {}
@@ -114,7 +115,7 @@ def test_json_feeds_per_section_and_combined_follow_the_schema(
 
 def test_json_feed_ids_match_the_xml_feeds(write_config: Callable[..., Path], store: Store) -> None:
     config = make_config(write_config)
-    store.upsert_articles([collected(1), collected(3)], tag_authority=AUTHORITY, now=BASE)
+    store.upsert_articles([collected(1), collected(3)], tag_authority=AUTHORITY, now=SEEN)
     write_feeds(config, store)
     folder = config.resolve(config.feeds.output)
     atom_ids = [e.id for e in feedparser.parse((folder / "it.atom.xml").read_bytes()).entries]
@@ -172,7 +173,7 @@ def test_every_feed_names_the_url_it_is_served_at_and_its_hubs(
 ) -> None:
     hubs = ["https://hub.example.net/", "https://pubsubhubbub.appspot.com/"]
     config = make_config(write_config, url_path="/syndication/news/", hubs=hubs)
-    store.upsert_articles([collected(1)], tag_authority=AUTHORITY, now=BASE)
+    store.upsert_articles([collected(1)], tag_authority=AUTHORITY, now=SEEN)
     write_feeds(config, store)
     folder = config.resolve(config.feeds.output)
     specs = feed_specs(config)
@@ -209,7 +210,7 @@ def test_per_source_feeds_hold_only_that_source(
             feeds={"output": "public/feeds", "per_source": True, "formats": ["json", "rss"]},
         )
     )
-    store.upsert_articles([collected(n) for n in range(1, 6)], tag_authority=AUTHORITY, now=BASE)
+    store.upsert_articles([collected(n) for n in range(1, 6)], tag_authority=AUTHORITY, now=SEEN)
     report = write_feeds(config, store)
     assert report.failed == {}
     wire = json_feed(config, "source.wire.feed.json")
@@ -243,7 +244,7 @@ def test_nothing_moved_nothing_rendered_and_an_update_rewrites_its_feeds(
     with Store(store_url) as store:
         store.upgrade()
         batch = [collected(1), collected(2, "economy"), collected(3)]
-        store.upsert_articles(batch, tag_authority=AUTHORITY, now=BASE)
+        store.upsert_articles(batch, tag_authority=AUTHORITY, now=SEEN)
         rendered = count_renders(monkeypatch)
         first = write_feeds(config, store)
         assert len(rendered) == 12 and first.skipped == 0
@@ -267,7 +268,7 @@ def test_nothing_moved_nothing_rendered_and_an_update_rewrites_its_feeds(
 def test_a_changed_setting_or_a_deleted_file_renders_again(
     write_config: Callable[..., Path], store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.upsert_articles([collected(1)], tag_authority=AUTHORITY, now=BASE)
+    store.upsert_articles([collected(1)], tag_authority=AUTHORITY, now=SEEN)
     write_feeds(make_config(write_config), store)
     rendered = count_renders(monkeypatch)
     config = make_config(write_config, title="새 이름")
@@ -310,7 +311,7 @@ def test_hub_is_pinged_for_changed_feeds_and_a_failed_ping_is_retried(
     HubHandler.pings, HubHandler.status = [], 503
     hub = serve_http(HubHandler) + "hub"
     config = make_config(write_config, formats=["atom", "json"], per_section=False, hubs=[hub])
-    store.upsert_articles([collected(1)], tag_authority=AUTHORITY, now=BASE)
+    store.upsert_articles([collected(1)], tag_authority=AUTHORITY, now=SEEN)
     topics = [f"https://news.example.kr/feeds/all.{s}" for s in ("atom.xml", "feed.json")]
 
     failing = write_feeds(config, store)
@@ -336,7 +337,7 @@ def test_unreachable_hub_never_blocks_writing(
 
     hub = f"http://127.0.0.1:{free_port()}/"
     config = make_config(write_config, hubs=[hub])
-    store.upsert_articles([collected(1)], tag_authority=AUTHORITY, now=BASE)
+    store.upsert_articles([collected(1)], tag_authority=AUTHORITY, now=SEEN)
     report = write_feeds(config, store)
     assert len(report.written) == 13 and report.failed == {}
     assert len(report.pings_failed) == 12

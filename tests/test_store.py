@@ -6,7 +6,7 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from syndicate.store import Store, migrations, tables
 SEOUL = ZoneInfo("Asia/Seoul")
 T0 = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
 TAG = "news.example.kr"
+ID_DATE = date(2024, 5, 1)
 
 
 @pytest.fixture
@@ -197,12 +198,12 @@ def test_source_state_round_trip(store: Store) -> None:
 
 def test_upsert_new_updated_unchanged(store: Store) -> None:
     first = store.upsert_articles(
-        [make_article("a1"), make_article("a2")], tag_authority=TAG, now=T0
+        [make_article("a1"), make_article("a2")], tag_authority=TAG, id_date=ID_DATE, now=T0
     )
     assert (first.new, first.updated, first.unchanged) == (2, 0, 0)
     original = store.latest_articles(limit=1)[0]
     digest = hashlib.sha256(original.guid.encode()).hexdigest()[:16]
-    assert original.public_id == f"tag:{TAG},2025-03-01:inews/{digest}"
+    assert original.public_id == f"tag:{TAG},2024-05-01:inews/{digest}"  # not the day seen
     assert original.first_seen_at == T0
 
     later = T0 + timedelta(days=3)
@@ -238,7 +239,10 @@ def test_same_guid_twice_in_a_batch_counts_once_last_wins(store: Store) -> None:
 
 def test_guid_is_scoped_by_source_and_may_be_long(store: Store) -> None:
     long_guid = "https://www.example.kr/view?" + "x" * 5000
-    batch = [make_article(long_guid), make_article(long_guid, source_id="other")]
+    other = make_article(
+        long_guid, source_id="other", url="https://other.example.kr/1", title="다른 곳의 다른 기사"
+    )
+    batch = [make_article(long_guid), other]
     assert store.upsert_articles(batch, tag_authority=TAG).new == 2
     again = store.upsert_articles(batch, tag_authority=TAG)
     assert again.unchanged == 2

@@ -5,6 +5,9 @@ aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
 
 * :mod:`.migrations` — schema upgrade, revisions, ``alembic check``;
 * :mod:`.articles` — articles and source states;
+* :mod:`.duplicates` — the same story from several sources (candidates, further sources);
+* :mod:`.takedowns` — hiding and unhiding articles, the article listing of ops;
+* :mod:`.transfer` — every row that matters, exported as records and imported back;
 * :mod:`.audience` — subscribers and subscriptions (unsubscribing, preferences);
 * :mod:`.consent` — confirmation requests, rate counters, generated secrets;
 * :mod:`.imports` — subscriptions read and written in bulk (``subscribers import``);
@@ -29,18 +32,33 @@ from syndicate.store.imports import ImportsMixin, SubscriptionEntry
 from syndicate.store.migrations import SchemaMixin
 from syndicate.store.operator import EditionCounts, OperatorMixin, SendEntry
 from syndicate.store.outcomes import OutcomesMixin
+from syndicate.store.takedowns import ArticleEntry, ArticleNotFound, Takedown, TakedownsMixin
+from syndicate.store.transfer import BadRecord, Record, TransferMixin
 
-__all__ = ["EditionCounts", "EditionEntry", "SendEntry", "Store", "SubscriptionEntry"]
+__all__ = [
+    "ArticleEntry",
+    "ArticleNotFound",
+    "BadRecord",
+    "EditionCounts",
+    "EditionEntry",
+    "Record",
+    "SendEntry",
+    "Store",
+    "SubscriptionEntry",
+    "Takedown",
+]
 
 
 class Store(
     SchemaMixin,
     ArticlesMixin,
+    TakedownsMixin,
     AudienceMixin,
     ImportsMixin,
     ConsentMixin,
     OutcomesMixin,
     OperatorMixin,
+    TransferMixin,
 ):
     """The database of syndicate: articles, sources, subscribers, consent, editions, sends.
 

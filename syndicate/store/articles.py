@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from syndicate import DEFAULT_ID_DATE
 from syndicate.decide import (
     BatchPlan,
     Incoming,
@@ -23,8 +24,10 @@ from syndicate.decide import (
     plan_batch,
     prepare_batch,
 )
+from syndicate.matching import DEFAULT_MATCHING, Matching
 from syndicate.model import Article, SourceState, UpsertResult, as_utc
 from syndicate.store.base import StoreBase, now_or, opt_utc
+from syndicate.store.duplicates import duplicate_candidates, stored_aliases, write_duplicates
 from syndicate.store.tables import articles, newest_time, source_states
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,8 @@ def article_values(incoming: Incoming) -> dict[str, Any]:
         "published_at": article.published_at,
         "updated_at": article.updated_at,
         "content_hash": incoming.content_hash,
+        "url_key": incoming.url_key,
+        "title_key": incoming.title_key,
     }
 
 
@@ -58,7 +63,9 @@ def stored_article_hashes(
     for source_id, key in keys:
         by_source.setdefault(source_id, []).append(key)
     found: dict[StoredKey, Stored] = {}
-    columns = (articles.c.id, articles.c.key_hash, articles.c.content_hash)
+    columns = (
+        articles.c.id, articles.c.key_hash, articles.c.content_hash, articles.c.first_seen_at
+    )  # fmt: skip
     for source_id, hashes in by_source.items():
         for start in range(0, len(hashes), KEY_CHUNK):
             chunk = hashes[start : start + KEY_CHUNK]
@@ -66,18 +73,22 @@ def stored_article_hashes(
                 articles.c.source_id == source_id, articles.c.key_hash.in_(chunk)
             )
             for row in conn.execute(query):
-                found[(source_id, row.key_hash)] = Stored(int(row.id), row.content_hash)
+                found[(source_id, row.key_hash)] = Stored(
+                    int(row.id), row.content_hash, row.first_seen_at
+                )
     return found
 
 
-def new_article_row(incoming: Incoming, tag_authority: str, when: datetime) -> dict[str, Any]:
-    """Column values of a new article, with its public id minted from ``when``."""
+def new_article_row(
+    incoming: Incoming, tag_authority: str, id_date: date, when: datetime
+) -> dict[str, Any]:
+    """Column values of a new article first seen at ``when``, with its public id minted."""
     article, key = incoming.article, incoming.key
     return article_values(incoming) | {
         "source_id": article.source_id,
         "guid": no_nul(article.guid),
         "key_hash": key,
-        "public_id": mint_public_id(tag_authority, when, article.source_id, key),
+        "public_id": mint_public_id(tag_authority, id_date, article.source_id, key),
         "first_seen_at": when,
         "changed_at": when,
     }
@@ -134,7 +145,8 @@ def feed_query(
 
     ``section_id``, ``source_id`` and ``limit`` are values or bound parameters.
     """
-    query = sa.select(*columns).order_by(*newest_first()).limit(limit)
+    query = sa.select(*columns).where(articles.c.hidden_at.is_(None))
+    query = query.order_by(*newest_first()).limit(limit)
     if section_id is not None:
         query = query.where(articles.c.section_id == section_id)
     if source_id is not None:
@@ -191,22 +203,35 @@ class ArticlesMixin(StoreBase):
         self._retry_on_conflict(save)
 
     def upsert_articles(
-        self, articles: Sequence[Article], *, tag_authority: str, now: datetime | None = None
+        self,
+        articles: Sequence[Article],
+        *,
+        tag_authority: str,
+        id_date: date = DEFAULT_ID_DATE,
+        matching: Matching = DEFAULT_MATCHING,
+        now: datetime | None = None,
     ) -> UpsertResult:
-        """Store a batch of collected articles in one transaction; count new/updated/unchanged.
+        """Store a batch of collected articles in one transaction; count what happened.
 
-        Articles match on (source_id, guid). New ones get their ingest sequence,
-        ``first_seen_at`` and ``public_id`` (never changed later); known ones are
-        updated only when their content hash changed.
+        Articles match on (source_id, guid), including the further sources of a
+        stored story. New ones get their ingest sequence, ``first_seen_at`` and a
+        ``public_id`` minted from ``tag_authority`` and ``id_date`` (never changed
+        later); known ones are updated only when their content hash changed; one
+        repeating another source's article (``matching``) is remembered as a
+        further source of it. The decisions are :func:`syndicate.decide.plan_batch`'s.
         """
         when = now_or(now)
-        prepared = prepare_batch(articles)
+        prepared = prepare_batch(articles, matching)
 
         def upsert() -> UpsertResult:
             with self._tx(write=True) as conn:
-                stored = stored_article_hashes(conn, (item.stored_key for item in prepared))
-                plan = plan_batch(prepared, stored)
-                self._write_plan(conn, plan, tag_authority, when)
+                keys = [item.stored_key for item in prepared]
+                stored = stored_article_hashes(conn, keys)
+                stored |= stored_aliases(conn, [k for k in keys if k not in stored])
+                fresh = [item for item in prepared if item.stored_key not in stored]
+                candidates = duplicate_candidates(conn, fresh) if matching.enabled else []
+                plan = plan_batch(prepared, stored, candidates, now=when, matching=matching)
+                self._write_plan(conn, plan, (tag_authority, id_date), when)
             return plan.result()
 
         result = self._retry_on_conflict(upsert)
@@ -215,14 +240,20 @@ class ArticlesMixin(StoreBase):
 
     @staticmethod
     def _write_plan(
-        conn: sa.Connection, plan: BatchPlan, tag_authority: str, when: datetime
+        conn: sa.Connection, plan: BatchPlan, tagging: tuple[str, date], when: datetime
     ) -> None:
         for seq, incoming in plan.updated:
             values = article_values(incoming) | {"changed_at": when}
             conn.execute(articles.update().where(articles.c.id == seq).values(values))
         if plan.new:
-            rows = [new_article_row(incoming, tag_authority, when) for incoming in plan.new]
+            rows = [new_article_row(incoming, *tagging, when) for incoming in plan.new]
             conn.execute(articles.insert(), rows)
+        if plan.duplicates:
+            new_seqs: list[int] = []
+            if any(target < 0 for target, _ in plan.duplicates):
+                ids = stored_article_hashes(conn, [item.stored_key for item in plan.new])
+                new_seqs = [ids[item.stored_key].seq for item in plan.new]
+            write_duplicates(conn, plan, new_seqs, when)
 
     def get_article(self, seq: int) -> Article | None:
         """The stored article with ingest sequence ``seq``, if any."""
@@ -233,7 +264,7 @@ class ArticlesMixin(StoreBase):
     def latest_articles(
         self, *, section_id: str | None = None, source_id: str | None = None, limit: int = 50
     ) -> list[Article]:
-        """Up to ``limit`` articles, newest first, optionally of one section and/or source."""
+        """Up to ``limit`` shown (not hidden) articles, newest first, of a section and/or source."""
         query = feed_query([articles], section_id, source_id, limit)
         with self._tx() as conn:
             return [row_article(row) for row in conn.execute(query)]
@@ -277,7 +308,7 @@ class ArticlesMixin(StoreBase):
         after_seq: int | None = None,
         since: datetime | None = None,
     ) -> list[Article]:
-        """Candidates for an edition, newest first.
+        """Candidates for an edition, newest first; hidden articles never are.
 
         Articles with ``seq <= upto_seq`` in ``section_ids``, and either after the
         previous edition's cutoff (``after_seq``) or, for a first edition, first
@@ -285,7 +316,11 @@ class ArticlesMixin(StoreBase):
         """
         if not section_ids:
             return []
-        conditions = [articles.c.id <= upto_seq, articles.c.section_id.in_(list(section_ids))]
+        conditions = [
+            articles.c.id <= upto_seq,
+            articles.c.section_id.in_(list(section_ids)),
+            articles.c.hidden_at.is_(None),
+        ]
         if after_seq is not None:
             conditions.append(articles.c.id > after_seq)
         elif since is not None:

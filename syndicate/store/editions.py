@@ -40,12 +40,12 @@ class EditionEntry:
 
 
 def load_edition(conn: sa.Connection, row: sa.Row[Any]) -> Edition:
-    """An edition row with its frozen articles in position order."""
+    """An edition row with its frozen articles in position order (hidden ones left out)."""
     joined = edition_articles.join(articles, edition_articles.c.article_id == articles.c.id)
     query = (
         sa.select(articles)
         .select_from(joined)
-        .where(edition_articles.c.edition_id == row.id)
+        .where(edition_articles.c.edition_id == row.id, articles.c.hidden_at.is_(None))
         .order_by(edition_articles.c.position)
     )
     frozen = tuple(row_article(item) for item in conn.execute(query))
@@ -105,12 +105,13 @@ class EditionsMixin(StoreBase):
     def list_editions(
         self, digest_ids: Sequence[str], *, limit: int, offset: int = 0
     ) -> list[EditionEntry]:
-        """Editions of ``digest_ids`` with at least one article, newest slot first."""
+        """Editions of ``digest_ids`` with at least one shown article, newest slot first."""
         count = sa.func.count(edition_articles.c.article_id).label("article_count")
         query = (
             sa.select(editions.c.id, editions.c.digest_id, editions.c.slot, count)
             .join(edition_articles, edition_articles.c.edition_id == editions.c.id)
-            .where(editions.c.digest_id.in_(list(digest_ids)))
+            .join(articles, edition_articles.c.article_id == articles.c.id)
+            .where(editions.c.digest_id.in_(list(digest_ids)), articles.c.hidden_at.is_(None))
             .group_by(editions.c.id, editions.c.digest_id, editions.c.slot)
             .order_by(editions.c.slot.desc(), editions.c.id.desc())
             .limit(limit)
@@ -121,11 +122,12 @@ class EditionsMixin(StoreBase):
         return [EditionEntry(int(r.id), r.digest_id, r.slot, int(r.article_count)) for r in rows]
 
     def count_editions(self, digest_ids: Sequence[str]) -> int:
-        """How many editions of ``digest_ids`` have at least one article."""
+        """How many editions of ``digest_ids`` have at least one shown article."""
         query = (
             sa.select(sa.func.count(sa.distinct(edition_articles.c.edition_id)))
             .join(editions, edition_articles.c.edition_id == editions.c.id)
-            .where(editions.c.digest_id.in_(list(digest_ids)))
+            .join(articles, edition_articles.c.article_id == articles.c.id)
+            .where(editions.c.digest_id.in_(list(digest_ids)), articles.c.hidden_at.is_(None))
         )
         with self._tx() as conn:
             return int(conn.execute(query).scalar_one())

@@ -84,10 +84,17 @@ articles = sa.Table(
     _ts("first_seen_at", nullable=False),
     _ts("changed_at", nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
+    # Matching across sources (syndicate.matching): hashes of the normalised URL and title.
+    sa.Column("url_key", sa.String(64)),
+    sa.Column("title_key", sa.String(64)),
+    # Set while the article is taken down (the story is in ``takedowns``).
+    _ts("hidden_at"),
     sa.UniqueConstraint("source_id", "key_hash"),
     sa.UniqueConstraint("public_id"),
     sa.Index(None, "section_id", "published_at"),
     sa.Index(None, "first_seen_at"),
+    sa.Index(None, "url_key"),
+    sa.Index(None, "title_key"),
     sqlite_autoincrement=True,
 )
 
@@ -104,6 +111,32 @@ def newest_time() -> sa.ColumnElement[datetime]:
 sa.Index("ix_articles_newest", newest_time(), articles.c.id)
 sa.Index("ix_articles_section_newest", articles.c.section_id, newest_time(), articles.c.id)
 sa.Index("ix_articles_source_newest", articles.c.source_id, newest_time(), articles.c.id)
+
+# Further sources of a stored article: the same story given by another source.
+article_sources = sa.Table(
+    "article_sources",
+    metadata,
+    sa.Column("source_id", sa.String(200), primary_key=True),
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id"), nullable=False),
+    sa.Column("guid", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    _ts("first_seen_at", nullable=False),
+    sa.Index(None, "article_id"),
+)
+
+# Every hide and unhide of an article: what, why, who, when.
+takedowns = sa.Table(
+    "takedowns",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id"), nullable=False),
+    sa.Column("action", sa.String(10), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    _ts("at", nullable=False),
+    sa.Index(None, "article_id"),
+)
 
 source_states = sa.Table(
     "source_states",

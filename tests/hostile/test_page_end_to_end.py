@@ -18,7 +18,9 @@ from syndicate.sanitize import html_to_text
 from syndicate.subscribers import import_subscribers
 from tests.extract_truth import PAGES
 
-FRIDAY_0800 = datetime(2023, 6, 8, 23, 0, tzinfo=UTC)  # 2023-06-09 08:00 in Seoul
+# 2023-06-09 12:00 in Seoul: after both pages' publication times (a date later than
+# the time an article is first seen is clamped to it)
+FRIDAY_NOON = datetime(2023, 6, 9, 3, 0, tzinfo=UTC)
 
 
 def test_page_source_into_feeds_and_digest(
@@ -36,7 +38,7 @@ def test_page_source_into_feeds_and_digest(
     source = {"id": "inews", "kind": "page", "location": base + "section.html", "section": "it",
               "pages": {"select": "ul.list a", "delay": 0},
               "rules": [{"category": "정치", "section": "society"}]}  # fmt: skip
-    digests = [{"id": "morning", "title": "아침 브리핑", "schedule": "0 8 * * *",
+    digests = [{"id": "morning", "title": "아침 브리핑", "schedule": "0 12 * * *",
                 "first_window": "7d", "sender": "뉴스 <news@news.example.kr>",
                 "delivery": {"kind": "file", "folder": "outbox"}}]  # fmt: skip
     config = load_config(write_config(sources=[source], digests=digests))
@@ -47,7 +49,7 @@ def test_page_source_into_feeds_and_digest(
     )
     store = pipeline.open_store(config)
     import_subscribers(config, store, tmp_path / "subs.csv")
-    report = pipeline.run_once(config, store, now=FRIDAY_0800)
+    report = pipeline.run_once(config, store, now=FRIDAY_NOON)
     assert [o.error for o in report.sources] == [None] and report.sources[0].new == 2
 
     stored = {a.title: a for a in store.latest_articles()}

@@ -1,0 +1,92 @@
+"""The same story from several sources: what the store reads and writes for it.
+
+:mod:`syndicate.decide` decides whether an incoming article repeats a stored
+one (:func:`~syndicate.decide.find_duplicate`); these functions read the
+candidates (articles with the same URL or title key), the further sources
+already remembered (``article_sources``), and write the plan's duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from syndicate.decide import BatchPlan, Candidate, Incoming, Stored, StoredKey
+from syndicate.store.tables import article_sources, articles
+
+CHUNK = 500
+"""Keys per ``IN (...)`` query."""
+
+
+def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), CHUNK):
+        yield list(values[start : start + CHUNK])
+
+
+def stored_aliases(conn: sa.Connection, keys: Iterable[StoredKey]) -> dict[StoredKey, Stored]:
+    """(source_id, key hash) -> the stored article that key is a further source of."""
+    by_source: dict[str, list[str]] = {}
+    for source_id, key in keys:
+        by_source.setdefault(source_id, []).append(key)
+    found: dict[StoredKey, Stored] = {}
+    columns = (article_sources.c.key_hash, article_sources.c.article_id)
+    for source_id, hashes in by_source.items():
+        for chunk in _chunks(hashes):
+            query = sa.select(*columns).where(
+                article_sources.c.source_id == source_id, article_sources.c.key_hash.in_(chunk)
+            )
+            for row in conn.execute(query):
+                found[(source_id, row.key_hash)] = Stored(int(row.article_id), "", alias=True)
+    return found
+
+
+def duplicate_candidates(conn: sa.Connection, incoming: Sequence[Incoming]) -> list[Candidate]:
+    """Stored articles sharing a URL or title key with ``incoming``, oldest first."""
+    urls = sorted({item.url_key for item in incoming if item.url_key})
+    titles = sorted({item.title_key for item in incoming if item.title_key})
+    a = articles.c
+    when = sa.func.coalesce(a.published_at, a.updated_at, a.first_seen_at)
+    columns = (articles.c.id, articles.c.source_id, articles.c.url_key, articles.c.title_key)
+    found: dict[int, Candidate] = {}
+    for column, keys in ((articles.c.url_key, urls), (articles.c.title_key, titles)):
+        for chunk in _chunks(keys):
+            query = sa.select(*columns, when.label("story_at")).where(column.in_(chunk))
+            for row in conn.execute(query):
+                found[int(row.id)] = Candidate(
+                    int(row.id), row.source_id, row.url_key, row.title_key, row.story_at
+                )
+    return [found[seq] for seq in sorted(found)]
+
+
+def write_duplicates(
+    conn: sa.Connection, plan: BatchPlan, new_seqs: Sequence[int], when: datetime
+) -> None:
+    """Remember the plan's duplicates as further sources (``new_seqs``: ids of ``plan.new``)."""
+    rows = [
+        {
+            "source_id": item.article.source_id,
+            "key_hash": item.key,
+            "article_id": new_seqs[-target - 1] if target < 0 else target,
+            "guid": item.article.guid.replace("\x00", ""),
+            "url": item.article.url.replace("\x00", ""),
+            "first_seen_at": when,
+        }
+        for target, item in plan.duplicates
+    ]
+    if rows:
+        conn.execute(article_sources.insert(), rows)
+
+
+def sources_of(conn: sa.Connection, seqs: Sequence[int]) -> dict[int, list[str]]:
+    """Article sequence -> the further sources remembered for it, in the order first seen."""
+    found: dict[int, list[str]] = {}
+    query = (
+        sa.select(article_sources.c.article_id, article_sources.c.source_id)
+        .where(article_sources.c.article_id.in_(list(seqs)))
+        .order_by(article_sources.c.first_seen_at, article_sources.c.source_id)
+    )
+    for row in conn.execute(query):
+        found.setdefault(int(row.article_id), []).append(row.source_id)
+    return found
