@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__, cli_ops
+from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__, cli_ops, cli_sources
 from syndicate.cli_base import EXIT_ERROR, EXIT_PARTIAL, Context, errors_to_exit, fail, pass_ctx
 from syndicate.errors import ConfigError, EditionNotDue
 
@@ -239,14 +239,7 @@ def _optional_config(ctx: Context, source_id: str | None) -> Config | None:
 
 
 def _outcome_line(outcome: Any) -> str:
-    if outcome.error:
-        return f"{outcome.source_id}: FAILED: {outcome.error}"
-    if outcome.not_modified:
-        return f"{outcome.source_id}: not modified"
-    return (
-        f"{outcome.source_id}: {outcome.new} new, {outcome.updated} updated, "
-        f"{outcome.unchanged} unchanged"
-    )
+    return str(outcome.describe())
 
 
 @cli.command()
@@ -666,6 +659,7 @@ def _web_store(ctx: Context) -> Store:
 
 cli.add_command(cli_ops.sends)
 cli.add_command(cli_ops.editions)
+cli.add_command(cli_sources.sources)
 
 
 def main() -> None:

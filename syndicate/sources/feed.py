@@ -35,6 +35,7 @@ from syndicate.sources.page import (
     merged_state,
     needs_fulltext,
 )
+from syndicate.sources.polite import host_gate
 from syndicate.sources.retrieve import retrieve
 from syndicate.sources.xmlguard import check_xml_parse, check_xml_safety
 from syndicate.textcodec import decode_bytes, http_charset
@@ -301,15 +302,18 @@ def parse_feed(
 def read_feed_source(source: FeedSource, ctx: SourceContext) -> SourceResult:
     """Retrieve an RSS/Atom feed (conditionally) and parse it into articles."""
     collect = ctx.config.collect
-    got = retrieve(
-        source.location,
-        state=ctx.state,
-        timeout=collect.timeout,
-        user_agent=collect.user_agent,
-        max_bytes=collect.max_bytes,
-        client=ctx.client,
-    )
+    with host_gate(source.location, collect.host_delay, collect.host_concurrency).slot():
+        got = retrieve(
+            source.location,
+            state=ctx.state,
+            timeout=collect.timeout,
+            user_agent=collect.user_agent,
+            max_bytes=collect.max_bytes,
+            client=ctx.client,
+        )
     state = replace(ctx.state, etag=got.etag, last_modified=got.last_modified)
+    if got.moved_to:
+        state = replace(state, location=got.moved_to)
     if got.not_modified or got.content is None:
         return SourceResult([], state, not_modified=True)
     articles = parse_feed(

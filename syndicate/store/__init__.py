@@ -4,7 +4,8 @@
 aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
 
 * :mod:`.migrations` — schema upgrade, revisions, ``alembic check``;
-* :mod:`.articles` — articles and source states;
+* :mod:`.articles` — articles;
+* :mod:`.sources` — source states (validators, backoff, moves, retirement), batch writes;
 * :mod:`.audience` — subscribers and subscriptions (unsubscribing, preferences);
 * :mod:`.consent` — confirmation requests, rate counters, generated secrets;
 * :mod:`.imports` — subscriptions read and written in bulk (``subscribers import``);
@@ -21,7 +22,6 @@ errors leave this package as :class:`~syndicate.errors.StoreError`.
 
 from __future__ import annotations
 
-from syndicate.store.articles import ArticlesMixin
 from syndicate.store.audience import AudienceMixin
 from syndicate.store.consent import ConsentMixin
 from syndicate.store.editions import EditionEntry
@@ -29,13 +29,14 @@ from syndicate.store.imports import ImportsMixin, SubscriptionEntry
 from syndicate.store.migrations import SchemaMixin
 from syndicate.store.operator import EditionCounts, OperatorMixin, SendEntry
 from syndicate.store.outcomes import OutcomesMixin
+from syndicate.store.sources import Collected, SourcesMixin
 
-__all__ = ["EditionCounts", "EditionEntry", "SendEntry", "Store", "SubscriptionEntry"]
+__all__ = ["Collected", "EditionCounts", "EditionEntry", "SendEntry", "Store", "SubscriptionEntry"]
 
 
 class Store(
     SchemaMixin,
-    ArticlesMixin,
+    SourcesMixin,
     AudienceMixin,
     ImportsMixin,
     ConsentMixin,

@@ -1,7 +1,6 @@
-"""Articles and source states: the collect side of the store.
+"""Articles: the collect side of the store (source states are in :mod:`.sources`).
 
-:class:`ArticlesMixin` gives :class:`syndicate.store.Store` its article and
-source-state methods.
+:class:`ArticlesMixin` gives :class:`syndicate.store.Store` its article methods.
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from syndicate.decide import (
     plan_batch,
     prepare_batch,
 )
-from syndicate.model import Article, SourceState, UpsertResult, as_utc
-from syndicate.store.base import StoreBase, now_or, opt_utc
-from syndicate.store.tables import articles, source_states
+from syndicate.model import Article, UpsertResult, as_utc
+from syndicate.store.base import StoreBase, now_or
+from syndicate.store.tables import articles
 
 logger = logging.getLogger(__name__)
 
@@ -82,20 +81,6 @@ def new_article_row(incoming: Incoming, tag_authority: str, when: datetime) -> d
     }
 
 
-def row_source_state(row: sa.Row[Any]) -> SourceState:
-    """A ``source_states`` row as a :class:`SourceState`."""
-    return SourceState(
-        source_id=row.source_id,
-        etag=row.etag,
-        last_modified=row.last_modified,
-        last_checked_at=row.last_checked_at,
-        last_success_at=row.last_success_at,
-        last_error=row.last_error,
-        error_count=int(row.error_count),
-        pages=dict(row.pages or {}),
-    )
-
-
 def row_article(row: sa.Row[Any]) -> Article:
     """An ``articles`` row as an :class:`Article`."""
     return Article(
@@ -126,35 +111,7 @@ def newest_first() -> tuple[sa.UnaryExpression[Any], ...]:
 
 
 class ArticlesMixin(StoreBase):
-    """Articles (matched on source and GUID) and per-source fetch state."""
-
-    def get_source_state(self, source_id: str) -> SourceState:
-        """What is remembered about ``source_id``; a fresh state when nothing is."""
-        query = sa.select(source_states).where(source_states.c.source_id == source_id)
-        with self._tx() as conn:
-            row = conn.execute(query).first()
-        return SourceState(source_id) if row is None else row_source_state(row)
-
-    def save_source_state(self, state: SourceState) -> None:
-        """Insert or replace the stored state of ``state.source_id``."""
-        values = {
-            "etag": state.etag,
-            "last_modified": state.last_modified,
-            "last_checked_at": opt_utc(state.last_checked_at),
-            "last_success_at": opt_utc(state.last_success_at),
-            "last_error": state.last_error,
-            "error_count": state.error_count,
-            "pages": state.pages or None,
-        }
-        key = source_states.c.source_id == state.source_id
-
-        def save() -> None:
-            with self._tx(write=True) as conn:
-                if conn.execute(source_states.update().where(key).values(values)).rowcount:
-                    return
-                conn.execute(source_states.insert().values(source_id=state.source_id, **values))
-
-        self._retry_on_conflict(save)
+    """Articles (matched on source and GUID)."""
 
     def upsert_articles(
         self, articles: Sequence[Article], *, tag_authority: str, now: datetime | None = None
@@ -166,18 +123,24 @@ class ArticlesMixin(StoreBase):
         updated only when their content hash changed.
         """
         when = now_or(now)
-        prepared = prepare_batch(articles)
 
         def upsert() -> UpsertResult:
             with self._tx(write=True) as conn:
-                stored = stored_article_hashes(conn, (item.stored_key for item in prepared))
-                plan = plan_batch(prepared, stored)
-                self._write_plan(conn, plan, tag_authority, when)
-            return plan.result()
+                return self._upsert_in(conn, articles, tag_authority, when)
 
         result = self._retry_on_conflict(upsert)
         logger.debug("stored articles: %s", result)
         return result
+
+    def _upsert_in(
+        self, conn: sa.Connection, articles: Sequence[Article], tag_authority: str, when: datetime
+    ) -> UpsertResult:
+        """Store ``articles`` inside the open transaction ``conn`` (see :meth:`upsert_articles`)."""
+        prepared = prepare_batch(articles)
+        stored = stored_article_hashes(conn, (item.stored_key for item in prepared))
+        plan = plan_batch(prepared, stored)
+        self._write_plan(conn, plan, tag_authority, when)
+        return plan.result()
 
     @staticmethod
     def _write_plan(
