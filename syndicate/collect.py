@@ -501,6 +501,8 @@ def collect_all(
         skipped = _skip(source, states[source.id], now, source_ids is not None)
         if skipped is not None:
             outcomes[source.id] = skipped
+            if progress is not None:
+                progress(skipped)
     due = [s for s in sources if s.id not in outcomes]
     if due:
         outcomes |= _collect_due(config, store, due, states, progress=progress, now=now)

@@ -114,7 +114,10 @@ def test_429_with_retry_after_waits_that_long(
         "(retry after 3600s)"  # fmt: skip
     state = store.get_source_state("busy")
     assert state.next_due_at == NOW + timedelta(hours=1) and state.backoff_seconds == 3600
-    [waiting] = collect_all(config, store, now=NOW + timedelta(minutes=59))
+    seen: list[str] = []
+    [waiting] = collect_all(config, store, now=NOW + timedelta(minutes=59), progress=lambda o:
+                            seen.append(o.describe()))  # fmt: skip
+    assert seen == ["busy: skipped: backing off until 2026-11-29 10:00:00 UTC"]
     assert waiting.error is None and waiting.waiting is not None
     assert "backing off until 2026-11-29 10:00:00 UTC" in waiting.waiting
     assert hits(handler, "/busy.xml") == 1
