@@ -185,6 +185,7 @@ class Deadline:
         self.at = time.monotonic() + seconds
         self.fired = False
         self._timer: threading.Timer | None = None
+        self._sock: socket.socket | None = None
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore trace hook: watch each new connection (redirects open more)."""
@@ -194,8 +195,9 @@ class Deadline:
     def watch(self, stream: Any) -> None:
         """Shut ``stream``'s socket down at the deadline (at once if it has passed)."""
         sock = stream.get_extra_info("socket") if stream is not None else None
-        if not isinstance(sock, socket.socket):
+        if not isinstance(sock, socket.socket) or sock is self._sock:
             return
+        self._sock = sock
         self.cancel()
         self._timer = threading.Timer(max(0.0, self.at - time.monotonic()), self._fire, [sock])
         self._timer.daemon = True
@@ -268,6 +270,7 @@ def _read_response(
     etag = response.headers.get("etag")
     last_modified = response.headers.get("last-modified")
     if response.status_code == 304:
+        response.read()  # the (empty) body read to its end: the connection can be reused
         logger.debug("source %s: not modified (%s)", state.source_id, final_url)
         return Retrieved(
             content=None,
