@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -107,6 +108,17 @@ def _summary_from(content_html: str) -> str:
     if not text:
         return ""
     return f"<p>{html.escape(truncate(' '.join(text.split()), SUMMARY_CHARS))}</p>"
+
+
+_TAG_RE = re.compile(r"<[^>]*>|&[^;\s]*;")
+_WORD_RE = re.compile(r"\w")
+
+
+def _has_text(sanitized_html: str) -> bool:
+    """Whether sanitized HTML shows any text (plain text between tags answers at once)."""
+    if _WORD_RE.search(_TAG_RE.sub("", sanitized_html)):
+        return True  # a letter or digit outside tags and entities: text html_to_text keeps
+    return bool(html_to_text(sanitized_html))
 
 
 def _title_from(summary_html: str, content_html: str) -> str:
@@ -252,7 +264,7 @@ def normalize_article(article: Article, origin: ArticleOrigin) -> Article | None
     url = own_url or _fallback_link(guid, origin.location)
     summary = _bounded_html(article.summary_html, MAX_SUMMARY_CHARS, url, "summary", notes)
     content = _bounded_html(article.content_html, MAX_CONTENT_CHARS, url, "content", notes)
-    if not html_to_text(summary):
+    if not _has_text(summary):
         summary = _summary_from(content)
     title = plain_title(xml_text(article.title)) or _title_from(summary, content) or own_url
     guid = guid or _content_key(title, summary, content)
