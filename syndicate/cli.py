@@ -21,6 +21,7 @@ from syndicate import (
     cli_data,
     cli_digest,
     cli_ops,
+    cli_sources,
     cli_subscribers,
 )
 from syndicate.cli_base import EXIT_ERROR, EXIT_PARTIAL, Context, errors_to_exit, pass_ctx
@@ -248,14 +249,7 @@ def _optional_config(ctx: Context, source_id: str | None) -> Config | None:
 
 
 def _outcome_line(outcome: Any) -> str:
-    if outcome.error:
-        return f"{outcome.source_id}: FAILED: {outcome.error}"
-    if outcome.not_modified:
-        return f"{outcome.source_id}: not modified"
-    return (
-        f"{outcome.source_id}: {outcome.new} new, {outcome.updated} updated, "
-        f"{outcome.unchanged} unchanged"
-    )
+    return str(outcome.describe())
 
 
 @cli.command()
@@ -410,6 +404,7 @@ cli.add_command(cli_ops.editions)
 cli.add_command(cli_articles.articles)
 cli.add_command(cli_data.export_command)
 cli.add_command(cli_data.import_command)
+cli.add_command(cli_sources.sources)
 
 
 def main() -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -23,7 +24,7 @@ import httpx
 from syndicate.config import Config
 from syndicate.config_sources import RuleConfig, SourceConfig
 from syndicate.errors import SchemaOutOfDate, SourceError, StoreError
-from syndicate.model import Article, SourceState, utcnow
+from syndicate.model import Article, SourceState, UpsertResult, utcnow
 from syndicate.sanitize import (
     clean_html,
     html_to_text,
@@ -33,7 +34,9 @@ from syndicate.sanitize import (
     xml_text,
 )
 from syndicate.sources import SourceContext, SourceResult, read_source
-from syndicate.sources.retrieve import make_client
+from syndicate.sources.health import Failure, failed, location_of, succeeded, waiting
+from syndicate.sources.retrieve import FetchRefused, make_client
+from syndicate.store.sources import Collected
 
 if TYPE_CHECKING:
     from syndicate.store import Store
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_WORKERS = 4
+BATCH_SOURCES = 50  # sources stored per transaction
 SUMMARY_CHARS = 300
 TITLE_CHARS = 80
 # Bounds on what one article may store (characters; HTML is counted sanitized).
@@ -69,6 +73,19 @@ class SourceOutcome:
     not_modified: bool = False
     error: str | None = None
     skipped: int = 0
+    waiting: str | None = None
+
+    def describe(self) -> str:
+        """One line for the operator: counts, "not modified", skipped, or the failure."""
+        if self.error:
+            return f"{self.source_id}: FAILED: {self.error}"
+        if self.waiting:
+            return f"{self.source_id}: skipped: {self.waiting}"
+        if self.not_modified:
+            return f"{self.source_id}: not modified"
+        return (
+            f"{self.source_id}: {self.new} new, {self.updated} updated, {self.unchanged} unchanged"
+        )
 
 
 # --- normalisation --------------------------------------------------------------
@@ -91,6 +108,17 @@ def _summary_from(content_html: str) -> str:
     if not text:
         return ""
     return f"<p>{html.escape(truncate(' '.join(text.split()), SUMMARY_CHARS))}</p>"
+
+
+_TAG_RE = re.compile(r"<[^>]*>|&[^;\s]*;")
+_WORD_RE = re.compile(r"\w")
+
+
+def _has_text(sanitized_html: str) -> bool:
+    """Whether sanitized HTML shows any text (plain text between tags answers at once)."""
+    if _WORD_RE.search(_TAG_RE.sub("", sanitized_html)):
+        return True  # a letter or digit outside tags and entities: text html_to_text keeps
+    return bool(html_to_text(sanitized_html))
 
 
 def _title_from(summary_html: str, content_html: str) -> str:
@@ -236,7 +264,7 @@ def normalize_article(article: Article, origin: ArticleOrigin) -> Article | None
     url = own_url or _fallback_link(guid, origin.location)
     summary = _bounded_html(article.summary_html, MAX_SUMMARY_CHARS, url, "summary", notes)
     content = _bounded_html(article.content_html, MAX_CONTENT_CHARS, url, "content", notes)
-    if not html_to_text(summary):
+    if not _has_text(summary):
         summary = _summary_from(content)
     title = plain_title(xml_text(article.title)) or _title_from(summary, content) or own_url
     guid = guid or _content_key(title, summary, content)
@@ -307,80 +335,126 @@ def normalize_batch(
 # --- reading and storing -----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Fetched:
+    """A worker's product for one source: its read and normalised articles, or its failure."""
+
+    result: SourceResult | Failure
+    articles: list[Article] = field(default_factory=list)
+    skipped: int = 0
+
+
 def _read(
     config: Config, source: SourceConfig, state: SourceState, client: httpx.Client | None
-) -> SourceResult | str:
-    """Read a source; return its result or a one-line error (never raises)."""
+) -> SourceResult | Failure:
+    """Read a source at its current location; return its result or its failure (never raises)."""
+    location = location_of(source, state)
+    if location != source.location:
+        source = source.model_copy(update={"location": location})
     try:
-        return read_source(source, SourceContext(config, state, client))
+        return read_source(source, SourceContext(config, replace(state, location=None), client))
+    except FetchRefused as exc:
+        return Failure(str(exc), exc.status, exc.url, exc.retry_after)
     except SourceError as exc:
-        return str(exc)
+        return Failure(str(exc))
     except Exception as exc:
         logger.debug("source %s: unexpected error", source.id, exc_info=True)
-        return f"source {source.id!r}: unexpected {type(exc).__name__}: {exc}"
+        return Failure(f"source {source.id!r}: unexpected {type(exc).__name__}: {exc}")
 
 
-def _failed_state(state: SourceState, error: str, now: datetime) -> SourceState:
-    return replace(state, last_checked_at=now, last_error=error, error_count=state.error_count + 1)
+def _fetch(
+    config: Config, source: SourceConfig, state: SourceState, client: httpx.Client | None
+) -> _Fetched:
+    """Read and normalise one source (in a worker thread)."""
+    result = _read(config, source, state, client)
+    if isinstance(result, Failure):
+        return _Fetched(result)
+    limit = config.collect.max_entries
+    articles, skipped = normalize_batch(result.articles, ArticleOrigin.of(source), limit=limit)
+    return _Fetched(result, articles, skipped)
 
 
-def _save_state(store: Store, state: SourceState) -> None:
+@dataclass
+class _Pending:
+    """One source waiting in a batch: what to store and the outcome so far."""
+
+    source: SourceConfig
+    previous: SourceState
+    item: Collected
+    outcome: SourceOutcome
+
+
+def _pending(config: Config, source: SourceConfig, state: SourceState, fetched: _Fetched,
+             now: datetime) -> _Pending:  # fmt: skip
+    """What to store for ``source`` after ``fetched``: its articles and its next state."""
+    result = fetched.result
+    if isinstance(result, Failure):
+        logger.warning("source %s failed: %s", source.id, result.message)
+        cap, where = config.collect.backoff_max, location_of(source, state)
+        after = failed(state, result, location=where, now=now, cap=cap)
+        return _Pending(
+            source, state, Collected(after), SourceOutcome(source.id, error=result.message)
+        )
+    after = succeeded(state, result.state, source=source, now=now)
+    outcome = SourceOutcome(source.id, not_modified=result.not_modified, skipped=fetched.skipped)
+    return _Pending(source, state, Collected(after, fetched.articles), outcome)
+
+
+def _counted(pending: _Pending, counts: UpsertResult) -> SourceOutcome:
+    outcome = replace(pending.outcome, new=counts.new, updated=counts.updated,
+                      unchanged=counts.unchanged)  # fmt: skip
+    if outcome.error is None:
+        logger.info("source %s: %s", outcome.source_id, outcome.describe().partition(": ")[2])
+    return outcome
+
+
+def _store_one(config: Config, store: Store, pending: _Pending, now: datetime) -> SourceOutcome:
+    """Store one source alone; a store failure becomes that source's failure."""
+    try:
+        counts = store.store_collected([pending.item], tag_authority=config.host, now=now)
+        return _counted(pending, counts[0])
+    except SchemaOutOfDate:
+        raise
+    except Exception as exc:
+        if not isinstance(exc, StoreError):
+            logger.debug("source %s: unexpected error while storing", pending.source.id,
+                         exc_info=True)  # fmt: skip
+        what = "cannot store" if isinstance(exc, StoreError) else f"unexpected {type(exc).__name__}"
+        error = f"source {pending.source.id!r}: {what} articles: {exc}"
+        return _store_failure(config, store, pending, Failure(error), now)
+
+
+def _store_failure(config: Config, store: Store, pending: _Pending, failure: Failure,
+                   now: datetime) -> SourceOutcome:  # fmt: skip
+    logger.warning("source %s failed: %s", pending.source.id, failure.message)
+    where, cap = location_of(pending.source, pending.previous), config.collect.backoff_max
+    state = failed(pending.previous, failure, location=where, now=now, cap=cap)
     try:
         store.save_source_state(state)
     except SchemaOutOfDate:
         raise
     except StoreError as exc:
         logger.warning("source %s: cannot save its state: %s", state.source_id, exc)
+    return SourceOutcome(pending.source.id, error=failure.message)
 
 
-def _fail(store: Store, state: SourceState, error: str, now: datetime) -> SourceOutcome:
-    logger.warning("source %s failed: %s", state.source_id, error)
-    _save_state(store, _failed_state(state, error, now))
-    return SourceOutcome(state.source_id, error=error)
-
-
-def _store_result(
-    config: Config,
-    store: Store,
-    source: SourceConfig,
-    state: SourceState,
-    *,
-    result: SourceResult | str,
-    now: datetime,
-) -> SourceOutcome:
-    """Write one source's result (or record its failure) in the calling thread."""
-    if isinstance(result, str):
-        return _fail(store, state, result, now)
-    limit = config.collect.max_entries
-    articles, skipped = normalize_batch(result.articles, ArticleOrigin.of(source), limit=limit)
+def _flush(
+    config: Config, store: Store, batch: list[_Pending], now: datetime
+) -> list[SourceOutcome]:
+    """Store a batch in one transaction; when that fails, each source alone."""
+    if not batch:
+        return []
     try:
-        counts = store.upsert_articles(
-            articles, tag_authority=config.host, id_date=config.id_date,
+        counts = store.store_collected(
+            [p.item for p in batch], tag_authority=config.host, id_date=config.id_date,
             matching=config.duplicates.matching(), now=now,
         )  # fmt: skip
     except SchemaOutOfDate:
         raise
-    except StoreError as exc:
-        return _fail(store, state, f"source {source.id!r}: cannot store articles: {exc}", now)
     except Exception as exc:
-        logger.debug("source %s: unexpected error while storing", source.id, exc_info=True)
-        error = f"source {source.id!r}: unexpected {type(exc).__name__} while storing: {exc}"
-        return _fail(store, state, error, now)
-    success = replace(
-        result.state, source_id=source.id, last_checked_at=now, last_success_at=now,
-        last_error=None, error_count=0,
-    )  # fmt: skip
-    _save_state(store, success)
-    outcome = SourceOutcome(
-        source.id, counts.new, counts.updated, counts.unchanged, result.not_modified,
-        skipped=skipped,
-    )  # fmt: skip
-    logger.info(
-        "source %s: %d new, %d updated, %d unchanged%s",
-        source.id, outcome.new, outcome.updated, outcome.unchanged,
-        " (not modified)" if outcome.not_modified else "",
-    )  # fmt: skip
-    return outcome
+        logger.info("storing %d sources together failed (%s); storing each alone", len(batch), exc)
+        return [_store_one(config, store, pending, now) for pending in batch]
+    return [_counted(pending, count) for pending, count in zip(batch, counts, strict=True)]
 
 
 def collect_source(
@@ -391,17 +465,32 @@ def collect_source(
     client: httpx.Client | None = None,
     now: datetime | None = None,
 ) -> SourceOutcome:
-    """Collect one source into ``store``; failures are returned in ``outcome.error``."""
+    """Collect one source into ``store`` (even while it backs off; not when retired)."""
     now = now or utcnow()
     state = store.get_source_state(source.id)
-    result = _read(config, source, state, client)
-    return _store_result(config, store, source, state, result=result, now=now)
+    if state.retired_at is not None:
+        return SourceOutcome(source.id, error=f"source {source.id!r}: {waiting(state, now)}")
+    pending = _pending(config, source, state, _fetch(config, source, state, client), now)
+    return _store_one(config, store, pending, now)
 
 
 def _selected(config: Config, source_ids: Sequence[str] | None) -> list[SourceConfig]:
     if source_ids is None:
         return [s for s in config.sources if s.enabled]
     return [config.source(source_id) for source_id in dict.fromkeys(source_ids)]
+
+
+def _skip(
+    source: SourceConfig, state: SourceState, now: datetime, named: bool
+) -> SourceOutcome | None:
+    """The outcome of a source not read this run (retired, or backing off unless named)."""
+    reason = waiting(state, now)
+    if reason is None or (named and state.retired_at is None):
+        return None
+    logger.info("source %s: skipped: %s", source.id, reason)
+    if named:
+        return SourceOutcome(source.id, error=f"source {source.id!r}: {reason}")
+    return SourceOutcome(source.id, waiting=reason)
 
 
 def collect_all(
@@ -414,28 +503,59 @@ def collect_all(
 ) -> list[SourceOutcome]:
     """Collect enabled sources (or ``source_ids``) concurrently; return outcomes in config order.
 
-    Sources are read in up to four worker threads sharing one HTTP client; each
-    result is stored in the calling thread as it arrives.
+    Retired sources are skipped, and so are sources backing off unless named.
+    Sources are read and normalised in worker threads sharing one HTTP client
+    (connections kept alive per host); results are stored from the calling
+    thread, up to BATCH_SOURCES sources per transaction.
     """
     sources = _selected(config, source_ids)
-    if not sources:
-        return []
     now = now or utcnow()
-    states = {s.id: store.get_source_state(s.id) for s in sources}
+    states = store.get_source_states([s.id for s in sources]) if sources else {}
     outcomes: dict[str, SourceOutcome] = {}
-    collect = config.collect
+    for source in sources:
+        skipped = _skip(source, states[source.id], now, source_ids is not None)
+        if skipped is not None:
+            outcomes[source.id] = skipped
+            if progress is not None:
+                progress(skipped)
+    due = [s for s in sources if s.id not in outcomes]
+    if due:
+        outcomes |= _collect_due(config, store, due, states, progress=progress, now=now)
+    return [outcomes[s.id] for s in sources]
+
+
+def _collect_due(
+    config: Config,
+    store: Store,
+    sources: list[SourceConfig],
+    states: dict[str, SourceState],
+    *,
+    progress: Callable[[SourceOutcome], None] | None,
+    now: datetime,
+) -> dict[str, SourceOutcome]:
+    outcomes: dict[str, SourceOutcome] = {}
+    batch: list[_Pending] = []
+
+    def flush() -> None:
+        for outcome in _flush(config, store, batch, now):
+            outcomes[outcome.source_id] = outcome
+            if progress is not None:
+                progress(outcome)
+        batch.clear()
+
+    collect, workers = config.collect, min(MAX_WORKERS, len(sources))
     with (
-        make_client(timeout=collect.timeout, user_agent=collect.user_agent) as client,
-        ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(sources))) as pool,
-    ):
-        futures: dict[Future[SourceResult | str], SourceConfig] = {
-            pool.submit(_read, config, s, states[s.id], client): s for s in sources
+        make_client(timeout=collect.timeout, user_agent=collect.user_agent,
+                    keepalive=2 * MAX_WORKERS) as client,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):  # fmt: skip
+        futures: dict[Future[_Fetched], SourceConfig] = {
+            pool.submit(_fetch, config, s, states[s.id], client): s for s in sources
         }
         for future in as_completed(futures):
             source = futures[future]
-            state = states[source.id]
-            outcome = _store_result(config, store, source, state, result=future.result(), now=now)
-            outcomes[source.id] = outcome
-            if progress is not None:
-                progress(outcome)
-    return [outcomes[s.id] for s in sources]
+            batch.append(_pending(config, source, states[source.id], future.result(), now))
+            if len(batch) >= BATCH_SOURCES:
+                flush()
+        flush()
+    return outcomes

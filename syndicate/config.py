@@ -219,13 +219,21 @@ class DigestConfig(ConfigModel):
 
 
 class CollectConfig(ConfigModel):
-    """How and when sources are collected."""
+    """How and when sources are collected.
+
+    ``host_concurrency`` caps feed fetches in flight per host and ``host_delay``
+    spaces their starts (seconds); a failing source waits twice as long after each
+    failure (from 5 minutes, or what ``Retry-After`` asks) up to ``backoff_max``.
+    """
 
     schedule: ScheduleField = Schedule.parse("every 10m")
     timeout: Seconds = 20.0
     user_agent: Line = f"syndicate/{__version__}"
     max_bytes: Annotated[int, Strict(), Field(ge=1024, le=2_000_000_000)] = 20_000_000
     max_entries: Annotated[int, Strict(), Field(ge=1, le=100_000)] = 1000
+    host_concurrency: Annotated[int, Strict(), Field(ge=1, le=32)] = 2
+    host_delay: Annotated[float, Strict(), Field(ge=0, le=300, allow_inf_nan=False)] = 0.0
+    backoff_max: DurationField = timedelta(hours=6)
 
 
 class Config(ConfigModel):

@@ -532,6 +532,16 @@ class SourceState:
     error_count: int = 0
     pages: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per-page validators of page sources: URL -> ``etag``/``last_modified``/``sha256``."""
+    location: str | None = None
+    """Where the source permanently moved (301/308), in place of ``moved_from``."""
+    moved_from: str | None = None
+    """The configured location ``location`` replaces (a new configured one drops the move)."""
+    next_due_at: datetime | None = None
+    """When a failing source may be read again (backoff, ``Retry-After``)."""
+    backoff_seconds: int = 0
+    """The current backoff interval; 0 while the source succeeds."""
+    retired_at: datetime | None = None
+    """When the source answered 410 Gone; it is skipped until re-enabled."""
 
 
 @dataclass(frozen=True)

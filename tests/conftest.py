@@ -383,3 +383,13 @@ def worlds(write_config: Callable[..., Path]) -> Iterator[Callable[[str, dict[st
     yield make
     for world in made:
         world.store.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_host_gates() -> Iterator[None]:
+    """Forget every per-host gate after a test: a later server on a reused port starts fresh."""
+    yield
+    from syndicate.sources import polite
+
+    with polite._GATES_LOCK:
+        polite._GATES.clear()

@@ -330,14 +330,14 @@ def test_a_store_failure_fails_that_source_only(
          "section": "economy"},
         {"id": "rdf", "kind": "feed", "location": str(FEEDS / "rdf.xml"), "section": "it"},
     ])  # fmt: skip
-    real = store.upsert_articles
+    real = store._upsert_in
 
-    def full_disk(articles: list[Article], **options: Any) -> Any:
+    def full_disk(conn: Any, articles: list[Article], *args: Any) -> Any:
         if articles and articles[0].source_id == "economy":
             raise StoreError("database or disk is full")
-        return real(articles, **options)
+        return real(conn, articles, *args)
 
-    monkeypatch.setattr(store, "upsert_articles", full_disk)
+    monkeypatch.setattr(store, "_upsert_in", full_disk)
     outcomes = {o.source_id: o for o in collect_all(config, store, now=NOW)}
     assert outcomes["economy"].error == (
         "source 'economy': cannot store articles: database or disk is full"
@@ -358,6 +358,6 @@ def test_an_out_of_date_schema_stops_the_collect(
     def old_schema(*args: Any, **options: Any) -> Any:
         raise SchemaOutOfDate("the store's schema is older than this version: run db upgrade")
 
-    monkeypatch.setattr(store, "upsert_articles", old_schema)
+    monkeypatch.setattr(store, "store_collected", old_schema)
     with pytest.raises(SchemaOutOfDate):
         collect_all(config, store, now=NOW)

@@ -26,6 +26,7 @@ from syndicate.config import Config, load_config
 from syndicate.errors import ConfigError, StoreError
 from syndicate.model import SendState
 from syndicate.store import Store
+from syndicate.store import sources as store_sources
 from syndicate.subscribers import import_subscribers
 from tests.conftest import ROOT, SmtpSink
 
@@ -174,14 +175,14 @@ def test_store_failure_during_collect_fails_one_source(
     site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, store = open_site(site)
-    upsert = store.upsert_articles
+    upsert = store._upsert_in
 
-    def upsert_articles(articles: Any, *args: Any, **kwargs: Any) -> Any:
+    def upsert_in(conn: Any, articles: Any, *args: Any) -> Any:
         if articles and articles[0].source_id == "economy-atom":
             raise StoreError("disk I/O error")
-        return upsert(articles, *args, **kwargs)
+        return upsert(conn, articles, *args)
 
-    monkeypatch.setattr(store, "upsert_articles", upsert_articles)
+    monkeypatch.setattr(store, "_upsert_in", upsert_in)
     try:
         outcomes = pipeline.run_collect(config, store, now=FRIDAY_0800)
         state = store.get_source_state("economy-atom")
@@ -195,23 +196,28 @@ def test_store_failure_during_collect_fails_one_source(
     assert state.last_error == failed["economy-atom"] and state.error_count == 1
 
 
-def test_state_that_cannot_be_saved_is_a_warning(
+def test_state_that_cannot_be_saved_fails_each_source_and_stores_nothing_half(
     site: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A source's articles and state go in one transaction: neither is stored without the other."""
     config, store = open_site(site)
 
-    def save_source_state(state: Any) -> None:
+    def write_states(conn: Any, states: Any) -> None:
         raise StoreError("attempt to write a readonly database")
 
-    monkeypatch.setattr(store, "save_source_state", save_source_state)
+    monkeypatch.setattr(store_sources, "write_states", write_states)
     try:
         with caplog.at_level(logging.WARNING, logger="syndicate.collect"):
             outcomes = pipeline.run_collect(config, store, now=FRIDAY_0800)
         stored = store.count_articles()
     finally:
         store.close()
-    assert not [o for o in outcomes if o.error]
-    assert stored == sum(o.new for o in outcomes) > 0
+    assert outcomes and all(
+        o.error == f"source {o.source_id!r}: cannot store articles: attempt to write a readonly "
+        "database"
+        for o in outcomes
+    )
+    assert stored == 0
     warnings = [r.getMessage() for r in caplog.records if "cannot save its state" in r.getMessage()]
     assert len(warnings) == len(outcomes)
 

@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+import feedparser_rs
+from feedparser.urls import resolve_relative_uris
 
 from syndicate import WEB_SCHEMES
 from syndicate.config_sources import FeedSource
@@ -36,6 +38,7 @@ from syndicate.sources.page import (
     merged_state,
     needs_fulltext,
 )
+from syndicate.sources.polite import host_gate
 from syndicate.sources.retrieve import retrieve
 from syndicate.sources.xmlguard import check_xml_parse, check_xml_safety
 from syndicate.textcodec import decode_bytes, http_charset
@@ -47,6 +50,21 @@ _DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
 _IMAGE_EXT_RE = re.compile(r"\.(jpe?g|png|gif|webp|avif|bmp|svg)(\?|#|$)", re.IGNORECASE)
 _EMAIL_NAME_RE = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
 _NAME_EMAIL_RE = re.compile(r"^\s*(?P<name>[^<]+?)\s*<[^>]+@[^>]+>\s*$")
+
+FAST_VERSIONS = frozenset({"rss20", "atom10"})
+_NOT_ABSOLUTE = r"(?![a-z][a-z0-9+.-]*:)"
+# What feedparser reads differently: relative item links and permalink GUIDs
+# (it resolves them against the document's address), unquoted attribute values,
+# markup in titles.
+_DECLINE_RE = re.compile(
+    rb"<link>(?>\s*)" + _NOT_ABSOLUTE.encode()
+    + rb"|<link\b[^>]*\bhref=[\"']" + _NOT_ABSOLUTE.encode()
+    + rb"|\b(?:href|src)\s*=\s*(?![\"'\s]|&quot;|&#)"
+    + rb"|<title[^>]*>[^<]*&lt;|<title[^>]*><!\[CDATA\[[^\]]*<"
+    + rb"|<guid(?![^>]*ispermalink\s*=\s*[\"']false)[^>]*>(?>\s*)" + _NOT_ABSOLUTE.encode(),
+    re.IGNORECASE,
+)  # fmt: skip
+_HTML_TYPES = {"html": "text/html", "xhtml": "application/xhtml+xml", "text": "text/plain"}
 
 
 # --- decoding ---------------------------------------------------------------------
@@ -75,8 +93,8 @@ def to_utf8_document(text: str) -> bytes:
 
 
 def _field(entry: Any, key: str) -> Any:
-    """Read a key without feedparser's deprecated fallbacks."""
-    return dict.get(entry, key)
+    """Read a key without feedparser's deprecated fallbacks (feedparser-rs has none)."""
+    return dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
 
 
 def _as_html(detail: Any, value: str) -> str:
@@ -237,14 +255,95 @@ def entry_to_article(
     )
 
 
-def _parse_document(document: bytes, base_url: str | None) -> Any:
+def _parse_fast(document: bytes) -> Any | None:
+    """feedparser-rs's reading of an RSS 2.0 or Atom 1.0 document; None to use feedparser.
+
+    Declined (feedparser reads it): other formats, anything feedparser-rs finds
+    ill-formed or without entries, ``xml:base``, and what the two read
+    differently (see ``_DECLINE_RE``, authors with addresses, relative GUIDs).
+    tests/test_fast_feeds.py holds the two readings equal on every fixture.
+    """
+    if b"xml:base" in document or _DECLINE_RE.search(document):
+        return None
+    try:
+        result = feedparser_rs.parse(document, sanitize_html=False, resolve_relative_uris=False)
+    except Exception:  # any refusal simply means: let feedparser read it
+        return None
+    if result.get("bozo") or result.get("version") not in FAST_VERSIONS:
+        return None
+    entries = result.get("entries") or []
+    if not entries or not all(_plain_entry(entry) for entry in entries):
+        return None
+    return result if _same_dates(document, result["version"], len(entries)) else None
+
+
+def _same_dates(document: bytes, version: str, entries: int) -> bool:
+    """False where feedparser-rs fills ``updated`` from elsewhere, or feedparser reads more."""
+    if version == "atom10":  # an entry without <updated> gets its <published> as one
+        return document.count(b"<updated") > entries
+    return not any(word in document for word in (b"updated", b"modified", b"dc:date"))
+
+
+def _plain_entry(entry: Any) -> bool:
+    """True when nothing in ``entry`` is read differently by feedparser."""
+    if not entry.get("link"):  # feedparser-rs blanks links to private addresses; feedparser not
+        return False
+    links = [*(entry.get("links") or []), *(entry.get("enclosures") or [])]
+    media = [*(entry.get("media_content") or []), *(entry.get("media_thumbnail") or [])]
+    if any(not x.get("href") for x in links) or any(not m.get("url") for m in media):
+        return False
+    authors = entry.get("authors") or []
+    if any(a.get("email") or not a.get("name") for a in authors):
+        return False
+    names = [str(a.get("name")) for a in authors] + [str(entry.get("author") or "")]
+    return not any(mark in name for name in names for mark in "@(<")
+
+
+def _detail(detail: Any) -> dict[str, Any]:
+    kind = str(detail.get("type") or "text/html") if detail is not None else "text/html"
+    return {
+        "type": _HTML_TYPES.get(kind, kind),
+        "value": str(detail.get("value") or "") if detail is not None else "",
+    }
+
+
+def _html_value(detail: dict[str, Any], base: str) -> dict[str, Any]:
+    """``detail`` with its HTML passed through feedparser's own link resolver (as it does)."""
+    if detail["type"] in ("text/html", "application/xhtml+xml") and detail["value"]:
+        value = resolve_relative_uris(detail["value"], base, "utf-8", detail["type"])
+        return detail | {"value": value}
+    return detail
+
+
+def _fast_entry(entry: Any, version: str, base: str) -> dict[str, Any]:
+    """A feedparser-rs entry as the dict :func:`entry_to_article` reads from feedparser."""
+    keys = ("id", "link", "title", "published", "published_parsed", "updated", "updated_parsed",
+            "author", "tags", "media_content", "media_thumbnail", "links")  # fmt: skip
+    plain: dict[str, Any] = {key: entry.get(key) for key in keys}
+    plain["authors"] = [{"name": a.get("name"), "email": a.get("email")}
+                        for a in entry.get("authors") or []]  # fmt: skip
+    summary = entry.get("summary")
+    if summary:
+        detail = _html_value(_detail(entry.get("summary_detail")) | {"value": summary}, base)
+        plain["summary"], plain["summary_detail"] = detail["value"], detail
+    plain["content"] = [_html_value(_detail(c), base) for c in entry.get("content") or []]
+    if version == "rss20":  # feedparser-rs copies pubDate; feedparser leaves it out
+        plain["updated"] = plain["updated_parsed"] = None
+    return plain
+
+
+def _parse_document(document: bytes, base_url: str | None) -> tuple[Any, bool]:
+    """The parsed feed and whether the fast reader read it."""
+    fast = _parse_fast(document)
+    if fast is not None:
+        return fast, True
     headers = {"content-type": "application/xml; charset=utf-8"}
     if base_url:
         headers["content-location"] = base_url
     try:
         return feedparser.parse(
             document, response_headers=headers, resolve_relative_uris=True, sanitize_html=False
-        )
+        ), False
     except Exception as exc:  # feedparser has no exception tree of its own
         raise SourceError("?", f"feed parser failed: {exc}") from exc
 
@@ -293,29 +392,35 @@ def parse_feed(
     check_xml_parse(document, source_id)
     http_base = base_url if base_url and urlsplit(base_url).scheme in WEB_SCHEMES else None
     try:
-        result = _parse_document(document, http_base)
+        result, fast = _parse_document(document, http_base)
     except SourceError as exc:
         raise SourceError(source_id, exc.message) from exc
     _check_result(result, source_id)
     base = http_base or str(result.get("feed", {}).get("link") or "")
+    entries = result.get("entries", [])
+    if fast:
+        entries = [_fast_entry(entry, result["version"], http_base or "") for entry in entries]
     return [
         entry_to_article(entry, source_id=source_id, section=section, base=base, zone=zone)
-        for entry in result.get("entries", [])
+        for entry in entries
     ]
 
 
 def read_feed_source(source: FeedSource, ctx: SourceContext) -> SourceResult:
     """Retrieve an RSS/Atom feed (conditionally) and parse it into articles."""
     collect = ctx.config.collect
-    got = retrieve(
-        source.location,
-        state=ctx.state,
-        timeout=collect.timeout,
-        user_agent=collect.user_agent,
-        max_bytes=collect.max_bytes,
-        client=ctx.client,
-    )
+    with host_gate(source.location, collect.host_delay, collect.host_concurrency).slot():
+        got = retrieve(
+            source.location,
+            state=ctx.state,
+            timeout=collect.timeout,
+            user_agent=collect.user_agent,
+            max_bytes=collect.max_bytes,
+            client=ctx.client,
+        )
     state = replace(ctx.state, etag=got.etag, last_modified=got.last_modified)
+    if got.moved_to:
+        state = replace(state, location=got.moved_to)
     if got.not_modified or got.content is None:
         return SourceResult([], state, not_modified=True)
     articles = parse_feed(
@@ -333,6 +438,7 @@ def read_feed_source(source: FeedSource, ctx: SourceContext) -> SourceResult:
 
 def _with_fulltext(source: FeedSource, ctx: SourceContext, articles: list[Article]) -> SourceResult:
     """Complete summary-only feed items from their linked pages (GUID and public id kept)."""
+
     origin = source.location
     wanted = [a for a in articles if may_follow(a.url, origin) and needs_fulltext(a)]
     wanted = wanted[: source.pages.limit]

@@ -308,6 +308,8 @@ def read_page_source(source: PageSource, ctx: SourceContext) -> SourceResult:
         mark = {"etag": state.etag or "", "last_modified": state.last_modified or ""}
         got = fetch_page(source.location, job, ctx, mark)
         state = replace(state, etag=got.etag, last_modified=got.last_modified)
+        if got.moved_to:
+            state = replace(state, location=got.moved_to)
         if got.not_modified or got.content is None:
             if not urls:
                 return SourceResult([], state, not_modified=True)

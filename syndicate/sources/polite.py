@@ -1,4 +1,4 @@
-"""Per-host politeness for page fetching: a delay between requests and a cap on requests in flight.
+"""Per-host politeness for every HTTP fetch: a delay between requests, a cap on those in flight.
 
 One :class:`HostGate` exists per host (and port) for the whole process, so sources
 read in parallel threads share it. The first source to use a host sets its

@@ -7,12 +7,19 @@ Every failure becomes a one-line :class:`~syndicate.errors.SourceError`.
 An HTTP fetch has one total deadline (the source timeout) for connecting,
 redirects, headers and body together, not a timeout per read: a
 :class:`Deadline` shuts the connection's socket down when the time is up, so a
-server dripping one byte at a time cannot hold a run.
+server dripping one byte at a time cannot hold a run. (A kept-alive connection
+is watched from its response headers on; before them each read has the timeout.)
+
+An answer other than 2xx or 304 raises :class:`FetchRefused`, which carries the
+status and any ``Retry-After`` (seconds or an HTTP date); a permanent redirect
+(301, 308) shows in :attr:`Retrieved.moved_to`. Responses may be gzip or br.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.utils
+import itertools
 import logging
 import socket
 import threading
@@ -20,6 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +58,43 @@ class Retrieved:
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
+    moved_to: str | None = None
+    """Where permanent redirects (301/308, from the first hop on) led, if anywhere."""
+
+
+PERMANENT = frozenset({301, 308})
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+MAX_RETRY_AFTER = 7 * 24 * 3600.0
+
+
+class FetchRefused(SourceError):
+    """The server answered with an error status (``retry_after`` in seconds, if it said)."""
+
+    def __init__(
+        self, source_id: str, message: str, *, status: int, url: str, retry_after: float | None
+    ) -> None:
+        super().__init__(source_id, message)
+        self.status = status
+        self.url = url
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` value asks to wait (delay or HTTP date), at most a week.
+
+    None when absent or unreadable; a date in the past gives 0.
+    """
+    text = (value or "").strip()
+    if text.isdigit():
+        return min(float(text), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    wait = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(wait, 0.0), MAX_RETRY_AFTER)
 
 
 def retrieve(
@@ -112,17 +157,18 @@ def _client(client: httpx.Client | None, timeout: float, user_agent: str) -> Ite
         yield temporary
 
 
-def make_client(*, timeout: float, user_agent: str) -> httpx.Client:
+def make_client(*, timeout: float, user_agent: str, keepalive: int = 0) -> httpx.Client:
     """Return an httpx client suited for fetching feeds (redirects followed).
 
-    Connections are not kept alive, so every fetch opens its own and its
-    :class:`Deadline` watches it from the start.
+    With ``keepalive`` 0 every fetch opens its own connection, which its
+    :class:`Deadline` watches from the start; a shared client for a whole run
+    keeps up to ``keepalive`` idle connections for reuse per host.
     """
     return httpx.Client(
         timeout=timeout,
         follow_redirects=True,
         headers={"User-Agent": user_agent, "Accept": ACCEPT},
-        limits=httpx.Limits(max_keepalive_connections=0),
+        limits=httpx.Limits(max_keepalive_connections=keepalive, keepalive_expiry=10.0),
     )
 
 
@@ -139,6 +185,7 @@ class Deadline:
         self.at = time.monotonic() + seconds
         self.fired = False
         self._timer: threading.Timer | None = None
+        self._sock: socket.socket | None = None
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore trace hook: watch each new connection (redirects open more)."""
@@ -148,8 +195,9 @@ class Deadline:
     def watch(self, stream: Any) -> None:
         """Shut ``stream``'s socket down at the deadline (at once if it has passed)."""
         sock = stream.get_extra_info("socket") if stream is not None else None
-        if not isinstance(sock, socket.socket):
+        if not isinstance(sock, socket.socket) or sock is self._sock:
             return
+        self._sock = sock
         self.cancel()
         self._timer = threading.Timer(max(0.0, self.at - time.monotonic()), self._fire, [sock])
         self._timer.daemon = True
@@ -222,6 +270,7 @@ def _read_response(
     etag = response.headers.get("etag")
     last_modified = response.headers.get("last-modified")
     if response.status_code == 304:
+        response.read()  # the (empty) body read to its end: the connection can be reused
         logger.debug("source %s: not modified (%s)", state.source_id, final_url)
         return Retrieved(
             content=None,
@@ -230,14 +279,38 @@ def _read_response(
             etag=etag or state.etag,
             last_modified=last_modified or state.last_modified,
             not_modified=True,
+            moved_to=_moved(response),
         )
     if not 200 <= response.status_code < 300:
-        phrase = httpx.codes.get_reason_phrase(response.status_code) or response.reason_phrase
-        reason = f" {' '.join(phrase.split())}" if phrase else ""
-        raise SourceError(state.source_id, f"HTTP {response.status_code}{reason} from {final_url}")
+        raise _refused(response, state)
     content = _read_limited(response, state, max_bytes, deadline)
     content_type = response.headers.get("content-type")
-    return Retrieved(content, content_type, final_url, etag, last_modified)
+    return Retrieved(
+        content, content_type, final_url, etag, last_modified, moved_to=_moved(response)
+    )
+
+
+def _refused(response: httpx.Response, state: SourceState) -> FetchRefused:
+    status, url = response.status_code, str(response.url)
+    phrase = httpx.codes.get_reason_phrase(status) or response.reason_phrase
+    reason = f" {' '.join(phrase.split())}" if phrase else ""
+    wait = None
+    if status in RETRY_AFTER_STATUSES:
+        wait = retry_after_seconds(response.headers.get("retry-after"))
+    later = f" (retry after {wait:.0f}s)" if wait is not None else ""
+    return FetchRefused(state.source_id, f"HTTP {status}{reason} from {url}{later}",
+                        status=status, url=url, retry_after=wait)  # fmt: skip
+
+
+def _moved(response: httpx.Response) -> str | None:
+    """The URL that the permanent redirects at the start of the chain point to."""
+    hops = [*response.history, response]
+    moved = None
+    for hop, after in itertools.pairwise(hops):
+        if hop.status_code not in PERMANENT:
+            break
+        moved = str(after.url)
+    return moved
 
 
 def _read_limited(

@@ -4,7 +4,8 @@
 aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
 
 * :mod:`.migrations` — schema upgrade, revisions, ``alembic check``;
-* :mod:`.articles` — articles and source states;
+* :mod:`.articles` — articles;
+* :mod:`.sources` — source states (validators, backoff, moves, retirement), batch writes;
 * :mod:`.duplicates` — the same story from several sources (candidates, further sources);
 * :mod:`.takedowns` — hiding and unhiding articles, the article listing of ops;
 * :mod:`.transfer` — every row that matters, exported as records and imported back;
@@ -24,7 +25,6 @@ errors leave this package as :class:`~syndicate.errors.StoreError`.
 
 from __future__ import annotations
 
-from syndicate.store.articles import ArticlesMixin
 from syndicate.store.audience import AudienceMixin
 from syndicate.store.consent import ConsentMixin
 from syndicate.store.editions import EditionEntry
@@ -32,6 +32,7 @@ from syndicate.store.imports import ImportsMixin, SubscriptionEntry
 from syndicate.store.migrations import SchemaMixin
 from syndicate.store.operator import EditionCounts, OperatorMixin, SendEntry
 from syndicate.store.outcomes import OutcomesMixin
+from syndicate.store.sources import Collected, SourcesMixin
 from syndicate.store.takedowns import ArticleEntry, ArticleNotFound, Takedown, TakedownsMixin
 from syndicate.store.transfer import BadRecord, Record, TransferMixin
 
@@ -39,6 +40,7 @@ __all__ = [
     "ArticleEntry",
     "ArticleNotFound",
     "BadRecord",
+    "Collected",
     "EditionCounts",
     "EditionEntry",
     "Record",
@@ -51,7 +53,7 @@ __all__ = [
 
 class Store(
     SchemaMixin,
-    ArticlesMixin,
+    SourcesMixin,
     TakedownsMixin,
     AudienceMixin,
     ImportsMixin,

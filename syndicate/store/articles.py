@@ -1,7 +1,6 @@
-"""Articles and source states: the collect side of the store.
+"""Articles: the collect side of the store (source states are in :mod:`.sources`).
 
-:class:`ArticlesMixin` gives :class:`syndicate.store.Store` its article and
-source-state methods.
+:class:`ArticlesMixin` gives :class:`syndicate.store.Store` its article methods.
 """
 
 from __future__ import annotations
@@ -25,10 +24,10 @@ from syndicate.decide import (
     prepare_batch,
 )
 from syndicate.matching import DEFAULT_MATCHING, Matching
-from syndicate.model import Article, SourceState, UpsertResult, as_utc
-from syndicate.store.base import StoreBase, now_or, opt_utc
+from syndicate.model import Article, UpsertResult, as_utc
+from syndicate.store.base import StoreBase, now_or
 from syndicate.store.duplicates import duplicate_candidates, stored_aliases, write_duplicates
-from syndicate.store.tables import articles, newest_time, source_states
+from syndicate.store.tables import articles, newest_time
 
 logger = logging.getLogger(__name__)
 
@@ -92,20 +91,6 @@ def new_article_row(
         "first_seen_at": when,
         "changed_at": when,
     }
-
-
-def row_source_state(row: sa.Row[Any]) -> SourceState:
-    """A ``source_states`` row as a :class:`SourceState`."""
-    return SourceState(
-        source_id=row.source_id,
-        etag=row.etag,
-        last_modified=row.last_modified,
-        last_checked_at=row.last_checked_at,
-        last_success_at=row.last_success_at,
-        last_error=row.last_error,
-        error_count=int(row.error_count),
-        pages=dict(row.pages or {}),
-    )
 
 
 def row_article(row: sa.Row[Any]) -> Article:
@@ -172,35 +157,7 @@ FeedSelection = tuple[str | None, str | None]  # (section_id, source_id); None: 
 
 
 class ArticlesMixin(StoreBase):
-    """Articles (matched on source and GUID) and per-source fetch state."""
-
-    def get_source_state(self, source_id: str) -> SourceState:
-        """What is remembered about ``source_id``; a fresh state when nothing is."""
-        query = sa.select(source_states).where(source_states.c.source_id == source_id)
-        with self._tx() as conn:
-            row = conn.execute(query).first()
-        return SourceState(source_id) if row is None else row_source_state(row)
-
-    def save_source_state(self, state: SourceState) -> None:
-        """Insert or replace the stored state of ``state.source_id``."""
-        values = {
-            "etag": state.etag,
-            "last_modified": state.last_modified,
-            "last_checked_at": opt_utc(state.last_checked_at),
-            "last_success_at": opt_utc(state.last_success_at),
-            "last_error": state.last_error,
-            "error_count": state.error_count,
-            "pages": state.pages or None,
-        }
-        key = source_states.c.source_id == state.source_id
-
-        def save() -> None:
-            with self._tx(write=True) as conn:
-                if conn.execute(source_states.update().where(key).values(values)).rowcount:
-                    return
-                conn.execute(source_states.insert().values(source_id=state.source_id, **values))
-
-        self._retry_on_conflict(save)
+    """Articles (matched on source and GUID)."""
 
     def upsert_articles(
         self,
@@ -221,22 +178,36 @@ class ArticlesMixin(StoreBase):
         further source of it. The decisions are :func:`syndicate.decide.plan_batch`'s.
         """
         when = now_or(now)
-        prepared = prepare_batch(articles, matching)
 
         def upsert() -> UpsertResult:
             with self._tx(write=True) as conn:
-                keys = [item.stored_key for item in prepared]
-                stored = stored_article_hashes(conn, keys)
-                stored |= stored_aliases(conn, [k for k in keys if k not in stored])
-                fresh = [item for item in prepared if item.stored_key not in stored]
-                candidates = duplicate_candidates(conn, fresh) if matching.enabled else []
-                plan = plan_batch(prepared, stored, candidates, now=when, matching=matching)
-                self._write_plan(conn, plan, (tag_authority, id_date), when)
-            return plan.result()
+                return self._upsert_in(conn, articles, (tag_authority, id_date), matching, when)
 
         result = self._retry_on_conflict(upsert)
         logger.debug("stored articles: %s", result)
         return result
+
+    def _upsert_in(
+        self,
+        conn: sa.Connection,
+        articles: Sequence[Article],
+        tagging: tuple[str, date],
+        matching: Matching,
+        when: datetime,
+    ) -> UpsertResult:
+        """Store ``articles`` inside the open transaction ``conn`` (see :meth:`upsert_articles`).
+
+        ``tagging`` is the public ids' authority and date.
+        """
+        prepared = prepare_batch(articles, matching)
+        keys = [item.stored_key for item in prepared]
+        stored = stored_article_hashes(conn, keys)
+        stored |= stored_aliases(conn, [k for k in keys if k not in stored])
+        fresh = [item for item in prepared if item.stored_key not in stored]
+        candidates = duplicate_candidates(conn, fresh) if matching.enabled else []
+        plan = plan_batch(prepared, stored, candidates, now=when, matching=matching)
+        self._write_plan(conn, plan, tagging, when)
+        return plan.result()
 
     @staticmethod
     def _write_plan(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
+IDLE_PING_SECONDS = 30.0  # a pooled connection idle this long is pinged before use
 WRITE_OPTION = "syndicate_write"  # execution option: SQLite opens the transaction IMMEDIATE
 
 
@@ -89,6 +91,31 @@ def install_sqlite_hooks(engine: sa.Engine) -> None:
     sa.event.listen(engine, "begin", on_begin)
 
 
+def ping_when_idle(engine: sa.Engine) -> None:
+    """Test a pooled connection at checkout only when it sat idle IDLE_PING_SECONDS or more.
+
+    A busy run reuses its connections without a round trip each; one left over
+    from a while ago (the server may have restarted) is pinged, and replaced if dead.
+    """
+
+    def on_checkin(_dbapi: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def on_checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            cursor = dbapi.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception as exc:  # any driver error: the pool opens a fresh connection
+            raise sa.exc.DisconnectionError(str(exc)) from exc
+
+    sa.event.listen(engine, "checkin", on_checkin)
+    sa.event.listen(engine, "checkout", on_checkout)
+
+
 class StoreBase:
     """One engine, its transactions and error mapping; the base of every store part.
 
@@ -100,13 +127,15 @@ class StoreBase:
         self.url = mask_url(url)
         try:
             parsed = sa.make_url(url)
-            self._engine = sa.create_engine(parsed, pool_pre_ping=True)
+            self._engine = sa.create_engine(parsed)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
             raise StoreError(f"database {self.url}: {driver_reason(str(exc))}") from exc
         self._password = parsed.password if isinstance(parsed.password, str) else None
         self._sqlite_path = sqlite_file(parsed)
         if self._engine.dialect.name == "sqlite":
             install_sqlite_hooks(self._engine)
+        else:
+            ping_when_idle(self._engine)
 
     def __repr__(self) -> str:
         """``Store('<url with password hidden>')``."""

@@ -149,6 +149,11 @@ source_states = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("error_count", sa.Integer, nullable=False),
     sa.Column("pages", sa.JSON),
+    sa.Column("location", sa.Text),
+    sa.Column("moved_from", sa.Text),
+    _ts("next_due_at"),
+    sa.Column("backoff_seconds", sa.Integer, nullable=False, server_default="0"),
+    _ts("retired_at"),
 )
 
 subscribers = sa.Table(
