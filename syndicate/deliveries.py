@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from syndicate.config import Config, Delivery, FileDelivery, SmtpDelivery
 
 if TYPE_CHECKING:
-    from syndicate.delivery import Transport
+    from syndicate.transports import Transport
 
 __all__ = ["DEFAULT_LIMITS", "DELIVERY_KINDS", "FILE_BATCH_SIZE", "DeliveryKind", "delivery_kind"]
 
@@ -49,13 +49,13 @@ class DeliveryKind:
 
 
 def _file_transport(config: Config, delivery: FileDelivery) -> Transport:
-    from syndicate.delivery import FileTransport
+    from syndicate.transports import FileTransport
 
     return FileTransport(config.resolve(delivery.folder))
 
 
 def _smtp_transport(config: Config, delivery: SmtpDelivery) -> Transport:
-    from syndicate.delivery import SmtpTransport
+    from syndicate.smtp import SmtpTransport
 
     return SmtpTransport(delivery)
 

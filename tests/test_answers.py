@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from syndicate import STORE_ENV, pipeline
+from syndicate.answers import classify_answer, enhanced_code
 from syndicate.config import Config, load_config
-from syndicate.delivery import classify_answer, enhanced_code
 from syndicate.model import SendState, SubscriptionState
 from syndicate.retry import Brakes, retry_delay
 from syndicate.subscribers import import_subscribers

@@ -14,15 +14,12 @@ from typing import Any
 import pytest
 
 from syndicate.config import SmtpDelivery, load_config
-from syndicate.delivery import (
-    FileTransport,
-    SmtpTransport,
-    make_transport,
-)
 from syndicate.digest import digest_for
 from syndicate.errors import DeliveryError
 from syndicate.mail import compose
 from syndicate.model import Edition, RenderedDigest, Subscriber, Subscription, SubscriptionState
+from syndicate.smtp import SmtpTransport
+from syndicate.transports import FileTransport, make_transport
 from tests.conftest import SmtpSink, free_port
 from tests.delivery_world import LATER, NOW, READERS, SLOT, World, smtp_delivery
 
