@@ -9,6 +9,7 @@ lost is ``uncertain``, never resent at once. Transports are in
 
 from __future__ import annotations
 
+import contextlib
 import email.errors
 import functools
 import logging
@@ -26,8 +27,9 @@ from syndicate.lease import LEASE_TIME, Journal, Lease, lease_for
 from syndicate.mail import compose, message_id_for, recipient_address
 from syndicate.model import Digest, Edition, RenderedDigest, SendState, utcnow
 from syndicate.retry import Brakes, retry_delay
+from syndicate.senders import Senders, senders_for
 from syndicate.store.sends import SendOutcome
-from syndicate.transports import Outgoing, Transport, make_transport
+from syndicate.transports import Outgoing, Transport
 
 logger = logging.getLogger(__name__)
 
@@ -161,18 +163,28 @@ _CONSEQUENCE = {
 
 @dataclass
 class _Batch:
-    """What one batch shares: its settings, transport, brakes, lease and journal."""
+    """What one batch shares: its settings, brakes, lease and journal."""
 
     config: Config
     digest: DigestConfig
-    transport: Transport
     brakes: Brakes
     lease: Lease
     journal: Journal | None
     now: datetime | None
 
 
-def _deliver_one(batch: _Batch, item: Pending, attempt: int) -> tuple[SendOutcome, str]:
+@dataclass(frozen=True)
+class _Result:
+    """One attempted message: its outcome to record, the failure detail, the file written."""
+
+    outcome: SendOutcome
+    detail: str
+    written: Path | None = None
+
+
+def _deliver_one(
+    batch: _Batch, transport: Transport, item: Pending, attempt: int
+) -> tuple[SendOutcome, str]:
     """Build and send one claimed message; its outcome and the failure detail."""
     edition = item.digest.edition
     subscriber = item.digest.subscription.subscriber
@@ -181,7 +193,7 @@ def _deliver_one(batch: _Batch, item: Pending, attempt: int) -> tuple[SendOutcom
         message = built(item.build, subscriber.id, subscriber.email)
         if journal is not None:
             journal.started(edition.id, subscriber.id)
-        batch.transport.send(message, recipient_address(subscriber))
+        transport.send(message, recipient_address(subscriber))
     except DeliveryError as exc:
         _brake(_where(batch.config, edition), batch.brakes, subscriber.email, exc)
         moment = batch.now or utcnow()
@@ -195,6 +207,15 @@ def _deliver_one(batch: _Batch, item: Pending, attempt: int) -> tuple[SendOutcom
     if journal is not None:
         journal.finished(edition.id, subscriber.id, SendState.SENT.value, None)
     return SendOutcome(subscriber.id, SendState.SENT), ""
+
+
+def _attempt(batch: _Batch, transport: Transport, item: Pending, attempt: int) -> _Result | None:
+    """Send one claimed message on ``transport`` unless the brakes hold it (then None)."""
+    if not batch.brakes.allows(item.digest.subscription.subscriber.email):
+        return None
+    outcome, detail = _deliver_one(batch, transport, item, attempt)
+    sent = outcome.state is SendState.SENT and transport.written
+    return _Result(outcome, detail, transport.written[-1] if sent else None)
 
 
 def _brake(where: str, brakes: Brakes, address: str, exc: DeliveryError) -> None:
@@ -242,6 +263,7 @@ def deliver_pending(
     items: Sequence[Pending],
     *,
     transport: Transport | None = None,
+    senders: Senders | None = None,
     now: datetime | None = None,
     progress: Callable[[str], None] | None = None,
     brakes: Brakes | None = None,
@@ -249,13 +271,15 @@ def deliver_pending(
 ) -> DeliveryReport:
     """Send each message of one edition once; failures are recorded and the batch goes on.
 
-    The batch is claimed in one transaction under a lease, its outcomes recorded
-    in one more (``journal`` notes each message between the two). A message
-    that may not be claimed (sent, sending, failed for good, or uncertain
-    under ``uncertain: skip``) is counted in ``already_claimed``. ``brakes``
-    (one per pass over an edition; default: a fresh one) stop the batch when
-    the server is down and skip paused domains; what they hold back is
-    counted in ``held`` and left for a later run.
+    The batch is claimed in one transaction under a lease, its messages spread
+    over the connections of ``senders`` (one pass's, kept open across batches;
+    default: the digest's own for this batch, or just ``transport``), its
+    outcomes recorded in one more transaction (``journal`` notes each message
+    between the two). A message that may not be claimed (sent, sending, failed
+    for good, or uncertain under ``uncertain: skip``) is counted in
+    ``already_claimed``. ``brakes`` (one per pass over an edition; default: a
+    fresh one) stop the batch when the server is down and skip paused domains;
+    what they hold back is counted in ``held`` and left for a later run.
     """
     report = DeliveryReport()
     brakes = brakes if brakes is not None else brakes_for(digest)
@@ -267,53 +291,83 @@ def deliver_pending(
         wanted = [(i.digest.subscription.subscriber.id, _message_id_of(i.digest)) for i in allowed]
         resend = digest.uncertain == "resend"
         claimed = store.claim_sends(edition.id, wanted, lease, now=now, resend_uncertain=resend)
-        active = transport if transport is not None else make_transport(config, digest)
-        batch = _Batch(config, digest, active, brakes, lease, journal, now)
-        outcomes: list[SendOutcome] = []
+        batch = _Batch(config, digest, brakes, lease, journal, now)
+        own = senders is None
+        active = senders_for(config, digest, transport) if senders is None else senders
+        claims = _Claims(allowed, claimed)
         try:
-            with active:
-                for item in allowed:
-                    attempt = claimed.get(item.digest.subscription.subscriber.id, 0)
-                    outcomes += _send_claimed(batch, report, item, attempt, progress=progress)
+            with active if own else contextlib.nullcontext():
+                _spread(batch, active, claims)
         finally:
-            done = [o for o in outcomes if o.state is not None]
-            store.finish_sends(edition.id, done, owner=lease.owner, now=now)
-            unsent = [o.subscriber_id for o in outcomes if o.state is None]
+            outcomes, unsent = _settle(batch, report, claims, progress)
+            store.finish_sends(edition.id, outcomes, owner=lease.owner, now=now)
             store.release_sends(edition.id, unsent, lease.owner, now=now)
     report.stopped = brakes.stopped
     _log_batch(digest, report)
     return report
 
 
-def _message_id_of(digest: Digest) -> str:
-    return message_id_for(digest.masthead, digest.edition, digest.subscription.subscriber)
+@dataclass
+class _Claims:
+    """A claimed batch: its messages, the attempt number of each claimed subscriber,
+    and (filled by the connection threads) each position taken and its result."""
+
+    allowed: Sequence[Pending]
+    claimed: dict[int, int]
+    results: dict[int, _Result | None] = field(default_factory=dict)
+    taken: set[int] = field(default_factory=set)
 
 
-def _send_claimed(
+def _spread(batch: _Batch, senders: Senders, claims: _Claims) -> None:
+    """Send the claimed messages over the connections of ``senders``."""
+
+    def send(transport: Transport, index: int) -> None:
+        claims.taken.add(index)
+        item = claims.allowed[index]
+        attempt = claims.claimed[item.digest.subscription.subscriber.id]
+        claims.results[index] = _attempt(batch, transport, item, attempt)
+
+    entries = [
+        (item.digest.subscription.subscriber.email, index)
+        for index, item in enumerate(claims.allowed)
+        if item.digest.subscription.subscriber.id in claims.claimed
+    ]
+    senders.run(entries, send)
+
+
+def _settle(
     batch: _Batch,
     report: DeliveryReport,
-    item: Pending,
-    attempt: int,
-    *,
+    claims: _Claims,
     progress: Callable[[str], None] | None,
-) -> list[SendOutcome]:
-    """Send one message of the batch if it was claimed and its domain is not paused;
-    the outcome to record (none when it was not claimed)."""
-    subscriber = item.digest.subscription.subscriber
-    outcomes = []
-    if not attempt:
-        result: tuple[SendState | None, str] = (None, "")
-    elif not batch.brakes.allows(subscriber.email):
-        report.held += 1
-        return [SendOutcome(subscriber.id, None)]  # claimed, never attempted: given back
-    else:
-        outcome, detail = _deliver_one(batch, item, attempt)
-        outcomes.append(outcome)
-        result = (outcome.state, detail)
-    _record(batch.config, report, item.digest, result, batch.transport)
-    if progress is not None:
-        progress(_progress_line(item.digest, result))
-    return outcomes
+) -> tuple[list[SendOutcome], list[int]]:
+    """Count and log each message of the batch in order; the outcomes to record and the
+    claims to give back (held, or never taken). A message taken whose attempt never
+    ended (its thread failed) stays claimed: the journal or the lease settles it."""
+    outcomes: list[SendOutcome] = []
+    unsent: list[int] = []
+    for index, item in enumerate(claims.allowed):
+        subscriber_id = item.digest.subscription.subscriber.id
+        if subscriber_id not in claims.claimed:
+            line: tuple[SendState | None, str] = (None, "")
+            _record(batch.config, report, item.digest, line, None)
+        elif (result := claims.results.get(index)) is not None:
+            outcomes.append(result.outcome)
+            line = (result.outcome.state, result.detail)
+            _record(batch.config, report, item.digest, line, result.written)
+        elif index in claims.results or index not in claims.taken:
+            report.held += 1  # claimed, never attempted: given back
+            unsent.append(subscriber_id)
+            continue
+        else:
+            continue
+        if progress is not None:
+            progress(_progress_line(item.digest, line))
+    return outcomes, unsent
+
+
+def _message_id_of(digest: Digest) -> str:
+    return message_id_for(digest.masthead, digest.edition, digest.subscription.subscriber)
 
 
 def _log_batch(digest: DigestConfig, report: DeliveryReport) -> None:
@@ -336,7 +390,7 @@ def _record(
     report: DeliveryReport,
     item: Digest,
     outcome: tuple[SendState | None, str],
-    transport: Transport,
+    written: Path | None,
 ) -> None:
     """Count one outcome in ``report`` and log it with address and edition."""
     email = _printable(item.subscription.subscriber.email)
@@ -349,8 +403,8 @@ def _record(
         logger.debug("%s %s: already claimed for %s", *where)
     elif state is SendState.SENT:
         report.sent += 1
-        if transport.written:
-            report.written.append(transport.written[-1])
+        if written is not None:
+            report.written.append(written)
         logger.info("%s %s: delivered to %s", *where)
     elif state is SendState.DEFERRED:
         report.deferred += 1

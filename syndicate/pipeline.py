@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from syndicate.extract import Extracted
     from syndicate.feeds import FeedsReport
     from syndicate.lease import Journal
+    from syndicate.senders import Senders
     from syndicate.store import Store
 
 logger = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ def send_edition(
     """
     from syndicate import delivery
     from syndicate.lease import Journal, this_process
+    from syndicate.senders import senders_for
 
     digest_config = digest.digest_config(config, edition.digest_id)
     moment = now or utcnow()
@@ -225,14 +227,13 @@ def send_edition(
     journal = Journal(this_process())
     finished = False
     try:
-        for page in _pages(store, edition, _batch_size(digest_config)):
-            if stop_requested():
-                run.stopped = run.stopped or "stopped on request (signal); the rest waits"
-                break
-            _send_page(
-                config, store, run, page,
-                brakes=brakes, journal=journal, progress=progress, now=now,
-            )  # fmt: skip
+        with senders_for(config, digest_config) as senders:
+            for page in _pages(store, edition, _batch_size(digest_config)):
+                if stop_requested():
+                    run.stopped = run.stopped or "stopped on request (signal); the rest waits"
+                    break
+                sending = _Sending(brakes, journal, senders)
+                _send_page(config, store, run, page, sending, progress=progress, now=now)
         finished = True
     finally:
         journal.close(remove=finished)
@@ -248,14 +249,22 @@ def _pages(store: Store, edition: Edition, size: int) -> Iterator[list[Subscript
         after = page[-1].subscriber.id
 
 
+@dataclass(frozen=True)
+class _Sending:
+    """What the batches of one pass share: its brakes, journal and connections."""
+
+    brakes: Brakes
+    journal: Journal
+    senders: Senders
+
+
 def _send_page(
     config: Config,
     store: Store,
     run: DigestRun,
     page: list[Subscription],
+    sending: _Sending,
     *,
-    brakes: Brakes,
-    journal: Journal,
     progress: Callable[[str], None] | None,
     now: datetime | None,
 ) -> None:
@@ -268,14 +277,14 @@ def _send_page(
     pending = _owed(store, run, receiving, digest_config, now or utcnow())
     digests = digest.digests_for(config, edition, pending)
     run.empty += len(pending) - len(digests)
-    if brakes.stopped is not None:
+    if sending.brakes.stopped is not None:
         run.deferred += len(digests)  # never reached: the pass stopped
         return
     bodies = _bodies(config, store, run)
     items = [delivery.Pending(d, functools.partial(bodies.message, d, now=now)) for d in digests]
     report = delivery.deliver_pending(
-        config, store, digest_config, items,
-        progress=progress, brakes=brakes, now=now, journal=journal,
+        config, store, digest_config, items, progress=progress, now=now,
+        brakes=sending.brakes, journal=sending.journal, senders=sending.senders,
     )  # fmt: skip
     run.add(report)
 
