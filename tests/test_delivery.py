@@ -109,7 +109,7 @@ def test_unreachable_server_stops_after_the_configured_failures_in_one_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     port = free_port()
-    world = worlds(sqlite_url, smtp_delivery(port) | {"relay_failures": 2})
+    world = worlds(sqlite_url, smtp_delivery(port) | {"relay_failures": 2, "connections": 1})
     caplog.set_level(logging.WARNING)
     report = world.deliver()
     assert (report.sent, report.deferred, report.held, report.failed) == (0, 2, 1, {})

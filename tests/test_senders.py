@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from syndicate.config import ConfigError, load_config
+from syndicate.config import load_config
+from syndicate.errors import ConfigError
 from syndicate.pace import Pace
 from syndicate.senders import Queue
 from tests.conftest import SmtpSink, serving_smtp
