@@ -22,6 +22,7 @@ from typing import Protocol
 
 from syndicate.addresses import shown
 from syndicate.config import Config, DigestConfig
+from syndicate.digest import quiet_end
 from syndicate.errors import DeliveryError, one_line
 from syndicate.lease import LEASE_TIME, Journal, Lease, lease_for
 from syndicate.mail import compose, message_id_for, recipient_address
@@ -148,9 +149,11 @@ def _where(config: Config, edition: Edition) -> str:
     return f"digest {edition.digest_id} edition {slot}"
 
 
-def _next_attempt(digest: DigestConfig, attempt: int, now: datetime) -> datetime:
-    """When a send deferred at its ``attempt``-th try is tried again."""
-    return now + retry_delay(attempt, digest.retry.first_delay, digest.retry.max_delay)
+def _next_attempt(config: Config, digest: DigestConfig, attempt: int, now: datetime) -> datetime:
+    """When a send deferred at its ``attempt``-th try is tried again: after its backoff,
+    or at the end of the digest's quiet hours when the backoff ends inside them."""
+    retry = now + retry_delay(attempt, digest.retry.first_delay, digest.retry.max_delay)
+    return quiet_end(digest.quiet_hours, retry, config.timezone) or retry
 
 
 _CONSEQUENCE = {
@@ -198,7 +201,7 @@ def _deliver_one(
         _brake(_where(batch.config, edition), batch.brakes, subscriber.email, exc)
         moment = batch.now or utcnow()
         deferred = exc.state is SendState.DEFERRED
-        retry = _next_attempt(batch.digest, attempt, moment) if deferred else None
+        retry = _next_attempt(batch.config, batch.digest, attempt, moment) if deferred else None
         if journal is not None:
             journal.finished(edition.id, subscriber.id, exc.state.value, str(exc))
         outcome = SendOutcome(subscriber.id, exc.state, str(exc), retry)

@@ -223,6 +223,11 @@ def send_edition(
         _close(store, run, digest_config, now=now)
         return run
     _recover(store, digest_config, edition, moment, now)
+    if quiet := _quiet(config, digest_config, now):
+        run.stopped = quiet
+        slot = edition.slot.isoformat(timespec="minutes")
+        logger.info("digest %s edition %s: %s", run.digest_id, slot, quiet)
+        return run
     brakes = delivery.brakes_for(digest_config)
     journal = Journal(this_process())
     finished = False
@@ -232,6 +237,9 @@ def send_edition(
                 if stop_requested():
                     run.stopped = run.stopped or "stopped on request (signal); the rest waits"
                     break
+                if quiet := _quiet(config, digest_config, now):
+                    run.stopped = run.stopped or quiet
+                    break
                 sending = _Sending(brakes, journal, senders)
                 _send_page(config, store, run, page, sending, progress=progress, now=now)
         finished = True
@@ -239,6 +247,16 @@ def send_edition(
         journal.close(remove=finished)
     _log_run(run)
     return run
+
+
+def _quiet(config: Config, digest_config: DigestConfig, now: datetime | None) -> str | None:
+    """Why nothing may be sent at ``now`` (default: the current time): it is inside the
+    digest's quiet hours, which end at the moment named; None outside them."""
+    end = digest.quiet_end(digest_config.quiet_hours, now or utcnow(), config.timezone)
+    if end is None:
+        return None
+    local = end.astimezone(config.timezone).isoformat(timespec="minutes")
+    return f"quiet hours until {local}; the rest waits"
 
 
 def _pages(store: Store, edition: Edition, size: int) -> Iterator[list[Subscription]]:
@@ -450,13 +468,18 @@ _RESUME_MARGIN = timedelta(days=2)
 
 
 def next_resume(config: Config, store: Store, *, now: datetime | None = None) -> datetime | None:
-    """When the earliest deferred send of an unfinished edition may be tried again."""
+    """When the earliest deferred send of an unfinished edition may be tried again
+    (a try due inside its digest's quiet hours waits for their end)."""
     moment = now or utcnow()
-    ids = []
+    attempts = []
     for digest_config in config.digests:
         since = moment - digest_config.retry.window
-        ids += [e.id for e in store.open_editions(digest_config.id, since)]
-    return store.next_attempt(ids)
+        ids = [e.id for e in store.open_editions(digest_config.id, since)]
+        attempt = store.next_attempt(ids) if ids else None
+        if attempt is not None:
+            zone, quiet = config.timezone, digest_config.quiet_hours
+            attempts.append(digest.quiet_end(quiet, max(attempt, moment), zone) or attempt)
+    return min(attempts, default=None)
 
 
 def missed_digests(config: Config, store: Store, *, now: datetime) -> list[str]:
