@@ -112,11 +112,19 @@ CLAIM_EXPIRY = LEASE_TIME
 
 
 def claim_expiry(digest: DigestConfig) -> timedelta:
-    """How long a claim's lease lasts: the run holding it is taken for dead after it."""
+    """How long a claim's lease lasts: the run holding it is taken for dead after it.
+
+    At least :data:`CLAIM_EXPIRY`, ten exchanges' timeouts, and twice the time a
+    whole batch takes at the slowest rate limit (all of it to one throttled domain).
+    """
     from syndicate.deliveries import delivery_kind
 
-    seconds = delivery_kind(digest.delivery).exchange_seconds(digest.delivery)
-    return max(CLAIM_EXPIRY, timedelta(seconds=10 * seconds))
+    kind = delivery_kind(digest.delivery)
+    seconds = kind.exchange_seconds(digest.delivery)
+    rate, domains = kind.pace(digest.delivery)
+    rates = [r for r in (rate, *domains.values()) if r is not None]
+    paced = 2 * kind.batch_size(digest.delivery) / min(rates) if rates else 0.0
+    return max(CLAIM_EXPIRY, timedelta(seconds=max(10 * seconds, paced)))
 
 
 def _compose(rendered: RenderedDigest, *, now: datetime | None) -> EmailMessage:

@@ -180,3 +180,25 @@ def test_bad_limits_are_one_line_naming_their_key(
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(digests=[digest]))
     assert problem in str(caught.value)
+
+
+def test_a_claim_lasts_while_a_whole_batch_may_wait_for_its_rate_limit(
+    write_config: Callable[..., Path],
+) -> None:
+    from datetime import timedelta
+
+    from syndicate.delivery import CLAIM_EXPIRY, claim_expiry
+
+    def expiry(limits: dict[str, Any]) -> timedelta:
+        digest = {
+            "id": "morning",
+            "title": "t",
+            "schedule": "0 7 * * *",
+            "sender": "news@news.example.kr",
+            "delivery": smtp_delivery(25) | {"batch_size": 1000} | limits,
+        }
+        return claim_expiry(load_config(write_config(digests=[digest])).digests[0])
+
+    assert expiry({}) == CLAIM_EXPIRY
+    assert expiry({"rate_limit": 100}) == CLAIM_EXPIRY  # 1000 messages: 20 s at most
+    assert expiry({"domain_limits": {"naver.com": 0.5}}) == timedelta(seconds=4000)
