@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,7 +138,7 @@ class _Part:
         start = len(text) if first is None else text.rfind("\n", 0, first.start()) + 1
         prefix = _normal(text[:start].encode("utf-8"), _CRLF) if start else b""
         whole = len(prefix) // _B64_GROUP * _B64_GROUP
-        self.b64_head = base64.encodebytes(prefix[:whole]).replace(b"\n", _CRLF)
+        self.b64_head = _base64_lines(prefix[:whole])
         self.b64_tail = prefix[whole:]
         self.rest = text[start:]
 
@@ -158,7 +159,7 @@ class _Part:
     def _base64(self, values: dict[str, str]) -> bytes:
         rest = _fill(self.rest, values).encode("utf-8")
         tail = self.b64_tail + (_normal(rest, _CRLF) if rest else b"")
-        return self.b64_head + base64.encodebytes(tail).replace(b"\n", _CRLF)
+        return self.b64_head + _base64_lines(tail)
 
     def _quoted_printable(self, values: dict[str, str]) -> bytes:
         lines: list[str] = []
@@ -169,6 +170,19 @@ class _Part:
             filled = _fill(line.decode("utf-8"), values).encode("utf-8")
             lines += [_qp_line(bit) for bit in filled.splitlines() or [b""]]
         return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """``data`` in base64 lines of 76 characters, each ending in CRLF: the bytes of
+    ``base64.encodebytes`` with CRLF, in half its time (one encode, then slices)."""
+    encoded = base64.b64encode(data)
+    if not encoded:
+        return b""
+    lines = [encoded[i : i + _B64_LINE] for i in range(0, len(encoded), _B64_LINE)]
+    return _CRLF.join(lines) + _CRLF
+
+
+_B64_LINE = 76
 
 
 def _fill(piece: str, values: dict[str, str]) -> str:
@@ -281,19 +295,23 @@ class Bodies:
         self._make_renderer = renderer
         self._renderer: Renderer | None = None
         self.templates: dict[tuple[int, str], MessageTemplate | None] = {}
+        self._lock = threading.RLock()  # the connection threads build messages in parallel
 
     @property
     def renderer(self) -> Renderer:
         """The Renderer, built on first use."""
-        if self._renderer is None:
-            self._renderer = self._make_renderer()
-        return self._renderer
+        with self._lock:
+            if self._renderer is None:
+                self._renderer = self._make_renderer()
+            return self._renderer
 
     def message(self, digest: Digest, *, now: datetime | None = None) -> Assembled | EmailMessage:
         """The finished message of ``digest`` (Jinja2 and premailer do not run here)."""
         key = (digest.edition.id, body_variant(digest))
         if key not in self.templates:
-            self.templates[key] = self._template(digest)
+            with self._lock:  # one render per section set, whichever thread comes first
+                if key not in self.templates:
+                    self.templates[key] = self._template(digest)
         template = self.templates[key]
         if template is None:
             return compose(self.renderer.render(digest), now=now)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     Field,
     Strict,
     ValidationError,
@@ -26,7 +27,7 @@ from pydantic import (
 )
 
 from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, __version__
-from syndicate.addresses import normalize_address, parse_mailbox
+from syndicate.addresses import normalize_address, normalize_domain, parse_mailbox
 from syndicate.config_articles import DEFAULT_ID_DATE, DuplicatesConfig, IdDate
 from syndicate.config_digest import (
     DEFAULT_GRACE,
@@ -129,6 +130,22 @@ class FileDelivery(ConfigModel):
     folder: PathField = Path("outbox")
 
 
+MessagesPerSecond = Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
+"""A rate in messages per second (a number above 0, e.g. 10 or 0.5)."""
+
+
+def _domain_key(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a recipient domain is text, e.g. naver.com")
+    if "@" in value or "." not in value.strip(". "):
+        raise ValueError(f"{value!r} is not a domain name (give e.g. naver.com)")
+    return normalize_domain(value.strip())  # AddressError (a ValueError) says why
+
+
+RecipientDomain = Annotated[str, BeforeValidator(_domain_key)]
+"""A recipient domain, lowercased and in ASCII (IDNA)."""
+
+
 class SmtpDelivery(ConfigModel):
     """Send through an SMTP server; the password is read from ``password_env``."""
 
@@ -146,6 +163,12 @@ class SmtpDelivery(ConfigModel):
     """Consecutive policy refusals (5.7.x) from one domain after which it is paused."""
     envelope_from: Line | None = None
     """The envelope sender (MAIL FROM, the Return-Path bounces go to); default: the From address."""
+    connections: Annotated[int, Strict(), Field(ge=1, le=64)] = 4
+    """Parallel SMTP connections of one pass over an edition (one message in flight on each)."""
+    rate_limit: MessagesPerSecond | None = None
+    """Messages per second over all connections; default: as fast as the server answers."""
+    domain_limits: dict[RecipientDomain, MessagesPerSecond] = Field(default_factory=dict)
+    """Messages per second to one recipient domain, e.g. ``naver.com: 10``."""
 
     @field_validator("envelope_from")
     @classmethod
@@ -354,7 +377,8 @@ def _is_tag(loc: tuple[int | str, ...], i: int) -> bool:
 
 def format_loc(loc: tuple[int | str, ...]) -> str:
     """Format a pydantic error location as a key path: ``digests[0].schedule``."""
-    return key_path(tuple(part for i, part in enumerate(loc) if not _is_tag(loc, i)))
+    kept = (part for i, part in enumerate(loc) if not _is_tag(loc, i) and part != "[key]")
+    return key_path(tuple(kept))
 
 
 def _known_keys() -> list[str]:

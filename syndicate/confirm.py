@@ -127,7 +127,7 @@ def confirmation_message(
 
 def send_notice(config: Config, notice: PendingNotice) -> bool:
     """Send ``notice`` through its digest's delivery; a failure is logged and False."""
-    from syndicate.delivery import make_transport
+    from syndicate.transports import make_transport
 
     digest = digest_config(config, notice.digest_id)
     try:

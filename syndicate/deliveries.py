@@ -9,7 +9,7 @@ Transports are built lazily so that importing this module loads no mail library.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from syndicate.config import Config, Delivery, FileDelivery, SmtpDelivery
 
 if TYPE_CHECKING:
-    from syndicate.delivery import Transport
+    from syndicate.transports import Transport
 
 __all__ = ["DEFAULT_LIMITS", "DELIVERY_KINDS", "FILE_BATCH_SIZE", "DeliveryKind", "delivery_kind"]
 
@@ -36,7 +36,9 @@ class DeliveryKind:
     names the key that sets ``output``; ``limits`` gives (failures in a row to
     use the transport before an edition stops, policy refusals in a row before
     a recipient domain is paused); ``exchange_seconds`` how long one exchange
-    with the server may wait for an answer.
+    with the server may wait for an answer; ``connections`` how many messages
+    may be in flight at once (one per connection); ``pace`` the rate limits
+    (messages per second overall or None, and per recipient domain).
     """
 
     transport: Callable[[Config, Any], Transport]
@@ -46,16 +48,18 @@ class DeliveryKind:
     output_key: str = "folder"
     limits: Callable[[Any], tuple[int, int]] = lambda delivery: DEFAULT_LIMITS
     exchange_seconds: Callable[[Any], float] = lambda delivery: 0.0
+    connections: Callable[[Any], int] = lambda delivery: 1
+    pace: Callable[[Any], tuple[float | None, Mapping[str, float]]] = lambda delivery: (None, {})
 
 
 def _file_transport(config: Config, delivery: FileDelivery) -> Transport:
-    from syndicate.delivery import FileTransport
+    from syndicate.transports import FileTransport
 
     return FileTransport(config.resolve(delivery.folder))
 
 
 def _smtp_transport(config: Config, delivery: SmtpDelivery) -> Transport:
-    from syndicate.delivery import SmtpTransport
+    from syndicate.smtp import SmtpTransport
 
     return SmtpTransport(delivery)
 
@@ -79,6 +83,8 @@ DELIVERY_KINDS: dict[str, DeliveryKind] = {
         environment=_smtp_environment,
         limits=lambda delivery: (delivery.relay_failures, delivery.domain_refusals),
         exchange_seconds=lambda delivery: delivery.timeout,
+        connections=lambda delivery: delivery.connections,
+        pace=lambda delivery: (delivery.rate_limit, delivery.domain_limits),
     ),
 }
 

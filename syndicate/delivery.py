@@ -1,69 +1,38 @@
-"""Deliver composed messages: ``.eml`` files or SMTP, with an idempotent send loop.
+"""The idempotent send loop: claim a batch, send each message once, record the outcomes.
 
-This is the only module that imports :mod:`smtplib`, and so the one that reads
-SMTP answers (:func:`classify_answer`). Every send is claimed in the store
-before it is attempted and marked after, so running :func:`deliver_batch` twice
-never sends a message twice; deferred sends are retried by a later run after
-their backoff, and a message whose answer was lost is ``uncertain``, never
-resent at once.
+Every send is claimed in the store before it is attempted and marked after, so
+running :func:`deliver_batch` twice never sends a message twice; deferred sends
+are retried by a later run after their backoff, and a message whose answer was
+lost is ``uncertain``, never resent at once. Transports are in
+:mod:`syndicate.transports` (files) and :mod:`syndicate.smtp`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.errors
 import functools
-import hashlib
 import logging
-import re
-import smtplib
-import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import parseaddr
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
 from syndicate.addresses import shown
-from syndicate.assemble import Assembled
-from syndicate.config import Config, DigestConfig, SmtpDelivery
+from syndicate.config import Config, DigestConfig
+from syndicate.digest import quiet_end
 from syndicate.errors import DeliveryError, one_line
-from syndicate.files import write_atomic
 from syndicate.lease import LEASE_TIME, Journal, Lease, lease_for
 from syndicate.mail import compose, message_id_for, recipient_address
 from syndicate.model import Digest, Edition, RenderedDigest, SendState, utcnow
 from syndicate.retry import Brakes, retry_delay
+from syndicate.senders import Senders, senders_for
 from syndicate.store.sends import SendOutcome
-
-Outgoing = EmailMessage | Assembled
-"""A message ready to go: composed by the email package, or assembled from a template."""
+from syndicate.transports import Outgoing, Transport
 
 logger = logging.getLogger(__name__)
-
-_UNSAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class Transport(Protocol):
-    """Something that delivers messages; used as a context manager around a batch."""
-
-    def __enter__(self) -> Transport:
-        """Prepare for a batch (connections may still be opened lazily)."""
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Release what the batch used (close connections)."""
-
-    written: list[Path]
-    """Files written so far, oldest first (empty when messages leave the machine)."""
-
-    def send(self, message: Outgoing, recipient: str) -> None:
-        """Deliver ``message`` to ``recipient``; raise :class:`DeliveryError` on failure."""
 
 
 class SendLedger(Protocol):
@@ -131,334 +100,6 @@ class DeliveryReport:
     stopped: str | None = None
 
 
-def _message_id(message: Outgoing) -> str:
-    """Return the message's Message-ID, or a hash of its bytes when it has none."""
-    value = message.get("Message-ID")
-    if value:
-        return str(value)
-    return hashlib.sha256(message.as_bytes()).hexdigest()
-
-
-def eml_name(message: Outgoing) -> str:
-    """Return the file name of ``message``: its Message-ID in safe characters + ``.eml``."""
-    name = _UNSAFE_NAME_RE.sub("_", _message_id(message).strip("<> ")).strip("._")
-    return f"{name[:200] or 'message'}.eml"
-
-
-class FileTransport:
-    """Write each message as one ``.eml`` file directly in ``folder``.
-
-    The file name comes from the Message-ID, so re-sending a message overwrites
-    its file instead of adding one. Files are written atomically.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        """Deliver into ``folder`` (created when needed)."""
-        self.folder = Path(folder)
-        self.written: list[Path] = []
-
-    def __enter__(self) -> FileTransport:
-        """Start a batch."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Nothing to release."""
-
-    def path_for(self, message: Outgoing) -> Path:
-        """Return the file ``message`` is (or would be) written to."""
-        return self.folder / eml_name(message)
-
-    def send(self, message: Outgoing, recipient: str) -> None:
-        """Write ``message`` to its ``.eml`` file (temporary file, then rename)."""
-        path = self.path_for(message)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, message.as_bytes(), new_mode=0o600)  # holds an address
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            problem = f"cannot write {path}: {reason}"
-            raise DeliveryError(recipient, problem, unreachable=True) from exc
-        self.written.append(path)
-        logger.debug("wrote %s for %s", path, recipient)
-
-
-def _smtp_text(value: bytes | str) -> str:
-    """Decode an SMTP server reply into one line."""
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    return one_line(text)
-
-
-def _reply(code: int, text: bytes | str) -> str:
-    """Format an SMTP reply code and text as ``550 no such user``."""
-    return f"{code} {_smtp_text(text)}".strip()
-
-
-NO_MAILBOX_CODES = frozenset({"5.1.1", "5.1.10", "5.2.1"})
-"""Enhanced status codes saying the mailbox does not exist (or is disabled): a bounce."""
-_ENHANCED_RE = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
-_USER_UNKNOWN_RE = re.compile(
-    r"\b(no such (user|mailbox|recipient)|user unknown|unknown (user|recipient|mailbox)"
-    r"|(user|mailbox|recipient) (does not|doesn't) exist)\b",
-    re.IGNORECASE,
-)
-_USER_UNKNOWN_REPLIES = frozenset({550, 551, 553})
-
-
-def enhanced_code(text: str) -> str | None:
-    """The enhanced status code (RFC 3463) at the start of a reply text, e.g. ``5.1.1``."""
-    match = _ENHANCED_RE.match(text)
-    return ".".join(match.groups()) if match else None
-
-
-def classify_answer(code: int, text: str) -> tuple[SendState, bool]:
-    """The state an SMTP refusal leaves a send in, and whether it is a policy refusal.
-
-    * 4xx (421, 450, 451, 452, ...) or a code outside 5xx: ``deferred``;
-    * enhanced code 5.1.1, 5.1.10 or 5.2.1 (no such mailbox): ``bounced``;
-    * enhanced code 5.7.x (policy, spam): ``failed``, and a policy refusal;
-    * 550, 551 or 553 without an enhanced code whose text plainly says the user
-      is unknown ("no such user", "user unknown", ...): ``bounced``;
-    * any other 5xx: ``failed``.
-    """
-    if not 500 <= code < 600:
-        return SendState.DEFERRED, False
-    enhanced = enhanced_code(text)
-    if enhanced in NO_MAILBOX_CODES:
-        return SendState.BOUNCED, False
-    if enhanced is not None and enhanced.startswith("5.7."):
-        return SendState.FAILED, True
-    if enhanced is None and code in _USER_UNKNOWN_REPLIES and _USER_UNKNOWN_RE.search(text):
-        return SendState.BOUNCED, False
-    return SendState.FAILED, False
-
-
-class _Tracked(smtplib.SMTP):
-    """An SMTP connection that knows whether a message went out whole.
-
-    ``data_sent`` turns true once the message and the final ``CRLF.CRLF`` were
-    handed to the network; an answer lost after that leaves the send uncertain.
-    """
-
-    data_sent = False
-
-    def send(self, s: bytes | str) -> None:  # type: ignore[override]
-        """Send ``s``; remember when it was the end of a message's data."""
-        super().send(s)
-        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
-            self.data_sent = True
-
-
-class _TrackedSsl(_Tracked, smtplib.SMTP_SSL):
-    """:class:`_Tracked` over implicit TLS."""
-
-
-class _Disconnected(Exception):
-    """The server hung up before the message's data went out: safe to reconnect once."""
-
-
-class SmtpTransport:
-    """Send through one SMTP connection per batch.
-
-    The connection is opened on the first message and reused for the next ones,
-    each starting with ``RSET`` (which also finds a connection the server has
-    dropped). It is re-opened once when the server disconnected, or answered
-    421 (closing the channel), before the message's data went out or with an
-    explicit 421 refusal. A reply lost after the end of DATA is never followed
-    by a resend: the send is uncertain. The envelope sender is ``envelope_from``
-    when configured, else the From address.
-    """
-
-    def __init__(self, settings: SmtpDelivery) -> None:
-        """Use the server described by ``settings``."""
-        self.settings = settings
-        self._smtp: _Tracked | None = None
-        self._used = False  # a transaction already ran on the open connection
-        self._count = 0
-        self.written: list[Path] = []  # messages leave the machine: no files
-
-    @property
-    def server(self) -> str:
-        """``host:port`` of the server, for messages."""
-        return f"{self.settings.host}:{self.settings.port}"
-
-    def __enter__(self) -> SmtpTransport:
-        """Start a batch."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the connection politely."""
-        self.close()
-
-    def close(self) -> None:
-        """Send QUIT and close the connection, ignoring errors."""
-        smtp, self._smtp = self._smtp, None
-        if smtp is None:
-            return
-        try:
-            smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            smtp.close()
-
-    def _open(self) -> _Tracked:
-        """Connect, secure and log in according to the settings."""
-        settings = self.settings
-        if settings.security == "ssl":
-            context = ssl.create_default_context()
-            smtp: _Tracked = _TrackedSsl(
-                settings.host, settings.port, timeout=settings.timeout, context=context
-            )
-        else:
-            smtp = _Tracked(settings.host, settings.port, timeout=settings.timeout)
-        try:
-            self._prepare(smtp)
-        except BaseException:
-            smtp.close()
-            raise
-        return smtp
-
-    def _prepare(self, smtp: smtplib.SMTP) -> None:
-        """Say EHLO, start TLS when configured, and log in when a username is set."""
-        settings = self.settings
-        smtp.ehlo()
-        if settings.security == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
-            smtp.ehlo()
-        if settings.username:
-            password = settings.password()
-            if password is None:
-                raise _LoginProblem(f"password variable {settings.password_env!r} is not set")
-            smtp.login(settings.username, password)
-
-    def _connection(self, recipient: str) -> _Tracked:
-        """Return the open connection, opening it first (a failure: relay unreachable)."""
-        if self._smtp is None:
-            try:
-                self._smtp = self._open()
-            except (smtplib.SMTPException, OSError, _LoginProblem) as exc:
-                reason = self._connect_reason(exc)
-                raise DeliveryError(recipient, reason, unreachable=True) from exc
-            self._used = False
-        elif self._used:
-            self._reset(self._smtp)
-        return self._smtp
-
-    def _reset(self, smtp: _Tracked) -> None:
-        """``RSET`` before reusing the connection; a dead or closing one is dropped."""
-        try:
-            code, text = smtp.rset()
-        except (smtplib.SMTPException, OSError) as exc:
-            self._drop()
-            raise _Disconnected(one_line(str(exc)) or type(exc).__name__) from exc
-        if code != 250:
-            self._drop()
-            raise _Disconnected(_reply(code, text))
-
-    def _connect_reason(self, exc: BaseException) -> str:
-        """Describe in one line why the server could not be used."""
-        where = f"SMTP server {self.server}"
-        if isinstance(exc, smtplib.SMTPAuthenticationError):
-            user = self.settings.username
-            return f"{where} refused login for {user!r}: {_reply(exc.smtp_code, exc.smtp_error)}"
-        if isinstance(exc, smtplib.SMTPResponseException):
-            return f"{where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}"
-        if isinstance(exc, _LoginProblem):
-            return f"{where}: {exc}"
-        if isinstance(exc, smtplib.SMTPException):
-            return f"{where}: {one_line(str(exc)) or type(exc).__name__}"
-        if isinstance(exc, TimeoutError):
-            return f"{where}: timed out after {self.settings.timeout:g}s"
-        reason = one_line(getattr(exc, "strerror", None) or str(exc)) or type(exc).__name__
-        return f"cannot connect to {where}: {reason}"
-
-    def send(self, message: Outgoing, recipient: str) -> None:
-        """Send ``message`` to ``recipient``; reconnect once if the server hung up before DATA."""
-        sender = self.settings.envelope_from or parseaddr(str(message.get("From", "")))[1]
-        try:
-            self._send_once(message, sender, recipient)
-        except _Disconnected:
-            logger.info("SMTP server %s disconnected; reconnecting", self.server)
-            try:
-                self._send_once(message, sender, recipient)
-            except _Disconnected as exc:
-                reason = f"SMTP server {self.server} disconnected: {exc}"
-                raise DeliveryError(recipient, reason, unreachable=True) from exc
-        self._count += 1
-        if self._count % self.settings.batch_size == 0:
-            self.close()
-
-    def _drop(self) -> None:
-        """Forget a dead connection without talking to the server."""
-        smtp, self._smtp = self._smtp, None
-        if smtp is not None:
-            smtp.close()
-
-    def _send_once(self, message: Outgoing, sender: str, recipient: str) -> None:
-        """One attempt; SMTP answers become :class:`DeliveryError` in the state they leave."""
-        smtp = self._connection(recipient)
-        smtp.data_sent = False
-        self._used = True
-        try:
-            smtp.sendmail(sender, [recipient], message.as_bytes())
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = exc.recipients.get(recipient, (550, b"recipient refused"))
-            self._closing(code, text)
-            raise self._refusal(recipient, "refused the recipient", code, text) from exc
-        except smtplib.SMTPSenderRefused as exc:
-            self._closing(exc.smtp_code, exc.smtp_error)
-            reason = f"server refused sender {sender}: {_reply(exc.smtp_code, exc.smtp_error)}"
-            raise DeliveryError(recipient, reason, unreachable=True) from exc
-        except smtplib.SMTPResponseException as exc:
-            self._closing(exc.smtp_code, exc.smtp_error)
-            raise self._refusal(
-                recipient, "refused the message", exc.smtp_code, exc.smtp_error
-            ) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            self._drop()
-            raise self._lost(recipient, exc, smtp.data_sent) from exc
-
-    def _refusal(self, recipient: str, what: str, code: int, text: bytes | str) -> DeliveryError:
-        """The error for a refusal of a recipient or a message, classified by its answer."""
-        self._drop_after(code)
-        state, policy = classify_answer(code, _smtp_text(text))
-        reply = _reply(code, text)
-        return DeliveryError(recipient, f"server {what}: {reply}", state=state, policy=policy)
-
-    def _drop_after(self, code: int) -> None:
-        """After 421 the server closes the connection: forget it."""
-        if code == 421:
-            self._drop()
-
-    def _closing(self, code: int, text: bytes | str) -> None:
-        """A 421 refused this message and closes the channel: reconnect and try once more."""
-        if code == 421:
-            self._drop()
-            raise _Disconnected(_reply(code, text))
-
-    def _lost(self, recipient: str, exc: BaseException, data_sent: bool) -> Exception:
-        """The error for a connection lost mid-message: uncertain once its data went out."""
-        reason = one_line(str(exc)) or type(exc).__name__
-        if data_sent:
-            what = f"SMTP server {self.server}: no answer after the message was sent ({reason})"
-            return DeliveryError(recipient, what, state=SendState.UNCERTAIN)
-        if isinstance(exc, smtplib.SMTPServerDisconnected):
-            return _Disconnected(reason)
-        return DeliveryError(recipient, f"SMTP server {self.server}: {reason}", unreachable=True)
-
-
-class _LoginProblem(Exception):
-    """The SMTP login cannot be attempted (e.g. the password variable is unset)."""
-
-
 def brakes_for(digest: DigestConfig) -> Brakes:
     """The stops of one pass over an edition of ``digest`` (relay down, domain paused)."""
     from syndicate.deliveries import delivery_kind
@@ -471,22 +112,19 @@ CLAIM_EXPIRY = LEASE_TIME
 
 
 def claim_expiry(digest: DigestConfig) -> timedelta:
-    """How long a claim's lease lasts: the run holding it is taken for dead after it."""
+    """How long a claim's lease lasts: the run holding it is taken for dead after it.
+
+    At least :data:`CLAIM_EXPIRY`, ten exchanges' timeouts, and twice the time a
+    whole batch takes at the slowest rate limit (all of it to one throttled domain).
+    """
     from syndicate.deliveries import delivery_kind
 
-    seconds = delivery_kind(digest.delivery).exchange_seconds(digest.delivery)
-    return max(CLAIM_EXPIRY, timedelta(seconds=10 * seconds))
-
-
-def make_transport(config: Config, digest: DigestConfig) -> Transport:
-    """Return the transport configured for ``digest``."""
-    from syndicate.deliveries import DELIVERY_KINDS
-
-    kind = DELIVERY_KINDS.get(digest.delivery.kind)
-    if kind is None:
-        message = f"unknown delivery kind {digest.delivery.kind!r}"
-        raise DeliveryError(digest.id, message, permanent=True)
-    return kind.transport(config, digest.delivery)
+    kind = delivery_kind(digest.delivery)
+    seconds = kind.exchange_seconds(digest.delivery)
+    rate, domains = kind.pace(digest.delivery)
+    rates = [r for r in (rate, *domains.values()) if r is not None]
+    paced = 2 * kind.batch_size(digest.delivery) / min(rates) if rates else 0.0
+    return max(CLAIM_EXPIRY, timedelta(seconds=max(10 * seconds, paced)))
 
 
 def _compose(rendered: RenderedDigest, *, now: datetime | None) -> EmailMessage:
@@ -519,9 +157,11 @@ def _where(config: Config, edition: Edition) -> str:
     return f"digest {edition.digest_id} edition {slot}"
 
 
-def _next_attempt(digest: DigestConfig, attempt: int, now: datetime) -> datetime:
-    """When a send deferred at its ``attempt``-th try is tried again."""
-    return now + retry_delay(attempt, digest.retry.first_delay, digest.retry.max_delay)
+def _next_attempt(config: Config, digest: DigestConfig, attempt: int, now: datetime) -> datetime:
+    """When a send deferred at its ``attempt``-th try is tried again: after its backoff,
+    or at the end of the digest's quiet hours when the backoff ends inside them."""
+    retry = now + retry_delay(attempt, digest.retry.first_delay, digest.retry.max_delay)
+    return quiet_end(digest.quiet_hours, retry, config.timezone) or retry
 
 
 _CONSEQUENCE = {
@@ -534,18 +174,28 @@ _CONSEQUENCE = {
 
 @dataclass
 class _Batch:
-    """What one batch shares: its settings, transport, brakes, lease and journal."""
+    """What one batch shares: its settings, brakes, lease and journal."""
 
     config: Config
     digest: DigestConfig
-    transport: Transport
     brakes: Brakes
     lease: Lease
     journal: Journal | None
     now: datetime | None
 
 
-def _deliver_one(batch: _Batch, item: Pending, attempt: int) -> tuple[SendOutcome, str]:
+@dataclass(frozen=True)
+class _Result:
+    """One attempted message: its outcome to record, the failure detail, the file written."""
+
+    outcome: SendOutcome
+    detail: str
+    written: Path | None = None
+
+
+def _deliver_one(
+    batch: _Batch, transport: Transport, item: Pending, attempt: int
+) -> tuple[SendOutcome, str]:
     """Build and send one claimed message; its outcome and the failure detail."""
     edition = item.digest.edition
     subscriber = item.digest.subscription.subscriber
@@ -554,12 +204,12 @@ def _deliver_one(batch: _Batch, item: Pending, attempt: int) -> tuple[SendOutcom
         message = built(item.build, subscriber.id, subscriber.email)
         if journal is not None:
             journal.started(edition.id, subscriber.id)
-        batch.transport.send(message, recipient_address(subscriber))
+        transport.send(message, recipient_address(subscriber))
     except DeliveryError as exc:
         _brake(_where(batch.config, edition), batch.brakes, subscriber.email, exc)
         moment = batch.now or utcnow()
         deferred = exc.state is SendState.DEFERRED
-        retry = _next_attempt(batch.digest, attempt, moment) if deferred else None
+        retry = _next_attempt(batch.config, batch.digest, attempt, moment) if deferred else None
         if journal is not None:
             journal.finished(edition.id, subscriber.id, exc.state.value, str(exc))
         outcome = SendOutcome(subscriber.id, exc.state, str(exc), retry)
@@ -568,6 +218,15 @@ def _deliver_one(batch: _Batch, item: Pending, attempt: int) -> tuple[SendOutcom
     if journal is not None:
         journal.finished(edition.id, subscriber.id, SendState.SENT.value, None)
     return SendOutcome(subscriber.id, SendState.SENT), ""
+
+
+def _attempt(batch: _Batch, transport: Transport, item: Pending, attempt: int) -> _Result | None:
+    """Send one claimed message on ``transport`` unless the brakes hold it (then None)."""
+    if not batch.brakes.allows(item.digest.subscription.subscriber.email):
+        return None
+    outcome, detail = _deliver_one(batch, transport, item, attempt)
+    sent = outcome.state is SendState.SENT and transport.written
+    return _Result(outcome, detail, transport.written[-1] if sent else None)
 
 
 def _brake(where: str, brakes: Brakes, address: str, exc: DeliveryError) -> None:
@@ -615,6 +274,7 @@ def deliver_pending(
     items: Sequence[Pending],
     *,
     transport: Transport | None = None,
+    senders: Senders | None = None,
     now: datetime | None = None,
     progress: Callable[[str], None] | None = None,
     brakes: Brakes | None = None,
@@ -622,13 +282,15 @@ def deliver_pending(
 ) -> DeliveryReport:
     """Send each message of one edition once; failures are recorded and the batch goes on.
 
-    The batch is claimed in one transaction under a lease, its outcomes recorded
-    in one more (``journal`` notes each message between the two). A message
-    that may not be claimed (sent, sending, failed for good, or uncertain
-    under ``uncertain: skip``) is counted in ``already_claimed``. ``brakes``
-    (one per pass over an edition; default: a fresh one) stop the batch when
-    the server is down and skip paused domains; what they hold back is
-    counted in ``held`` and left for a later run.
+    The batch is claimed in one transaction under a lease, its messages spread
+    over the connections of ``senders`` (one pass's, kept open across batches;
+    default: the digest's own for this batch, or just ``transport``), its
+    outcomes recorded in one more transaction (``journal`` notes each message
+    between the two). A message that may not be claimed (sent, sending, failed
+    for good, or uncertain under ``uncertain: skip``) is counted in
+    ``already_claimed``. ``brakes`` (one per pass over an edition; default: a
+    fresh one) stop the batch when the server is down and skip paused domains;
+    what they hold back is counted in ``held`` and left for a later run.
     """
     report = DeliveryReport()
     brakes = brakes if brakes is not None else brakes_for(digest)
@@ -640,53 +302,83 @@ def deliver_pending(
         wanted = [(i.digest.subscription.subscriber.id, _message_id_of(i.digest)) for i in allowed]
         resend = digest.uncertain == "resend"
         claimed = store.claim_sends(edition.id, wanted, lease, now=now, resend_uncertain=resend)
-        active = transport if transport is not None else make_transport(config, digest)
-        batch = _Batch(config, digest, active, brakes, lease, journal, now)
-        outcomes: list[SendOutcome] = []
+        batch = _Batch(config, digest, brakes, lease, journal, now)
+        own = senders is None
+        active = senders_for(config, digest, transport) if senders is None else senders
+        claims = _Claims(allowed, claimed)
         try:
-            with active:
-                for item in allowed:
-                    attempt = claimed.get(item.digest.subscription.subscriber.id, 0)
-                    outcomes += _send_claimed(batch, report, item, attempt, progress=progress)
+            with active if own else contextlib.nullcontext():
+                _spread(batch, active, claims)
         finally:
-            done = [o for o in outcomes if o.state is not None]
-            store.finish_sends(edition.id, done, owner=lease.owner, now=now)
-            unsent = [o.subscriber_id for o in outcomes if o.state is None]
+            outcomes, unsent = _settle(batch, report, claims, progress)
+            store.finish_sends(edition.id, outcomes, owner=lease.owner, now=now)
             store.release_sends(edition.id, unsent, lease.owner, now=now)
     report.stopped = brakes.stopped
     _log_batch(digest, report)
     return report
 
 
-def _message_id_of(digest: Digest) -> str:
-    return message_id_for(digest.masthead, digest.edition, digest.subscription.subscriber)
+@dataclass
+class _Claims:
+    """A claimed batch: its messages, the attempt number of each claimed subscriber,
+    and (filled by the connection threads) each position taken and its result."""
+
+    allowed: Sequence[Pending]
+    claimed: dict[int, int]
+    results: dict[int, _Result | None] = field(default_factory=dict)
+    taken: set[int] = field(default_factory=set)
 
 
-def _send_claimed(
+def _spread(batch: _Batch, senders: Senders, claims: _Claims) -> None:
+    """Send the claimed messages over the connections of ``senders``."""
+
+    def send(transport: Transport, index: int) -> None:
+        claims.taken.add(index)
+        item = claims.allowed[index]
+        attempt = claims.claimed[item.digest.subscription.subscriber.id]
+        claims.results[index] = _attempt(batch, transport, item, attempt)
+
+    entries = [
+        (item.digest.subscription.subscriber.email, index)
+        for index, item in enumerate(claims.allowed)
+        if item.digest.subscription.subscriber.id in claims.claimed
+    ]
+    senders.run(entries, send)
+
+
+def _settle(
     batch: _Batch,
     report: DeliveryReport,
-    item: Pending,
-    attempt: int,
-    *,
+    claims: _Claims,
     progress: Callable[[str], None] | None,
-) -> list[SendOutcome]:
-    """Send one message of the batch if it was claimed and its domain is not paused;
-    the outcome to record (none when it was not claimed)."""
-    subscriber = item.digest.subscription.subscriber
-    outcomes = []
-    if not attempt:
-        result: tuple[SendState | None, str] = (None, "")
-    elif not batch.brakes.allows(subscriber.email):
-        report.held += 1
-        return [SendOutcome(subscriber.id, None)]  # claimed, never attempted: given back
-    else:
-        outcome, detail = _deliver_one(batch, item, attempt)
-        outcomes.append(outcome)
-        result = (outcome.state, detail)
-    _record(batch.config, report, item.digest, result, batch.transport)
-    if progress is not None:
-        progress(_progress_line(item.digest, result))
-    return outcomes
+) -> tuple[list[SendOutcome], list[int]]:
+    """Count and log each message of the batch in order; the outcomes to record and the
+    claims to give back (held, or never taken). A message taken whose attempt never
+    ended (its thread failed) stays claimed: the journal or the lease settles it."""
+    outcomes: list[SendOutcome] = []
+    unsent: list[int] = []
+    for index, item in enumerate(claims.allowed):
+        subscriber_id = item.digest.subscription.subscriber.id
+        if subscriber_id not in claims.claimed:
+            line: tuple[SendState | None, str] = (None, "")
+            _record(batch.config, report, item.digest, line, None)
+        elif (result := claims.results.get(index)) is not None:
+            outcomes.append(result.outcome)
+            line = (result.outcome.state, result.detail)
+            _record(batch.config, report, item.digest, line, result.written)
+        elif index in claims.results or index not in claims.taken:
+            report.held += 1  # claimed, never attempted: given back
+            unsent.append(subscriber_id)
+            continue
+        else:
+            continue
+        if progress is not None:
+            progress(_progress_line(item.digest, line))
+    return outcomes, unsent
+
+
+def _message_id_of(digest: Digest) -> str:
+    return message_id_for(digest.masthead, digest.edition, digest.subscription.subscriber)
 
 
 def _log_batch(digest: DigestConfig, report: DeliveryReport) -> None:
@@ -709,7 +401,7 @@ def _record(
     report: DeliveryReport,
     item: Digest,
     outcome: tuple[SendState | None, str],
-    transport: Transport,
+    written: Path | None,
 ) -> None:
     """Count one outcome in ``report`` and log it with address and edition."""
     email = _printable(item.subscription.subscriber.email)
@@ -722,8 +414,8 @@ def _record(
         logger.debug("%s %s: already claimed for %s", *where)
     elif state is SendState.SENT:
         report.sent += 1
-        if transport.written:
-            report.written.append(transport.written[-1])
+        if written is not None:
+            report.written.append(written)
         logger.info("%s %s: delivered to %s", *where)
     elif state is SendState.DEFERRED:
         report.deferred += 1

@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,9 +87,12 @@ class Journal:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = journal_path(folder, owner)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._lock = threading.Lock()  # the connection threads of a pass share it
 
     def _write(self, entry: dict[str, object]) -> None:
-        os.write(self._fd, (json.dumps(entry, separators=(",", ":")) + "\n").encode())
+        line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+        with self._lock:
+            os.write(self._fd, line)
 
     def started(self, edition_id: int, subscriber_id: int) -> None:
         """The message is being handed to the server (or written)."""

@@ -150,8 +150,8 @@ def preview(
 
     Records nothing: a slot without an edition gets a draft that is not stored.
     """
-    from syndicate.delivery import eml_name
     from syndicate.files import write_atomic
+    from syndicate.transports import eml_name
 
     subscription = subscription_of(store, digest_id, address)
     if subscription is None:
@@ -198,7 +198,7 @@ def _mark_test(config: Config, edition: Edition, message: EmailMessage) -> None:
 
 def _deliver(config: Config, settings: DigestConfig, message: EmailMessage, to: str) -> None:
     """Hand one message to the digest's transport; DeliveryError when it was not taken."""
-    from syndicate.delivery import make_transport
+    from syndicate.transports import make_transport
 
     with make_transport(config, settings) as transport:
         transport.send(message, to)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from syndicate.extract import Extracted
     from syndicate.feeds import FeedsReport
     from syndicate.lease import Journal
+    from syndicate.senders import Senders
     from syndicate.store import Store
 
 logger = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ def send_edition(
     """
     from syndicate import delivery
     from syndicate.lease import Journal, this_process
+    from syndicate.senders import senders_for
 
     digest_config = digest.digest_config(config, edition.digest_id)
     moment = now or utcnow()
@@ -221,23 +223,40 @@ def send_edition(
         _close(store, run, digest_config, now=now)
         return run
     _recover(store, digest_config, edition, moment, now)
+    if quiet := _quiet(config, digest_config, now):
+        run.stopped = quiet
+        slot = edition.slot.isoformat(timespec="minutes")
+        logger.info("digest %s edition %s: %s", run.digest_id, slot, quiet)
+        return run
     brakes = delivery.brakes_for(digest_config)
     journal = Journal(this_process())
     finished = False
     try:
-        for page in _pages(store, edition, _batch_size(digest_config)):
-            if stop_requested():
-                run.stopped = run.stopped or "stopped on request (signal); the rest waits"
-                break
-            _send_page(
-                config, store, run, page,
-                brakes=brakes, journal=journal, progress=progress, now=now,
-            )  # fmt: skip
+        with senders_for(config, digest_config) as senders:
+            for page in _pages(store, edition, _batch_size(digest_config)):
+                if stop_requested():
+                    run.stopped = run.stopped or "stopped on request (signal); the rest waits"
+                    break
+                if quiet := _quiet(config, digest_config, now):
+                    run.stopped = run.stopped or quiet
+                    break
+                sending = _Sending(brakes, journal, senders)
+                _send_page(config, store, run, page, sending, progress=progress, now=now)
         finished = True
     finally:
         journal.close(remove=finished)
     _log_run(run)
     return run
+
+
+def _quiet(config: Config, digest_config: DigestConfig, now: datetime | None) -> str | None:
+    """Why nothing may be sent at ``now`` (default: the current time): it is inside the
+    digest's quiet hours, which end at the moment named; None outside them."""
+    end = digest.quiet_end(digest_config.quiet_hours, now or utcnow(), config.timezone)
+    if end is None:
+        return None
+    local = end.astimezone(config.timezone).isoformat(timespec="minutes")
+    return f"quiet hours until {local}; the rest waits"
 
 
 def _pages(store: Store, edition: Edition, size: int) -> Iterator[list[Subscription]]:
@@ -248,14 +267,22 @@ def _pages(store: Store, edition: Edition, size: int) -> Iterator[list[Subscript
         after = page[-1].subscriber.id
 
 
+@dataclass(frozen=True)
+class _Sending:
+    """What the batches of one pass share: its brakes, journal and connections."""
+
+    brakes: Brakes
+    journal: Journal
+    senders: Senders
+
+
 def _send_page(
     config: Config,
     store: Store,
     run: DigestRun,
     page: list[Subscription],
+    sending: _Sending,
     *,
-    brakes: Brakes,
-    journal: Journal,
     progress: Callable[[str], None] | None,
     now: datetime | None,
 ) -> None:
@@ -268,14 +295,14 @@ def _send_page(
     pending = _owed(store, run, receiving, digest_config, now or utcnow())
     digests = digest.digests_for(config, edition, pending)
     run.empty += len(pending) - len(digests)
-    if brakes.stopped is not None:
+    if sending.brakes.stopped is not None:
         run.deferred += len(digests)  # never reached: the pass stopped
         return
     bodies = _bodies(config, store, run)
     items = [delivery.Pending(d, functools.partial(bodies.message, d, now=now)) for d in digests]
     report = delivery.deliver_pending(
-        config, store, digest_config, items,
-        progress=progress, brakes=brakes, now=now, journal=journal,
+        config, store, digest_config, items, progress=progress, now=now,
+        brakes=sending.brakes, journal=sending.journal, senders=sending.senders,
     )  # fmt: skip
     run.add(report)
 
@@ -441,13 +468,18 @@ _RESUME_MARGIN = timedelta(days=2)
 
 
 def next_resume(config: Config, store: Store, *, now: datetime | None = None) -> datetime | None:
-    """When the earliest deferred send of an unfinished edition may be tried again."""
+    """When the earliest deferred send of an unfinished edition may be tried again
+    (a try due inside its digest's quiet hours waits for their end)."""
     moment = now or utcnow()
-    ids = []
+    attempts = []
     for digest_config in config.digests:
         since = moment - digest_config.retry.window
-        ids += [e.id for e in store.open_editions(digest_config.id, since)]
-    return store.next_attempt(ids)
+        ids = [e.id for e in store.open_editions(digest_config.id, since)]
+        attempt = store.next_attempt(ids) if ids else None
+        if attempt is not None:
+            zone, quiet = config.timezone, digest_config.quiet_hours
+            attempts.append(digest.quiet_end(quiet, max(attempt, moment), zone) or attempt)
+    return min(attempts, default=None)
 
 
 def missed_digests(config: Config, store: Store, *, now: datetime) -> list[str]:

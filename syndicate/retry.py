@@ -9,6 +9,7 @@ owed and is sent by a later run.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -41,7 +42,8 @@ class Brakes:
     ``relay_limit`` consecutive failures to use the server stop the pass
     (``stopped`` holds why); ``domain_limit`` consecutive policy refusals from one
     recipient domain pause it (``paused`` maps domain to why). Each trip returns
-    its one log line once.
+    its one log line once. The connection threads of a pass share one: each
+    method runs under its lock.
     """
 
     relay_limit: int
@@ -50,31 +52,37 @@ class Brakes:
     paused: dict[str, str] = field(default_factory=dict)
     _relay_failures: int = 0
     _refusals: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def allows(self, recipient: str) -> bool:
         """True when a message to ``recipient`` may be attempted now."""
-        return self.stopped is None and recipient_domain(recipient) not in self.paused
+        with self._lock:
+            return self.stopped is None and recipient_domain(recipient) not in self.paused
 
     def answered(self, recipient: str) -> None:
         """The server answered for ``recipient``, not refusing by policy: both counts restart."""
-        self._relay_failures = 0
-        self._refusals.pop(recipient_domain(recipient), None)
+        with self._lock:
+            self._relay_failures = 0
+            self._refusals.pop(recipient_domain(recipient), None)
 
     def unreachable(self, reason: str) -> str | None:
         """The server could not be used; the stop line when this failure stops the pass."""
-        self._relay_failures += 1
-        if self.stopped is None and self._relay_failures >= self.relay_limit:
-            self.stopped = f"{reason} ({self._relay_failures} times in a row)"
-            return self.stopped
-        return None
+        with self._lock:
+            self._relay_failures += 1
+            if self.stopped is None and self._relay_failures >= self.relay_limit:
+                self.stopped = f"{reason} ({self._relay_failures} times in a row)"
+                return self.stopped
+            return None
 
     def refused_by_policy(self, recipient: str, reason: str) -> str | None:
         """A policy refusal for ``recipient``; the pause line when it pauses the domain."""
-        self._relay_failures = 0
         domain = recipient_domain(recipient)
-        count = self._refusals.get(domain, 0) + 1
-        self._refusals[domain] = count
-        if count >= self.domain_limit and domain not in self.paused:
-            self.paused[domain] = f"{domain} refused {count} messages in a row by policy: {reason}"
-            return self.paused[domain]
-        return None
+        with self._lock:
+            self._relay_failures = 0
+            count = self._refusals.get(domain, 0) + 1
+            self._refusals[domain] = count
+            if count >= self.domain_limit and domain not in self.paused:
+                line = f"{domain} refused {count} messages in a row by policy: {reason}"
+                self.paused[domain] = line
+                return self.paused[domain]
+            return None

@@ -6,7 +6,7 @@ Shared by the delivery and server-answer tests; the ``worlds`` fixture in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,7 +57,12 @@ def smtp_delivery(port: int) -> dict[str, Any]:
     return {"kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none", "timeout": 10}
 
 
-def make_world(write_config: Callable[..., Path], url: str, delivery: dict[str, Any]) -> World:
+def make_world(
+    write_config: Callable[..., Path],
+    url: str,
+    delivery: dict[str, Any],
+    readers: Sequence[tuple[str, str]] = READERS,
+) -> World:
     """Build the config file, the store, an edition and one rendered digest per reader."""
     digest = {
         "id": "morning",
@@ -71,7 +76,7 @@ def make_world(write_config: Callable[..., Path], url: str, delivery: dict[str, 
     store.upgrade()
     edition, _ = store.create_edition("morning", SLOT, 0, [], now=NOW)
     rendered = []
-    for address, name in READERS:
+    for address, name in readers:
         subscriber = store.upsert_subscriber(address, name)
         subscription = Subscription(
             subscriber, "morning", ("it",), SubscriptionState.ACTIVE, f"tok{subscriber.id}"

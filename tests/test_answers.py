@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from syndicate import STORE_ENV, pipeline
+from syndicate.answers import classify_answer, enhanced_code
 from syndicate.config import Config, load_config
-from syndicate.delivery import classify_answer, enhanced_code
 from syndicate.model import SendState, SubscriptionState
 from syndicate.retry import Brakes, retry_delay
 from syndicate.subscribers import import_subscribers
@@ -178,7 +178,7 @@ def test_a_domain_refusing_by_policy_is_paused_with_one_line(
     sink, port = smtp_server
     for address in ("kim@example.com", "lee@example.com"):
         sink.reject[address] = "554 5.7.1 Service unavailable; client host blocked"
-    world = worlds(sqlite_url, smtp_delivery(port) | {"domain_refusals": 2})
+    world = worlds(sqlite_url, smtp_delivery(port) | {"domain_refusals": 2, "connections": 1})
     caplog.set_level(logging.WARNING, logger="syndicate")
     report = world.deliver()
     assert (report.sent, report.held, len(report.failed)) == (0, 1, 2)

@@ -239,6 +239,29 @@ def test_import_reader(tmp_path: Path, source: str, expected: set[str]) -> None:
     assert set(module.imports) == expected
 
 
+BOUNDARIES = {"smtplib": "syndicate/smtp.py", "feedgen": "syndicate/feeds.py"}
+BOUNDARIES |= {"premailer": "syndicate/render.py"}
+
+
+def importers(library: str) -> list[str]:
+    """The modules under syndicate/ that import ``library`` (at any depth)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            if any(name.split(".")[0] == library for name in names):
+                found.append(path.relative_to(ROOT).as_posix())
+                break
+    return found
+
+
+@pytest.mark.parametrize(("library", "module"), sorted(BOUNDARIES.items()))
+def test_each_boundary_library_is_imported_by_exactly_one_module(library: str, module: str) -> None:
+    assert importers(library) == [module]
+
+
 def redraw() -> None:
     """Rewrite the generated module list in docs/ARCHITECTURE.md."""
     text = doc_text()

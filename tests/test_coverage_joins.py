@@ -263,12 +263,13 @@ def test_unknown_digest_section_is_one_line(site: Path) -> None:
 
 
 def smtp_site(site: Path, port: int, batch_size: int = 100) -> None:
-    """Deliver the morning digest through the test server."""
+    """Deliver the morning digest through the test server on one connection (its
+    counts are exact; parallel connections are tested in test_senders.py)."""
 
     def edit(data: dict[str, Any]) -> None:
         data["digests"][0]["delivery"] = {
             "kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none",
-            "timeout": 10, "batch_size": batch_size,
+            "timeout": 10, "batch_size": batch_size, "connections": 1,
         }  # fmt: skip
 
     edit_config(site, edit)

@@ -14,15 +14,12 @@ from typing import Any
 import pytest
 
 from syndicate.config import SmtpDelivery, load_config
-from syndicate.delivery import (
-    FileTransport,
-    SmtpTransport,
-    make_transport,
-)
 from syndicate.digest import digest_for
 from syndicate.errors import DeliveryError
 from syndicate.mail import compose
 from syndicate.model import Edition, RenderedDigest, Subscriber, Subscription, SubscriptionState
+from syndicate.smtp import SmtpTransport
+from syndicate.transports import FileTransport, make_transport
 from tests.conftest import SmtpSink, free_port
 from tests.delivery_world import LATER, NOW, READERS, SLOT, World, smtp_delivery
 
@@ -112,7 +109,7 @@ def test_unreachable_server_stops_after_the_configured_failures_in_one_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     port = free_port()
-    world = worlds(sqlite_url, smtp_delivery(port) | {"relay_failures": 2})
+    world = worlds(sqlite_url, smtp_delivery(port) | {"relay_failures": 2, "connections": 1})
     caplog.set_level(logging.WARNING)
     report = world.deliver()
     assert (report.sent, report.deferred, report.held, report.failed) == (0, 2, 1, {})

@@ -105,7 +105,7 @@ def test_one_bad_source_does_not_stop_the_cycle(setup: tuple[Config, Store]) -> 
     assert report.digests[0].sent == 6  # every example subscriber still has a section
 
 
-def test_smtp_delivery_opens_one_connection_per_batch(
+def test_one_smtp_connection_is_reopened_after_batch_size_messages(
     example_site: Path, smtp_server: tuple[SmtpSink, int]
 ) -> None:
     sink, port = smtp_server
@@ -113,6 +113,7 @@ def test_smtp_delivery_opens_one_connection_per_batch(
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["digests"][0]["delivery"] = {
         "kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none", "batch_size": 4,
+        "connections": 1,
     }  # fmt: skip
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     config = load_config(path)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from syndicate.config import SmtpDelivery, load_config
-from syndicate.delivery import SmtpTransport
 from syndicate.errors import ConfigError, DeliveryError
+from syndicate.smtp import SmtpTransport
 from tests.conftest import BASE_CONFIG, SmtpSink, serving_smtp
 
 

@@ -17,7 +17,7 @@ from typing import Any, get_args
 
 import pytest
 
-from syndicate import collect, deliveries, delivery, pipeline, preflight, sources
+from syndicate import collect, deliveries, pipeline, preflight, sources, transports
 from syndicate.config import DELIVERY_MODELS, load_config
 from syndicate.config_sources import SOURCE_MODELS
 from syndicate.errors import ConfigError
@@ -100,7 +100,7 @@ class Recorder:
     ) -> None:
         return None
 
-    def send(self, message: delivery.Outgoing, recipient: str) -> None:
+    def send(self, message: transports.Outgoing, recipient: str) -> None:
         self.sent.append(recipient)
 
 
@@ -119,7 +119,7 @@ def test_a_delivery_kind_is_one_registry_entry(
     (tmp_path / "a-file").write_text("not a folder")
     config = load_config(write_config())
     digest = config.digests[0]
-    assert delivery.make_transport(config, digest) is recorder
+    assert transports.make_transport(config, digest) is recorder
     assert pipeline._batch_size(digest) == 7
     assert preflight.environment_problems(config) == [
         "digests[0].delivery.folder: pigeons are not ready"
@@ -178,7 +178,16 @@ def _kind_tests(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "module", ["cli.py", "pipeline.py", "preflight.py", "config.py", "delivery.py", "collect.py"]
+    "module",
+    [
+        "cli.py",
+        "pipeline.py",
+        "preflight.py",
+        "config.py",
+        "delivery.py",
+        "transports.py",
+        "collect.py",
+    ],
 )
 def test_no_module_switches_on_a_kind(module: str) -> None:
     assert _kind_tests(ROOT / "syndicate" / module) == []

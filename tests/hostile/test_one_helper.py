@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from syndicate import files
-from syndicate.delivery import FileTransport
+from syndicate.transports import FileTransport
 
 
 def _message(body: str) -> EmailMessage:
