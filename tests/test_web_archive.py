@@ -211,9 +211,10 @@ def test_index_lists_digests_and_feeds_with_autodiscovery(archive_site: WebServe
         r'<link rel="alternate" type="([^"]+)" title="[^"]+" href="([^"]+)">', page.text
     )
     kinds = {kind for kind, _href in alternates}
-    assert kinds == {"application/rss+xml", "application/atom+xml"}
+    assert kinds == {"application/rss+xml", "application/atom+xml", "application/feed+json"}
     hrefs = {href for _kind, href in alternates}
     assert {"/feeds/all.rss.xml", "/feeds/all.atom.xml", "/feeds/it.rss.xml"} <= hrefs
+    assert {"/feeds/all.feed.json", "/feeds/it.feed.json"} <= hrefs
     for kind, href in alternates:
         feed = httpx.get(archive_site.url.rstrip("/") + href)
         assert feed.status_code == 200
