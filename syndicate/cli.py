@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__, cli_ops
+from syndicate import CONFIG_ENV, DEFAULT_CONFIG, __version__, cli_ops, cli_sched
 from syndicate.cli_base import EXIT_ERROR, EXIT_PARTIAL, Context, errors_to_exit, fail, pass_ctx
 from syndicate.errors import ConfigError, EditionNotDue
 
@@ -462,17 +462,23 @@ def run(ctx: Context, once: bool) -> None:
     editions that still owe sends, then exit (exit code 3 when any source failed
     or sends are left failed, deferred or uncertain; bounces alone exit 0).
 
+    Several daemons may share one database: one is active, the others stand
+    by and take over within scheduler.takeover (default 60s). SIGHUP or
+    `syndicate reload` re-reads the configuration.
+
     \b
     Example:
         syndicate run            # daemon; stop with Ctrl-C or SIGTERM
         syndicate run --once     # one cycle, e.g. from cron or CI
     """
-    from syndicate import pipeline, scheduler
+    from syndicate import daemon, pipeline
+    from syndicate.config import load_config
 
     with errors_to_exit(ctx):
         config, store = ctx.config, ctx.store()
         if not once:
-            scheduler.run_forever(config, store, on_start=lambda: _print_jobs(config))
+            reload = lambda: load_config(ctx.config_path)  # noqa: E731
+            daemon.run_forever(config, store, loader=reload, on_start=lambda: _print_jobs(config))
             return
         count = sum(1 for s in config.sources if s.enabled)
         tick, done = _progress(count, "collecting")
@@ -666,6 +672,11 @@ def _web_store(ctx: Context) -> Store:
 
 cli.add_command(cli_ops.sends)
 cli.add_command(cli_ops.editions)
+cli.add_command(cli_sched.runs)
+cli.add_command(cli_sched.status)
+cli.add_command(cli_sched.pause)
+cli.add_command(cli_sched.resume)
+cli.add_command(cli_sched.reload)
 
 
 def main() -> None:
