@@ -4,7 +4,8 @@ Every ``poll`` seconds the daemon beats its lease (:mod:`syndicate.leader`) and,
 while active, asks :func:`syndicate.jobs.plan` what is owed and hands each job to
 the executor of its kind: collection, sending (digests and resumes) and pruning
 each have their own thread, so a long edition never delays a collect. A job
-already running is not started twice; its next slot waits for it.
+already running is not started twice; its next slot waits for it. A digest due
+while a collect runs starts when that collect ends (its edition gets what it brought).
 
 Unfinished editions are resumed when the daemon becomes active, after each
 collect and when the earliest deferred send comes due. SIGHUP, or ``syndicate
@@ -82,10 +83,17 @@ class Daemon:
             self._start(due, scheduler.action_for(self.config, self.store, due, paused))
         self._maybe_resume(paused)
 
+    def _busy(self, job_id: str) -> bool:
+        running = self.running.get(job_id)
+        return running is not None and not running.done()
+
     def _start(self, due: jobs.Due, action: jobs.Action) -> None:
-        """Hand ``due`` to its kind's executor unless that job is still running."""
-        running = self.running.get(due.job.id)
-        if running is not None and not running.done():
+        """Hand ``due`` to its kind's executor unless that job is still running.
+
+        A digest due while a collect runs waits for it, so its edition holds what
+        that collect brings; a running edition never holds a collect back.
+        """
+        if self._busy(due.job.id) or (due.job.kind == jobs.DIGEST and self._busy("collect")):
             return
         fence = self.leader.fence
         assert fence is not None
@@ -96,6 +104,8 @@ class Daemon:
 
     def _finished(self, due: jobs.Due, future: Future[Any]) -> None:
         """After a job: plan the resume its kind calls for; report an unexpected crash."""
+        if future.cancelled():  # never started: the daemon is stopping
+            return
         error = future.exception()
         if error is not None:
             logger.error("%s: stopped by an unexpected error: %r", due.job.id, error)
@@ -115,8 +125,7 @@ class Daemon:
         now = self.clock()
         if self.resume_at is None or now < self.resume_at:
             return
-        running = self.running.get(jobs.RESUME)
-        if running is not None and not running.done():
+        if self._busy(jobs.RESUME):
             return
         self.resume_at = None
         resume = jobs.Job(jobs.RESUME, jobs.RESUME, self.config.collect.schedule, now - now, "")

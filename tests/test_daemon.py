@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
+import itertools
 import os
 import signal
 import subprocess
@@ -188,13 +190,17 @@ def test_two_daemons_run_every_due_time_once_and_the_standby_takes_over_a_kill(
     for job in ("collect", "digest:morning"):
         due = sorted(r.due_at for r in runs if r.job_id == job)
         assert len(due) >= 20 / 5
-        assert {b - a for a, b in zip(due, due[1:], strict=False)} == {timedelta(seconds=5)}
+        assert {b - a for a, b in itertools.pairwise(due)} == {timedelta(seconds=5)}
     assert Counter((r.job_id, r.due_at) for r in runs).most_common(1)[0][1] == 1
     assert [r.outcome for r in runs if r.outcome != "ok"].count("lost") <= 1
     holders = {r.runner.split(":")[1] for r in runs}
     assert holders == {str(first.pid), str(second.pid)}
     ids = [_message_id(path) for path in (tmp_path / "outbox").glob("*.eml")]
     assert len(ids) == len(set(ids))  # nothing sent twice
+
+
+def _received(sink: SmtpSink, count: int) -> bool:
+    return len(sink.messages) >= count
 
 
 def _holder_pid(store: Store) -> int | None:
@@ -240,7 +246,7 @@ def test_the_daemon_finishes_an_edition_stopped_by_sigterm_and_a_second_stop(
     for stop, at in ((signal.SIGTERM, 400), (second_signal, 900)):
         process = _start(site, log)
         running.append(process)
-        _until(lambda: len(sink.messages) >= at, f"{at} messages", 120)
+        _until(functools.partial(_received, sink, at), f"{at} messages", 120)
         process.send_signal(stop)
         started = time.monotonic()
         code = process.wait(timeout=30)
