@@ -471,14 +471,12 @@ def run(ctx: Context, once: bool) -> None:
         syndicate run            # daemon; stop with Ctrl-C or SIGTERM
         syndicate run --once     # one cycle, e.g. from cron or CI
     """
-    from syndicate import daemon, pipeline
-    from syndicate.config import load_config
+    from syndicate import pipeline
 
     with errors_to_exit(ctx):
         config, store = ctx.config, ctx.store()
         if not once:
-            reload = lambda: load_config(ctx.config_path)  # noqa: E731
-            daemon.run_forever(config, store, loader=reload, on_start=lambda: _print_jobs(config))
+            cli_sched.run_daemon(ctx)
             return
         count = sum(1 for s in config.sources if s.enabled)
         tick, done = _progress(count, "collecting")
@@ -502,25 +500,18 @@ def _print_cycle(config: Config, report: pipeline.CycleReport) -> None:
         click.echo(f"error: {error}", err=True)
 
 
-def _print_jobs(config: Config) -> None:
-    from syndicate import scheduler
-
-    for job in scheduler.job_table(config):
-        when = job.next_run.strftime("%Y-%m-%d %H:%M %z") if job.next_run else "never"
-        click.echo(f"{job.id:<20} {job.schedule.text:<18} next {when}  {job.description}")
-
-
 @cli.command()
 @pass_ctx
 def jobs(ctx: Context) -> None:
-    """List the scheduled jobs and when each runs next (configured timezone).
+    """List the scheduled jobs and when each runs next (configured timezone);
+    paused digests are marked (paused).
 
     \b
     Example:
         syndicate jobs
     """
     with errors_to_exit(ctx):
-        _print_jobs(ctx.config)
+        cli_sched.print_jobs(ctx.config, ctx.store())
 
 
 @cli.group()

@@ -48,6 +48,27 @@ def _since(config: Config, text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=config.timezone)
 
 
+def run_daemon(ctx: Context) -> None:
+    """``run`` without ``--once``: print the job table, then run until SIGTERM."""
+    from syndicate import daemon
+    from syndicate.config import load_config
+
+    config, store = ctx.config, ctx.store()
+    loader = lambda: load_config(ctx.config_path)  # noqa: E731
+    daemon.run_forever(config, store, loader=loader, on_start=lambda: print_jobs(config, store))
+
+
+def print_jobs(config: Config, store: Store) -> None:
+    """The job table of ``run`` and ``jobs``: next run in the configured timezone, pauses."""
+    from syndicate.scheduler import job_table
+
+    paused = store.paused()
+    for job in job_table(config):
+        when = job.next_run.strftime("%Y-%m-%d %H:%M %z") if job.next_run else "never"
+        mark = "  (paused)" if job.id.partition(":")[2] in paused else ""
+        click.echo(f"{job.id:<20} {job.schedule.text:<18} next {when}  {job.description}{mark}")
+
+
 def _run_line(config: Config, run: JobRun) -> str:
     took = (
         "-"
