@@ -28,6 +28,7 @@ from syndicate import jobs, pipeline, scheduler
 from syndicate.errors import ConfigError, SyndicateError
 from syndicate.leader import LEASE_NAME, Leadership
 from syndicate.model import utcnow
+from syndicate.store.runs import Fence
 
 if TYPE_CHECKING:
     from syndicate.config import Config
@@ -69,7 +70,7 @@ class Daemon:
         """One pass: reload if asked, beat the lease, start what is owed."""
         self._maybe_reload()
         if self.leader.beat():
-            self.resume_at = self.clock()  # just became active: finish what others left
+            self._resume_by(self.clock())  # just became active: finish what others left
         if not self.leader.active():
             return
         paused = self.store.paused()
@@ -80,7 +81,7 @@ class Daemon:
                 self.leader.fence, due.job.id, due.job.kind, due.slot, reason, now=self.clock()
             )
         for due in plan.due:
-            self._start(due, scheduler.action_for(self.config, self.store, due, paused))
+            self._start(due, scheduler.action_for(self.config, self.store, due, paused, self.clock))
         self._maybe_resume(paused)
 
     def _busy(self, job_id: str) -> bool:
@@ -98,25 +99,28 @@ class Daemon:
         fence = self.leader.fence
         assert fence is not None
         lane = self.lanes[_LANES[due.job.kind]]
-        future = lane.submit(jobs.run_recorded, self.store, fence, due, action, self.clock)
-        future.add_done_callback(lambda done: self._finished(due, done))
-        self.running[due.job.id] = future
+        self.running[due.job.id] = lane.submit(self._run, fence, due, action)
 
-    def _finished(self, due: jobs.Due, future: Future[Any]) -> None:
-        """After a job: plan the resume its kind calls for; report an unexpected crash."""
-        if future.cancelled():  # never started: the daemon is stopping
-            return
-        error = future.exception()
-        if error is not None:
-            logger.error("%s: stopped by an unexpected error: %r", due.job.id, error)
-        if due.job.kind in (jobs.COLLECT, jobs.DIGEST):
-            self.resume_at = self.clock()
-        elif due.job.kind == jobs.RESUME:
+    def _run(self, fence: Fence, due: jobs.Due, action: jobs.Action) -> None:
+        """Run one job in its lane, then plan the resume its kind calls for."""
+        try:
+            jobs.run_recorded(self.store, fence, due, action, self.clock)
+        except Exception as exc:  # a bug must not end the lane's thread silently
+            logger.error("%s: stopped by an unexpected error: %r", due.job.id, exc)
+        if due.job.kind == jobs.COLLECT:
+            self._resume_by(self.clock())
+        elif due.job.kind in (jobs.DIGEST, jobs.RESUME):
             self._plan_next_resume()
 
+    def _resume_by(self, moment: datetime | None) -> None:
+        """Have the resume job run at ``moment`` at the latest."""
+        if moment is not None and (self.resume_at is None or moment < self.resume_at):
+            self.resume_at = moment
+
     def _plan_next_resume(self) -> None:
+        """Plan the resume job for the earliest deferred send (from the database)."""
         try:
-            self.resume_at = pipeline.next_resume(self.config, self.store, now=self.clock())
+            self._resume_by(pipeline.next_resume(self.config, self.store, now=self.clock()))
         except SyndicateError as exc:
             logger.error("resume: %s", exc)
 
@@ -130,7 +134,7 @@ class Daemon:
         self.resume_at = None
         resume = jobs.Job(jobs.RESUME, jobs.RESUME, self.config.collect.schedule, now - now, "")
         due = jobs.Due(resume, now)
-        self._start(due, scheduler.action_for(self.config, self.store, due, paused))
+        self._start(due, scheduler.action_for(self.config, self.store, due, paused, self.clock))
 
     def _maybe_reload(self) -> None:
         """Reload on SIGHUP or when ``syndicate reload`` asked through the database."""

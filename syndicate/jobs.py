@@ -119,8 +119,13 @@ def _digest_reason(
         return ""
     if due.job.target in paused:
         return f"digest {due.job.target} is paused"
+    settings, zone = digest.digest_config(config, due.job.target), config.timezone
+    quiet = settings.quiet_hours
+    waiting = digest.quiet_end(quiet, now, zone) is not None
+    if waiting and digest.awake_time(quiet, due.slot, now, zone) <= settings.grace:
+        return ""  # waits for the end of the quiet hours (not logged at every pass)
     try:
-        digest.check_due(config, digest.digest_config(config, due.job.target), due.slot, now)
+        digest.check_due(config, settings, due.slot, now)
     except EditionNotDue as exc:
         return "" if exc.until is not None else str(exc)
     return None
@@ -144,6 +149,9 @@ def run_recorded(
     except SyndicateError as exc:
         outcome, error = "failed", str(exc)
         logger.error("%s: %s", due.job.id, exc)
+    except Exception as exc:  # a bug: recorded as a failure, with its traceback logged
+        outcome, error = "failed", f"unexpected error: {exc!r}"
+        logger.exception("%s: unexpected error", due.job.id)
     if not store.finish_run(lease, run_id, outcome, counts=counts, error=error, now=clock()):
         logger.warning(
             "%s: the lease was lost while it ran; its result is not recorded", due.job.id

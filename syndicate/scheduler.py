@@ -35,10 +35,12 @@ class JobInfo:
     next_run: datetime | None
 
 
-def collect_job(config: Config, store: Store, paused: Collection[str] = ()) -> dict[str, int]:
+def collect_job(
+    config: Config, store: Store, paused: Collection[str] = (), now: datetime | None = None
+) -> dict[str, int]:
     """Collect every enabled source that is not paused, then rewrite the feeds."""
     ids = [s.id for s in config.sources if s.enabled and s.id not in paused]
-    outcomes = pipeline.run_collect(config, store, source_ids=ids)
+    outcomes = pipeline.run_collect(config, store, source_ids=ids, now=now)
     feeds = pipeline.run_feeds(config, store)
     return {
         "sources": len(outcomes),
@@ -96,17 +98,21 @@ def _send_counts(runs: list[pipeline.DigestRun]) -> dict[str, int]:
 
 
 def action_for(
-    config: Config, store: Store, due: jobs.Due, paused: Mapping[str, object]
+    config: Config,
+    store: Store,
+    due: jobs.Due,
+    paused: Mapping[str, object],
+    clock: Callable[[], datetime] = utcnow,
 ) -> Callable[[], Mapping[str, int]]:
-    """The function that does the work of ``due`` (a job and its slot)."""
+    """The function that does the work of ``due`` (a job and its slot) at ``clock()``."""
     kind, target = due.job.kind, due.job.target
     if kind == jobs.COLLECT:
-        return lambda: collect_job(config, store, paused)
+        return lambda: collect_job(config, store, paused, clock())
     if kind == jobs.DIGEST and target is not None:
-        return lambda: digest_job(config, store, target, due.slot)
+        return lambda: digest_job(config, store, target, due.slot, clock())
     if kind == jobs.PRUNE:
         return lambda: prune_job(config, store, due.slot)
-    return lambda: resume_job(config, store, paused)
+    return lambda: resume_job(config, store, paused, clock())
 
 
 def job_table(config: Config, now: datetime | None = None) -> list[JobInfo]:

@@ -14,15 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
-from syndicate import jobs, scheduler
+from syndicate import jobs, pipeline, scheduler
 from syndicate.config import Config, load_config
 from syndicate.daemon import Daemon
 from syndicate.leader import LEASE_NAME
+from syndicate.model import SendState, utcnow
 from syndicate.pipeline import open_store
 from syndicate.store import Store
 from syndicate.store.runs import Fence
 from syndicate.subscribers import import_subscribers
-from tests.conftest import BASE_CONFIG
+from tests.conftest import BASE_CONFIG, SmtpSink
 
 SATURDAY_NOON = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
 FRIDAY_0730 = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # Friday 07:30 in Seoul
@@ -378,3 +379,64 @@ def test_sending_runs_beside_collection(
     assert collect.finished_at is not None and digest_run.finished_at is not None
     # the second collect (one second long) ran and ended while the edition was being sent
     assert collect.finished_at < digest_run.finished_at - timedelta(seconds=1)
+
+
+def test_prune_deletes_old_history_and_final_sends_and_keeps_the_rest(
+    example_site: Path, smtp_server: tuple[SmtpSink, int]
+) -> None:
+    sink, port = smtp_server
+    config = load_config(_smtp(example_site, port))
+    sink.answers["choi.yuna@example.com"] = ["451 4.7.1 greylisted"]
+    with open_store(config) as store:
+        import_subscribers(config, store, example_site / "examples" / "subscribers.csv")
+        pipeline.run_collect(config, store)
+        run = pipeline.run_digest(config, store, "morning")
+        lease = _hold(store, utcnow())
+        long_ago = utcnow() - timedelta(days=200)
+        old = store.start_run(lease, "collect", "collect", long_ago, now=long_ago)
+        assert old is not None and store.finish_run(lease, old, "ok", now=long_ago)
+        store.start_run(lease, "collect", "collect", utcnow(), now=utcnow())
+        later = utcnow() + config.scheduler.retention + timedelta(days=1)
+        assert scheduler.prune_job(config, store, now=utcnow()) == {"runs": 1, "sends": 0}
+        assert scheduler.prune_job(config, store, now=later) == {"runs": 0, "sends": 5}
+        left = store.send_records(run.edition.id)
+        runs = store.job_runs()
+    assert [r.state for r in left.values()] == [SendState.DEFERRED]  # not final: kept
+    assert [(r.job_id, r.outcome) for r in runs] == [("collect", None)]  # still running: kept
+
+
+def _smtp(site: Path, port: int) -> Path:
+    path = site / "schedules.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["digests"][0]["delivery"] = {
+        "kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none",
+    }  # fmt: skip
+    data["scheduler"] = {"takeover": "1h"}  # the lease outlives the clock moved by a test
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_a_deferred_send_is_retried_by_the_daemon_when_it_comes_due(
+    example_site: Path, smtp_server: tuple[SmtpSink, int]
+) -> None:
+    sink, port = smtp_server
+    config = load_config(_smtp(example_site, port))
+    sink.answers["choi.yuna@example.com"] = ["451 4.7.1 greylisted"]
+    clock = Clock(utcnow())  # stands still unless the test moves it
+    with open_store(config) as store:
+        import_subscribers(config, store, example_site / "examples" / "subscribers.csv")
+        daemon = Daemon(config, store, clock=clock)
+        _steps(daemon)
+        assert len(sink.messages) == 5 and not sink.received("choi.yuna@example.com")
+        edition = store.last_edition("morning")
+        assert edition is not None
+        [record] = [r for r in store.send_records(edition.id).values() if r.state == "deferred"]
+        assert record.next_attempt_at is not None
+        assert daemon.resume_at == record.next_attempt_at  # planned from the database
+        clock.now = record.next_attempt_at - SECOND
+        _steps(daemon)
+        assert not sink.received("choi.yuna@example.com")  # not yet due
+        clock.now += SECOND
+        _steps(daemon)
+        _close(daemon)
+    assert len(sink.received("choi.yuna@example.com")) == 1 and len(sink.messages) == 6
