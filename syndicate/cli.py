@@ -21,6 +21,7 @@ from syndicate import (
     cli_data,
     cli_digest,
     cli_ops,
+    cli_sched,
     cli_sources,
     cli_subscribers,
 )
@@ -292,17 +293,21 @@ def run(ctx: Context, once: bool) -> None:
     editions that still owe sends, then exit (exit code 3 when any source failed
     or sends are left failed, deferred or uncertain; bounces alone exit 0).
 
+    Several daemons may share one database: one is active, the others stand
+    by and take over within scheduler.takeover (default 60s). SIGHUP or
+    `syndicate reload` re-reads the configuration.
+
     \b
     Example:
         syndicate run            # daemon; stop with Ctrl-C or SIGTERM
         syndicate run --once     # one cycle, e.g. from cron or CI
     """
-    from syndicate import pipeline, scheduler
+    from syndicate import pipeline
 
     with errors_to_exit(ctx):
         config, store = ctx.config, ctx.store()
         if not once:
-            scheduler.run_forever(config, store, on_start=lambda: _print_jobs(config))
+            cli_sched.run_daemon(ctx)
             return
         count = sum(1 for s in config.sources if s.enabled)
         tick, done = _progress(count, "collecting")
@@ -326,25 +331,18 @@ def _print_cycle(config: Config, report: pipeline.CycleReport) -> None:
         click.echo(f"error: {error}", err=True)
 
 
-def _print_jobs(config: Config) -> None:
-    from syndicate import scheduler
-
-    for job in scheduler.job_table(config):
-        when = job.next_run.strftime("%Y-%m-%d %H:%M %z") if job.next_run else "never"
-        click.echo(f"{job.id:<20} {job.schedule.text:<18} next {when}  {job.description}")
-
-
 @cli.command()
 @pass_ctx
 def jobs(ctx: Context) -> None:
-    """List the scheduled jobs and when each runs next (configured timezone).
+    """List the scheduled jobs and when each runs next (configured timezone);
+    paused digests are marked (paused).
 
     \b
     Example:
         syndicate jobs
     """
     with errors_to_exit(ctx):
-        _print_jobs(ctx.config)
+        cli_sched.print_jobs(ctx.config, ctx.store())
 
 
 @cli.command()
@@ -405,6 +403,11 @@ cli.add_command(cli_articles.articles)
 cli.add_command(cli_data.export_command)
 cli.add_command(cli_data.import_command)
 cli.add_command(cli_sources.sources)
+cli.add_command(cli_sched.runs)
+cli.add_command(cli_sched.status)
+cli.add_command(cli_sched.pause)
+cli.add_command(cli_sched.resume)
+cli.add_command(cli_sched.reload)
 
 
 def main() -> None:

@@ -56,6 +56,7 @@ from syndicate.config_fields import (
     base_dir,
     http_url,
 )
+from syndicate.config_sched import SchedulerConfig
 from syndicate.config_sources import SOURCE_MODELS, RuleConfig, Source, SourceConfig
 from syndicate.config_web import RateLimitsConfig, WebConfig
 from syndicate.dburl import check_store_url, resolve_store_url
@@ -254,6 +255,7 @@ class CollectConfig(ConfigModel):
     user_agent: Line = f"syndicate/{__version__}"
     max_bytes: Annotated[int, Strict(), Field(ge=1024, le=2_000_000_000)] = 20_000_000
     max_entries: Annotated[int, Strict(), Field(ge=1, le=100_000)] = 1000
+    grace: Grace = DEFAULT_GRACE
     host_concurrency: Annotated[int, Strict(), Field(ge=1, le=32)] = 2
     host_delay: Annotated[float, Strict(), Field(ge=0, le=300, allow_inf_nan=False)] = 0.0
     backoff_max: DurationField = timedelta(hours=6)
@@ -271,6 +273,7 @@ class Config(ConfigModel):
     feeds: FeedsConfig = FeedsConfig()
     digests: tuple[DigestConfig, ...] = ()
     collect: CollectConfig = CollectConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
     web: WebConfig = WebConfig()
     logo: LogoConfig | None = None
     brand_color: BrandColor | None = None

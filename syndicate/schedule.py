@@ -1,20 +1,22 @@
 """Schedules: 5-field crontab expressions and ``every 10m`` intervals.
 
-A :class:`Schedule` is parsed once from the config and turned into an
-APScheduler trigger on demand. Crontab meaning is kept exactly:
+A :class:`Schedule` is parsed once from the config; its slots are computed here
+on local wall-clock days of the configured timezone. Crontab meaning is kept exactly:
 
-* day of week ``0`` and ``7`` are Sunday (APScheduler counts from Monday = 0,
-  so values are translated to names before reaching it);
-* when both day-of-month and day-of-week are restricted, either may match
-  (crontab ORs them; APScheduler would AND them, so two triggers are OR-ed).
+* day of week ``0`` and ``7`` are Sunday;
+* when both day-of-month and day-of-week are restricted, either may match;
+* a wall time happens once a day across daylight-saving changes (:func:`wall_time`).
+
+Intervals count in absolute time from a fixed anchor (a Monday, 2000-01-03 local).
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 _MACROS = {
     "@hourly": "0 * * * *",
@@ -31,7 +33,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_RE = re.compile(r"(\d{1,12})\s*([smhdw])")
 _MAX_TEXT = 1000
 _MAX_SECONDS = 3660 * 86400  # ten years: longer is a mistake, and timedelta overflows
-MIN_INTERVAL = timedelta(minutes=1)
+MIN_INTERVAL = timedelta(seconds=5)
 MAX_INTERVAL = timedelta(days=366)
 _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _INTERVAL_ANCHOR = datetime(2000, 1, 3)  # a Monday; interval slots count from here
@@ -72,7 +74,7 @@ def _interval(text: str) -> timedelta:
     interval = parse_duration(text)
     if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
         raise ValueError(
-            f"invalid schedule 'every {text}': the interval must be between 1m and "
+            f"invalid schedule 'every {text}': the interval must be between 5s and "
             f"{MAX_INTERVAL.days}d"
         )
     return interval
@@ -163,78 +165,82 @@ class Schedule:
             raise ValueError(f"invalid schedule {text!r}: {exc}") from None
         return cls(stripped, cron=tuple(fields))
 
-    def trigger(self, tz: tzinfo) -> Any:
-        """Return the APScheduler trigger for this schedule in timezone ``tz``."""
-        # APScheduler is loaded only when a schedule is run, not when a config is read.
-        from apscheduler.triggers.combining import OrTrigger
-        from apscheduler.triggers.cron import CronTrigger
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        if self.interval is not None:
-            anchor = _INTERVAL_ANCHOR.replace(tzinfo=tz)
-            return IntervalTrigger(seconds=self.interval.total_seconds(), start_date=anchor)
-        assert self.cron is not None
-        minute, hour, dom, month, dow = self.cron
-        common: dict[str, Any] = {
-            "minute": _apscheduler_list(minute, _FIELDS[0]),
-            "hour": _apscheduler_list(hour, _FIELDS[1]),
-            "month": _apscheduler_list(month, _FIELDS[3]),
-            "timezone": tz,
-        }
-        days = _apscheduler_list(dom, _FIELDS[2])
-        weekdays = _apscheduler_weekdays(dow)
-        if dom.startswith("*") or dow.startswith("*"):
-            return CronTrigger(day=days, day_of_week=weekdays, **common)
-        return OrTrigger(
-            [CronTrigger(day=days, **common), CronTrigger(day_of_week=weekdays, **common)]
-        )
-
     def latest_slot(self, now: datetime, tz: tzinfo) -> datetime | None:
-        """Return the latest scheduled time at or before ``now`` (aware), or None."""
-        return latest_fire_time(self.trigger(tz), now)
+        """Return the latest scheduled time at or before ``now`` (aware, in ``tz``), or None."""
+        if self.interval is not None:
+            return _interval_slot(self.interval, now, tz, 0)
+        for day in _days(now.astimezone(tz).date(), -1):
+            for slot in reversed(self._day_slots(day, tz)):
+                if slot <= now:
+                    return slot
+        return None
 
     def next_slot(self, now: datetime, tz: tzinfo) -> datetime | None:
-        """Return the first scheduled time strictly after ``now``."""
-        fire: datetime | None = self.trigger(tz).get_next_fire_time(None, now)
-        if fire is not None and fire <= now:
-            fire = self.trigger(tz).get_next_fire_time(fire, now + timedelta(seconds=1))
-        return fire
+        """Return the first scheduled time strictly after ``now`` (aware, in ``tz``)."""
+        if self.interval is not None:
+            return _interval_slot(self.interval, now, tz, 1)
+        for day in _days(now.astimezone(tz).date(), 1):
+            for slot in self._day_slots(day, tz):
+                if slot > now:
+                    return slot
+        return None
+
+    def _day_slots(self, day: date, tz: tzinfo) -> list[datetime]:
+        """The slots of local ``day``, in order, each wall time once (see :func:`wall_time`)."""
+        fields = _cron_fields(self.cron or ())
+        if not _day_matches(fields, day):
+            return []
+        times = {wall_time(day, hour, minute, tz) for hour in fields[1] for minute in fields[0]}
+        return sorted(times)
 
     def __str__(self) -> str:
         return self.text
 
 
-def _apscheduler_list(text: str, spec: _Field) -> str:
-    if text == "*":
-        return "*"
-    return ",".join(str(v) for v in sorted(_expand(text, spec)))
+_SEARCH_DAYS = 366 * 8 + 2  # the rarest crontab day (29 February) recurs within this
 
 
-def _apscheduler_weekdays(text: str) -> str:
-    if text == "*":
-        return "*"
-    days = {v % 7 for v in _expand(text, _FIELDS[4])}
-    return ",".join(_DAYS[d] for d in sorted(days))
+def _days(first: date, step: int) -> Iterator[date]:
+    """``first`` and the days before (``step`` -1) or after (1) it, for about eight years."""
+    for offset in range(_SEARCH_DAYS):
+        try:
+            yield first + timedelta(days=offset * step)
+        except OverflowError:
+            return
 
 
-_LOOKBACKS = (
-    timedelta(hours=1),
-    timedelta(days=1),
-    timedelta(days=8),
-    timedelta(days=32),
-    timedelta(days=367),
-    timedelta(days=366 * 8 + 2),
-)
+@functools.lru_cache(maxsize=256)
+def _cron_fields(cron: tuple[str, ...]) -> tuple[frozenset[int], ...]:
+    """Minutes, hours, days, months, weekdays (0 = Sunday) and two flags: dom/dow restricted."""
+    sets = [frozenset(_expand(value, spec)) for value, spec in zip(cron, _FIELDS, strict=True)]
+    weekdays = frozenset(day % 7 for day in sets[4])
+    restricted = frozenset(i for i in (2, 4) if not cron[i].startswith("*"))
+    return (sets[0], sets[1], sets[2], sets[3], weekdays, restricted)
 
 
-def latest_fire_time(trigger: Any, now: datetime) -> datetime | None:
-    """Return the latest fire time of an APScheduler trigger at or before ``now``."""
-    for lookback in _LOOKBACKS:
-        latest: datetime | None = None
-        fire: datetime | None = trigger.get_next_fire_time(None, now - lookback)
-        while fire is not None and fire <= now:
-            latest = fire
-            fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-        if latest is not None:
-            return latest
-    return None
+def _day_matches(fields: tuple[frozenset[int], ...], day: date) -> bool:
+    """Crontab's day rule: when both day fields are restricted, either may match."""
+    if day.month not in fields[3]:
+        return False
+    by_date, by_weekday = day.day in fields[2], day.isoweekday() % 7 in fields[4]
+    if fields[5] == frozenset({2, 4}):
+        return by_date or by_weekday
+    return by_date and by_weekday
+
+
+def wall_time(day: date, hour: int, minute: int, tz: tzinfo) -> datetime:
+    """The moment local ``day`` ``hour``:``minute`` happens in ``tz``, exactly once.
+
+    A wall time that a daylight-saving change repeats is its first occurrence; one
+    the change skips (02:30 on a spring-forward night) is the moment the clock
+    jumps past it (03:30 the new offset): a daily slot stays one slot a day.
+    """
+    naive = datetime.combine(day, time(hour, minute))
+    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC).astimezone(tz)
+
+
+def _interval_slot(interval: timedelta, now: datetime, tz: tzinfo, ahead: int) -> datetime:
+    """The interval slot at or before ``now`` (``ahead`` 0) or the one after it (1)."""
+    anchor = _INTERVAL_ANCHOR.replace(tzinfo=tz).astimezone(UTC)
+    steps = (now.astimezone(UTC) - anchor) // interval
+    return (anchor + (steps + ahead) * interval).astimezone(tz)

@@ -1,41 +1,33 @@
-"""Wire APScheduler jobs to pipeline functions; nothing else happens here.
+"""Wire the daemon's jobs to pipeline functions; nothing else happens here.
 
-Jobs run one at a time (a single worker thread): the embedded SQLite store wants
-one writer, and a digest should see the articles of a collect that started first.
+Each job function does one job's work and returns its counts for the run
+history; :mod:`syndicate.daemon` decides when, and :mod:`syndicate.jobs` records.
+Paused digests and sources (``syndicate pause``) are left out here.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from types import FrameType
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
-
-from syndicate import pipeline
-from syndicate.config import Config
-from syndicate.errors import EditionNotDue, SyndicateError
+from syndicate import digest, jobs, pipeline
+from syndicate.errors import EditionNotDue
 from syndicate.model import utcnow
-from syndicate.schedule import Schedule
 
 if TYPE_CHECKING:
+    from syndicate.config import Config
+    from syndicate.schedule import Schedule
     from syndicate.store import Store
 
 logger = logging.getLogger(__name__)
 
-MISFIRE_GRACE_SECONDS = 3600
-RESUME_JOB = "resume"
-
 
 @dataclass(frozen=True)
 class JobInfo:
-    """A scheduled job as shown by ``syndicate jobs``."""
+    """A scheduled job as shown by ``syndicate jobs`` and ``status``."""
 
     id: str
     description: str
@@ -43,195 +35,90 @@ class JobInfo:
     next_run: datetime | None
 
 
-def collect_job(config: Config, store: Store, scheduler: BaseScheduler | None = None) -> None:
-    """Scheduled job: collect every source, rewrite the feeds, then resume unfinished editions."""
-    try:
-        pipeline.run_collect(config, store)
-        pipeline.run_feeds(config, store)
-    except SyndicateError as exc:
-        logger.error("collect job: %s", exc)
-    resume_job(config, store, scheduler)
+def collect_job(
+    config: Config, store: Store, paused: Collection[str] = (), now: datetime | None = None
+) -> dict[str, int]:
+    """Collect every enabled source that is not paused, then rewrite the feeds."""
+    ids = [s.id for s in config.sources if s.enabled and s.id not in paused]
+    outcomes = pipeline.run_collect(config, store, source_ids=ids, now=now)
+    feeds = pipeline.run_feeds(config, store)
+    return {
+        "sources": len(outcomes),
+        "new": sum(o.new for o in outcomes),
+        "updated": sum(o.updated for o in outcomes),
+        "source_failures": sum(1 for o in outcomes if o.error),
+        "feeds_failed": len(feeds.failed),
+    }
 
 
 def digest_job(
     config: Config,
     store: Store,
     digest_id: str,
-    scheduler: BaseScheduler | None = None,
+    slot: datetime | None = None,
     now: datetime | None = None,
-) -> None:
-    """Scheduled job: build and send the digest's edition for the slot that just came due.
-
-    An edition due in the digest's quiet hours is built by a one-off job at their end.
-    ``now`` (default: the current time) is the moment the job runs at.
-    """
+) -> dict[str, int]:
+    """Build and send the digest's edition for ``slot`` (default: the latest due slot,
+    if it is still due: see :func:`syndicate.digest.check_due`)."""
     try:
-        pipeline.run_digest(config, store, digest_id, now=now)
-    except EditionNotDue as exc:
-        _plan_after_quiet(scheduler, config, store, digest_id, exc.until)
-    except SyndicateError as exc:
-        logger.error("digest job %s: %s", digest_id, exc)
-    _plan_resume(config, store, scheduler)
-
-
-def _plan_after_quiet(
-    scheduler: BaseScheduler | None,
-    config: Config,
-    store: Store,
-    digest_id: str,
-    until: datetime | None,
-) -> None:
-    """Run the digest job again at ``until`` (the end of its quiet hours), if given."""
-    if scheduler is None or until is None:
-        return
-    scheduler.add_job(
-        digest_job,
-        args=(config, store, digest_id, scheduler),
-        id=f"digest:{digest_id}:after-quiet",
-        name=f"digest {digest_id} after quiet hours",
-        next_run_time=until,
-        replace_existing=True,
-    )
+        edition, created = digest.build_edition(config, store, digest_id, now=now, slot=slot)
+    except EditionNotDue:
+        return {"editions": 0}  # logged where it was decided
+    run = pipeline.send_edition(config, store, edition, created=created, now=now)
+    return _send_counts([run]) | {"editions": int(created)}
 
 
 def resume_job(
+    config: Config, store: Store, paused: Collection[str] = (), now: datetime | None = None
+) -> dict[str, int]:
+    """Send what the unfinished editions of every digest that is not paused owe now."""
+    runs = []
+    for digest_config in config.digests:
+        if digest_config.id not in paused:
+            runs += pipeline.resume_digest(config, store, digest_config.id, now=now)
+    return _send_counts(runs)
+
+
+def prune_job(config: Config, store: Store, now: datetime | None = None) -> dict[str, int]:
+    """Delete run history and final send records older than the configured retention
+    (counted back from ``now``, default the current time; the daemon passes the slot)."""
+    runs, sends = store.prune_history((now or utcnow()) - config.scheduler.retention)
+    logger.info("prune: %d job runs and %d send records deleted", runs, sends)
+    return {"runs": runs, "sends": sends}
+
+
+def _send_counts(runs: list[pipeline.DigestRun]) -> dict[str, int]:
+    return {
+        "sent": sum(r.sent for r in runs),
+        "deferred": sum(r.deferred for r in runs),
+        "bounced": sum(len(r.bounced) for r in runs),
+        "failed": sum(len(r.failed) for r in runs),
+        "uncertain": sum(r.uncertain for r in runs),
+    }
+
+
+def action_for(
     config: Config,
     store: Store,
-    scheduler: BaseScheduler | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Scheduled job: send what unfinished editions owe now, then plan the next resume.
-
-    ``now`` (default: the current time) decides which deferred sends are due.
-    """
-    try:
-        pipeline.resume_editions(config, store, now=now)
-    except SyndicateError as exc:
-        logger.error("resume job: %s", exc)
-    _plan_resume(config, store, scheduler, now)
-
-
-def _plan_resume(
-    config: Config,
-    store: Store,
-    scheduler: BaseScheduler | None,
-    now: datetime | None = None,
-) -> None:
-    """Run the resume job again when the earliest deferred send comes due."""
-    if scheduler is None:
-        return
-    try:
-        due = pipeline.next_resume(config, store, now=now)
-    except SyndicateError as exc:
-        logger.error("resume job: %s", exc)
-        return
-    if due is not None:
-        scheduler.add_job(
-            resume_job,
-            args=(config, store, scheduler),
-            id=RESUME_JOB,
-            name="resume unfinished editions",
-            next_run_time=max(due, now or utcnow()),
-            replace_existing=True,
-        )
+    due: jobs.Due,
+    paused: Mapping[str, object],
+    clock: Callable[[], datetime] = utcnow,
+) -> Callable[[], Mapping[str, int]]:
+    """The function that does the work of ``due`` (a job and its slot) at ``clock()``."""
+    kind, target = due.job.kind, due.job.target
+    if kind == jobs.COLLECT:
+        return lambda: collect_job(config, store, paused, clock())
+    if kind == jobs.DIGEST and target is not None:
+        return lambda: digest_job(config, store, target, due.slot, clock())
+    if kind == jobs.PRUNE:
+        return lambda: prune_job(config, store, due.slot)
+    return lambda: resume_job(config, store, paused, clock())
 
 
 def job_table(config: Config, now: datetime | None = None) -> list[JobInfo]:
     """Describe every job with its next run time in the configured timezone."""
-    now = (now or utcnow()).astimezone(config.timezone)
-    what = "collect sources, write feeds, resume editions"
-    jobs = [JobInfo("collect", what, config.collect.schedule, None)]
-    jobs += [
-        JobInfo(f"digest:{d.id}", f"digest {d.title}", d.schedule, None) for d in config.digests
-    ]
+    local = (now or utcnow()).astimezone(config.timezone)
     return [
-        JobInfo(j.id, j.description, j.schedule, j.schedule.next_slot(now, config.timezone))
-        for j in jobs
+        JobInfo(j.id, j.description, j.schedule, j.schedule.next_slot(local, config.timezone))
+        for j in jobs.job_list(config)
     ]
-
-
-def add_jobs(
-    scheduler: BaseScheduler, config: Config, store: Store, now: datetime | None = None
-) -> None:
-    """Register the collect job and one job per digest on ``scheduler``.
-
-    Unfinished editions are resumed and collection runs once right away (each
-    collect resumes them again, and a one-off resume job is planned for the
-    earliest deferred send); a digest whose slot passed while the daemon was
-    down (within the digest's ``grace``) is caught up right away. Digest jobs
-    run however late APScheduler fires them: :func:`~syndicate.digest.check_due`
-    alone decides whether a late slot is still built.
-    ``now`` (default: the current time) decides what was missed.
-    """
-    tz = config.timezone
-    now = now or utcnow()
-    scheduler.add_job(
-        collect_job,
-        config.collect.schedule.trigger(tz),
-        args=(config, store, scheduler),
-        id="collect",
-        name="collect sources, write feeds, resume editions",
-    )
-    scheduler.add_job(resume_job, args=(config, store, scheduler), id=RESUME_JOB, next_run_time=now)
-    scheduler.add_job(
-        collect_job, args=(config, store, scheduler), id="collect:start", next_run_time=now
-    )
-    missed = set(pipeline.missed_digests(config, store, now=now))
-    for digest in config.digests:
-        scheduler.add_job(
-            digest_job,
-            digest.schedule.trigger(tz),
-            args=(config, store, digest.id, scheduler),
-            id=f"digest:{digest.id}",
-            name=f"digest {digest.id}",
-            misfire_grace_time=None,
-        )
-        if digest.id in missed:
-            logger.info("digest %s: catching up the slot missed while stopped", digest.id)
-            scheduler.add_job(
-                digest_job,
-                args=(config, store, digest.id, scheduler),
-                id=f"digest:{digest.id}:catch-up",
-                next_run_time=now + timedelta(seconds=1),
-            )
-
-
-def build_scheduler(config: Config, store: Store, now: datetime | None = None) -> BlockingScheduler:
-    """A blocking scheduler with every job registered, running jobs one at a time.
-
-    ``now`` (default: the current time) is the moment the jobs are added at.
-    """
-    scheduler = BlockingScheduler(
-        timezone=config.timezone,
-        executors={"default": ThreadPoolExecutor(max_workers=1)},
-        job_defaults={
-            "coalesce": True,
-            "max_instances": 1,
-            "misfire_grace_time": MISFIRE_GRACE_SECONDS,
-        },
-    )
-    add_jobs(scheduler, config, store, now)
-    return scheduler
-
-
-def run_forever(config: Config, store: Store, on_start: Callable[[], None] | None = None) -> None:
-    """Run the scheduler until SIGINT or SIGTERM; running jobs finish first."""
-    scheduler = build_scheduler(config, store)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        if not scheduler.running:  # a second signal while the jobs finish
-            return
-        logger.info("signal %d received, stopping after running jobs", signum)
-        pipeline.request_stop()  # an edition being sent stops at its next batch
-        scheduler.shutdown(wait=True)  # else the interpreter exits under a running job
-
-    previous: dict[int, Any] = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous[signum] = signal.signal(signum, stop)
-    try:
-        if on_start:
-            on_start()
-        scheduler.start()
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apscheduler.schedulers.blocking import BlockingScheduler
 from lxml import html as lxml_html  # type: ignore[import-untyped, unused-ignore]
 
-from syndicate import scheduler
+from syndicate import jobs
 from syndicate.config import Config, load_config
 from syndicate.config_digest import contrast_with_white
 from syndicate.digest import awake_time, build_edition, check_due, digests_for
@@ -365,17 +364,18 @@ def test_a_slot_past_its_grace_is_skipped_with_a_log_line(
         store.close()
 
 
-def test_the_digest_job_plans_itself_for_the_end_of_quiet_hours(
+def test_a_digest_slot_in_quiet_hours_waits_for_their_end(
     write_config: Callable[..., Path],
 ) -> None:
     config = _config(write_config, schedule="0 22 * * *", quiet_hours=True)
     store = open_store(config)
-    sched = BlockingScheduler(timezone=config.timezone)
     try:
-        scheduler.digest_job(config, store, "morning", sched, now=SEOUL_2200)
-        job = sched.get_job("digest:morning:after-quiet")
-        assert job is not None
-        assert job.next_run_time == SEOUL_2200 + timedelta(hours=10)
+        waiting = jobs.plan(config, store, SEOUL_2200, {})
+        assert [d.job.id for d in waiting.due] == ["collect", "prune"] and waiting.skipped == []
+        morning = jobs.plan(config, store, SEOUL_2200 + timedelta(hours=10), {})
+        assert [(d.job.id, d.slot) for d in morning.due if d.job.kind == jobs.DIGEST] == [
+            ("digest:morning", SEOUL_2200)
+        ]
         assert store.last_edition("morning") is None
     finally:
         store.close()

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from syndicate import pipeline, scheduler
+from syndicate import jobs, pipeline, scheduler
 from syndicate.config import Config, load_config
 from syndicate.errors import ConfigError, StoreError
 from syndicate.model import SendState
@@ -229,19 +229,18 @@ def test_catch_up_job_sends_the_missed_digest(site: Path) -> None:
     config, store = open_site(site)
     try:
         pipeline.run_collect(config, store, now=FRIDAY_0730)
-        sched = scheduler.build_scheduler(config, store, now=FRIDAY_0730)
-        job = {job.id: job for job in sched.get_jobs()}["digest:morning:catch-up"]
+        [due] = [d for d in jobs.plan(config, store, FRIDAY_0730, {}).due if d.job.target]
         assert store.last_edition("morning") is None
-        job.func(*job.args, **job.kwargs)
+        scheduler.action_for(config, store, due, {})()
         edition = store.last_edition("morning")
         states = store.send_states(edition.id) if edition else {}
         owed = len(store.subscriptions("morning"))
-        later = scheduler.build_scheduler(config, store, now=FRIDAY_0730)
+        later = jobs.plan(config, store, FRIDAY_0730, {})
     finally:
         store.close()
     assert edition is not None and edition.slot == datetime(2026, 11, 26, 22, 0, tzinfo=UTC)
     assert 0 < len(states) <= owed and set(states.values()) == {SendState.SENT}
-    assert "digest:morning:catch-up" not in {j.id for j in later.get_jobs()}
+    assert "digest:morning" not in {d.job.id for d in later.due}
 
 
 # --- config: a digest's sections exist ----------------------------------------------

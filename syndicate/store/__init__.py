@@ -15,7 +15,9 @@ aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
 * :mod:`.editions` — editions and their stored bodies;
 * :mod:`.sends` — sends, claimed in batches under a lease;
 * :mod:`.outcomes` — how claimed sends end (recorded in batches, expired, closed);
-* :mod:`.operator` — what operator commands ask of sends (counts, listings, resend).
+* :mod:`.operator` — what operator commands ask of sends (counts, listings, resend);
+* :mod:`.lease` — the scheduler lease (one active daemon, fencing) and reload requests;
+* :mod:`.runs` — job run history, paused digests and sources, retention pruning.
 
 The tables Alembic migrates are in :mod:`.tables`. Schema changes go through the
 migrations in ``syndicate/migrations``; every method runs in its own transaction
@@ -32,6 +34,7 @@ from syndicate.store.imports import ImportsMixin, SubscriptionEntry
 from syndicate.store.migrations import SchemaMixin
 from syndicate.store.operator import EditionCounts, OperatorMixin, SendEntry
 from syndicate.store.outcomes import OutcomesMixin
+from syndicate.store.runs import RunsMixin
 from syndicate.store.sources import Collected, SourcesMixin
 from syndicate.store.takedowns import ArticleEntry, ArticleNotFound, Takedown, TakedownsMixin
 from syndicate.store.transfer import BadRecord, Record, TransferMixin
@@ -61,6 +64,7 @@ class Store(
     OutcomesMixin,
     OperatorMixin,
     TransferMixin,
+    RunsMixin,
 ):
     """The database of syndicate: articles, sources, subscribers, consent, editions, sends.
 

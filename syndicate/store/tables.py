@@ -267,3 +267,44 @@ edition_bodies = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     _ts("created_at", nullable=False),
 )
+
+# The one row per lease name that makes one `syndicate run` active: the holder renews
+# it before ``expires_at``; each new holder increments ``fence``. ``reload_at`` is the
+# last reload asked of the daemons through the database (`syndicate reload`).
+scheduler_lease = sa.Table(
+    "scheduler_lease",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200)),
+    _ts("acquired_at"),
+    _ts("heartbeat_at"),
+    _ts("expires_at", nullable=False),
+    sa.Column("fence", sa.Integer, nullable=False),
+    _ts("reload_at"),
+)
+
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    _ts("due_at", nullable=False),
+    _ts("started_at", nullable=False),
+    _ts("finished_at"),
+    sa.Column("outcome", sa.String(20)),
+    sa.Column("counts", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("runner", sa.String(200), nullable=False),
+    sa.Column("fence", sa.Integer, nullable=False),
+    sa.UniqueConstraint("job_id", "due_at"),
+    sa.Index(None, "started_at"),
+)
+
+paused = sa.Table(
+    "paused",
+    metadata,
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    _ts("paused_at", nullable=False),
+)

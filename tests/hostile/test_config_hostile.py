@@ -187,7 +187,7 @@ NESTED_VALUES = [
     (("digests", 0, "first_window"), "99999999999d", "first_window: invalid duration"),
     (("digests", 0, "first_window"), "0m", "first_window: invalid duration '0m'"),
     (("digests", 0, "schedule"), "every 0s", "schedule: invalid duration '0s'"),
-    (("digests", 0, "schedule"), "every 1s", "the interval must be between 1m and 366d"),
+    (("digests", 0, "schedule"), "every 1s", "the interval must be between 5s and 366d"),
     (("digests", 0, "schedule"), "every 99999999999999999999w", "invalid duration"),
     (("digests", 0, "schedule"), "0 0 31 2 0", "it would never run"),
     (("digests", 0, "schedule"), "0 0 30 2 *", "it would never run"),
