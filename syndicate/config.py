@@ -27,6 +27,7 @@ from pydantic import (
 
 from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, __version__
 from syndicate.addresses import normalize_address, parse_mailbox
+from syndicate.config_database import DatabaseConfig
 from syndicate.config_digest import (
     DEFAULT_GRACE,
     DEFAULT_SIZE_BUDGET,
@@ -219,6 +220,7 @@ class Config(ConfigModel):
     digests: tuple[DigestConfig, ...] = ()
     collect: CollectConfig = CollectConfig()
     web: WebConfig = WebConfig()
+    database: DatabaseConfig = DatabaseConfig()
     logo: LogoConfig | None = None
     brand_color: BrandColor | None = None
     publisher: PublisherConfig | None = None

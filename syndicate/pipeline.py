@@ -114,7 +114,7 @@ def open_store(config: Config) -> Store:
     """Open the configured store, creating a fresh database or refusing an outdated one."""
     from syndicate.store import Store
 
-    store = Store(config.store)
+    store = Store(config.store, config.database.limits())
     store.ensure_current()
     return store
 

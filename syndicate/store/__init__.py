@@ -11,7 +11,9 @@ aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
 * :mod:`.editions` — editions and their stored bodies;
 * :mod:`.sends` — sends, claimed in batches under a lease;
 * :mod:`.outcomes` — how claimed sends end (recorded in batches, expired, closed);
-* :mod:`.operator` — what operator commands ask of sends (counts, listings, resend).
+* :mod:`.operator` — what operator commands ask of sends (counts, listings, resend);
+* :mod:`.metrics` — grouped counts for ``/metrics``;
+* :mod:`.engine` — timeouts, the idle-only ping of the pool, the statement watchdog.
 
 The tables Alembic migrates are in :mod:`.tables`. Schema changes go through the
 migrations in ``syndicate/migrations``; every method runs in its own transaction
@@ -26,6 +28,7 @@ from syndicate.store.audience import AudienceMixin
 from syndicate.store.consent import ConsentMixin
 from syndicate.store.editions import EditionEntry
 from syndicate.store.imports import ImportsMixin, SubscriptionEntry
+from syndicate.store.metrics import MetricsMixin
 from syndicate.store.migrations import SchemaMixin
 from syndicate.store.operator import EditionCounts, OperatorMixin, SendEntry
 from syndicate.store.outcomes import OutcomesMixin
@@ -41,6 +44,7 @@ class Store(
     ConsentMixin,
     OutcomesMixin,
     OperatorMixin,
+    MetricsMixin,
 ):
     """The database of syndicate: articles, sources, subscribers, consent, editions, sends.
 

@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 
-from syndicate.errors import StoreError, one_line
+from syndicate.errors import StoreError, StoreUnavailable, one_line
 from syndicate.model import as_utc, utcnow
+from syndicate.outage import StoreLimits, backoff
+from syndicate.store.engine import WRITE_OPTION, create_engine
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-SQLITE_BUSY_TIMEOUT_MS = 15000
-WRITE_OPTION = "syndicate_write"  # execution option: SQLite opens the transaction IMMEDIATE
 
 
 class Conflict(StoreError):
@@ -68,45 +68,31 @@ def sqlite_file(url: sa.URL) -> Path | None:
     return Path(database)
 
 
-def install_sqlite_hooks(engine: sa.Engine) -> None:
-    """WAL, foreign keys, busy timeout, and SQLAlchemy-controlled BEGIN on SQLite."""
-
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        finally:
-            cursor.close()
-
-    def on_begin(connection: sa.Connection) -> None:
-        write = connection.get_execution_options().get(WRITE_OPTION)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    sa.event.listen(engine, "connect", on_connect)
-    sa.event.listen(engine, "begin", on_begin)
-
-
 class StoreBase:
     """One engine, its transactions and error mapping; the base of every store part.
 
     ``url`` is the SQLAlchemy URL with its password hidden (safe to print).
     """
 
-    def __init__(self, url: str) -> None:
-        """Create the engine for ``url``; an unusable URL raises :class:`StoreError`."""
+    def __init__(self, url: str, limits: StoreLimits | None = None) -> None:
+        """Create the engine for ``url``; an unusable URL raises :class:`StoreError`.
+
+        ``limits`` (default: :class:`~syndicate.outage.StoreLimits`) are its timeouts.
+        """
         self.url = mask_url(url)
+        self.limits = limits or StoreLimits()
         try:
             parsed = sa.make_url(url)
-            self._engine = sa.create_engine(parsed, pool_pre_ping=True)
+            self._engine = create_engine(parsed, self.limits)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
             raise StoreError(f"database {self.url}: {driver_reason(str(exc))}") from exc
         self._password = parsed.password if isinstance(parsed.password, str) else None
         self._sqlite_path = sqlite_file(parsed)
-        if self._engine.dialect.name == "sqlite":
-            install_sqlite_hooks(self._engine)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return str(self._engine.dialect.name)
 
     def __repr__(self) -> str:
         """``Store('<url with password hidden>')``."""
@@ -129,18 +115,46 @@ class StoreBase:
         detail = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
         return f"database {self.url}: {driver_reason(str(detail), self._password)}"
 
+    def _connect(self) -> sa.Connection:
+        """A pooled connection; a database that does not answer is retried for ``outage`` s.
+
+        Nothing ran yet, so retrying is always safe; SQLite (a local file) is not retried.
+        """
+        started = time.monotonic()
+        for delay in backoff():
+            try:
+                return self._engine.connect()
+            except sa.exc.DBAPIError as exc:
+                waited = time.monotonic() - started
+                if self.dialect == "sqlite":
+                    raise
+                if waited + delay > self.limits.outage:
+                    raise StoreUnavailable(self._error(exc)) from exc
+                logger.warning("%s, retrying in %.2f s", self._error(exc), delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[sa.Connection]:
-        """One transaction; SQLAlchemy errors become :class:`StoreError`."""
+        """One transaction; SQLAlchemy errors become :class:`StoreError`.
+
+        A connection lost before the commit raises :class:`StoreUnavailable` (nothing
+        was committed, the caller may run the unit of work again).
+        """
+        committing = False
         try:
-            with self._engine.connect() as conn:
+            with self._connect() as conn:
                 if write:
                     conn.execution_options(**{WRITE_OPTION: True})
-                with conn.begin():
+                with conn.begin() as transaction:
                     yield conn
+                    committing = True
+                    transaction.commit()
         except sa.exc.IntegrityError as exc:
             raise Conflict(self._error(exc)) from exc
         except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated and not committing:
+                raise StoreUnavailable(self._error(exc)) from exc
             raise StoreError(self._error(exc)) from exc
         except sa.exc.StatementError as exc:
             if isinstance(exc.orig, ValueError):
