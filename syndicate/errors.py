@@ -6,7 +6,7 @@
     ├── ConfigError                schedules.yaml is unreadable or invalid (carries every problem)
     ├── StoreError                 the database cannot be opened, migrated or written
     │   ├── SchemaOutOfDate        the database needs ``syndicate db upgrade``
-    │   └── StoreUnavailable       the database did not answer; nothing was committed
+    │   └── StoreUnavailable       the database did not answer or dropped the connection
     ├── SourceError                one source could not be retrieved or parsed (names the source)
     ├── ExtractError               a page holds no article (names the page)
     ├── SubscriberFileError        a subscribers file cannot be imported (names file and line)
@@ -69,9 +69,9 @@ class SchemaOutOfDate(StoreError):
 
 
 class StoreUnavailable(StoreError):
-    """The database could not be reached or dropped the connection before a commit.
+    """The database could not be reached, or dropped the connection of a transaction.
 
-    The transaction did not commit, so the unit of work may be run again.
+    The work is left to be run again (each stage's unit of work is idempotent).
     """
 
 

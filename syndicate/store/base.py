@@ -138,22 +138,20 @@ class StoreBase:
     def _tx(self, *, write: bool = False) -> Iterator[sa.Connection]:
         """One transaction; SQLAlchemy errors become :class:`StoreError`.
 
-        A connection lost before the commit raises :class:`StoreUnavailable` (nothing
-        was committed, the caller may run the unit of work again).
+        A lost connection raises :class:`StoreUnavailable`: the transaction did not
+        commit (or, lost during the commit, may have), and the caller may run its
+        idempotent unit of work again.
         """
-        committing = False
         try:
             with self._connect() as conn:
                 if write:
                     conn.execution_options(**{WRITE_OPTION: True})
-                with conn.begin() as transaction:
+                with conn.begin():
                     yield conn
-                    committing = True
-                    transaction.commit()
         except sa.exc.IntegrityError as exc:
             raise Conflict(self._error(exc)) from exc
         except sa.exc.DBAPIError as exc:
-            if exc.connection_invalidated and not committing:
+            if exc.connection_invalidated:
                 raise StoreUnavailable(self._error(exc)) from exc
             raise StoreError(self._error(exc)) from exc
         except sa.exc.StatementError as exc:

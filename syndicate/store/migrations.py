@@ -148,8 +148,11 @@ class SchemaMixin(StoreBase):
         """SQLite's ``PRAGMA quick_check`` as one line (empty when it says ok); none elsewhere."""
         if self.dialect != "sqlite":
             return []
-        with self._tx() as conn:
-            lines = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA quick_check")]
+        try:
+            with self._tx() as conn:
+                lines = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA quick_check")]
+        except StoreError as exc:  # pages so damaged that the check itself stops
+            lines = [driver_reason(str(getattr(exc.__cause__, "orig", exc)))]
         if lines == ["ok"]:
             return []
         more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""

@@ -1,0 +1,142 @@
+"""A database that misbehaves: timeouts, a short outage, a silent partition, dropped connections.
+
+PostgreSQL is reached through a real TCP proxy on 127.0.0.1 (tests/tcp_proxy.py)
+that the test cuts (a restart: connections dropped, new ones refused) or pauses
+(a partition: nothing forwarded, nothing refused).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from syndicate.errors import StoreError, StoreUnavailable
+from syndicate.model import SourceState
+from syndicate.outage import StoreLimits, retrying
+from syndicate.store import Store
+from tests.tcp_proxy import TcpProxy, proxying
+
+SOURCES = [f"source-{n:02d}" for n in range(40)]
+
+
+@pytest.fixture
+def proxy(pg_url: str) -> Iterator[TcpProxy]:
+    """A proxy in front of the test PostgreSQL server."""
+    url = sa.make_url(pg_url)
+    with proxying((url.host or "127.0.0.1", url.port or 5432)) as running:
+        yield running
+
+
+def through(pg_url: str, proxy: TcpProxy) -> str:
+    """``pg_url`` with the proxy as its host and port."""
+    url = sa.make_url(pg_url).set(host="127.0.0.1", port=proxy.port)
+    return url.render_as_string(hide_password=False)
+
+
+def save_states(store: Store, marker: str) -> None:
+    """One job's unit of work: a state per source (idempotent), a little apart in time."""
+    for source_id in SOURCES:
+        store.save_source_state(SourceState(source_id, etag=marker))
+        time.sleep(0.05)
+
+
+def test_a_short_outage_is_retried_inside_the_job(pg_url: str, proxy: TcpProxy) -> None:
+    store = Store(through(pg_url, proxy), StoreLimits(connect=2, outage=10))
+    store.upgrade()
+    blip = threading.Timer(0.5, proxy.cut)
+    back = threading.Timer(2.0, proxy.restore)
+    blip.start()
+    back.start()
+    try:
+        retrying(lambda: save_states(store, "after-blip"), store.limits, "collect job")
+    finally:
+        blip.join()
+        back.join()
+    assert proxy.refused >= 1  # the outage happened while the job ran
+    assert {store.get_source_state(s).etag for s in SOURCES} == {"after-blip"}
+    store.close()
+
+
+def test_a_partition_ends_the_job_with_one_line_and_the_next_run_resumes(
+    pg_url: str, proxy: TcpProxy
+) -> None:
+    limits = StoreLimits(connect=2, statement=1, silence=1, outage=3)
+    store = Store(through(pg_url, proxy), limits)
+    store.upgrade()
+    save_states(store, "before")
+    threading.Timer(0.3, proxy.pause).start()
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as caught:
+        retrying(lambda: save_states(store, "during"), limits, "collect job")
+    took = time.monotonic() - started
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("collect job: database unavailable for ")
+    assert "giving up until the next run" in message
+    assert took < 30  # bounded: statement + silence, then the outage with connect attempts
+    proxy.restore()
+    save_states(store, "next run")
+    assert {store.get_source_state(s).etag for s in SOURCES} == {"next run"}
+    store.close()
+
+
+def test_connections_dropped_while_idle_are_replaced(pg_url: str, proxy: TcpProxy) -> None:
+    store = Store(through(pg_url, proxy), StoreLimits(connect=2, outage=0.1, idle_ping=0.2))
+    store.upgrade()
+    store.save_source_state(SourceState("feed", etag="one"))
+    proxy.cut()
+    proxy.restore()
+    time.sleep(0.5)  # idle longer than idle_ping: checked before use, found dead, replaced
+    store.save_source_state(SourceState("feed", etag="two"))
+    assert store.get_source_state("feed").etag == "two"
+    store.close()
+
+
+def traffic(store: Store, proxy: TcpProxy, reads: int) -> int:
+    """Bytes the store sends for ``reads`` reads of one source state."""
+    store.get_source_state("warm-up")
+    before = proxy.sent
+    for _ in range(reads):
+        store.get_source_state("feed")
+    return proxy.sent - before
+
+
+def test_the_pool_does_not_ping_a_connection_in_use(pg_url: str, proxy: TcpProxy) -> None:
+    url = through(pg_url, proxy)
+    with Store(url) as store:
+        store.upgrade()
+    busy = Store(url, StoreLimits(idle_ping=3600))
+    pinging = Store(url, StoreLimits(idle_ping=0))
+    quiet, noisy = traffic(busy, proxy, 20), traffic(pinging, proxy, 20)
+    # each ping is one more query on the wire: "SELECT 1" and its message framing
+    assert noisy - quiet >= 20 * len("SELECT 1")
+    busy.close()
+    pinging.close()
+
+
+def test_postgresql_statements_stop_at_the_statement_timeout(pg_url: str) -> None:
+    store = Store(pg_url, StoreLimits(statement=0.5, silence=5))
+    with pytest.raises(StoreError, match="statement timeout"), store._tx() as conn:
+        conn.exec_driver_sql("SELECT pg_sleep(3)")
+    store.close()
+
+
+def test_sqlite_waits_for_another_writer_only_its_busy_timeout(sqlite_url: str) -> None:
+    with Store(sqlite_url) as fresh:
+        fresh.upgrade()
+    store = Store(sqlite_url, StoreLimits(busy=0.3))
+    holder = sa.create_engine(sqlite_url)
+    with holder.connect() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="locked"):
+            store.save_source_state(SourceState("feed"))
+        took = time.monotonic() - started
+        conn.exec_driver_sql("ROLLBACK")
+    assert took < 10  # the default is 15 s
+    holder.dispose()
+    store.close()
