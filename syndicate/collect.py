@@ -22,7 +22,7 @@ import httpx
 
 from syndicate.config import Config
 from syndicate.config_sources import RuleConfig, SourceConfig
-from syndicate.errors import SchemaOutOfDate, SourceError, StoreError
+from syndicate.errors import SchemaOutOfDate, SourceError, StoreError, StoreUnavailable
 from syndicate.model import Article, SourceState, utcnow
 from syndicate.sanitize import (
     clean_html,
@@ -327,7 +327,7 @@ def _failed_state(state: SourceState, error: str, now: datetime) -> SourceState:
 def _save_state(store: Store, state: SourceState) -> None:
     try:
         store.save_source_state(state)
-    except SchemaOutOfDate:
+    except (SchemaOutOfDate, StoreUnavailable):  # the whole job is retried or ends
         raise
     except StoreError as exc:
         logger.warning("source %s: cannot save its state: %s", state.source_id, exc)
@@ -355,7 +355,7 @@ def _store_result(
     articles, skipped = normalize_batch(result.articles, ArticleOrigin.of(source), limit=limit)
     try:
         counts = store.upsert_articles(articles, tag_authority=config.host, now=now)
-    except SchemaOutOfDate:
+    except (SchemaOutOfDate, StoreUnavailable):  # the whole job is retried or ends
         raise
     except StoreError as exc:
         return _fail(store, state, f"source {source.id!r}: cannot store articles: {exc}", now)

@@ -68,7 +68,8 @@ def retrying(
     """Run ``action``; while it raises StoreUnavailable, wait and run it again.
 
     After ``limits.outage`` seconds of failures, StoreUnavailable says in one
-    line that ``what`` gives up (the next run picks the work up again).
+    line that the work is given up (the next run picks it up again); ``what``
+    names the work in the log line of each retry.
     """
     started: float | None = None
     for delay in backoff():
@@ -79,8 +80,7 @@ def retrying(
             waited = clock() - started
             if waited + delay > limits.outage:
                 raise StoreUnavailable(
-                    f"{what}: database unavailable for {waited:.0f} s, giving up until "
-                    f"the next run: {exc}"
+                    f"database unavailable for {waited:.0f} s, giving up until the next run: {exc}"
                 ) from exc
             logger.warning("%s: database unavailable, retrying in %.2f s: %s", what, delay, exc)
             sleep(delay)

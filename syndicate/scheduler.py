@@ -6,6 +6,7 @@ one writer, and a digest should see the articles of a collect that started first
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from syndicate import pipeline
 from syndicate.config import Config
 from syndicate.errors import EditionNotDue, SyndicateError
 from syndicate.model import utcnow
+from syndicate.outage import retrying
 from syndicate.schedule import Schedule
 
 if TYPE_CHECKING:
@@ -46,8 +48,8 @@ class JobInfo:
 def collect_job(config: Config, store: Store, scheduler: BaseScheduler | None = None) -> None:
     """Scheduled job: collect every source, rewrite the feeds, then resume unfinished editions."""
     try:
-        pipeline.run_collect(config, store)
-        pipeline.run_feeds(config, store)
+        retrying(lambda: pipeline.run_collect(config, store), store.limits, "collect job")
+        retrying(lambda: pipeline.run_feeds(config, store), store.limits, "feeds")
     except SyndicateError as exc:
         logger.error("collect job: %s", exc)
     resume_job(config, store, scheduler)
@@ -66,7 +68,8 @@ def digest_job(
     ``now`` (default: the current time) is the moment the job runs at.
     """
     try:
-        pipeline.run_digest(config, store, digest_id, now=now)
+        run = functools.partial(pipeline.run_digest, config, store, digest_id, now=now)
+        retrying(run, store.limits, f"digest job {digest_id}")
     except EditionNotDue as exc:
         _plan_after_quiet(scheduler, config, store, digest_id, exc.until)
     except SyndicateError as exc:
@@ -105,7 +108,7 @@ def resume_job(
     ``now`` (default: the current time) decides which deferred sends are due.
     """
     try:
-        pipeline.resume_editions(config, store, now=now)
+        retrying(lambda: pipeline.resume_editions(config, store, now=now), store.limits, "resume")
     except SyndicateError as exc:
         logger.error("resume job: %s", exc)
     _plan_resume(config, store, scheduler, now)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -75,7 +76,7 @@ def test_a_partition_ends_the_job_with_one_line_and_the_next_run_resumes(
     took = time.monotonic() - started
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith("collect job: database unavailable for ")
+    assert message.startswith("database unavailable for ")
     assert "giving up until the next run" in message
     assert took < 30  # bounded: statement + silence, then the outage with connect attempts
     proxy.restore()
@@ -140,3 +141,52 @@ def test_sqlite_waits_for_another_writer_only_its_busy_timeout(sqlite_url: str) 
     assert took < 10  # the default is 15 s
     holder.dispose()
     store.close()
+
+
+def test_retrying_backs_off_then_gives_up_in_one_line() -> None:
+    clock = [0.0]
+    waits: list[float] = []
+    calls = [0]
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+
+    def never_answers() -> None:
+        calls[0] += 1
+        raise StoreUnavailable("database postgresql://db/news: connection refused")
+
+    with pytest.raises(StoreUnavailable) as caught:
+        retrying(never_answers, StoreLimits(outage=10), "job", sleep=sleep, clock=lambda: clock[0])
+    assert waits == [0.25, 0.5, 1.0, 2.0, 4.0]
+    assert calls[0] == 6
+    assert str(caught.value) == (
+        "database unavailable for 8 s, giving up until the next run: "
+        "database postgresql://db/news: connection refused"
+    )
+
+
+def test_retrying_returns_once_the_database_answers() -> None:
+    answers: list[str | None] = ["refused", "refused", None]
+
+    def flaky() -> str:
+        if answers.pop(0):
+            raise StoreUnavailable("refused")
+        return "done"
+
+    assert retrying(flaky, StoreLimits(outage=5), "job", sleep=lambda _s: None) == "done"
+    assert answers == []
+
+
+def test_the_database_section_names_its_key_on_a_bad_value(
+    write_config: Callable[..., Path],
+) -> None:
+    from syndicate.config import load_config
+    from syndicate.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(database={"connect_timeout": -1, "outage": 5}))
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith("database.connect_timeout: ")
+    limits = load_config(write_config(database={"statement_timeout": 2.5})).database.limits()
+    assert (limits.statement, limits.connect, limits.outage) == (2.5, 10.0, 30.0)
