@@ -334,7 +334,9 @@ def _save_state(store: Store, state: SourceState) -> None:
 
 
 def _fail(store: Store, state: SourceState, error: str, now: datetime) -> SourceOutcome:
-    logger.warning("source %s failed: %s", state.source_id, error)
+    logger.warning(
+        "source %s failed: %s", state.source_id, error, extra={"source": state.source_id}
+    )
     _save_state(store, _failed_state(state, error, now))
     return SourceOutcome(state.source_id, error=error)
 
@@ -376,6 +378,7 @@ def _store_result(
         "source %s: %d new, %d updated, %d unchanged%s",
         source.id, outcome.new, outcome.updated, outcome.unchanged,
         " (not modified)" if outcome.not_modified else "",
+        extra={"source": source.id},
     )  # fmt: skip
     return outcome
 

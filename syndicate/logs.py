@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 ID_FIELDS = ("source", "digest", "edition", "subscriber", "job")
-NOISY = ("httpx", "httpcore", "apscheduler.executors", "CSSUTILS", "cssutils")
+NOISY = ("httpx", "httpcore", "apscheduler.executors", "CSSUTILS", "cssutils", "alembic")
 
 
 class JsonFormatter(logging.Formatter):

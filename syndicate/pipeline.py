@@ -340,6 +340,7 @@ def _close(
             run.edition.slot.isoformat(timespec="minutes"),
             window,
             run.closed,
+            extra={"digest": run.digest_id, "edition": run.edition.id},
         )
 
 
@@ -361,6 +362,7 @@ def _log_run(run: DigestRun) -> None:
         run.already_sent,
         run.failed_earlier,
         run.waiting,
+        extra={"digest": run.digest_id, "edition": run.edition.id},
     )
 
 
