@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
@@ -199,14 +199,20 @@ def add_jobs(
             )
 
 
-def build_scheduler(config: Config, store: Store, now: datetime | None = None) -> BlockingScheduler:
+def build_scheduler(
+    config: Config,
+    store: Store,
+    now: datetime | None = None,
+    executor: ThreadPoolExecutor | None = None,
+) -> BlockingScheduler:
     """A blocking scheduler with every job registered, running jobs one at a time.
 
-    ``now`` (default: the current time) is the moment the jobs are added at.
+    ``now`` (default: the current time) is the moment the jobs are added at;
+    ``executor`` (default: a new one-thread pool) runs the jobs.
     """
     scheduler = BlockingScheduler(
         timezone=config.timezone,
-        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        executors={"default": executor or ThreadPoolExecutor(max_workers=1)},
         job_defaults={
             "coalesce": True,
             "max_instances": 1,
@@ -218,23 +224,31 @@ def build_scheduler(config: Config, store: Store, now: datetime | None = None) -
 
 
 def run_forever(config: Config, store: Store, on_start: Callable[[], None] | None = None) -> None:
-    """Run the scheduler until SIGINT or SIGTERM; running jobs finish first."""
-    scheduler = build_scheduler(config, store)
+    """Run the scheduler until SIGINT or SIGTERM; running jobs finish first.
+
+    A signal while the jobs are being set up stops the daemon before it starts.
+    """
+    executor = ThreadPoolExecutor(max_workers=1)
+    built: list[BlockingScheduler] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        if not scheduler.running:  # a second signal while the jobs finish
+        if pipeline.stop_requested():  # a second signal while the jobs finish
             return
         logger.info("signal %d received, stopping after running jobs", signum)
         pipeline.request_stop()  # an edition being sent stops at its next batch
-        scheduler.shutdown(wait=True)  # else the interpreter exits under a running job
+        # No waiting here: the interrupted main thread may hold the scheduler's lock
+        # that a running job needs to plan its next run (waiting would deadlock).
+        if built and built[0].running:
+            built[0].shutdown(wait=False)
 
-    previous: dict[int, Any] = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous[signum] = signal.signal(signum, stop)
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
+        built.append(build_scheduler(config, store, executor=executor))
         if on_start:
             on_start()
-        scheduler.start()
+        if not pipeline.stop_requested():
+            built[0].start()
     finally:
+        executor.shutdown(wait=True)  # the running job ends before the store is closed
         for number, handler in previous.items():
             signal.signal(number, handler)
