@@ -190,3 +190,10 @@ def test_the_database_section_names_its_key_on_a_bad_value(
     assert caught.value.problems[0].startswith("database.connect_timeout: ")
     limits = load_config(write_config(database={"statement_timeout": 2.5})).database.limits()
     assert (limits.statement, limits.connect, limits.outage) == (2.5, 10.0, 30.0)
+
+
+def test_migrations_are_not_held_to_the_statement_timeout(pg_url: str) -> None:
+    with Store(pg_url, StoreLimits(statement=0.001, silence=0.001)) as hurried:
+        hurried.upgrade()  # a 1 ms statement timeout would stop the first CREATE TABLE
+    with Store(pg_url) as store:
+        assert store.current_revision() == store.head_revision()

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from syndicate.outage import StoreLimits
 
 WRITE_OPTION = "syndicate_write"  # execution option: SQLite opens the transaction IMMEDIATE
+LONG_OPTION = "syndicate_long"  # execution option: no statement timeout, no watchdog (migrations)
 IDLE_SINCE = "syndicate_idle_since"
 WATCH_INTERVAL = 0.2
 
@@ -160,7 +161,8 @@ class Watchdog:
                 cut_socket(fd)
 
     def _before(self, conn: sa.Connection, *_args: Any) -> None:
-        self.arm(conn.connection.dbapi_connection)
+        if not conn.get_execution_options().get(LONG_OPTION):
+            self.arm(conn.connection.dbapi_connection)
 
     def _after(self, conn: sa.Connection, *_args: Any) -> None:
         self.disarm(conn.connection.dbapi_connection)

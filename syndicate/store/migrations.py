@@ -20,6 +20,7 @@ from alembic.util import CommandError
 
 from syndicate.errors import SchemaOutOfDate, StoreError
 from syndicate.store.base import StoreBase, driver_reason
+from syndicate.store.engine import LONG_OPTION
 from syndicate.store.tables import metadata
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,9 @@ class SchemaMixin(StoreBase):
         """Bring the schema to the newest migration (``alembic upgrade head``)."""
         self._make_folder()
         with self._tx(write=True) as conn:
+            if self.dialect == "postgresql":  # a migration may take longer than any query
+                conn.execution_options(**{LONG_OPTION: True})
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             before = current_revision(conn)
             try:
                 upgrade_to_head(conn)
