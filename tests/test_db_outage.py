@@ -121,8 +121,9 @@ def test_the_pool_does_not_ping_a_connection_in_use(pg_url: str, proxy: TcpProxy
 
 def test_postgresql_statements_stop_at_the_statement_timeout(pg_url: str) -> None:
     store = Store(pg_url, StoreLimits(statement=0.5, silence=5))
-    with pytest.raises(StoreError, match="statement timeout"), store._tx() as conn:
+    with pytest.raises(StoreError, match="statement timeout") as caught, store._tx() as conn:
         conn.exec_driver_sql("SELECT pg_sleep(3)")
+    assert type(caught.value) is StoreError  # not an outage: retrying would time out again
     store.close()
 
 
@@ -190,10 +191,3 @@ def test_the_database_section_names_its_key_on_a_bad_value(
     assert caught.value.problems[0].startswith("database.connect_timeout: ")
     limits = load_config(write_config(database={"statement_timeout": 2.5})).database.limits()
     assert (limits.statement, limits.connect, limits.outage) == (2.5, 10.0, 30.0)
-
-
-def test_migrations_are_not_held_to_the_statement_timeout(pg_url: str) -> None:
-    with Store(pg_url, StoreLimits(statement=0.001, silence=0.001)) as hurried:
-        hurried.upgrade()  # a 1 ms statement timeout would stop the first CREATE TABLE
-    with Store(pg_url) as store:
-        assert store.current_revision() == store.head_revision()

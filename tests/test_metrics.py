@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -155,3 +155,26 @@ def test_two_daemons_serve_the_same_metrics_and_stop_cleanly(
         assert daemon.returncode == 0, err
         assert "Traceback" not in err
         assert "cannot schedule new futures" not in err
+
+
+def test_a_new_metric_family_is_one_function(sqlite_url: str) -> None:
+    from prometheus_client.core import GaugeMetricFamily, Metric
+    from prometheus_client.registry import CollectorRegistry
+
+    from syndicate import metrics
+    from syndicate.store import Store
+
+    def holder_families(store: Store, known: metrics.Known) -> Iterator[Metric]:
+        family = GaugeMetricFamily("syndicate_lease_holder", "Test.", labels=["holder"])
+        family.add_metric(["host-a:123"], 1)
+        yield family
+
+    with Store(sqlite_url) as store:
+        store.upgrade()
+        registry = CollectorRegistry(auto_describe=False)
+        families = (*metrics.FAMILIES, holder_families)
+        registry.register(metrics.StoreCollector(store, metrics.Known(("wire",)), families))
+        found = samples(metrics.exposition(registry).decode())
+    assert found["syndicate_lease_holder", (("holder", "host-a:123"),)] == 1
+    assert found["syndicate_articles_total", (("source", "wire"),)] == 0
+    assert found["syndicate_store_up", ()] == 1
