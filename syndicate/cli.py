@@ -618,18 +618,21 @@ def serve(ctx: Context, host: str, port: int) -> None:
 
 
 def _web_store(ctx: Context) -> Store:
-    """The store, checked to be current; an unreachable one is served anyway (503 pages)."""
+    """The store, checked to be current; an unreachable one is served anyway (503 pages).
+
+    Pages do not wait through an outage: they answer 503 at once.
+    """
     from syndicate.errors import SchemaOutOfDate, StoreError
     from syndicate.store import Store
 
+    ctx._store = Store(ctx.config.store, ctx.config.database.limits(patient=False))
     try:
-        return ctx.store()
+        ctx._store.ensure_current()
     except SchemaOutOfDate:
         raise
     except StoreError as exc:
         click.echo(f"warning: {exc} (serving anyway; /healthz answers 503)", err=True)
-        ctx._store = Store(ctx.config.store, ctx.config.database.limits())
-        return ctx._store
+    return ctx._store
 
 
 cli.add_command(cli_db.db)

@@ -29,11 +29,12 @@ class DatabaseConfig(ConfigModel):
     busy_timeout: Seconds = 15.0
     outage: Seconds = 30.0
 
-    def limits(self) -> StoreLimits:
-        """The plain limits the store takes."""
+    def limits(self, *, patient: bool = True) -> StoreLimits:
+        """The plain limits the store takes; ``patient``: connecting waits through an outage."""
         from syndicate.outage import StoreLimits
 
         return StoreLimits(
+            patient=patient,
             connect=self.connect_timeout,
             statement=self.statement_timeout,
             busy=self.busy_timeout,

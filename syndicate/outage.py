@@ -33,7 +33,9 @@ class StoreLimits:
     gone and its connection is cut on this side); ``busy``: SQLite's busy
     timeout; ``outage``: how long a unit of work is retried while the database
     does not answer; ``idle_ping``: a pooled connection idle for longer is
-    checked with one round trip before use.
+    checked with one round trip before use; ``patient``: a connection attempt
+    that fails is retried (with backoff) for ``outage`` seconds before giving up
+    (jobs and commands wait through a short outage; web pages answer 503 at once).
     """
 
     connect: float = 10.0
@@ -42,6 +44,7 @@ class StoreLimits:
     outage: float = 30.0
     silence: float = 5.0
     idle_ping: float = 30.0
+    patient: bool = False
 
     @property
     def unanswered(self) -> float:

@@ -46,7 +46,7 @@ def save_states(store: Store, marker: str) -> None:
 
 
 def test_a_short_outage_is_retried_inside_the_job(pg_url: str, proxy: TcpProxy) -> None:
-    store = Store(through(pg_url, proxy), StoreLimits(connect=2, outage=10))
+    store = Store(through(pg_url, proxy), StoreLimits(connect=2, outage=10, patient=True))
     store.upgrade()
     blip = threading.Timer(0.5, proxy.cut)
     back = threading.Timer(2.0, proxy.restore)
@@ -65,7 +65,7 @@ def test_a_short_outage_is_retried_inside_the_job(pg_url: str, proxy: TcpProxy) 
 def test_a_partition_ends_the_job_with_one_line_and_the_next_run_resumes(
     pg_url: str, proxy: TcpProxy
 ) -> None:
-    limits = StoreLimits(connect=2, statement=1, silence=1, outage=3)
+    limits = StoreLimits(connect=2, statement=1, silence=1, outage=3, patient=True)
     store = Store(through(pg_url, proxy), limits)
     store.upgrade()
     save_states(store, "before")
@@ -190,4 +190,4 @@ def test_the_database_section_names_its_key_on_a_bad_value(
     assert len(caught.value.problems) == 1
     assert caught.value.problems[0].startswith("database.connect_timeout: ")
     limits = load_config(write_config(database={"statement_timeout": 2.5})).database.limits()
-    assert (limits.statement, limits.connect, limits.outage) == (2.5, 10.0, 30.0)
+    assert (limits.statement, limits.connect, limits.outage, limits.patient) == (2.5, 10, 30, True)

@@ -118,7 +118,8 @@ class StoreBase:
     def _connect(self) -> sa.Connection:
         """A pooled connection; a database that does not answer is retried for ``outage`` s.
 
-        Nothing ran yet, so retrying is always safe; SQLite (a local file) is not retried.
+        Nothing ran yet, so retrying is always safe; only a ``patient`` store waits,
+        and SQLite (a local file) is not retried.
         """
         started = time.monotonic()
         for delay in backoff():
@@ -128,7 +129,7 @@ class StoreBase:
                 waited = time.monotonic() - started
                 if self.dialect == "sqlite":
                     raise
-                if waited + delay > self.limits.outage:
+                if not self.limits.patient or waited + delay > self.limits.outage:
                     raise StoreUnavailable(self._error(exc)) from exc
                 logger.warning("%s, retrying in %.2f s", self._error(exc), delay)
                 time.sleep(delay)

@@ -85,7 +85,7 @@ def create_app(
     if store is None:
         from syndicate.store import Store
 
-        store = Store(config.store, config.database.limits())
+        store = Store(config.store, config.database.limits(patient=False))
     templates = template_environment(config)
     ctx = WebContext(config=config, store=store, templates=templates, now=now)
     templates.globals.update(page_globals(ctx, stylesheet(templates)))
