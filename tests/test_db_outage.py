@@ -191,3 +191,29 @@ def test_the_database_section_names_its_key_on_a_bad_value(
     assert caught.value.problems[0].startswith("database.connect_timeout: ")
     limits = load_config(write_config(database={"statement_timeout": 2.5})).database.limits()
     assert (limits.statement, limits.connect, limits.outage, limits.patient) == (2.5, 10, 30, True)
+
+
+def test_a_collect_job_waits_through_a_one_and_a_half_second_blip(
+    pg_url: str, proxy: TcpProxy, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    from syndicate import scheduler
+    from syndicate.config import load_config
+    from tests.conftest import ROOT
+
+    shutil.copytree(ROOT / "examples" / "opinion", tmp_path / "opinion")
+    source = {"id": "opinion", "kind": "folder", "location": "opinion", "section": "society"}
+    config = load_config(write_config(store=through(pg_url, proxy), sources=[source], digests=[]))
+    with Store(config.store, config.database.limits()) as store:
+        store.ensure_current()
+        proxy.cut()
+        back = threading.Timer(1.5, proxy.restore)
+        back.start()
+        scheduler.collect_job(config, store)
+        back.join()
+        state = store.get_source_state("opinion")
+        stored = store.articles_by_source()
+    assert proxy.refused >= 1
+    assert (state.error_count, state.last_error) == (0, None)
+    assert stored == {"opinion": 3}  # the fourth file names a section the config lacks
