@@ -19,6 +19,7 @@ from syndicate import (
     __version__,
     cli_articles,
     cli_data,
+    cli_db,
     cli_digest,
     cli_ops,
     cli_sched,
@@ -40,22 +41,6 @@ SILENT_COMMANDS = frozenset({"check"})
 """Commands that print their findings and log nothing: they skip loading ``logging``."""
 
 
-def _setup_logging(verbose: int, quiet: bool) -> None:
-    import logging
-
-    level = (
-        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    )
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if verbose < 2:
-        for noisy in ("httpx", "httpcore", "apscheduler.executors", "CSSUTILS", "cssutils"):
-            logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-c",
@@ -69,9 +54,18 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr: text, or one JSON object per line (for log shippers).",
+)
 @click.version_option(__version__, prog_name="syndicate")
 @click.pass_context
-def cli(click_ctx: click.Context, config_path: str, verbose: int, quiet: bool) -> None:
+def cli(
+    click_ctx: click.Context, config_path: str, verbose: int, quiet: bool, log_format: str
+) -> None:
     """Collect articles, publish RSS/Atom feeds and send e-mail digests.
 
     Everything is described in one config file, schedules.yaml.
@@ -82,11 +76,14 @@ def cli(click_ctx: click.Context, config_path: str, verbose: int, quiet: bool) -
         syndicate db upgrade
         syndicate subscribers import examples/subscribers.csv
         syndicate run --once
+        syndicate --log-format json run
 
     Exit codes: 0 ok, 1 error, 2 usage error, 3 some sources or deliveries failed.
     """
     if click_ctx.invoked_subcommand not in SILENT_COMMANDS:
-        _setup_logging(verbose, quiet)
+        from syndicate.logs import setup_logging
+
+        setup_logging(verbose, quiet, log_format)
     click_ctx.obj = Context(config_path)
 
 
@@ -119,56 +116,6 @@ def check(ctx: Context) -> None:
         f"OK: {len(config.sections)} sections, {len(config.sources)} sources, "
         f"{len(config.digests)} digests"
     )
-
-
-@cli.group()
-def db() -> None:
-    """Manage the database schema.
-
-    \b
-    Example:
-        syndicate db upgrade
-    """
-
-
-@db.command("upgrade")
-@pass_ctx
-def db_upgrade(ctx: Context) -> None:
-    """Create the database or migrate it to the current schema.
-
-    \b
-    Example:
-        syndicate db upgrade
-        SYNDICATE_STORE_URL=postgresql+psycopg://news@db/news syndicate db upgrade
-    """
-    from syndicate.store import Store
-
-    with errors_to_exit(ctx):
-        store = Store(ctx.config.store)
-        ctx._store = store
-        before = store.current_revision()
-        store.upgrade()
-        after = store.current_revision()
-        state = "already current" if before == after else f"upgraded from {before or 'empty'}"
-        click.echo(f"database {store.url}: revision {after} ({state})")
-
-
-@db.command("check")
-@pass_ctx
-def db_check(ctx: Context) -> None:
-    """Verify that the migrations match the schema the code expects.
-
-    \b
-    Example:
-        syndicate db check
-    """
-    with errors_to_exit(ctx):
-        differences = ctx.store().schema_differences()
-        for line in differences:
-            click.echo(line, err=True)
-        if differences:
-            sys.exit(EXIT_ERROR)
-        click.echo("OK: migrations match the models")
 
 
 def _progress(total: int, label: str) -> tuple[Callable[[Any], None], Callable[[], None]]:
@@ -285,8 +232,15 @@ def _print_feeds(config: Config, report: Any) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Run one full cycle and exit.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Also serve /metrics (Prometheus) on this port.",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Its address.")
 @pass_ctx
-def run(ctx: Context, once: bool) -> None:
+def run(ctx: Context, once: bool, metrics_port: int | None, metrics_host: str) -> None:
     """Run the scheduler: collect+feeds on the collect schedule, each digest on its own.
 
     With --once: collect, write feeds, run every digest once and resume earlier
@@ -301,23 +255,39 @@ def run(ctx: Context, once: bool) -> None:
     Example:
         syndicate run            # daemon; stop with Ctrl-C or SIGTERM
         syndicate run --once     # one cycle, e.g. from cron or CI
+        syndicate run --metrics-port 9464
     """
-    from syndicate import pipeline
+    from syndicate import metrics
 
     with errors_to_exit(ctx):
         config, store = ctx.config, ctx.store()
-        if not once:
-            cli_sched.run_daemon(ctx)
-            return
-        count = sum(1 for s in config.sources if s.enabled)
-        tick, done = _progress(count, "collecting")
+        stop_metrics = (
+            metrics.serve_metrics(store, config, metrics_host, metrics_port)
+            if metrics_port is not None
+            else lambda: None
+        )
         try:
-            report = pipeline.run_once(config, store, progress=tick)
+            _run(ctx, once)
         finally:
-            done()
-        _print_cycle(config, report)
-        if report.has_failures:
-            sys.exit(EXIT_PARTIAL)
+            stop_metrics()
+
+
+def _run(ctx: Context, once: bool) -> None:
+    from syndicate import pipeline
+
+    if not once:
+        cli_sched.run_daemon(ctx)
+        return
+    config, store = ctx.config, ctx.store()
+    count = sum(1 for s in config.sources if s.enabled)
+    tick, done = _progress(count, "collecting")
+    try:
+        report = pipeline.run_once(config, store, progress=tick)
+    finally:
+        done()
+    _print_cycle(config, report)
+    if report.has_failures:
+        sys.exit(EXIT_PARTIAL)
 
 
 def _print_cycle(config: Config, report: pipeline.CycleReport) -> None:
@@ -381,20 +351,24 @@ def serve(ctx: Context, host: str, port: int) -> None:
 
 
 def _web_store(ctx: Context) -> Store:
-    """The store, checked to be current; an unreachable one is served anyway (503 pages)."""
+    """The store, checked to be current; an unreachable one is served anyway (503 pages).
+
+    Pages do not wait through an outage: they answer 503 at once.
+    """
     from syndicate.errors import SchemaOutOfDate, StoreError
     from syndicate.store import Store
 
+    ctx._store = Store(ctx.config.store, ctx.config.database.limits(patient=False))
     try:
-        return ctx.store()
+        ctx._store.ensure_current()
     except SchemaOutOfDate:
         raise
     except StoreError as exc:
         click.echo(f"warning: {exc} (serving anyway; /healthz answers 503)", err=True)
-        ctx._store = Store(ctx.config.store)
-        return ctx._store
+    return ctx._store
 
 
+cli.add_command(cli_db.db)
 cli.add_command(cli_digest.digest)
 cli.add_command(cli_subscribers.subscribers)
 cli.add_command(cli_ops.sends)

@@ -23,7 +23,7 @@ import httpx
 
 from syndicate.config import Config
 from syndicate.config_sources import RuleConfig, SourceConfig
-from syndicate.errors import SchemaOutOfDate, SourceError, StoreError
+from syndicate.errors import SchemaOutOfDate, SourceError, StoreError, StoreUnavailable
 from syndicate.model import Article, SourceState, UpsertResult, utcnow
 from syndicate.sanitize import (
     clean_html,
@@ -389,7 +389,9 @@ def _pending(config: Config, source: SourceConfig, state: SourceState, fetched: 
     """What to store for ``source`` after ``fetched``: its articles and its next state."""
     result = fetched.result
     if isinstance(result, Failure):
-        logger.warning("source %s failed: %s", source.id, result.message)
+        logger.warning(
+            "source %s failed: %s", source.id, result.message, extra={"source": source.id}
+        )
         cap, where = config.collect.backoff_max, location_of(source, state)
         after = failed(state, result, location=where, now=now, cap=cap)
         return _Pending(
@@ -404,16 +406,22 @@ def _counted(pending: _Pending, counts: UpsertResult) -> SourceOutcome:
     outcome = replace(pending.outcome, new=counts.new, updated=counts.updated,
                       unchanged=counts.unchanged)  # fmt: skip
     if outcome.error is None:
-        logger.info("source %s: %s", outcome.source_id, outcome.describe().partition(": ")[2])
+        logger.info(
+            "source %s: %s", outcome.source_id, outcome.describe().partition(": ")[2],
+            extra={"source": outcome.source_id},
+        )  # fmt: skip
     return outcome
 
 
 def _store_one(config: Config, store: Store, pending: _Pending, now: datetime) -> SourceOutcome:
     """Store one source alone; a store failure becomes that source's failure."""
     try:
-        counts = store.store_collected([pending.item], tag_authority=config.host, now=now)
+        counts = store.store_collected(
+            [pending.item], tag_authority=config.host, id_date=config.id_date,
+            matching=config.duplicates.matching(), now=now,
+        )  # fmt: skip
         return _counted(pending, counts[0])
-    except SchemaOutOfDate:
+    except (SchemaOutOfDate, StoreUnavailable):  # the whole job is retried or ends
         raise
     except Exception as exc:
         if not isinstance(exc, StoreError):
@@ -426,12 +434,15 @@ def _store_one(config: Config, store: Store, pending: _Pending, now: datetime) -
 
 def _store_failure(config: Config, store: Store, pending: _Pending, failure: Failure,
                    now: datetime) -> SourceOutcome:  # fmt: skip
-    logger.warning("source %s failed: %s", pending.source.id, failure.message)
+    logger.warning(
+        "source %s failed: %s", pending.source.id, failure.message,
+        extra={"source": pending.source.id},
+    )  # fmt: skip
     where, cap = location_of(pending.source, pending.previous), config.collect.backoff_max
     state = failed(pending.previous, failure, location=where, now=now, cap=cap)
     try:
         store.save_source_state(state)
-    except SchemaOutOfDate:
+    except (SchemaOutOfDate, StoreUnavailable):  # the whole job is retried or ends
         raise
     except StoreError as exc:
         logger.warning("source %s: cannot save its state: %s", state.source_id, exc)
@@ -449,7 +460,7 @@ def _flush(
             [p.item for p in batch], tag_authority=config.host, id_date=config.id_date,
             matching=config.duplicates.matching(), now=now,
         )  # fmt: skip
-    except SchemaOutOfDate:
+    except (SchemaOutOfDate, StoreUnavailable):  # the whole job is retried or ends
         raise
     except Exception as exc:
         logger.info("storing %d sources together failed (%s); storing each alone", len(batch), exc)

@@ -29,6 +29,7 @@ from pydantic import (
 from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, __version__
 from syndicate.addresses import normalize_address, normalize_domain, parse_mailbox
 from syndicate.config_articles import DEFAULT_ID_DATE, DuplicatesConfig, IdDate
+from syndicate.config_database import DatabaseConfig
 from syndicate.config_digest import (
     DEFAULT_GRACE,
     DEFAULT_SIZE_BUDGET,
@@ -275,6 +276,7 @@ class Config(ConfigModel):
     collect: CollectConfig = CollectConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     web: WebConfig = WebConfig()
+    database: DatabaseConfig = DatabaseConfig()
     logo: LogoConfig | None = None
     brand_color: BrandColor | None = None
     publisher: PublisherConfig | None = None

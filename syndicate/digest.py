@@ -241,6 +241,7 @@ def _freeze(
         len(edition.articles),
         edition.cutoff_seq,
         created,
+        extra={"digest": digest.id, "edition": edition.id},
     )
     return edition, created
 

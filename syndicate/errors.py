@@ -5,7 +5,8 @@
     SyndicateError                 every expected failure; str() is one line for the user
     ├── ConfigError                schedules.yaml is unreadable or invalid (carries every problem)
     ├── StoreError                 the database cannot be opened, migrated or written
-    │   └── SchemaOutOfDate        the database needs ``syndicate db upgrade``
+    │   ├── SchemaOutOfDate        the database needs ``syndicate db upgrade``
+    │   └── StoreUnavailable       the database did not answer or dropped the connection
     ├── SourceError                one source could not be retrieved or parsed (names the source)
     ├── ExtractError               a page holds no article (names the page)
     ├── SubscriberFileError        a subscribers file cannot be imported (names file and line)
@@ -65,6 +66,13 @@ class StoreError(SyndicateError):
 
 class SchemaOutOfDate(StoreError):
     """The database schema is older than this version of syndicate."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached, or dropped the connection of a transaction.
+
+    The work is left to be run again (each stage's unit of work is idempotent).
+    """
 
 
 class SourceError(SyndicateError):

@@ -115,7 +115,7 @@ def open_store(config: Config) -> Store:
     """Open the configured store, creating a fresh database or refusing an outdated one."""
     from syndicate.store import Store
 
-    store = Store(config.store)
+    store = Store(config.store, config.database.limits())
     store.ensure_current()
     return store
 
@@ -367,6 +367,7 @@ def _close(
             run.edition.slot.isoformat(timespec="minutes"),
             window,
             run.closed,
+            extra={"digest": run.digest_id, "edition": run.edition.id},
         )
 
 
@@ -388,6 +389,7 @@ def _log_run(run: DigestRun) -> None:
         run.already_sent,
         run.failed_earlier,
         run.waiting,
+        extra={"digest": run.digest_id, "edition": run.edition.id},
     )
 
 

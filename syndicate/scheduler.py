@@ -7,6 +7,7 @@ Paused digests and sources (``syndicate pause``) are left out here.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from syndicate import digest, jobs, pipeline
 from syndicate.errors import EditionNotDue
 from syndicate.model import utcnow
+from syndicate.outage import retrying
 
 if TYPE_CHECKING:
     from syndicate.config import Config
@@ -40,8 +42,12 @@ def collect_job(
 ) -> dict[str, int]:
     """Collect every enabled source that is not paused, then rewrite the feeds."""
     ids = [s.id for s in config.sources if s.enabled and s.id not in paused]
-    outcomes = pipeline.run_collect(config, store, source_ids=ids, now=now)
-    feeds = pipeline.run_feeds(config, store)
+    outcomes = retrying(
+        lambda: pipeline.run_collect(config, store, source_ids=ids, now=now),
+        store.limits,
+        "collect job",
+    )
+    feeds = retrying(lambda: pipeline.run_feeds(config, store), store.limits, "feeds")
     return {
         "sources": len(outcomes),
         "new": sum(o.new for o in outcomes),
@@ -61,10 +67,18 @@ def digest_job(
     """Build and send the digest's edition for ``slot`` (default: the latest due slot,
     if it is still due: see :func:`syndicate.digest.check_due`)."""
     try:
-        edition, created = digest.build_edition(config, store, digest_id, now=now, slot=slot)
+        edition, created = retrying(
+            lambda: digest.build_edition(config, store, digest_id, now=now, slot=slot),
+            store.limits,
+            f"digest job {digest_id}",
+        )
     except EditionNotDue:
         return {"editions": 0}  # logged where it was decided
-    run = pipeline.send_edition(config, store, edition, created=created, now=now)
+    run = retrying(
+        lambda: pipeline.send_edition(config, store, edition, created=created, now=now),
+        store.limits,
+        f"digest job {digest_id}",
+    )
     return _send_counts([run]) | {"editions": int(created)}
 
 
@@ -75,7 +89,10 @@ def resume_job(
     runs = []
     for digest_config in config.digests:
         if digest_config.id not in paused:
-            runs += pipeline.resume_digest(config, store, digest_config.id, now=now)
+            resume = functools.partial(
+                pipeline.resume_digest, config, store, digest_config.id, now=now
+            )
+            runs += retrying(resume, store.limits, f"resume {digest_config.id}")
     return _send_counts(runs)
 
 

@@ -62,6 +62,8 @@ def test_the_store_has_one_part_per_aggregate_each_well_under_400_lines() -> Non
         "transfer.py",
         "lease.py",
         "runs.py",
+        "engine.py",
+        "metrics.py",
     }
     assert {name: lines for name, lines in parts.items() if lines >= PART_LIMIT} == {}
 

@@ -17,7 +17,9 @@ aggregate over a small base (:mod:`.base`: engine, transactions, error mapping):
 * :mod:`.outcomes` — how claimed sends end (recorded in batches, expired, closed);
 * :mod:`.operator` — what operator commands ask of sends (counts, listings, resend);
 * :mod:`.lease` — the scheduler lease (one active daemon, fencing) and reload requests;
-* :mod:`.runs` — job run history, paused digests and sources, retention pruning.
+* :mod:`.runs` — job run history, paused digests and sources, retention pruning;
+* :mod:`.metrics` — grouped counts for ``/metrics``;
+* :mod:`.engine` — timeouts, the idle-only ping of the pool, the statement watchdog.
 
 The tables Alembic migrates are in :mod:`.tables`. Schema changes go through the
 migrations in ``syndicate/migrations``; every method runs in its own transaction
@@ -31,6 +33,7 @@ from syndicate.store.audience import AudienceMixin
 from syndicate.store.consent import ConsentMixin
 from syndicate.store.editions import EditionEntry
 from syndicate.store.imports import ImportsMixin, SubscriptionEntry
+from syndicate.store.metrics import MetricsMixin
 from syndicate.store.migrations import SchemaMixin
 from syndicate.store.operator import EditionCounts, OperatorMixin, SendEntry
 from syndicate.store.outcomes import OutcomesMixin
@@ -65,6 +68,7 @@ class Store(
     OperatorMixin,
     TransferMixin,
     RunsMixin,
+    MetricsMixin,
 ):
     """The database of syndicate: articles, sources, subscribers, consent, editions, sends.
 

@@ -14,20 +14,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 
-from syndicate.errors import StoreError, one_line
+from syndicate.errors import StoreError, StoreUnavailable, one_line
 from syndicate.model import as_utc, utcnow
+from syndicate.outage import StoreLimits, backoff
+from syndicate.store.engine import WRITE_OPTION, create_engine
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-SQLITE_BUSY_TIMEOUT_MS = 15000
-IDLE_PING_SECONDS = 30.0  # a pooled connection idle this long is pinged before use
-WRITE_OPTION = "syndicate_write"  # execution option: SQLite opens the transaction IMMEDIATE
 
 
 class Conflict(StoreError):
@@ -70,72 +68,31 @@ def sqlite_file(url: sa.URL) -> Path | None:
     return Path(database)
 
 
-def install_sqlite_hooks(engine: sa.Engine) -> None:
-    """WAL, foreign keys, busy timeout, and SQLAlchemy-controlled BEGIN on SQLite."""
-
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        finally:
-            cursor.close()
-
-    def on_begin(connection: sa.Connection) -> None:
-        write = connection.get_execution_options().get(WRITE_OPTION)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    sa.event.listen(engine, "connect", on_connect)
-    sa.event.listen(engine, "begin", on_begin)
-
-
-def ping_when_idle(engine: sa.Engine) -> None:
-    """Test a pooled connection at checkout only when it sat idle IDLE_PING_SECONDS or more.
-
-    A busy run reuses its connections without a round trip each; one left over
-    from a while ago (the server may have restarted) is pinged, and replaced if dead.
-    """
-
-    def on_checkin(_dbapi: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    def on_checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
-        since = record.info.pop("idle_since", None)
-        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
-            return
-        try:
-            cursor = dbapi.cursor()
-            cursor.execute("SELECT 1")
-            cursor.close()
-        except Exception as exc:  # any driver error: the pool opens a fresh connection
-            raise sa.exc.DisconnectionError(str(exc)) from exc
-
-    sa.event.listen(engine, "checkin", on_checkin)
-    sa.event.listen(engine, "checkout", on_checkout)
-
-
 class StoreBase:
     """One engine, its transactions and error mapping; the base of every store part.
 
     ``url`` is the SQLAlchemy URL with its password hidden (safe to print).
     """
 
-    def __init__(self, url: str) -> None:
-        """Create the engine for ``url``; an unusable URL raises :class:`StoreError`."""
+    def __init__(self, url: str, limits: StoreLimits | None = None) -> None:
+        """Create the engine for ``url``; an unusable URL raises :class:`StoreError`.
+
+        ``limits`` (default: :class:`~syndicate.outage.StoreLimits`) are its timeouts.
+        """
         self.url = mask_url(url)
+        self.limits = limits or StoreLimits()
         try:
             parsed = sa.make_url(url)
-            self._engine = sa.create_engine(parsed)
+            self._engine = create_engine(parsed, self.limits)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
             raise StoreError(f"database {self.url}: {driver_reason(str(exc))}") from exc
         self._password = parsed.password if isinstance(parsed.password, str) else None
         self._sqlite_path = sqlite_file(parsed)
-        if self._engine.dialect.name == "sqlite":
-            install_sqlite_hooks(self._engine)
-        else:
-            ping_when_idle(self._engine)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return str(self._engine.dialect.name)
 
     def __repr__(self) -> str:
         """``Store('<url with password hidden>')``."""
@@ -158,11 +115,36 @@ class StoreBase:
         detail = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
         return f"database {self.url}: {driver_reason(str(detail), self._password)}"
 
+    def _connect(self) -> sa.Connection:
+        """A pooled connection; a database that does not answer is retried for ``outage`` s.
+
+        Nothing ran yet, so retrying is always safe; only a ``patient`` store waits,
+        and SQLite (a local file) is not retried.
+        """
+        started = time.monotonic()
+        for delay in backoff():
+            try:
+                return self._engine.connect()
+            except sa.exc.DBAPIError as exc:
+                waited = time.monotonic() - started
+                if self.dialect == "sqlite":
+                    raise
+                if not self.limits.patient or waited + delay > self.limits.outage:
+                    raise StoreUnavailable(self._error(exc)) from exc
+                logger.warning("%s, retrying in %.2f s", self._error(exc), delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[sa.Connection]:
-        """One transaction; SQLAlchemy errors become :class:`StoreError`."""
+        """One transaction; SQLAlchemy errors become :class:`StoreError`.
+
+        A lost connection raises :class:`StoreUnavailable`: the transaction did not
+        commit (or, lost during the commit, may have), and the caller may run its
+        idempotent unit of work again.
+        """
         try:
-            with self._engine.connect() as conn:
+            with self._connect() as conn:
                 if write:
                     conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
@@ -170,6 +152,8 @@ class StoreBase:
         except sa.exc.IntegrityError as exc:
             raise Conflict(self._error(exc)) from exc
         except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailable(self._error(exc)) from exc
             raise StoreError(self._error(exc)) from exc
         except sa.exc.StatementError as exc:
             if isinstance(exc.orig, ValueError):

@@ -21,6 +21,7 @@ from alembic.util import CommandError
 
 from syndicate.errors import SchemaOutOfDate, StoreError
 from syndicate.store.base import StoreBase, driver_reason
+from syndicate.store.engine import LONG_OPTION
 from syndicate.store.tables import metadata
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,9 @@ class SchemaMixin(StoreBase):
         """Bring the schema to the newest migration (``alembic upgrade head``)."""
         self._make_folder()
         with self._tx(write=True) as conn:
+            if self.dialect == "postgresql":  # a migration may take longer than any query
+                conn.execution_options(**{LONG_OPTION: True})
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             before = current_revision(conn)
             try:
                 upgrade_to_head(conn)
@@ -151,6 +155,38 @@ class SchemaMixin(StoreBase):
             f"database {self.url} is at revision {current}, this syndicate needs {head}: "
             "run `syndicate db upgrade`"
         )
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's ``PRAGMA quick_check`` as one line (empty when it says ok); none elsewhere."""
+        if self.dialect != "sqlite":
+            return []
+        try:
+            with self._tx() as conn:
+                lines = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA quick_check")]
+        except StoreError as exc:  # pages so damaged that the check itself stops
+            lines = [driver_reason(str(getattr(exc.__cause__, "orig", exc)))]
+        if lines == ["ok"]:
+            return []
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        return [f"database {self.url} is damaged: quick_check: {lines[0]}{more}"]
+
+    def check_problems(self) -> list[str]:
+        """Everything ``db check`` verifies, one line per problem (empty: all is well).
+
+        The database answers, its pages are intact (SQLite), its revision is the
+        head and its tables match the models. A missing SQLite file is not created.
+        """
+        if self._sqlite_path is not None and not self._sqlite_path.is_file():
+            return [f"database {self.url}: no database file at {self._sqlite_path}"]
+        try:
+            self.ping()
+            problems = self.integrity_problems()
+            current, head = self.current_revision(), self.head_revision()
+            if current != head:
+                return [*problems, f"database {self.url} is at revision {current}, head is {head}"]
+            return problems + self.schema_differences()
+        except StoreError as exc:
+            return [str(exc)]
 
     def schema_differences(self) -> list[str]:
         """Differences between the database and the table definitions (``alembic check``)."""

@@ -23,6 +23,7 @@ from syndicate.web import (
     feedfiles,
     health,
     home,
+    metrics,
     preferences,
     static,
     subscribe,
@@ -48,6 +49,7 @@ class Feature(Protocol):
 
 FEATURES: tuple[Feature, ...] = (
     health,
+    metrics,
     static,
     home,
     feedfiles,
@@ -83,7 +85,7 @@ def create_app(
     if store is None:
         from syndicate.store import Store
 
-        store = Store(config.store)
+        store = Store(config.store, config.database.limits(patient=False))
     templates = template_environment(config)
     ctx = WebContext(config=config, store=store, templates=templates, now=now)
     templates.globals.update(page_globals(ctx, stylesheet(templates)))
