@@ -30,14 +30,6 @@ from syndicate.model import Article
 from syndicate.sanitize import plain_title
 from syndicate.sources import SourceContext, SourceResult
 from syndicate.sources.jsonfeed import is_json_feed, parse_json_feed
-from syndicate.sources.page import (
-    PageJob,
-    PageLink,
-    fetch_pages,
-    may_follow,
-    merged_state,
-    needs_fulltext,
-)
 from syndicate.sources.polite import host_gate
 from syndicate.sources.retrieve import retrieve
 from syndicate.sources.xmlguard import check_xml_parse, check_xml_safety
@@ -438,6 +430,14 @@ def read_feed_source(source: FeedSource, ctx: SourceContext) -> SourceResult:
 
 def _with_fulltext(source: FeedSource, ctx: SourceContext, articles: list[Article]) -> SourceResult:
     """Complete summary-only feed items from their linked pages (GUID and public id kept)."""
+    from syndicate.sources.page import (  # the page extractor only when a feed asks for it
+        PageJob,
+        PageLink,
+        fetch_pages,
+        may_follow,
+        merged_state,
+        needs_fulltext,
+    )
 
     origin = source.location
     wanted = [a for a in articles if may_follow(a.url, origin) and needs_fulltext(a)]
