@@ -19,9 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
 import feedparser_rs
-from feedparser.urls import resolve_relative_uris
 
 from syndicate import WEB_SCHEMES
 from syndicate.config_sources import FeedSource
@@ -302,6 +300,8 @@ def _detail(detail: Any) -> dict[str, Any]:
 def _html_value(detail: dict[str, Any], base: str) -> dict[str, Any]:
     """``detail`` with its HTML passed through feedparser's own link resolver (as it does)."""
     if detail["type"] in ("text/html", "application/xhtml+xml") and detail["value"]:
+        from feedparser.urls import resolve_relative_uris  # not needed until a feed has HTML
+
         value = resolve_relative_uris(detail["value"], base, "utf-8", detail["type"])
         return detail | {"value": value}
     return detail
@@ -329,6 +329,8 @@ def _parse_document(document: bytes, base_url: str | None) -> tuple[Any, bool]:
     fast = _parse_fast(document)
     if fast is not None:
         return fast, True
+    import feedparser  # the fallback reader: loaded when a feed first needs it
+
     headers = {"content-type": "application/xml; charset=utf-8"}
     if base_url:
         headers["content-location"] = base_url
