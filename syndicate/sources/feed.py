@@ -297,13 +297,18 @@ def _detail(detail: Any) -> dict[str, Any]:
     }
 
 
+def _has_markup(value: str) -> bool:
+    """False for text the link resolver gives back unchanged: no tag, no reference."""
+    return "<" in value or "&" in value
+
+
 def _html_value(detail: dict[str, Any], base: str) -> dict[str, Any]:
     """``detail`` with its HTML passed through feedparser's own link resolver (as it does)."""
-    if detail["type"] in ("text/html", "application/xhtml+xml") and detail["value"]:
+    value = detail["value"]
+    if detail["type"] in ("text/html", "application/xhtml+xml") and _has_markup(value):
         from feedparser.urls import resolve_relative_uris  # not needed until a feed has HTML
 
-        value = resolve_relative_uris(detail["value"], base, "utf-8", detail["type"])
-        return detail | {"value": value}
+        return detail | {"value": resolve_relative_uris(value, base, "utf-8", detail["type"])}
     return detail
 
 
