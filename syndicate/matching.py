@@ -80,7 +80,7 @@ def match_url(url: str, matching: Matching = DEFAULT_MATCHING) -> str:
     host = _host(parts.hostname, matching.fold_hosts)
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query = parse_qsl(parts.query, keep_blank_values=True) if parts.query else []
     kept = sorted((k, v) for k, v in query if not matching.dropped(k))
     path = parts.path.rstrip("/") or "/"
     return f"//{host}{path}" + (f"?{urlencode(kept)}" if kept else "")
@@ -89,7 +89,7 @@ def match_url(url: str, matching: Matching = DEFAULT_MATCHING) -> str:
 def match_title(title: str) -> str:
     """``title`` as compared across sources: NFKC, case-folded, letters and digits only."""
     text = _LEADING_TAG.sub("", unicodedata.normalize("NFKC", title))
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
+    return "".join(filter(str.isalnum, text.casefold()))
 
 
 def _hash(text: str) -> str:

@@ -146,6 +146,13 @@ def _is_http(url: str | None) -> bool:
     return parts.scheme.lower() in WEB_SCHEMES and bool(parts.netloc)
 
 
+# nh3's arguments built once (nh3 only reads them)
+_NH3_TAGS = set(ALLOWED_TAGS)
+_NH3_DROPPED = set(DROP_WITH_CONTENT)
+_NH3_ATTRIBUTES = {tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()}
+_NH3_SCHEMES = set(_HTML_URL_SCHEMES)
+
+
 def clean_html(html: str, base_url: str | None = None) -> str:
     """Return ``html`` sanitized for feeds and e-mail.
 
@@ -158,10 +165,10 @@ def clean_html(html: str, base_url: str | None = None) -> str:
     relative: Any = ("rewrite_with_base", base_url) if _is_http(base_url) else "deny"
     cleaned: str = nh3.clean(
         balance_html(xml_text(html)),
-        tags=set(ALLOWED_TAGS),
-        clean_content_tags=set(DROP_WITH_CONTENT),
-        attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
-        url_schemes=set(_HTML_URL_SCHEMES),
+        tags=_NH3_TAGS,
+        clean_content_tags=_NH3_DROPPED,
+        attributes=_NH3_ATTRIBUTES,
+        url_schemes=_NH3_SCHEMES,
         link_rel="noopener noreferrer",
         strip_comments=True,
         url_relative=relative,

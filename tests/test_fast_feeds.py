@@ -208,3 +208,21 @@ def test_what_the_fast_reader_reads_differently_goes_to_feedparser(
     for content in (unquoted, based, private):
         fast, slow, taken = both(content, monkeypatch)
         assert not taken and fast == slow
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "한국은행은 기준금리를 동결했다.",
+        "줄\n바꿈\r\n과 \"따옴표\" 그리고 '작은따옴표' > 부등호 = 같음 /more/1",
+        " \t앞뒤 공백 ",
+    ],
+)
+def test_text_without_markup_is_left_alone_by_the_link_resolver(text: str) -> None:
+    """The fast path skips feedparser's resolver for such text: it must be an identity."""
+    from feedparser.urls import resolve_relative_uris
+
+    assert not feed._has_markup(text)
+    for kind in ("text/html", "application/xhtml+xml"):
+        assert resolve_relative_uris(text, BASE, "utf-8", kind) == text
+        assert feed._html_value({"type": kind, "value": text}, BASE)["value"] == text

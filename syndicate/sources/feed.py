@@ -19,9 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
 import feedparser_rs
-from feedparser.urls import resolve_relative_uris
 
 from syndicate import WEB_SCHEMES
 from syndicate.config_sources import FeedSource
@@ -30,14 +28,6 @@ from syndicate.model import Article
 from syndicate.sanitize import plain_title
 from syndicate.sources import SourceContext, SourceResult
 from syndicate.sources.jsonfeed import is_json_feed, parse_json_feed
-from syndicate.sources.page import (
-    PageJob,
-    PageLink,
-    fetch_pages,
-    may_follow,
-    merged_state,
-    needs_fulltext,
-)
 from syndicate.sources.polite import host_gate
 from syndicate.sources.retrieve import retrieve
 from syndicate.sources.xmlguard import check_xml_parse, check_xml_safety
@@ -307,11 +297,18 @@ def _detail(detail: Any) -> dict[str, Any]:
     }
 
 
+def _has_markup(value: str) -> bool:
+    """False for text the link resolver gives back unchanged: no tag, no reference."""
+    return "<" in value or "&" in value
+
+
 def _html_value(detail: dict[str, Any], base: str) -> dict[str, Any]:
     """``detail`` with its HTML passed through feedparser's own link resolver (as it does)."""
-    if detail["type"] in ("text/html", "application/xhtml+xml") and detail["value"]:
-        value = resolve_relative_uris(detail["value"], base, "utf-8", detail["type"])
-        return detail | {"value": value}
+    value = detail["value"]
+    if detail["type"] in ("text/html", "application/xhtml+xml") and _has_markup(value):
+        from feedparser.urls import resolve_relative_uris  # not needed until a feed has HTML
+
+        return detail | {"value": resolve_relative_uris(value, base, "utf-8", detail["type"])}
     return detail
 
 
@@ -337,6 +334,8 @@ def _parse_document(document: bytes, base_url: str | None) -> tuple[Any, bool]:
     fast = _parse_fast(document)
     if fast is not None:
         return fast, True
+    import feedparser  # the fallback reader: loaded when a feed first needs it
+
     headers = {"content-type": "application/xml; charset=utf-8"}
     if base_url:
         headers["content-location"] = base_url
@@ -438,6 +437,14 @@ def read_feed_source(source: FeedSource, ctx: SourceContext) -> SourceResult:
 
 def _with_fulltext(source: FeedSource, ctx: SourceContext, articles: list[Article]) -> SourceResult:
     """Complete summary-only feed items from their linked pages (GUID and public id kept)."""
+    from syndicate.sources.page import (  # the page extractor only when a feed asks for it
+        PageJob,
+        PageLink,
+        fetch_pages,
+        may_follow,
+        merged_state,
+        needs_fulltext,
+    )
 
     origin = source.location
     wanted = [a for a in articles if may_follow(a.url, origin) and needs_fulltext(a)]

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import heapq
 import itertools
 import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -172,6 +173,71 @@ def make_client(*, timeout: float, user_agent: str, keepalive: int = 0) -> httpx
     )
 
 
+class _Watchdog:
+    """One daemon thread running callbacks at their times, for every fetch of the process.
+
+    A fetch's deadline costs a heap entry, not a thread of its own; a cancelled
+    entry is dropped when it comes up (or when cancelled ones are most of the heap).
+    """
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._heap: list[list[Any]] = []
+        self._order = itertools.count()
+        self._cancelled = 0
+        self._thread: threading.Thread | None = None
+
+    def call_at(self, at: float, callback: Callable[[], None]) -> list[Any]:
+        """Run ``callback`` at monotonic time ``at`` unless cancelled; the entry to cancel."""
+        entry = [at, next(self._order), callback]
+        with self._wake:
+            heapq.heappush(self._heap, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="fetch-deadlines",
+                                                daemon=True)  # fmt: skip
+                self._thread.start()
+            self._wake.notify()
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        """Forget ``entry`` (nothing happens if it already ran)."""
+        with self._wake:
+            if entry[2] is None:
+                return
+            entry[2] = None
+            self._cancelled += 1
+            if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
+                self._heap = [e for e in self._heap if e[2] is not None]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+
+    def _next_due(self) -> Callable[[], None]:
+        """Wait for the earliest live entry's time; take it off the heap."""
+        with self._wake:
+            while True:
+                while self._heap and self._heap[0][2] is None:
+                    heapq.heappop(self._heap)
+                    self._cancelled = max(0, self._cancelled - 1)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                entry = heapq.heappop(self._heap)
+                callback: Callable[[], None] = entry[2]
+                entry[2] = None
+                return callback
+
+    def _run(self) -> None:
+        while True:
+            self._next_due()()
+
+
+_WATCHDOG = _Watchdog()
+
+
 class Deadline:
     """One total time limit for a fetch: when it passes, the connection is shut down.
 
@@ -184,7 +250,7 @@ class Deadline:
     def __init__(self, seconds: float) -> None:
         self.at = time.monotonic() + seconds
         self.fired = False
-        self._timer: threading.Timer | None = None
+        self._entry: list[Any] | None = None
         self._sock: socket.socket | None = None
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
@@ -199,9 +265,7 @@ class Deadline:
             return
         self._sock = sock
         self.cancel()
-        self._timer = threading.Timer(max(0.0, self.at - time.monotonic()), self._fire, [sock])
-        self._timer.daemon = True
-        self._timer.start()
+        self._entry = _WATCHDOG.call_at(self.at, lambda: self._fire(sock))
 
     def _fire(self, sock: socket.socket) -> None:
         self.fired = True
@@ -217,8 +281,9 @@ class Deadline:
 
     def cancel(self) -> None:
         """Stop watching (the fetch is over)."""
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._entry is not None:
+            _WATCHDOG.cancel(self._entry)
+            self._entry = None
 
 
 def _request_headers(state: SourceState, user_agent: str) -> dict[str, str]:

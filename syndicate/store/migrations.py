@@ -2,22 +2,22 @@
 
 :class:`SchemaMixin` gives :class:`syndicate.store.Store` its schema methods;
 Alembic errors leave as :class:`~syndicate.errors.StoreError`.
+
+Opening a store only compares the database's ``alembic_version`` row with the
+head revision read from the migration files (:func:`migration_graph`), so the
+everyday commands never import Alembic; it is loaded for upgrades and checks.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 
 from syndicate.errors import SchemaOutOfDate, StoreError
 from syndicate.store.base import StoreBase, driver_reason
@@ -26,7 +26,14 @@ from syndicate.store.tables import metadata
 
 logger = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+VERSION_TABLE = "alembic_version"
+_REVISION = re.compile(r"^revision\b[^=]*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
+_DOWN = re.compile(r"^down_revision\b[^=]*=(.*)$", re.MULTILINE)
+_QUOTED = re.compile(r"['\"]([^'\"]+)['\"]")
 
 
 def describe_diff(diff: Any) -> str:
@@ -45,6 +52,8 @@ def describe_diff(diff: Any) -> str:
 
 def alembic_config(conn: sa.Connection | None = None) -> AlembicConfig:
     """An Alembic configuration for the packaged migrations, sharing ``conn`` if given."""
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     if conn is not None:
@@ -52,24 +61,52 @@ def alembic_config(conn: sa.Connection | None = None) -> AlembicConfig:
     return config
 
 
+@functools.cache
+def migration_graph() -> dict[str, frozenset[str]]:
+    """Each migration revision with the revisions it follows, read from the version files.
+
+    Reads the ``revision`` and ``down_revision`` assignments as text, as Alembic's
+    own file headers state them; a test holds this equal to Alembic's script directory.
+    """
+    graph: dict[str, frozenset[str]] = {}
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.search(text), _DOWN.search(text)
+        if revision is None or down is None:
+            continue
+        graph[revision.group(1)] = frozenset(_QUOTED.findall(down.group(1)))
+    return graph
+
+
 def head_revision() -> str | None:
     """The newest migration revision, None when there are no migrations."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    graph = migration_graph()
+    followed = set().union(*graph.values()) if graph else set()
+    heads = sorted(set(graph) - followed)
+    if len(heads) > 1:
+        raise StoreError(f"migrations in {MIGRATIONS} have several heads: {', '.join(heads)}")
+    return heads[0] if heads else None
 
 
 def known_revisions() -> set[str]:
     """Every migration revision this version knows."""
-    script = ScriptDirectory.from_config(alembic_config())
-    return {rev.revision for rev in script.walk_revisions()}
+    return set(migration_graph())
 
 
 def current_revision(conn: sa.Connection) -> str | None:
     """The revision recorded in the database, None when never migrated."""
-    return MigrationContext.configure(conn).get_current_revision()
+    if not sa.inspect(conn).has_table(VERSION_TABLE):
+        return None
+    rows = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    if len(rows) > 1:
+        raise StoreError(f"{VERSION_TABLE} holds several revisions: {', '.join(sorted(rows))}")
+    return rows[0] if rows else None
 
 
 def upgrade_to_head(conn: sa.Connection) -> None:
     """Run every pending migration on ``conn`` (inside the caller's transaction)."""
+    from alembic import command
+
     command.upgrade(alembic_config(conn), "head")
 
 
@@ -79,6 +116,9 @@ def differences(conn: sa.Connection) -> list[str]:
     SQLite cannot describe expression indexes (the feed-order ones): they are
     left out of the comparison there, without a warning.
     """
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     context = MigrationContext.configure(conn, opts={"compare_type": True})
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
@@ -99,6 +139,8 @@ class SchemaMixin(StoreBase):
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (``alembic upgrade head``)."""
+        from alembic.util import CommandError
+
         self._make_folder()
         with self._tx(write=True) as conn:
             if self.dialect == "postgresql":  # a migration may take longer than any query

@@ -139,7 +139,15 @@ def test_check_loads_no_heavy_library(example_site: Path) -> None:
 def test_a_stage_loads_only_its_own_libraries(
     example_site: Path, args: list[str], not_loaded: tuple[str, ...]
 ) -> None:
+    _loaded_by(example_site, "db", "upgrade")
     report = _loaded_by(example_site, *args)
     assert report.code == 0, report.output
     assert report.loaded.isdisjoint(not_loaded)
+    assert "sqlalchemy" in report.loaded
+    assert "alembic" not in report.loaded  # the schema check at open reads the revision itself
+
+
+def test_db_upgrade_loads_alembic(example_site: Path) -> None:
+    report = _loaded_by(example_site, "db", "upgrade")
+    assert report.code == 0, report.output
     assert {"sqlalchemy", "alembic"} <= report.loaded
