@@ -259,7 +259,7 @@ def run(ctx: Context, once: bool, metrics_port: int | None, metrics_host: str) -
     """
     from syndicate import metrics
 
-    with errors_to_exit(ctx):
+    with cli_sched.stop_signals_at_startup(not once), errors_to_exit(ctx):
         config, store = ctx.config, ctx.store()
         stop_metrics = (
             metrics.serve_metrics(store, config, metrics_host, metrics_port)

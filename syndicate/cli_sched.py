@@ -7,8 +7,12 @@ it. Times are shown in the configured timezone.
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -46,6 +50,36 @@ def _since(config: Config, text: str | None) -> datetime | None:
             param_hint="--since",
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=config.timezone)
+
+
+class _StoppedEarly(BaseException):
+    """SIGTERM or SIGINT before the daemon took over signals (not an error: exit 0)."""
+
+
+@contextmanager
+def stop_signals_at_startup(daemon: bool) -> Iterator[None]:
+    """While ``run`` starts (config, store), SIGTERM and SIGINT exit 0 with one line.
+
+    The daemon installs its own handlers once it runs; this covers the seconds
+    before, when loading the configuration or reaching the store.
+    """
+    if not daemon:
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise _StoppedEarly(signum)
+
+    numbers = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.signal(number, stop) for number in numbers}
+    try:
+        yield
+    except _StoppedEarly as early:
+        click.echo(f"signal {early.args[0]} received before the daemon ran; stopped", err=True)
+        sys.exit(0)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def run_daemon(ctx: Context) -> None:

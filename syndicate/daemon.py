@@ -1,9 +1,12 @@
 """The ``syndicate run`` loop: one active daemon, jobs by kind beside each other, reloads.
 
-Every ``poll`` seconds the daemon beats its lease (:mod:`syndicate.leader`) and,
-while active, asks :func:`syndicate.jobs.plan` what is owed and hands each job to
-the executor of its kind: collection, sending (digests and resumes) and pruning
-each have their own thread, so a long edition never delays a collect. A job
+The engine is APScheduler's ``BackgroundScheduler``: an interval job runs
+:meth:`Daemon.step` every ``poll`` seconds, which beats the lease
+(:mod:`syndicate.leader`) and, while active, asks :func:`syndicate.jobs.plan` what
+is owed. Each owed job goes to the named executor of its kind as a one-off job:
+collection, sending (digests and resumes) and pruning each have their own thread,
+so a long edition never delays a collect. Due times come from the database
+(:mod:`syndicate.jobs`), never from APScheduler's triggers or job store. A job
 already running is not started twice; its next slot waits for it. A digest due
 while a collect runs starts when that collect ends (its edition gets what it brought).
 
@@ -19,10 +22,10 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from concurrent.futures import Future
+from datetime import UTC, datetime
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from syndicate import jobs, pipeline, scheduler
 from syndicate.errors import ConfigError, SyndicateError
@@ -31,6 +34,8 @@ from syndicate.model import utcnow
 from syndicate.store.runs import Fence
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     from syndicate.config import Config
     from syndicate.store import Store
 
@@ -38,10 +43,32 @@ logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 _LANES = {jobs.COLLECT: "collect", jobs.DIGEST: "send", jobs.RESUME: "send", jobs.PRUNE: "prune"}
+_POLL_LANE = "poll"
+
+
+def _engine() -> BackgroundScheduler:
+    """A started APScheduler with one single-thread executor per lane, and one for polling."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    names = sorted({*_LANES.values(), _POLL_LANE})
+    executors = {
+        name: ThreadPoolExecutor(1, pool_kwargs={"thread_name_prefix": f"syndicate-{name}"})
+        for name in names
+    }
+    defaults = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # a late poll is not news
+    engine = BackgroundScheduler(executors=executors, job_defaults=defaults, timezone=UTC)
+    engine.start()
+    return engine
 
 
 class Daemon:
-    """One ``syndicate run`` process: its lease, its executors, its configuration."""
+    """One ``syndicate run`` process: its lease, its engine and lanes, its configuration.
+
+    The engine starts with the daemon (so :meth:`step` can be driven by hand in
+    tests); :meth:`close` shuts it down, waiting for running jobs.
+    """
 
     def __init__(
         self,
@@ -55,11 +82,10 @@ class Daemon:
         self.config, self.store, self.clock = config, store, clock
         self.loader = loader
         self.leader = Leadership(store, config.scheduler.takeover, clock)
-        self.lanes = {
-            name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"syndicate-{name}")
-            for name in sorted(set(_LANES.values()))
-        }
-        self.running: dict[str, Future[Any]] = {}
+        self.engine = _engine()
+        self.gate = threading.Lock()  # no job is handed to the engine once closing began
+        self.closed = False
+        self.running: dict[str, Future[None]] = {}
         self.resume_at: datetime | None = None
         self.stopping = threading.Event()
         self.hangup = threading.Event()
@@ -98,11 +124,28 @@ class Daemon:
             return
         fence = self.leader.fence
         assert fence is not None
-        lane = self.lanes[_LANES[due.job.kind]]
-        self.running[due.job.id] = lane.submit(self._run, fence, due, action)
+        with self.gate:
+            if self.closed or self.stopping.is_set():
+                return
+            done: Future[None] = Future()
+            self.running[due.job.id] = done
+            self.engine.add_job(
+                self._run,
+                "date",  # once, now; the due time itself came from the database
+                args=(fence, due, action, done),
+                executor=_LANES[due.job.kind],
+                name=due.job.id,
+            )
 
-    def _run(self, fence: Fence, due: jobs.Due, action: jobs.Action) -> None:
-        """Run one job in its lane, then plan the resume its kind calls for."""
+    def _run(self, fence: Fence, due: jobs.Due, action: jobs.Action, done: Future[None]) -> None:
+        """Run one job in its lane (unless stopping), then plan the resume its kind calls for."""
+        try:
+            if not self.stopping.is_set():
+                self._run_job(fence, due, action)
+        finally:
+            done.set_result(None)
+
+    def _run_job(self, fence: Fence, due: jobs.Due, action: jobs.Action) -> None:
         try:
             jobs.run_recorded(self.store, fence, due, action, self.clock)
         except Exception as exc:  # a bug must not end the lane's thread silently
@@ -164,20 +207,42 @@ class Daemon:
         logger.info("reload: configuration re-read from %s", config.path)
         return True
 
+    def tick(self) -> None:
+        """The engine's interval job: one :meth:`step`, its errors logged as one line."""
+        if self.stopping.is_set():
+            return
+        try:
+            self.step()
+        except SyndicateError as exc:
+            logger.error("scheduler: %s", exc)
+        except Exception as exc:  # a bug must not print a traceback from the engine
+            logger.error("scheduler: unexpected error: %r", exc)
+
     def run(self, poll: float = POLL_SECONDS) -> None:
         """Step every ``poll`` seconds until :meth:`stop`; then wait for running jobs."""
         try:
-            while not self.stopping.is_set():
-                try:
-                    self.step()
-                except SyndicateError as exc:
-                    logger.error("scheduler: %s", exc)
-                self.stopping.wait(poll)
+            with self.gate:
+                if not self.closed:
+                    self.engine.add_job(
+                        self.tick, "interval", seconds=poll, next_run_time=datetime.now(UTC),
+                        executor=_POLL_LANE, name="step",
+                    )  # fmt: skip
+            self.stopping.wait()
         finally:
             pipeline.request_stop()
-            for lane in self.lanes.values():
-                lane.shutdown(wait=True, cancel_futures=True)
+            self.close()
             self.leader.release()
+
+    def close(self) -> None:
+        """Shut the engine down, waiting for running jobs; jobs not yet started never start."""
+        with self.gate:
+            if self.closed:
+                return
+            self.closed = True
+            self.engine.remove_all_jobs()
+        self.engine.shutdown(wait=True)
+        for done in self.running.values():
+            done.cancel()  # only those never started are still pending
 
     def stop(self) -> None:
         """Stop after the running jobs (an edition stops at its next batch)."""

@@ -134,12 +134,88 @@ def subscription_families(store: Store, known: Known) -> Iterator[Metric]:
     yield family
 
 
+def _job_ids(known: Known, outcomes: dict[tuple[str, str], int]) -> list[str]:
+    """Jobs the config names (collect, each digest) and every job in the history."""
+    configured = {"collect", *(f"digest:{d}" for d in known.digest_ids)}
+    return sorted(configured | {job_id for job_id, _outcome in outcomes})
+
+
+def job_families(store: Store, known: Known) -> Iterator[Metric]:
+    """Runs by job and outcome, the last run's duration and the last success, by job."""
+    from syndicate.store.runs import OUTCOMES
+
+    outcomes = store.run_outcomes()
+    runs = CounterMetricFamily(
+        "syndicate_job_runs",
+        "Finished job runs in the run history (pruned by retention), by job and outcome.",
+        labels=["job", "outcome"],
+    )
+    for job_id in _job_ids(known, outcomes):
+        for outcome in OUTCOMES:
+            runs.add_metric([job_id, outcome], outcomes.get((job_id, outcome), 0))
+    yield runs
+    yield from _job_timings(store)
+
+
+def _job_timings(store: Store) -> Iterator[Metric]:
+    duration = GaugeMetricFamily(
+        "syndicate_job_last_duration_seconds",
+        "How long the last finished run of a job took (ok, failed or lost).",
+        labels=["job"],
+    )
+    for job_id, run in sorted(store.last_runs("ok", "failed", "lost").items()):
+        if run.finished_at is not None:
+            duration.add_metric([job_id], (run.finished_at - run.started_at).total_seconds())
+    success = GaugeMetricFamily(
+        "syndicate_job_last_success_timestamp_seconds",
+        "When the last successful run of a job ended (Unix time).",
+        labels=["job"],
+    )
+    for job_id, run in sorted(store.last_runs("ok").items()):
+        if run.finished_at is not None:
+            success.add_metric([job_id], run.finished_at.timestamp())
+    yield duration
+    yield success
+
+
+def lease_families(store: Store, known: Known) -> Iterator[Metric]:
+    """The scheduler lease: who holds it, its last heartbeat and its expiry.
+
+    Times, not ages, so every process reports the same numbers; the age of the
+    heartbeat is ``time() - syndicate_lease_heartbeat_timestamp_seconds``.
+    """
+    from syndicate.leader import LEASE_NAME
+
+    state = store.lease_state(LEASE_NAME)
+    holder = GaugeMetricFamily(
+        "syndicate_lease_holder",
+        "The daemon holding the scheduler lease (host:pid); absent when none does.",
+        labels=["holder"],
+    )
+    times = {
+        "heartbeat": "When the holder last renewed the scheduler lease (Unix time).",
+        "expires": "When the scheduler lease runs out unless renewed (Unix time).",
+    }
+    beat, expires = (
+        GaugeMetricFamily(f"syndicate_lease_{name}_timestamp_seconds", text)
+        for name, text in times.items()
+    )
+    if state is not None and state.holder is not None:
+        holder.add_metric([state.holder], 1)
+        expires.add_metric([], state.expires_at.timestamp())
+        if state.heartbeat_at is not None:
+            beat.add_metric([], state.heartbeat_at.timestamp())
+    yield from (holder, beat, expires)
+
+
 FAMILIES: tuple[Family, ...] = (
     article_families,
     source_families,
     edition_families,
     message_families,
     subscription_families,
+    job_families,
+    lease_families,
 )
 
 

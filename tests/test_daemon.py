@@ -8,6 +8,7 @@ import functools
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -272,3 +273,49 @@ def test_the_daemon_finishes_an_edition_stopped_by_sigterm_and_a_second_stop(
     assert len(duplicates) <= (CONNECTIONS if second_signal is signal.SIGKILL else 0)
     assert all(len(set(ids)) == 1 for ids in duplicates.values())
     assert "Traceback" not in log.read_text(encoding="utf-8")
+
+
+def test_two_daemons_on_one_sqlite_file_stop_on_sigterm_without_a_traceback(
+    tmp_path: Path, http_root: tuple[Path, str], running: list[subprocess.Popen[bytes]]
+) -> None:
+    root, base = http_root
+    (root / "a.xml").write_bytes(_feed("a"))
+    data = _site(tmp_path, base, f"sqlite:///{tmp_path / 'run.db'}", "a")
+    assert run_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
+    store = Store(data["store"])
+    try:
+        logs = [tmp_path / "first.log", tmp_path / "second.log"]
+        daemons = [_start(tmp_path, log) for log in logs]
+        running.extend(daemons)
+        _until(lambda: _holder_pid(store) in {d.pid for d in daemons}, "one daemon to be active")
+        _until(lambda: len(store.job_runs(job_id="collect")) >= 2, "two collects")
+    finally:
+        store.close()
+    for daemon in daemons:
+        daemon.send_signal(signal.SIGTERM)
+    assert [daemon.wait(timeout=10) for daemon in daemons] == [0, 0]
+    for log in logs:
+        errors = log.read_text(encoding="utf-8")
+        assert "Traceback" not in errors
+        assert "cannot schedule new futures" not in errors
+
+
+def test_sigterm_while_the_daemon_starts_exits_0_with_one_line(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # a database that never answers
+        port = silent.getsockname()[1]
+        _write(tmp_path, {**BASE_CONFIG, "store": f"postgresql+psycopg://u@127.0.0.1:{port}/x"})
+        log = tmp_path / "run.log"
+        process = _start(tmp_path, log)
+        try:
+            silent.settimeout(60)
+            connection, _ = silent.accept()  # the daemon is reaching its store now
+            with connection:
+                process.send_signal(signal.SIGTERM)
+                code = process.wait(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert code == 0
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert lines == ["signal 15 received before the daemon ran; stopped"]

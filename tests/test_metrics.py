@@ -11,12 +11,14 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from syndicate.model import SourceState
+from syndicate.errors import SyndicateError
+from syndicate.model import SourceState, utcnow
 from tests.conftest import ROOT, SmtpSink, StartWeb, free_port, run_syndicate
 from tests.delivery_world import World, smtp_delivery
 
@@ -165,7 +167,7 @@ def test_a_new_metric_family_is_one_function(sqlite_url: str) -> None:
     from syndicate.store import Store
 
     def holder_families(store: Store, known: metrics.Known) -> Iterator[Metric]:
-        family = GaugeMetricFamily("syndicate_lease_holder", "Test.", labels=["holder"])
+        family = GaugeMetricFamily("syndicate_test_owner", "Test.", labels=["holder"])
         family.add_metric(["host-a:123"], 1)
         yield family
 
@@ -175,6 +177,96 @@ def test_a_new_metric_family_is_one_function(sqlite_url: str) -> None:
         families = (*metrics.FAMILIES, holder_families)
         registry.register(metrics.StoreCollector(store, metrics.Known(("wire",)), families))
         found = samples(metrics.exposition(registry).decode())
-    assert found["syndicate_lease_holder", (("holder", "host-a:123"),)] == 1
+    assert found["syndicate_test_owner", (("holder", "host-a:123"),)] == 1
     assert found["syndicate_articles_total", (("source", "wire"),)] == 0
     assert found["syndicate_store_up", ()] == 1
+
+
+class _Clock:
+    """The time the test started, moved on by the jobs of the test."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_job_and_lease_metrics_match_the_run_history(
+    write_config: Callable[..., Path], store_url: str
+) -> None:
+    from syndicate import jobs, metrics
+    from syndicate.config import load_config
+    from syndicate.leader import LEASE_NAME, Leadership
+    from syndicate.store import Store
+
+    config = load_config(write_config(store=store_url))
+    clock = _Clock()
+
+    def taking(seconds: int, error: bool = False) -> jobs.Action:
+        def action() -> dict[str, int]:
+            clock.now += timedelta(seconds=seconds)
+            if error:
+                raise SyndicateError("wire: timed out")
+            return {}
+
+        return action
+
+    def due(job_id: str, kind: str, minutes: int) -> jobs.Due:
+        job = jobs.Job(job_id, kind, config.collect.schedule, timedelta(hours=1), "")
+        return jobs.Due(job, clock.now.replace(microsecond=0) - timedelta(minutes=minutes))
+
+    with Store(store_url) as store:
+        store.upgrade()
+        leader = Leadership(store, timedelta(seconds=60), clock, holder="host-a:123")
+        assert leader.beat() and leader.fence is not None
+        fence = leader.fence
+        assert jobs.run_recorded(store, fence, due("collect", "collect", 30), taking(3), clock)
+        assert jobs.run_recorded(
+            store, fence, due("collect", "collect", 20), taking(1, True), clock
+        )
+        assert jobs.run_recorded(
+            store, fence, due("digest:morning", "digest", 25), taking(5), clock
+        )
+        assert store.record_skipped(fence, "prune", "prune", clock.now, "late", now=clock.now)
+        history = store.job_runs()
+        lease = store.lease_state(LEASE_NAME)
+        found = samples(metrics.exposition(metrics.registry_for(store, config)).decode())
+        leader.release()
+        released = samples(metrics.exposition(metrics.registry_for(store, config)).decode())
+    counted = Counter((r.job_id, r.outcome) for r in history)
+    runs = {
+        (dict(labels)["job"], dict(labels)["outcome"]): value
+        for (name, labels), value in found.items()
+        if name == "syndicate_job_runs_total"
+    }
+    assert {key: value for key, value in runs.items() if value} == dict(counted)
+    assert dict(counted) == {
+        ("collect", "ok"): 1,
+        ("collect", "failed"): 1,
+        ("digest:morning", "ok"): 1,
+        ("prune", "skipped"): 1,
+    }
+    assert len(runs) == 3 * 4  # collect, digest:morning, prune; each outcome, 0 when none
+    last = {
+        job_id: max((r for r in history if r.job_id == job_id), key=lambda r: r.id)
+        for job_id in ("collect", "digest:morning")
+    }
+    durations = labelled(found, "syndicate_job_last_duration_seconds", "job")
+    assert durations == {
+        job_id: (run.finished_at - run.started_at).total_seconds()
+        for job_id, run in last.items()
+        if run.finished_at is not None
+    }
+    assert durations == {"collect": 1.0, "digest:morning": 5.0}  # prune only skipped
+    ok = {r.job_id: r.finished_at for r in history if r.outcome == "ok" and r.finished_at}
+    success = labelled(found, "syndicate_job_last_success_timestamp_seconds", "job")
+    assert success == {job_id: moment.timestamp() for job_id, moment in ok.items()}
+    assert found["syndicate_lease_holder", (("holder", "host-a:123"),)] == 1
+    assert lease is not None and lease.heartbeat_at is not None
+    assert (
+        found["syndicate_lease_heartbeat_timestamp_seconds", ()] == lease.heartbeat_at.timestamp()
+    )
+    assert found["syndicate_lease_expires_timestamp_seconds", ()] == lease.expires_at.timestamp()
+    assert labelled(released, "syndicate_lease_holder", "holder") == {}
+    assert ("syndicate_lease_heartbeat_timestamp_seconds", ()) not in released

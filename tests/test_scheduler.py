@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -267,8 +268,7 @@ def test_a_reload_with_an_invalid_file_keeps_the_running_configuration(
         del data["collect"]
         path.write_text(yaml.safe_dump(data), encoding="utf-8")
         assert daemon.reload() and str(daemon.config.digests[0].schedule) == "0 8 * * *"
-        for lane in daemon.lanes.values():
-            lane.shutdown()
+        daemon.close()
 
 
 def test_only_one_of_two_daemons_runs_jobs_and_the_standby_takes_over(
@@ -314,8 +314,7 @@ def _steps(*daemons: Daemon) -> None:
 
 def _close(*daemons: Daemon) -> None:
     for daemon in daemons:
-        for lane in daemon.lanes.values():
-            lane.shutdown()
+        daemon.close()
 
 
 class _SlowFeed(http.server.BaseHTTPRequestHandler):
@@ -441,3 +440,38 @@ def test_a_deferred_send_is_retried_by_the_daemon_when_it_comes_due(
         _steps(daemon)
         _close(daemon)
     assert len(sink.received("choi.yuna@example.com")) == 1 and len(sink.messages) == 6
+
+
+class ThreadClock(Clock):
+    """A settable clock that notes the threads that read it (the lanes jobs run in)."""
+
+    def __init__(self, now: datetime) -> None:
+        super().__init__(now)
+        self.threads: set[str] = set()
+
+    def __call__(self) -> datetime:
+        self.threads.add(threading.current_thread().name.rsplit("_", 1)[0])
+        return self.now
+
+
+def test_apscheduler_runs_each_kind_in_its_own_lane_and_keeps_no_jobs(
+    write_config: Callable[..., Path], sqlite_url: str
+) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    config = _config(write_config, sqlite_url)
+    clock = ThreadClock(FRIDAY_0730)
+    with open_store(config) as store:
+        daemon = Daemon(config, store, clock=clock)
+        assert isinstance(daemon.engine, BackgroundScheduler) and daemon.engine.running
+        _steps(daemon)
+        assert daemon.engine.get_jobs() == []  # due times live in the database, not in it
+        runs = store.job_runs()
+        daemon.close()
+    assert not daemon.engine.running
+    assert sorted(r.job_id for r in runs if r.job_id != jobs.RESUME) == [
+        "collect",
+        "digest:morning",
+        "prune",
+    ]
+    assert {"syndicate-collect", "syndicate-send", "syndicate-prune"} <= clock.threads

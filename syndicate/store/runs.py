@@ -169,16 +169,25 @@ class RunsMixin(LeaseMixin):
         with self._tx() as conn:
             return [_row_run(row) for row in conn.execute(query.limit(limit))]
 
-    def last_runs(self) -> dict[str, JobRun]:
-        """The latest run of every job that ever ran, by job id."""
-        latest = (
-            sa.select(job_runs.c.job_id, sa.func.max(job_runs.c.id).label("id"))
-            .group_by(job_runs.c.job_id)
-            .subquery()
-        )
-        query = sa.select(job_runs).join(latest, latest.c.id == job_runs.c.id)
+    def last_runs(self, *outcomes: str) -> dict[str, JobRun]:
+        """The latest run of every job that ever ran, by job id (with one of ``outcomes``)."""
+        latest = sa.select(job_runs.c.job_id, sa.func.max(job_runs.c.id).label("id"))
+        if outcomes:
+            latest = latest.where(job_runs.c.outcome.in_(outcomes))
+        found = latest.group_by(job_runs.c.job_id).subquery()
+        query = sa.select(job_runs).join(found, found.c.id == job_runs.c.id)
         with self._tx() as conn:
             return {row.job_id: _row_run(row) for row in conn.execute(query)}
+
+    def run_outcomes(self) -> dict[tuple[str, str], int]:
+        """Finished runs in the history, counted by job id and outcome."""
+        query = (
+            sa.select(job_runs.c.job_id, job_runs.c.outcome, sa.func.count())
+            .where(job_runs.c.outcome.is_not(None))
+            .group_by(job_runs.c.job_id, job_runs.c.outcome)
+        )
+        with self._tx() as conn:
+            return {(row[0], row[1]): int(row[2]) for row in conn.execute(query)}
 
     def prune_history(self, before: datetime) -> tuple[int, int]:
         """Delete finished runs started and final sends last changed before ``before``;
