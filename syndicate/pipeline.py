@@ -484,24 +484,6 @@ def next_resume(config: Config, store: Store, *, now: datetime | None = None) ->
     return min(attempts, default=None)
 
 
-def missed_digests(config: Config, store: Store, *, now: datetime) -> list[str]:
-    """Digests whose latest slot has no edition yet and is not past the digest's ``grace``.
-
-    A daemon that was down at a digest's time uses this on start to catch up; the
-    digest job then builds the edition, or waits for the end of the quiet hours
-    (:func:`~syndicate.digest.check_due` decides both).
-    """
-    missed = []
-    for digest_config in config.digests:
-        slot = digest.due_slot(config, digest_config, now)
-        if slot is None or store.get_edition(digest_config.id, slot) is not None:
-            continue
-        late = digest.awake_time(digest_config.quiet_hours, slot, now, config.timezone)
-        if late <= digest_config.grace:
-            missed.append(digest_config.id)
-    return missed
-
-
 def run_once(
     config: Config,
     store: Store,
