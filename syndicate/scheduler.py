@@ -98,10 +98,15 @@ def resume_job(
 
 def prune_job(config: Config, store: Store, now: datetime | None = None) -> dict[str, int]:
     """Delete run history and final send records older than the configured retention
-    (counted back from ``now``, default the current time; the daemon passes the slot)."""
+    (counted back from ``now``, default the current time; the daemon passes the slot),
+    and subscribe requests whose confirmation links all expired."""
     runs, sends = store.prune_history((now or utcnow()) - config.scheduler.retention)
-    logger.info("prune: %d job runs and %d send records deleted", runs, sends)
-    return {"runs": runs, "sends": sends}
+    pending = store.prune_pending(now=now)
+    logger.info(
+        "prune: %d job runs, %d send records and %d unconfirmed requests deleted",
+        runs, sends, pending,
+    )  # fmt: skip
+    return {"runs": runs, "sends": sends, "pending": pending}
 
 
 def _send_counts(runs: list[pipeline.DigestRun]) -> dict[str, int]:

@@ -212,6 +212,23 @@ def test_old_confirmations_are_pruned(store: Store) -> None:
     assert store.confirmation("o" * 64) is None and store.confirmation("n" * 64) is not None
 
 
+def test_requests_nobody_confirmed_are_forgotten_once_every_link_expired(store: Store) -> None:
+    store.request_confirmation("k" * 64, request(), per_day=3)  # kim: never confirms
+    renewed = request("lee@example.kr", created_at=T0 + timedelta(hours=40),
+                      expires_at=T0 + timedelta(hours=88))  # fmt: skip
+    store.request_confirmation("l" * 64, request("lee@example.kr"), per_day=3)
+    store.request_confirmation("m" * 64, renewed, per_day=3)  # lee asked again later
+    store.request_confirmation("p" * 64, request("park@example.kr"), per_day=3)
+    assert store.confirm("p" * 64, now=T0 + timedelta(hours=1)) is not None  # park confirms
+    assert store.prune_pending(now=T0 + timedelta(hours=47)) == 0  # every link still valid
+    assert store.prune_pending(now=T0 + timedelta(hours=49)) == 1  # kim's expired
+    people = {person.email: [s.status for s in subs] for person, subs in store.list_subscribers()}
+    assert people == {"lee@example.kr": [PENDING], "park@example.kr": [ACTIVE]}
+    assert store.prune_pending(now=T0 + timedelta(hours=89)) == 1  # lee's second one too
+    assert [p.email for p, _ in store.list_subscribers()] == ["park@example.kr"]
+    assert store.prune_pending(now=T0 + timedelta(days=400)) == 0  # active stays
+
+
 def test_unsubscribing_by_token_is_idempotent(store: Store) -> None:
     kim = store.upsert_subscriber("kim@example.kr")
     sub = store.set_subscription(kim.id, "morning", ["it"], consent_at=T0)

@@ -397,8 +397,10 @@ def test_prune_deletes_old_history_and_final_sends_and_keeps_the_rest(
         assert old is not None and store.finish_run(lease, old, "ok", now=long_ago)
         store.start_run(lease, "collect", "collect", utcnow(), now=utcnow())
         later = utcnow() + config.scheduler.retention + timedelta(days=1)
-        assert scheduler.prune_job(config, store, now=utcnow()) == {"runs": 1, "sends": 0}
-        assert scheduler.prune_job(config, store, now=later) == {"runs": 0, "sends": 5}
+        first = scheduler.prune_job(config, store, now=utcnow())
+        assert first == {"runs": 1, "sends": 0, "pending": 0}
+        second = scheduler.prune_job(config, store, now=later)
+        assert second == {"runs": 0, "sends": 5, "pending": 0}
         left = store.send_records(run.edition.id)
         runs = store.job_runs()
     assert [r.state for r in left.values()] == [SendState.DEFERRED]  # not final: kept

@@ -20,6 +20,7 @@ from syndicate.model import (
     ConsentMethod,
     Subscription,
     SubscriptionChange,
+    SubscriptionState,
     subscription_after,
 )
 from syndicate.store.audience import (
@@ -29,7 +30,14 @@ from syndicate.store.audience import (
     upsert_subscriber,
 )
 from syndicate.store.base import Conflict, StoreBase, now_or
-from syndicate.store.tables import confirmations, rate_counts, secrets
+from syndicate.store.tables import (
+    confirmations,
+    rate_counts,
+    secrets,
+    sends,
+    subscribers,
+    subscriptions,
+)
 
 CONFIRMATION_WINDOW = timedelta(days=1)
 KEEP_CONFIRMATIONS = timedelta(days=30)
@@ -150,6 +158,21 @@ class ConsentMixin(StoreBase):
 
         return self._retry_on_conflict(hit)
 
+    def prune_pending(self, *, now: datetime | None = None) -> int:
+        """Forget requests nobody confirmed: delete each pending subscription whose every
+        confirmation link has expired, and its subscriber when nothing else is left.
+
+        Returns how many pending subscriptions went.
+        """
+        stale = _stale_pending(now_or(now))
+        with self._tx(write=True) as conn:
+            rows = conn.execute(stale).all()
+            ids = [int(row.id) for row in rows]
+            if ids:
+                conn.execute(subscriptions.delete().where(subscriptions.c.id.in_(ids)))
+                conn.execute(_orphans_delete({int(row.subscriber_id) for row in rows}))
+        return len(ids)
+
     def secret(self, name: str, *, now: datetime | None = None) -> str:
         """The generated secret ``name``, created (random, 256 bits) on first use."""
         query = sa.select(secrets.c.value).where(secrets.c.name == name)
@@ -165,3 +188,26 @@ class ConsentMixin(StoreBase):
             pass
         with self._tx() as conn:
             return str(conn.execute(query).scalar_one())
+
+
+def _stale_pending(now: datetime) -> sa.Select[Any]:
+    """Pending subscriptions without a confirmation link still valid at ``now``."""
+    live = sa.exists().where(
+        confirmations.c.email == subscribers.c.email,
+        confirmations.c.digest_id == subscriptions.c.digest_id,
+        confirmations.c.expires_at >= now,
+    )
+    return (
+        sa.select(subscriptions.c.id, subscriptions.c.subscriber_id)
+        .join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id)
+        .where(subscriptions.c.status == SubscriptionState.PENDING.value, ~live)
+    )
+
+
+def _orphans_delete(candidates: set[int]) -> sa.Delete:
+    """Delete those of ``candidates`` left with no subscription and no send."""
+    has_subscription = sa.exists().where(subscriptions.c.subscriber_id == subscribers.c.id)
+    has_send = sa.exists().where(sends.c.subscriber_id == subscribers.c.id)
+    return subscribers.delete().where(
+        subscribers.c.id.in_(candidates), ~has_subscription, ~has_send
+    )
