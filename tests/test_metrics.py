@@ -112,6 +112,24 @@ def _scrape_until(
     raise AssertionError("the daemon's metrics never showed the sent digest")
 
 
+def _steady_pair(ports: list[int], daemons: list[subprocess.Popen[str]]) -> tuple[Samples, Samples]:
+    """The two daemons' metrics read while the database stood still.
+
+    The active daemon keeps running jobs (and beating its lease) between two
+    scrapes; the second daemon's scrape counts only when the first daemon reports
+    the same numbers just before and just after it.
+    """
+    ready: Callable[[Samples], bool] = lambda found: True  # noqa: E731
+    for _ in range(50):
+        before = _scrape_until(ports[0], daemons[0], ready)
+        other = _scrape_until(ports[1], daemons[1], ready)
+        after = _scrape_until(ports[0], daemons[0], ready)
+        if before == after:
+            return before, other
+        time.sleep(0.1)
+    raise AssertionError("the database never stood still for three scrapes")
+
+
 def _raw_counts(db: Path) -> tuple[dict[str, int], dict[str, int]]:
     """Articles by source and sends by state, read with plain sqlite3 (not the store)."""
     with sqlite3.connect(db) as conn:
@@ -139,8 +157,9 @@ def test_two_daemons_serve_the_same_metrics_and_stop_cleanly(
         return labelled(found, "syndicate_messages_total", "state").get("sent") == 2
 
     try:
-        first = _scrape_until(ports[0], daemons[0], sent_all)
-        second = _scrape_until(ports[1], daemons[1], sent_all)
+        _scrape_until(ports[0], daemons[0], sent_all)
+        _scrape_until(ports[1], daemons[1], sent_all)
+        first, second = _steady_pair(ports, daemons)
     finally:
         for daemon in daemons:
             daemon.send_signal(signal.SIGTERM)
