@@ -13,10 +13,10 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from syndicate.lease import lease_for
-from syndicate.model import Edition, SendState, as_utc
+from syndicate.model import Edition, SendState
 from syndicate.store.base import now_or
 from syndicate.store.editions import EditionsMixin, load_edition
-from syndicate.store.sends import SendsMixin, claim_row
+from syndicate.store.sends import SendsMixin, claim_row, reclaim_values
 from syndicate.store.tables import edition_articles, editions, sends, subscribers
 
 
@@ -126,13 +126,5 @@ class OperatorMixin(SendsMixin, EditionsMixin):
             record = self._record(row)
             if record.state is SendState.SENDING:
                 return 0
-            values = {
-                "status": SendState.SENDING.value,
-                "attempts": sends.c.attempts + 1,
-                "next_attempt_at": None,
-                "lease_owner": lease.owner,
-                "lease_until": as_utc(lease.until),
-                "updated_at": when,
-            }
-            conn.execute(sends.update().where(key).values(values))
+            conn.execute(sends.update().where(key).values(reclaim_values(lease, when)))
             return record.attempts + 1

@@ -57,6 +57,19 @@ def claim_row(
     }
 
 
+def reclaim_values(lease: Lease, when: datetime) -> dict[str, Any]:
+    """The changes of a stored send claimed again: ``sending``, one more attempt, held
+    under ``lease`` (its Message-ID stays)."""
+    return {
+        "status": SendState.SENDING.value,
+        "attempts": sends.c.attempts + 1,
+        "next_attempt_at": None,
+        "lease_owner": lease.owner,
+        "lease_until": as_utc(lease.until),
+        "updated_at": when,
+    }
+
+
 def _claimable(resend_uncertain: bool) -> list[str]:
     """Stored states a send may be claimed again from."""
     return [s.value for s in SendState if may_claim(s, resend_uncertain=resend_uncertain)]
@@ -166,15 +179,7 @@ class SendsMixin(StoreBase):
             sends.c.subscriber_id.in_(ids),
             sends.c.status.in_(_claimable(resend_uncertain)),
         )
-        values = {
-            "status": SendState.SENDING.value,
-            "attempts": sends.c.attempts + 1,
-            "next_attempt_at": None,
-            "lease_owner": lease.owner,
-            "lease_until": as_utc(lease.until),
-            "updated_at": when,
-        }
-        conn.execute(retry.values(values))
+        conn.execute(retry.values(reclaim_values(lease, when)))
 
     def lease_owners(self, edition_id: int) -> list[str]:
         """The owners holding claims (``sending``) of ``edition_id``."""
