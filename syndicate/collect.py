@@ -546,8 +546,10 @@ def _collect_due(
 ) -> dict[str, SourceOutcome]:
     outcomes: dict[str, SourceOutcome] = {}
     batch: list[_Pending] = []
+    order = {source.id: index for index, source in enumerate(sources)}
 
     def flush() -> None:
+        batch.sort(key=lambda pending: order[pending.source.id])  # the first listed source wins
         for outcome in _flush(config, store, batch, now):
             outcomes[outcome.source_id] = outcome
             if progress is not None:

@@ -194,25 +194,51 @@ def story_time(article: Article, seen: datetime) -> datetime:
     return article.published_at or article.updated_at or seen
 
 
+class CandidatePool:
+    """Articles a new one may repeat, indexed by URL key and title key.
+
+    Candidates keep the order they were added in; a match is the first one in
+    that order, so the pool answers as a scan of the list would, in constant time.
+    """
+
+    def __init__(self, candidates: Sequence[Candidate] = ()) -> None:
+        self.by_url: dict[str, list[Candidate]] = {}
+        self.by_title: dict[str, list[Candidate]] = {}
+        for candidate in candidates:
+            self.add(candidate)
+
+    def add(self, candidate: Candidate) -> None:
+        """Add ``candidate`` after those already in the pool."""
+        if candidate.url_key is not None:
+            self.by_url.setdefault(candidate.url_key, []).append(candidate)
+        if candidate.title_key is not None:
+            self.by_title.setdefault(candidate.title_key, []).append(candidate)
+
+    def match(self, incoming: Incoming, when: datetime, matching: Matching) -> int | None:
+        """The sequence of the candidate ``incoming`` repeats (see :func:`find_duplicate`)."""
+        source_id = incoming.article.source_id
+        if incoming.url_key is not None:
+            for candidate in self.by_url.get(incoming.url_key, ()):
+                if candidate.source_id != source_id:
+                    return candidate.seq
+        if incoming.title_key is not None:
+            for candidate in self.by_title.get(incoming.title_key, ()):
+                close = abs(candidate.when - when) <= matching.title_window
+                if candidate.source_id != source_id and close:
+                    return candidate.seq
+        return None
+
+
 def find_duplicate(
     incoming: Incoming, when: datetime, candidates: Sequence[Candidate], matching: Matching
 ) -> int | None:
     """The sequence of the article ``incoming`` repeats from another source, if any.
 
     The same URL key matches at any distance in time; the same title key only
-    within ``matching.title_window`` of ``when``. URL matches win, then the oldest.
+    within ``matching.title_window`` of ``when``. URL matches win, then the first
+    of ``candidates`` (the oldest, as :func:`plan_batch` orders them).
     """
-    others = [c for c in candidates if c.source_id != incoming.article.source_id]
-    if incoming.url_key is not None:
-        for candidate in others:
-            if candidate.url_key == incoming.url_key:
-                return candidate.seq
-    if incoming.title_key is not None:
-        for candidate in others:
-            close = abs(candidate.when - when) <= matching.title_window
-            if candidate.title_key == incoming.title_key and close:
-                return candidate.seq
-    return None
+    return CandidatePool(candidates).match(incoming, when, matching)
 
 
 def plan_batch(
@@ -230,7 +256,7 @@ def plan_batch(
     earlier in the batch) of another source becomes a duplicate of it.
     """
     plan = BatchPlan(new=[], updated=[], unchanged=0, duplicates=[])
-    pool, unchanged = sorted(candidates, key=lambda c: abs(c.seq)), 0
+    pool, unchanged = CandidatePool(sorted(candidates, key=lambda c: abs(c.seq))), 0
     for incoming in prepared:
         held = stored.get(incoming.stored_key)
         change = decide_article(incoming, held)
@@ -247,7 +273,7 @@ def plan_batch(
 
 def _plan_new(
     plan: BatchPlan,
-    pool: list[Candidate],
+    pool: CandidatePool,
     incoming: Incoming,
     now: datetime | None,
     matching: Matching,
@@ -257,10 +283,25 @@ def _plan_new(
     incoming = incoming._replace(article=article)
     when = story_time(article, now or _EPOCH)
     if matching.enabled:
-        target = find_duplicate(incoming, when, pool, matching)
+        target = pool.match(incoming, when, matching)
         if target is not None:
             plan.duplicates.append((target, incoming))
             return
     plan.new.append(incoming)
     seq = -len(plan.new)
-    pool.append(Candidate(seq, article.source_id, incoming.url_key, incoming.title_key, when))
+    pool.add(Candidate(seq, article.source_id, incoming.url_key, incoming.title_key, when))
+
+
+def results_by_source(prepared: Sequence[Incoming], plan: BatchPlan) -> dict[str, UpsertResult]:
+    """Each source's counts in a plan made for the ``prepared`` articles of several sources."""
+    counts: dict[str, list[int]] = {}  # source -> [new, updated, unchanged, duplicates]
+    for item in prepared:
+        counts.setdefault(item.article.source_id, [0, 0, 0, 0])[2] += 1
+    updated, duplicates = [i for _, i in plan.updated], [i for _, i in plan.duplicates]
+    changed = ((0, plan.new), (1, updated), (3, duplicates))
+    for index, items in changed:
+        for item in items:
+            tally = counts[item.article.source_id]
+            tally[index] += 1
+            tally[2] -= 1
+    return {source: UpsertResult(*tally) for source, tally in counts.items()}

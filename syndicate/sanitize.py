@@ -182,13 +182,15 @@ def clean_html(html: str, base_url: str | None = None) -> str:
 # of the document, as in HTML.
 
 _WS = "\t\n\f\r "
-_TAG_RE = re.compile(
+# A start or end tag: (1) "/" for an end tag, (2) the name, (3) the attributes.
+TAG_RE = re.compile(
     rf"<(/?)([A-Za-z][^{_WS}/>]*+)"
     rf"((?>[{_WS}/]*+[^{_WS}/>][^{_WS}/>=]*+"
     rf"(?>[{_WS}]*+=[{_WS}]*+(?>\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?)*+)"
     rf"[{_WS}/]*+>"
 )
-_ATTR_RE = re.compile(
+# One attribute of TAG_RE's group 3: (1) the name, (2)/(3)/(4) a "", '' or bare value.
+ATTR_RE = re.compile(
     rf"([^{_WS}/>][^{_WS}/>=]*+)"
     rf"(?:[{_WS}]*+=[{_WS}]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^{_WS}>]*+)))?"
 )
@@ -209,7 +211,7 @@ Token = tuple[str, str, str]
 
 def _markup(html: str, pos: int) -> tuple[Token | None, int]:
     """Read the markup at ``html[pos] == "<"``: a token (or None) and the position after it."""
-    match = _TAG_RE.match(html, pos)
+    match = TAG_RE.match(html, pos)
     if match:
         kind = "end" if match.group(1) else "start"
         return (kind, match.group(2).lower(), match.group(0)), match.end()
@@ -260,7 +262,7 @@ def _attributes(tag: str, raw: str) -> str:
     allowed = ALLOWED_ATTRIBUTES.get(tag, set()) | _GENERIC_ATTRIBUTES
     body = raw[len(tag) + 1 :].rstrip(">")
     seen: dict[str, str] = {}
-    for match in _ATTR_RE.finditer(body):
+    for match in ATTR_RE.finditer(body):
         name = match.group(1).lower()
         value = next((v for v in match.group(2, 3, 4) if v is not None), "")
         if name in allowed and name not in seen:

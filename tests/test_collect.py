@@ -333,7 +333,7 @@ def test_a_store_failure_fails_that_source_only(
     real = store._upsert_in
 
     def full_disk(conn: Any, articles: list[Article], *args: Any) -> Any:
-        if articles and articles[0].source_id == "economy":
+        if any(article.source_id == "economy" for article in articles):
             raise StoreError("database or disk is full")
         return real(conn, articles, *args)
 

@@ -178,7 +178,7 @@ def test_store_failure_during_collect_fails_one_source(
     upsert = store._upsert_in
 
     def upsert_in(conn: Any, articles: Any, *args: Any) -> Any:
-        if articles and articles[0].source_id == "economy-atom":
+        if any(article.source_id == "economy-atom" for article in articles):
             raise StoreError("disk I/O error")
         return upsert(conn, articles, *args)
 

@@ -10,6 +10,8 @@ import pytest
 
 from syndicate.decide import (
     ArticleChange,
+    Candidate,
+    CandidatePool,
     Incoming,
     Stored,
     content_hash,
@@ -19,7 +21,9 @@ from syndicate.decide import (
     mint_public_id,
     plan_batch,
     prepare_batch,
+    results_by_source,
 )
+from syndicate.matching import DEFAULT_MATCHING
 from syndicate.model import Article, UpsertResult
 
 T0 = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
@@ -126,3 +130,50 @@ def test_plan_batch_sorts_a_batch_against_what_is_stored() -> None:
 
 def test_plan_of_an_empty_batch_is_empty() -> None:
     assert plan_batch([], {}).result() == UpsertResult()
+
+
+def test_plan_counts_each_source_of_a_mixed_batch() -> None:
+    old = make_article("old", source_id="yna")
+    batch = prepare_batch([
+        old, make_article("new", source_id="yna"),
+        make_article("kbs-1", source_id="kbs", url="https://news.example.kr/a/9"),
+        make_article("kbs-2", source_id="kbs", url="https://news.example.kr/a/9"),
+    ])  # fmt: skip
+    (first, *_) = batch
+    stored = {first.stored_key: Stored(4, first.content_hash)}
+    candidates = [Candidate(9, "sbs", batch[2].url_key, None, datetime(2026, 1, 1, tzinfo=UTC))]
+    plan = plan_batch(batch, stored, candidates, now=datetime(2026, 11, 29, tzinfo=UTC))
+    assert results_by_source(batch, plan) == {
+        "yna": UpsertResult(new=1, unchanged=1),
+        "kbs": UpsertResult(duplicates=2),
+    }
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_candidate_pool_answers_as_a_scan_of_the_candidates(seed: int) -> None:
+    """The indexed pool gives the first matching candidate in order, as a list scan would."""
+    import random
+
+    rng = random.Random(seed)
+    base = datetime(2026, 11, 29, tzinfo=UTC)
+
+    def key() -> str | None:
+        return rng.choice([None, "k1", "k2", "k3"])
+
+    def when() -> datetime:
+        return base + timedelta(hours=rng.randrange(-100, 100))
+
+    pool = [Candidate(n, rng.choice("abc"), key(), key(), when()) for n in range(30)]
+    for _ in range(50):
+        item = make_article("x", source_id=rng.choice("abc"))
+        incoming = prepare_batch([item])[0]._replace(url_key=key(), title_key=key())
+        at = when()
+        others = [c for c in pool if c.source_id != item.source_id]
+        by_url = [c.seq for c in others if incoming.url_key and c.url_key == incoming.url_key]
+        by_title = [
+            c.seq for c in others
+            if incoming.title_key and c.title_key == incoming.title_key
+            and abs(c.when - at) <= DEFAULT_MATCHING.title_window
+        ]  # fmt: skip
+        expected = (by_url or by_title)[0] if by_url or by_title else None
+        assert CandidatePool(pool).match(incoming, at, DEFAULT_MATCHING) == expected

@@ -267,3 +267,30 @@ def test_config_names_a_bad_duplicates_key(write_config: Callable[..., Path]) ->
         load_config(write_config(duplicates={"fold_hosts": ["mobile"]}))
     with pytest.raises(ConfigError, match=r"id_date.*YYYY-MM-DD"):
         load_config(write_config(id_date="last tuesday"))
+
+
+def test_the_same_story_from_two_feeds_of_one_batch_is_stored_once(
+    http_root: tuple[Path, str], write_config: Callable[..., Path], store: Store
+) -> None:
+    """Sources stored in one transaction are decided together: the twin is a duplicate."""
+    root, base = http_root
+    story = "https://news.example.kr/article/88"
+    (root / "yna.xml").write_bytes(rss([
+        {"guid": "yna-88", "link": f"{story}?utm_source=yna", "title": "환율 1,400원 돌파",
+         "published": NOW - timedelta(hours=2)},
+        {"guid": "yna-89", "link": "https://yna.example.kr/89", "title": "첫 한파 특보",
+         "published": NOW - timedelta(hours=3)},
+    ]))  # fmt: skip
+    (root / "kbs.xml").write_bytes(rss([
+        {"guid": "kbs-9", "link": f"{story}#top", "title": "원달러 환율 1400원 넘어",
+         "published": NOW - timedelta(hours=1)},
+    ]))  # fmt: skip
+    config = load_config(write_config(sources=[
+        {"id": "yna", "kind": "feed", "location": f"{base}yna.xml", "section": "economy"},
+        {"id": "kbs", "kind": "feed", "location": f"{base}kbs.xml", "section": "economy"},
+    ]))  # fmt: skip
+    outcomes = {o.source_id: o for o in collect_all(config, store, now=NOW)}
+    assert (outcomes["yna"].new, outcomes["kbs"].new) == (2, 0)
+    assert outcomes["kbs"].error is None
+    listed = {e.article.guid: e.sources for e in store.list_articles()}
+    assert listed == {"yna-88": ("yna", "kbs"), "yna-89": ("yna",)}

@@ -214,15 +214,48 @@ def test_what_the_fast_reader_reads_differently_goes_to_feedparser(
     "text",
     [
         "한국은행은 기준금리를 동결했다.",
-        "줄\n바꿈\r\n과 \"따옴표\" 그리고 '작은따옴표' > 부등호 = 같음 /more/1",
+        "줄\n바꿈\r\n과 \"따옴표\" 그리고 '작은따옴표' > 부등호 = 같음 /more/1 &amp; &nbsp;",
         " \t앞뒤 공백 ",
     ],
 )
 def test_text_without_markup_is_left_alone_by_the_link_resolver(text: str) -> None:
-    """The fast path skips feedparser's resolver for such text: it must be an identity."""
+    for kind in ("text/html", "application/xhtml+xml"):
+        assert feed._html_value({"type": kind, "value": text}, BASE)["value"] == text
+
+
+RESOLVED = [
+    '<p>본문 <a href="/more/1">더보기</a><img src="img/1.jpg" alt="사진"></p>',
+    "<A HREF=/x TITLE='제목'>y</A><br/><img SRC=//cdn.example.kr/a.png width=10>",
+    '<a href="javascript:alert(1)">x</a><img src="data:image/png;base64,AAA" alt="d">',
+    '<a href="?page=2&amp;q=%ED%95%9C">다음</a><a href="#top">위로</a><a href="">빈</a>',
+    '<blockquote cite="../src">인용</blockquote><q cite="/q">짧은</q><a>없음</a>',
+    '<img alt="a" src="/a.jpg"><a href=" /spaced " rel="nofollow">공백</a>',
+    "<p>&lt;a href=/not-a-tag&gt; 부등호 < 3 그리고 a>b</p><!-- <a href=/c> -->",
+    '<a href="mailto:desk@news.example.kr">제보</a><a href="https://other.example.kr/">밖</a>',
+]
+
+
+@pytest.mark.parametrize("html", RESOLVED)
+def test_links_resolve_as_feedparser_resolves_them_once_sanitized(html: str) -> None:
+    """The fast path's resolver and feedparser's give the same sanitized HTML."""
     from feedparser.urls import resolve_relative_uris
 
-    assert not feed._has_markup(text)
-    for kind in ("text/html", "application/xhtml+xml"):
-        assert resolve_relative_uris(text, BASE, "utf-8", kind) == text
-        assert feed._html_value({"type": kind, "value": text}, BASE)["value"] == text
+    from syndicate.links import absolute_links
+    from syndicate.sanitize import clean_html
+
+    article = "https://news.example.kr/article/1"
+    ours = clean_html(absolute_links(html, BASE), article)
+    theirs = clean_html(resolve_relative_uris(html, BASE, "utf-8", "text/html"), article)
+    assert ours == theirs
+
+
+def test_the_resolver_resolves_url_attributes_only_and_orders_attributes() -> None:
+    from syndicate.links import absolute_links
+
+    html = '<IMG title="/t" SRC="p.jpg" alt=x><a href="javascript:go()">j</a></IMG>'
+    assert absolute_links(html, BASE) == (
+        '<IMG alt="x" src="https://news.example.kr/rss/p.jpg" title="/t">'
+        '<a href="javascript:go()">j</a></IMG>'
+    )
+    # a repeated attribute: the first one counts, as in browsers (feedparser keeps the last)
+    assert absolute_links('<img alt="a" alt="b">', BASE) == '<img alt="a" alt="b">'

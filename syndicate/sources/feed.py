@@ -24,6 +24,7 @@ import feedparser_rs
 from syndicate import WEB_SCHEMES
 from syndicate.config_sources import FeedSource
 from syndicate.errors import SourceError
+from syndicate.links import absolute_links
 from syndicate.model import Article
 from syndicate.sanitize import plain_title
 from syndicate.sources import SourceContext, SourceResult
@@ -297,18 +298,11 @@ def _detail(detail: Any) -> dict[str, Any]:
     }
 
 
-def _has_markup(value: str) -> bool:
-    """False for text the link resolver gives back unchanged: no tag, no reference."""
-    return "<" in value or "&" in value
-
-
 def _html_value(detail: dict[str, Any], base: str) -> dict[str, Any]:
-    """``detail`` with its HTML passed through feedparser's own link resolver (as it does)."""
+    """``detail`` with the links of its HTML resolved against the feed's address."""
     value = detail["value"]
-    if detail["type"] in ("text/html", "application/xhtml+xml") and _has_markup(value):
-        from feedparser.urls import resolve_relative_uris  # not needed until a feed has HTML
-
-        return detail | {"value": resolve_relative_uris(value, base, "utf-8", detail["type"])}
+    if detail["type"] in ("text/html", "application/xhtml+xml") and "<" in value:
+        return detail | {"value": absolute_links(value, base)}
     return detail
 
 

@@ -26,12 +26,15 @@ from syndicate.decide import (
 from syndicate.matching import DEFAULT_MATCHING, Matching
 from syndicate.model import Article, UpsertResult, as_utc
 from syndicate.store.base import StoreBase, now_or
-from syndicate.store.duplicates import duplicate_candidates, stored_aliases, write_duplicates
+from syndicate.store.duplicates import (
+    duplicate_candidates,
+    key_chunks,
+    stored_aliases,
+    write_duplicates,
+)
 from syndicate.store.tables import articles, newest_time
 
 logger = logging.getLogger(__name__)
-
-KEY_CHUNK = 500  # GUID hashes per IN (...) query
 
 
 def no_nul(text: str) -> str:
@@ -57,24 +60,20 @@ def article_values(incoming: Incoming) -> dict[str, Any]:
 def stored_article_hashes(
     conn: sa.Connection, keys: Iterable[StoredKey]
 ) -> dict[StoredKey, Stored]:
-    """(source_id, key hash) -> sequence and content hash of the stored articles among ``keys``."""
-    by_source: dict[str, list[str]] = {}
-    for source_id, key in keys:
-        by_source.setdefault(source_id, []).append(key)
+    """(source_id, key hash) -> sequence and content hash of the stored articles among ``keys``.
+
+    One query per :data:`~syndicate.store.duplicates.CHUNK` keys, whatever their sources.
+    """
+    wanted = set(keys)
     found: dict[StoredKey, Stored] = {}
-    columns = (
-        articles.c.id, articles.c.key_hash, articles.c.content_hash, articles.c.first_seen_at
-    )  # fmt: skip
-    for source_id, hashes in by_source.items():
-        for start in range(0, len(hashes), KEY_CHUNK):
-            chunk = hashes[start : start + KEY_CHUNK]
-            query = sa.select(*columns).where(
-                articles.c.source_id == source_id, articles.c.key_hash.in_(chunk)
-            )
-            for row in conn.execute(query):
-                found[(source_id, row.key_hash)] = Stored(
-                    int(row.id), row.content_hash, row.first_seen_at
-                )
+    a = articles.c
+    columns = (a.id, a.source_id, a.key_hash, a.content_hash, a.first_seen_at)
+    for sources, hashes in key_chunks(wanted):
+        query = sa.select(*columns).where(a.source_id.in_(sources), a.key_hash.in_(hashes))
+        for row in conn.execute(query):
+            key = (row.source_id, row.key_hash)
+            if key in wanted:
+                found[key] = Stored(int(row.id), row.content_hash, row.first_seen_at)
     return found
 
 
@@ -181,7 +180,8 @@ class ArticlesMixin(StoreBase):
 
         def upsert() -> UpsertResult:
             with self._tx(write=True) as conn:
-                return self._upsert_in(conn, articles, (tag_authority, id_date), matching, when)
+                _, plan = self._upsert_in(conn, articles, (tag_authority, id_date), matching, when)
+                return plan.result()
 
         result = self._retry_on_conflict(upsert)
         logger.debug("stored articles: %s", result)
@@ -194,10 +194,12 @@ class ArticlesMixin(StoreBase):
         tagging: tuple[str, date],
         matching: Matching,
         when: datetime,
-    ) -> UpsertResult:
+    ) -> tuple[list[Incoming], BatchPlan]:
         """Store ``articles`` inside the open transaction ``conn`` (see :meth:`upsert_articles`).
 
-        ``tagging`` is the public ids' authority and date.
+        ``tagging`` is the public ids' authority and date. Returns the prepared
+        articles and the plan written. The articles may come from several sources:
+        a few queries serve the whole batch.
         """
         prepared = prepare_batch(articles, matching)
         keys = [item.stored_key for item in prepared]
@@ -207,7 +209,7 @@ class ArticlesMixin(StoreBase):
         candidates = duplicate_candidates(conn, fresh) if matching.enabled else []
         plan = plan_batch(prepared, stored, candidates, now=when, matching=matching)
         self._write_plan(conn, plan, tagging, when)
-        return plan.result()
+        return prepared, plan
 
     @staticmethod
     def _write_plan(

@@ -25,20 +25,29 @@ def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
         yield list(values[start : start + CHUNK])
 
 
+def key_chunks(keys: Iterable[StoredKey]) -> Iterable[tuple[list[str], list[str]]]:
+    """(source ids, key hashes) of ``keys`` in chunks, for one ``IN``/``IN`` query each.
+
+    Such a query may return pairs that are not among ``keys``: callers filter.
+    """
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        yield sorted({source for source, _ in chunk}), [key for _, key in chunk]
+
+
 def stored_aliases(conn: sa.Connection, keys: Iterable[StoredKey]) -> dict[StoredKey, Stored]:
     """(source_id, key hash) -> the stored article that key is a further source of."""
-    by_source: dict[str, list[str]] = {}
-    for source_id, key in keys:
-        by_source.setdefault(source_id, []).append(key)
+    wanted = set(keys)
     found: dict[StoredKey, Stored] = {}
-    columns = (article_sources.c.key_hash, article_sources.c.article_id)
-    for source_id, hashes in by_source.items():
-        for chunk in _chunks(hashes):
-            query = sa.select(*columns).where(
-                article_sources.c.source_id == source_id, article_sources.c.key_hash.in_(chunk)
-            )
-            for row in conn.execute(query):
-                found[(source_id, row.key_hash)] = Stored(int(row.article_id), "", alias=True)
+    table = article_sources.c
+    for sources, hashes in key_chunks(wanted):
+        query = sa.select(table.source_id, table.key_hash, table.article_id).where(
+            table.source_id.in_(sources), table.key_hash.in_(hashes)
+        )
+        for row in conn.execute(query):
+            if (row.source_id, row.key_hash) in wanted:
+                found[(row.source_id, row.key_hash)] = Stored(int(row.article_id), "", alias=True)
     return found
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from syndicate import DEFAULT_ID_DATE
+from syndicate.decide import results_by_source
 from syndicate.matching import DEFAULT_MATCHING, Matching
 from syndicate.model import Article, SourceState, UpsertResult
 from syndicate.store.articles import ArticlesMixin
@@ -139,22 +140,23 @@ class SourcesMixin(ArticlesMixin):
     ) -> list[UpsertResult]:
         """Store a batch of sources' articles and states in one transaction.
 
-        Returns each source's counts in ``batch`` order. A source without
-        articles (not modified, or failed) costs no article query.
+        Returns each source's counts in ``batch`` order. The articles of all
+        sources are decided together (a few queries for the batch, and the same
+        story from two sources of one batch is stored once); a source without
+        articles (not modified, or failed) costs nothing but its state.
         """
         when = now_or(now)
         tagging = (tag_authority, id_date)
 
         def write() -> list[UpsertResult]:
+            everything = [article for item in batch for article in item.articles]
+            counts: dict[str, UpsertResult] = {}
             with self._tx(write=True) as conn:
-                counts = [
-                    self._upsert_in(conn, item.articles, tagging, matching, when)
-                    if item.articles
-                    else UpsertResult()
-                    for item in batch
-                ]
+                if everything:
+                    prepared, plan = self._upsert_in(conn, everything, tagging, matching, when)
+                    counts = results_by_source(prepared, plan)
                 write_states(conn, [item.state for item in batch])
-            return counts
+            return [counts.get(item.state.source_id, UpsertResult()) for item in batch]
 
         return self._retry_on_conflict(write)
 
