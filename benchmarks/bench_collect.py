@@ -217,6 +217,10 @@ def main() -> None:
 def measure(folder: Path, base: str, feeds: int, entries: int, baseline: bool) -> None:
     """The timed part: syndicate cold and warm, then rss2email cold and warm."""
     print(f"{feeds} feeds x {entries // feeds} items = {entries} entries ({WORKERS_NOTE})")
+    # An installed package has its bytecode compiled (pip compiles rss2email's); an
+    # editable checkout may not (PYTHONDONTWRITEBYTECODE): compile it before timing.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "syndicate")],
+                   check=True, capture_output=True)  # fmt: skip
     config = syndicate_site(folder, base, feeds)
     collect = [*SYNDICATE, "--config", str(config), "collect"]
     cold = timed(collect)
