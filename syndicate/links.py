@@ -3,7 +3,7 @@
 A feed's HTML may link relative to the feed (``<a href="/more/1">``); readers
 resolve such links against the feed's address before anything else, as
 feedparser does. :func:`absolute_links` does the same in one linear pass over
-the tags (the tokenizer's patterns of :mod:`syndicate.sanitize`): only the URL
+the tags (the patterns of :mod:`syndicate.htmltokens`): only the URL
 attributes of start tags change, everything else is left as it is. A link
 whose scheme is not acceptable (``javascript:``) becomes empty; sanitizing
 decides later what is kept.
@@ -15,7 +15,7 @@ import html as htmllib
 import re
 from urllib.parse import urljoin, urlsplit
 
-from syndicate.sanitize import ATTR_RE, TAG_RE
+from syndicate.htmltokens import ATTR_RE, TAG_RE
 
 # (tag, attribute) pairs holding a URL, as feed readers resolve them.
 URL_ATTRIBUTES = frozenset(

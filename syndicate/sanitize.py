@@ -11,7 +11,7 @@
   e-mail) cannot carry; :func:`safe_link` is the one test for a link that may
   be published (http/https only, see :data:`syndicate.WEB_SCHEMES`).
 
-Untrusted HTML is read by one linear tokenizer (:func:`_tokens`): Python's
+Untrusted HTML is read by one linear tokenizer (:func:`syndicate.htmltokens.tokens`): Python's
 ``html.parser`` and html5 tree builders are quadratic on some inputs, so
 :func:`html_to_text` consumes these tokens, and :func:`clean_html` first
 rebuilds the markup balanced and at most :data:`MAX_DEPTH` elements deep
@@ -24,14 +24,14 @@ import html as htmllib
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import nh3
 import regex
 
 from syndicate import WEB_SCHEMES
+from syndicate.htmltokens import ATTR_RE, RAW_TEXT, VOID, Token, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +151,15 @@ _NH3_TAGS = set(ALLOWED_TAGS)
 _NH3_DROPPED = set(DROP_WITH_CONTENT)
 _NH3_ATTRIBUTES = {tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()}
 _NH3_SCHEMES = set(_HTML_URL_SCHEMES)
+_NH3_OPTIONS: dict[str, Any] = {
+    "tags": _NH3_TAGS, "clean_content_tags": _NH3_DROPPED, "attributes": _NH3_ATTRIBUTES,
+    "url_schemes": _NH3_SCHEMES, "link_rel": "noopener noreferrer", "strip_comments": True,
+}  # fmt: skip
+# Built once: markup without relative links needs no base, and building the
+# sanitizer costs more than running it on a short summary.
+_CLEANER = nh3.Cleaner(**_NH3_OPTIONS, url_relative="deny")
+# A link without a scheme in balanced markup (which writes attributes as name="value").
+_RELATIVE_LINK_RE = re.compile(r' (?:href|src)="(?![A-Za-z][A-Za-z0-9+.\-]*:)')
 
 
 def clean_html(html: str, base_url: str | None = None) -> str:
@@ -162,99 +171,13 @@ def clean_html(html: str, base_url: str | None = None) -> str:
     """
     if not html or not html.strip():
         return ""
-    relative: Any = ("rewrite_with_base", base_url) if _is_http(base_url) else "deny"
-    cleaned: str = nh3.clean(
-        balance_html(xml_text(html)),
-        tags=_NH3_TAGS,
-        clean_content_tags=_NH3_DROPPED,
-        attributes=_NH3_ATTRIBUTES,
-        url_schemes=_NH3_SCHEMES,
-        link_rel="noopener noreferrer",
-        strip_comments=True,
-        url_relative=relative,
-    )
+    balanced = balance_html(xml_text(html))
+    if base_url and _RELATIVE_LINK_RE.search(balanced) and _is_http(base_url):
+        rewrite: tuple[Literal["rewrite_with_base"], str] = ("rewrite_with_base", base_url)
+        cleaned: str = nh3.clean(balanced, **_NH3_OPTIONS, url_relative=rewrite)
+    else:
+        cleaned = _CLEANER.clean(balanced)
     return _EMPTY_IMG_RE.sub("", cleaned).strip()
-
-
-# --- tokenizer ---------------------------------------------------------------------
-# Follows the HTML tokenizer closely enough for sanitizing; every pattern is linear
-# (possessive quantifiers, atomic groups), and a tag that never ends swallows the rest
-# of the document, as in HTML.
-
-_WS = "\t\n\f\r "
-# A start or end tag: (1) "/" for an end tag, (2) the name, (3) the attributes.
-TAG_RE = re.compile(
-    rf"<(/?)([A-Za-z][^{_WS}/>]*+)"
-    rf"((?>[{_WS}/]*+[^{_WS}/>][^{_WS}/>=]*+"
-    rf"(?>[{_WS}]*+=[{_WS}]*+(?>\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?)*+)"
-    rf"[{_WS}/]*+>"
-)
-# One attribute of TAG_RE's group 3: (1) the name, (2)/(3)/(4) a "", '' or bare value.
-ATTR_RE = re.compile(
-    rf"([^{_WS}/>][^{_WS}/>=]*+)"
-    rf"(?:[{_WS}]*+=[{_WS}]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^{_WS}>]*+)))?"
-)
-_RAW_TEXT = frozenset(
-    {"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title"}
-)
-_VOID = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-     "source", "track", "wbr"}
-)  # fmt: skip
-_RAW_END_RES: dict[str, re.Pattern[str]] = {
-    name: re.compile(rf"</{name}(?=[{_WS}/>])", re.IGNORECASE) for name in _RAW_TEXT
-}
-
-# A token: ("text", text), ("raw", text) or ("start" | "end", lowercased name, raw tag).
-Token = tuple[str, str, str]
-
-
-def _markup(html: str, pos: int) -> tuple[Token | None, int]:
-    """Read the markup at ``html[pos] == "<"``: a token (or None) and the position after it."""
-    match = TAG_RE.match(html, pos)
-    if match:
-        kind = "end" if match.group(1) else "start"
-        return (kind, match.group(2).lower(), match.group(0)), match.end()
-    rest = html[pos + 1 : pos + 2]
-    if html.startswith("<!--", pos):
-        end = html.find("-->", pos + 4)
-        return None, len(html) if end < 0 else end + 3
-    if rest in ("!", "?") or (rest == "/" and not html[pos + 2 : pos + 3].isalpha()):
-        end = html.find(">", pos + 1)
-        return None, len(html) if end < 0 else end + 1
-    if rest.isascii() and rest.isalpha():
-        return None, len(html)  # a tag without its ">": the rest is inside it
-    return ("text", "<", ""), pos + 1
-
-
-def _raw_text(html: str, name: str, pos: int) -> tuple[str, int]:
-    """The content of a raw-text element starting at ``pos`` and where its end tag starts."""
-    match = _RAW_END_RES[name].search(html, pos)
-    end = match.start() if match else len(html)
-    return html[pos:end], end
-
-
-def _tokens(html: str) -> Iterator[Token]:
-    """Tokenize ``html`` in one linear pass (text is left undecoded)."""
-    pos, size = 0, len(html)
-    while pos < size:
-        lt = html.find("<", pos)
-        if lt < 0:
-            lt = size
-        if lt > pos:
-            yield ("text", html[pos:lt], "")
-            pos = lt
-            continue
-        token, pos = _markup(html, pos)
-        if token is None:
-            continue
-        yield token
-        if token[0] == "start" and token[1] in _RAW_TEXT:
-            raw, pos = _raw_text(html, token[1], pos)
-            yield ("raw", raw, "")
-        elif token[0] == "start" and token[1] == "plaintext":
-            yield ("raw", html[pos:], "")
-            pos = size
 
 
 def _attributes(tag: str, raw: str) -> str:
@@ -322,7 +245,7 @@ class _Balancer:
         elif kind == "raw":
             if self.raw_owner not in DROP_WITH_CONTENT:
                 self.out.append(htmllib.escape(value, quote=False))
-        elif value in _RAW_TEXT:
+        elif value in RAW_TEXT:
             self.raw_owner = value
         elif value not in _KEPT_TAGS:
             return
@@ -343,7 +266,7 @@ class _Balancer:
         return False
 
     def _start(self, tag: str, raw: str) -> None:
-        if tag in _VOID:
+        if tag in VOID:
             self.out.append(f"<{tag}{_attributes(tag, raw)}>")
             return
         self._close_implied(tag)
@@ -367,7 +290,7 @@ class _Balancer:
                 return
 
     def _end(self, tag: str) -> None:
-        if tag in _VOID:
+        if tag in VOID:
             if tag == "br":
                 self.out.append("<br>")
         elif self.dropped[tag]:
@@ -395,7 +318,7 @@ def balance_html(html: str) -> str:
     is kept); tags :func:`clean_html` would drop anyway are dropped here.
     """
     balancer = _Balancer()
-    for token in _tokens(html):
+    for token in tokens(html):
         balancer.feed(token)
     return balancer.result()
 
@@ -511,7 +434,7 @@ def html_to_text(html: str) -> str:
     if not html or not html.strip():
         return ""
     extractor = _TextExtractor()
-    for token in _tokens(xml_text(html)):
+    for token in tokens(xml_text(html)):
         extractor.feed(token)
     return _assemble(extractor.out)
 
