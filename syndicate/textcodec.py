@@ -17,8 +17,10 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
+from typing import TYPE_CHECKING
 
-from charset_normalizer import CharsetMatch, CharsetMatches, from_bytes
+if TYPE_CHECKING:
+    from charset_normalizer import CharsetMatch, CharsetMatches
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +208,8 @@ def _by_korean(data: bytes) -> Decoded | None:
 
 
 def _detected(data: bytes) -> str | None:
+    from charset_normalizer import from_bytes  # the detector: loaded when a text needs it
+
     best = from_bytes(data[:_DETECTOR_SAMPLE]).best()
     return normalize_charset(best.encoding) if best is not None else None
 
@@ -215,6 +219,8 @@ def _by_detector(data: bytes) -> Decoded | None:
     sample = data[:_DETECTOR_SAMPLE]
     if sum(1 for byte in sample if byte >= 0x80) < _DETECTOR_MIN_HIGH_BYTES:
         return None
+    from charset_normalizer import from_bytes
+
     matches = from_bytes(sample)
     best = matches.best()
     codec = normalize_charset(best.encoding) if best is not None else None

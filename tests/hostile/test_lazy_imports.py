@@ -7,8 +7,10 @@ and reports which of the heavy libraries ended up in ``sys.modules``.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,6 +26,7 @@ HEAVY = (
     "apscheduler",
     "markdown",
     "httpx",
+    "charset_normalizer",
 )
 # What `check` does without (it also keeps clear of HEAVY): the feed and HTML stages,
 # logging set-up, email-validator (plain addresses are decided by a pattern) and
@@ -151,3 +154,19 @@ def test_db_upgrade_loads_alembic(example_site: Path) -> None:
     report = _loaded_by(example_site, "db", "upgrade")
     assert report.code == 0, report.output
     assert {"sqlalchemy", "alembic"} <= report.loaded
+
+
+def test_collecting_utf8_feeds_loads_no_charset_detector(
+    tmp_path: Path, write_config: Callable[..., Path]
+) -> None:
+    """A feed that says what it is (UTF-8 here) is decoded without charset-normalizer."""
+    from tests.conftest import DATA
+
+    feed = tmp_path / "it.xml"
+    shutil.copy(DATA / "feeds" / "it-science.rss.xml", feed)
+    write_config(sources=[{"id": "it", "kind": "feed", "location": str(feed), "section": "it"}])
+    _loaded_by(tmp_path, "db", "upgrade")
+    report = _loaded_by(tmp_path, "collect")
+    assert report.code == 0, report.output
+    assert "it: " in report.output and " new" in report.output
+    assert "charset_normalizer" not in report.loaded
