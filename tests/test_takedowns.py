@@ -6,6 +6,8 @@ and the real feed writer.
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,11 +15,14 @@ from typing import Any
 
 import pytest
 
+from syndicate import render
+from syndicate.assemble import Bodies
 from syndicate.config import Config, load_config
-from syndicate.digest import build_edition
+from syndicate.digest import build_edition, digests_for
 from syndicate.feeds import write_feeds
-from syndicate.model import Article
+from syndicate.model import Article, body_variant
 from syndicate.store import Store
+from syndicate.subscribers import import_subscribers
 from tests.conftest import invoke_syndicate
 
 SEOUL_0800 = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)  # Sat 28 Nov 2026 08:00 in Seoul
@@ -161,3 +166,39 @@ def test_list_filters_by_source_section_and_since(config: Config, store: Store) 
     assert len(guids("--since", "2026-11-28")) == 3  # stored 03:00 Seoul time that day
     bad = _cli(config, "articles", "list", "--since", "yesterday")
     assert bad.returncode == 2 and "not a duration (7d), a date" in bad.stderr
+
+
+def test_a_message_still_to_be_sent_is_rendered_again_without_the_hidden_article(
+    config: Config, store: Store, tmp_path: Path
+) -> None:
+    """A retry or a resumed edition after a hide: the stored body is not reused."""
+    (tmp_path / "subs.csv").write_text(
+        "email,name,digest\nreader@example.kr,독자,morning\n", encoding="utf-8"
+    )
+    import_subscribers(config, store, tmp_path / "subs.csv")
+    edition, _ = build_edition(config, store, "morning", now=SEOUL_0800)
+
+    def message_text() -> str:
+        current = store.get_edition("morning", SLOT_0700)
+        assert current is not None
+        (digest,) = digests_for(config, current, store.subscriptions("morning"))
+        bodies = Bodies(store, lambda: render.Renderer.for_config(config))
+        return bodies.message(digest, now=SEOUL_0800).as_bytes().decode("ascii")
+
+    def shows(title: str, raw: str) -> bool:
+        parsed = email.message_from_string(raw, policy=email.policy.default)
+        part = parsed.get_body(("plain",))
+        return part is not None and title in str(part.get_content())
+
+    assert shows("정정 요청을 받은 기사", message_text())  # the body is rendered and stored
+    (variant,) = {
+        body_variant(d) for d in digests_for(config, edition, store.subscriptions("morning"))
+    }
+    assert store.edition_body(edition.id, variant) is not None
+    seq = _seq(store, "a")
+    store.set_hidden(seq, True, reason="언론중재위", actor="법무팀")
+    assert store.edition_body(edition.id, variant) is None
+    again = message_text()
+    assert not shows("정정 요청을 받은 기사", again) and shows("반도체 설비 투자 확대", again)
+    store.set_hidden(seq, False, reason="정정 반영", actor="편집국")
+    assert shows("정정 요청을 받은 기사", message_text())

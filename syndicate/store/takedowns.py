@@ -2,8 +2,9 @@
 
 :class:`TakedownsMixin` gives :class:`syndicate.store.Store` its operator-side
 article methods. Hiding sets ``articles.hidden_at`` (which every feed, archive
-and edition query leaves out) and records the reason, who and when in
-``takedowns``; unhiding clears it and is recorded likewise.
+and edition query leaves out), drops the rendered bodies of the editions that
+hold the article and records the reason, who and when in ``takedowns``;
+unhiding clears it and is recorded likewise.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from syndicate.model import Article, as_utc
 from syndicate.store.articles import newest_first, row_article
 from syndicate.store.base import StoreBase, now_or
 from syndicate.store.duplicates import sources_of
-from syndicate.store.tables import article_sources, articles, takedowns
+from syndicate.store.tables import (
+    article_sources,
+    articles,
+    edition_articles,
+    edition_bodies,
+    takedowns,
+)
 
 HIDE = "hide"
 """``takedowns.action`` of a hide."""
@@ -75,7 +82,9 @@ class TakedownsMixin(StoreBase):
     ) -> bool:
         """Hide (or unhide) article ``seq``, recording why, who and when.
 
-        Returns False (and records nothing) when it already was so.
+        Returns False (and records nothing) when it already was so. The stored
+        bodies of every edition holding the article are dropped, so a message
+        still to be sent (a retry, a resumed edition) is rendered again without it.
         """
         when = now_or(now)
         action = HIDE if hidden else UNHIDE
@@ -93,6 +102,9 @@ class TakedownsMixin(StoreBase):
                     article_id=seq, action=action, reason=reason, actor=actor, at=when
                 )
             )
+            conn.execute(edition_bodies.delete().where(edition_bodies.c.edition_id.in_(
+                sa.select(edition_articles.c.edition_id).where(edition_articles.c.article_id == seq)
+            )))  # fmt: skip
         return True
 
     def takedown_history(self, seq: int) -> list[Takedown]:
