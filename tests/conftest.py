@@ -319,6 +319,13 @@ def web_server() -> Iterator[StartWeb]:
     gives a :class:`WebServer`; every server is stopped after the test. The
     config's ``store`` decides the database (``write_config(store=store_url)``).
     """
+    with serving_web() as start:
+        yield start
+
+
+@contextlib.contextmanager
+def serving_web() -> Iterator[StartWeb]:
+    """What :func:`web_server` gives, for any scope: servers stop when the block ends."""
     from syndicate.config import load_config
     from syndicate.model import utcnow
     from syndicate.store import Store

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from syndicate import pipeline
 from syndicate.config import load_config
 from syndicate.subscribers import import_subscribers
-from tests.conftest import StartWeb, WebServer
+from tests.conftest import StartWeb, WebServer, copy_example, serving_web
 
 NOW = datetime(2026, 11, 29, 22, 30, tzinfo=UTC)  # Monday 2026-11-30 07:30 in Seoul
 EDITION = "archive/morning/2026-11-30-0700"
@@ -70,10 +71,13 @@ def archive_site(example_site: Path, store_url: str, web_server: StartWeb) -> We
     return web_server(_site(example_site, store_url))
 
 
-@pytest.fixture
-def sqlite_site(example_site: Path, sqlite_url: str, web_server: StartWeb) -> WebServer:
-    """The example site after one run, served; SQLite only (for input validation)."""
-    return web_server(_site(example_site, sqlite_url))
+@pytest.fixture(scope="module")
+def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    """The example site after one run, served; SQLite only, built once for the tests
+    that only read (input validation)."""
+    site = copy_example(tmp_path_factory.mktemp("site"))
+    with serving_web() as start:
+        yield start(_site(site, f"sqlite:///{site / 'store.db'}"))
 
 
 def test_archive_lists_the_edition_and_its_page_shows_every_section(
