@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from syndicate.errors import SyndicateError
 from syndicate.model import SourceState, utcnow
-from tests.conftest import ROOT, SmtpSink, StartWeb, free_port, run_syndicate
+from tests.conftest import ROOT, SmtpSink, StartWeb, free_port, invoke_syndicate
 from tests.delivery_world import World, smtp_delivery
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -148,8 +148,8 @@ def test_two_daemons_serve_the_same_metrics_and_stop_cleanly(
         "email,name,digest\nkim@example.com,김독자,morning\nlee@example.com,이독자,morning\n",
         encoding="utf-8",
     )
-    assert run_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
-    assert run_syndicate("subscribers", "import", "readers.csv", cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("subscribers", "import", "readers.csv", cwd=tmp_path).returncode == 0
     ports = [free_port(), free_port()]
     daemons = [_daemon(tmp_path, port) for port in ports]
 
