@@ -157,6 +157,54 @@ def store_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(name))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the head revision once per test process (copied, never used)."""
+    import sqlite3
+
+    from syndicate.store import Store
+
+    path = tmp_path_factory.mktemp("template") / "store.db"
+    with Store(f"sqlite:///{path}") as store:
+        store.upgrade()
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # everything into the one file
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """URL of a fresh SQLite file at the head revision: a copy of :func:`sqlite_template`."""
+    target = tmp_path / "store.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def migrated_pg_url(pg_url: str) -> str:
+    """URL of a fresh PostgreSQL schema at the head revision (dropped afterwards).
+
+    Migrated per test: cloning a migrated database (``CREATE DATABASE … TEMPLATE``)
+    copies its whole catalog and was slower here than running the migrations.
+    """
+    from syndicate.store import Store
+
+    with Store(pg_url) as store:
+        store.upgrade()
+    return pg_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_store_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database at the head revision, once on SQLite and once on PostgreSQL.
+
+    On SQLite the migrations run once per test process and each test gets a copy
+    (tests of the migrations themselves use :func:`store_url`, an empty database).
+    """
+    name = "migrated_sqlite_url" if request.param == "sqlite" else "migrated_pg_url"
+    return str(request.getfixturevalue(name))
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -170,7 +170,7 @@ def test_a_reply_lost_after_data_is_uncertain_never_resent_at_once(
 
 
 def test_a_domain_refusing_by_policy_is_paused_with_one_line(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
     caplog: pytest.LogCaptureFixture,
@@ -178,7 +178,9 @@ def test_a_domain_refusing_by_policy_is_paused_with_one_line(
     sink, port = smtp_server
     for address in ("kim@example.com", "lee@example.com"):
         sink.reject[address] = "554 5.7.1 Service unavailable; client host blocked"
-    world = worlds(sqlite_url, smtp_delivery(port) | {"domain_refusals": 2, "connections": 1})
+    world = worlds(
+        migrated_sqlite_url, smtp_delivery(port) | {"domain_refusals": 2, "connections": 1}
+    )
     caplog.set_level(logging.WARNING, logger="syndicate")
     report = world.deliver()
     assert (report.sent, report.held, len(report.failed)) == (0, 1, 2)

@@ -70,9 +70,9 @@ def item(
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
+def store(migrated_store_url: str) -> Iterator[Store]:
     """A fresh store, once on SQLite and once on PostgreSQL."""
-    with Store(store_url) as opened:
+    with Store(migrated_store_url) as opened:
         opened.upgrade()
         yield opened
 
