@@ -180,26 +180,157 @@ def migrated_sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     return f"sqlite:///{target}"
 
 
-@pytest.fixture
-def migrated_pg_url(pg_url: str) -> str:
-    """URL of a fresh PostgreSQL schema at the head revision (dropped afterwards).
+class SchemaPool:
+    """PostgreSQL schemas at the head revision that tests handed back empty, to reuse.
 
-    Migrated per test: cloning a migrated database (``CREATE DATABASE … TEMPLATE``)
-    copies its whole catalog and was slower here than running the migrations.
+    Migrating a schema costs far more than emptying one, so a test's schema is
+    emptied (``TRUNCATE … RESTART IDENTITY``) and kept when its catalog still reads
+    as it did right after the migration and no sequence keeps a value; else it is
+    dropped. A schema given out is always empty and at the head revision.
     """
-    from syndicate.store import Store
 
-    with Store(pg_url) as store:
-        store.upgrade()
-    return pg_url
+    def __init__(self, base: str) -> None:
+        import sqlalchemy as sa
+
+        self.base = base
+        self.admin = sa.create_engine(base)
+        self.free: list[str] = []
+        self.made: set[str] = set()
+        self.fingerprint: str | None = None
+
+    def url(self, schema: str) -> str:
+        """The URL of ``schema`` (its tables first on the search path)."""
+        separator = "&" if "?" in self.base else "?"
+        return f"{self.base}{separator}options=-csearch_path%3D{schema}"
+
+    def take(self) -> str:
+        """A schema at the head revision with every table empty."""
+        if self.free:
+            return self.free.pop()
+        from syndicate.store import Store
+
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        self._run(f'CREATE SCHEMA "{schema}"')
+        self.made.add(schema)
+        with Store(self.url(schema)) as store:
+            store.upgrade()
+        if self.fingerprint is None:
+            self.fingerprint = self._fingerprint(schema)
+        return schema
+
+    def give_back(self, schema: str) -> None:
+        """Empty ``schema`` for the next test, or drop it when the test changed its shape."""
+        import sqlalchemy as sa
+
+        try:
+            if self._fingerprint(schema) != self.fingerprint:
+                raise LookupError("the catalog changed")
+            self._empty(schema)
+        except (LookupError, sa.exc.DBAPIError):
+            self._run(f'DROP SCHEMA "{schema}" CASCADE')
+            self.made.discard(schema)
+            return
+        self.free.append(schema)
+
+    def close(self) -> None:
+        """Drop every schema made."""
+        for schema in self.made:
+            self._run(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        self.admin.dispose()
+
+    def _run(self, sql: str) -> None:
+        with self.admin.begin() as conn:
+            conn.exec_driver_sql(sql)
+
+    def _empty(self, schema: str) -> None:
+        import sqlalchemy as sa
+
+        with self.admin.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+            tables = conn.execute(
+                sa.text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = :s"
+                    " AND tablename <> 'alembic_version'"
+                ),
+                {"s": schema},
+            ).scalars()
+            names = ", ".join(f'"{schema}"."{name}"' for name in tables)
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            used = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_sequences WHERE schemaname = :s"
+                    " AND last_value IS NOT NULL"
+                ),
+                {"s": schema},
+            ).scalar_one()
+            if used:
+                raise LookupError("a sequence not owned by a table kept its value")
+
+    def _fingerprint(self, schema: str) -> str:
+        """Tables, columns, indexes, constraints, functions and the revision of ``schema``."""
+        import sqlalchemy as sa
+
+        query = sa.text(
+            """
+            SELECT concat_ws(' | ',
+              (SELECT string_agg(c.relname::text || ':' || c.relkind::text, ','
+                                 ORDER BY c.relname)
+                 FROM pg_class c WHERE c.relnamespace = n.oid),
+              (SELECT string_agg(c.relname::text || '.' || a.attname::text || ':'
+                                 || format_type(a.atttypid, a.atttypmod)
+                                 || ':' || a.attnotnull::text, ','
+                                 ORDER BY c.relname, a.attnum)
+                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                WHERE c.relnamespace = n.oid AND a.attnum > 0 AND NOT a.attisdropped),
+              (SELECT string_agg(pg_get_indexdef(i.indexrelid), ','
+                                 ORDER BY pg_get_indexdef(i.indexrelid))
+                 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+                WHERE c.relnamespace = n.oid),
+              (SELECT string_agg(con.conname::text || ':' || pg_get_constraintdef(con.oid), ','
+                                 ORDER BY con.conname)
+                 FROM pg_constraint con WHERE con.connamespace = n.oid),
+              (SELECT count(*)::text FROM pg_proc p WHERE p.pronamespace = n.oid))
+            FROM pg_namespace n WHERE n.nspname = :s
+            """
+        )
+        with self.admin.begin() as conn:
+            shape = conn.execute(query, {"s": schema}).scalar_one()
+            revision = conn.exec_driver_sql(
+                f"SELECT string_agg(version_num, ',') FROM \"{schema}\".alembic_version"
+            ).scalar_one()
+        return f"{shape} | {revision}".replace(f'"{schema}".', "").replace(f"{schema}.", "")
+
+
+@pytest.fixture(scope="session")
+def schema_pool() -> Iterator[SchemaPool]:
+    """This test process's :class:`SchemaPool`; skips without the env var."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set; PostgreSQL tests need a server")
+    pool = SchemaPool(base)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def migrated_pg_url(schema_pool: SchemaPool) -> Iterator[str]:
+    """URL of an empty PostgreSQL schema at the head revision (see :class:`SchemaPool`)."""
+    schema = schema_pool.take()
+    try:
+        yield schema_pool.url(schema)
+    finally:
+        schema_pool.give_back(schema)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def migrated_store_url(request: pytest.FixtureRequest) -> str:
     """A fresh database at the head revision, once on SQLite and once on PostgreSQL.
 
-    On SQLite the migrations run once per test process and each test gets a copy
-    (tests of the migrations themselves use :func:`store_url`, an empty database).
+    On SQLite the migrations run once per test process and each test gets a copy;
+    PostgreSQL schemas are emptied and reused (tests of the migrations themselves
+    use :func:`store_url`, an empty database).
     """
     name = "migrated_sqlite_url" if request.param == "sqlite" else "migrated_pg_url"
     return str(request.getfixturevalue(name))
