@@ -37,12 +37,12 @@ def received(sink: SmtpSink) -> dict[str, EmailMessage]:
 
 
 def test_smtp_delivers_each_reader_once(
-    store_url: str,
+    migrated_store_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
     sink, port = smtp_server
-    world = worlds(store_url, smtp_delivery(port))
+    world = worlds(migrated_store_url, smtp_delivery(port))
     lines: list[str] = []
     report = world.deliver(progress=lines.append)
     assert (report.sent, report.already_claimed, report.failed) == (3, 0, {})
@@ -82,13 +82,13 @@ def test_smtp_550_is_permanent_and_others_still_sent(
 
 
 def test_smtp_450_is_deferred_and_retried_when_due(
-    store_url: str,
+    migrated_store_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
     sink, port = smtp_server
     sink.reject["park@example.com"] = "450 try later"
-    world = worlds(store_url, smtp_delivery(port))
+    world = worlds(migrated_store_url, smtp_delivery(port))
     report = world.deliver()
     assert (report.sent, report.deferred, report.failed) == (2, 1, {})
     assert world.states()["park@example.com"] == "deferred"

@@ -44,12 +44,12 @@ def test_metrics_match_the_send_records_of_the_store(
     smtp_server: tuple[SmtpSink, int],
     web_server: StartWeb,
     write_config: Callable[..., Path],
-    store_url: str,
+    migrated_store_url: str,
 ) -> None:
     sink, port = smtp_server
     sink.reject["lee@example.com"] = "550 5.1.1 <lee@example.com>: no such user"
     sink.answers["park@example.com"] = ["451 4.7.1 greylisted, try again later"]
-    world = worlds(store_url, smtp_delivery(port))
+    world = worlds(migrated_store_url, smtp_delivery(port))
     world.deliver()
     world.store.save_source_state(SourceState("wire", last_error="timed out", error_count=3))
     digest = {
@@ -59,7 +59,7 @@ def test_metrics_match_the_send_records_of_the_store(
         "sender": "테스트뉴스 <news@news.example.kr>",
         "delivery": smtp_delivery(port),
     }
-    site = web_server(write_config(store=store_url, digests=[digest]))
+    site = web_server(write_config(store=migrated_store_url, digests=[digest]))
 
     response = httpx.get(site.at("metrics"))
 

@@ -66,9 +66,9 @@ def _text_part(message: Message) -> str:
 
 
 @pytest.fixture
-def archive_site(example_site: Path, store_url: str, web_server: StartWeb) -> WebServer:
+def archive_site(example_site: Path, migrated_store_url: str, web_server: StartWeb) -> WebServer:
     """The example site after one run, served; on SQLite and on PostgreSQL."""
-    return web_server(_site(example_site, store_url))
+    return web_server(_site(example_site, migrated_store_url))
 
 
 @pytest.fixture(scope="module")
