@@ -351,6 +351,13 @@ def serve_http() -> Iterator[HttpServe]:
     ``server_class`` may be any :class:`socketserver.TCPServer` subclass (default
     ``ThreadingHTTPServer``); every server started is shut down after the test.
     """
+    with serving_http() as serve:
+        yield serve
+
+
+@contextlib.contextmanager
+def serving_http() -> Iterator[HttpServe]:
+    """What :func:`serve_http` gives, for any scope: servers stop when the block ends."""
     servers: list[socketserver.TCPServer] = []
 
     def serve(
@@ -371,12 +378,17 @@ def serve_http() -> Iterator[HttpServe]:
             server.server_close()
 
 
+def folder_handler(root: Path) -> Callable[..., socketserver.BaseRequestHandler]:
+    """A quiet request handler serving the files of ``root``."""
+    return functools.partial(_QuietHandler, directory=str(root))
+
+
 @pytest.fixture
 def http_root(tmp_path: Path, serve_http: HttpServe) -> tuple[Path, str]:
     """Serve a fresh folder over real HTTP on 127.0.0.1; gives (folder, base URL)."""
     root = tmp_path / "www"
     root.mkdir()
-    return root, serve_http(functools.partial(_QuietHandler, directory=str(root)))
+    return root, serve_http(folder_handler(root))
 
 
 @pytest.fixture
