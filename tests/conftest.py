@@ -267,7 +267,8 @@ class SchemaPool:
                 raise LookupError("a sequence not owned by a table kept its value")
 
     def _fingerprint(self, schema: str) -> str:
-        """Tables, columns, indexes, constraints, functions and the revision of ``schema``."""
+        """Tables, columns, indexes, constraints, defaults, triggers, functions and the
+        revision of ``schema``, with the schema's own name left out."""
         import sqlalchemy as sa
 
         query = sa.text(
@@ -289,6 +290,13 @@ class SchemaPool:
               (SELECT string_agg(con.conname::text || ':' || pg_get_constraintdef(con.oid), ','
                                  ORDER BY con.conname)
                  FROM pg_constraint con WHERE con.connamespace = n.oid),
+              (SELECT string_agg(c.relname::text || '.' || d.adnum::text || '='
+                                 || pg_get_expr(d.adbin, d.adrelid), ','
+                                 ORDER BY c.relname, d.adnum)
+                 FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid
+                WHERE c.relnamespace = n.oid),
+              (SELECT count(*)::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                WHERE c.relnamespace = n.oid AND NOT t.tgisinternal),
               (SELECT count(*)::text FROM pg_proc p WHERE p.pronamespace = n.oid))
             FROM pg_namespace n WHERE n.nspname = :s
             """
