@@ -95,7 +95,8 @@ def confirmation_message(
 ) -> EmailMessage:
     """The confirmation message of ``confirmation`` with the link of ``token``."""
     from syndicate.mail import Notice, compose_notice
-    from syndicate.render import Renderer, korean_date
+    from syndicate.render import Renderer
+    from syndicate.render_views import korean_date
 
     digest = digest_config(config, confirmation.digest_id)
     masthead = masthead_for(config, digest)

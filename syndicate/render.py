@@ -10,7 +10,9 @@ given folder first (``config.templates``, if set), then in the bundled ``templat
   what cannot be inlined (``@media`` rules, ``:hover``) stays in ``<style>``;
 * ``digest.txt.j2`` (plain text, not escaped), wrapped by display width.
 
-Both templates receive the same context (see :meth:`Renderer.context`).
+Both templates receive the same context (see :meth:`Renderer.context`), built from
+the views of :mod:`syndicate.render_views`; this module adds what is personal
+(placeholders filled per subscriber), the size budget and CSS inlining.
 Notices (the subscription confirmation: ``confirm.html.j2`` / ``confirm.txt.j2``)
 are rendered the same way by :meth:`Renderer.render_notice`.
 Everything coming from feeds is treated as untrusted: titles and summaries are
@@ -19,24 +21,20 @@ escaped, links other than http(s) are dropped.
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
-import unicodedata
 import xml.dom
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import jinja2
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 from markupsafe import Markup, escape
 
 import syndicate
-from syndicate.errors import RenderError, one_line
+from syndicate.errors import RenderError
 from syndicate.model import (
     PLACEHOLDER_EMAIL,
     PLACEHOLDER_NAME,
@@ -46,12 +44,21 @@ from syndicate.model import (
     EditionBody,
     Masthead,
     RenderedDigest,
-    Section,
     SectionGroup,
     Subscription,
     body_variant,
 )
-from syndicate.sanitize import html_to_text, safe_link, truncate
+from syndicate.render_views import (
+    ArticleView,
+    GroupView,
+    Limits,
+    WebLinks,
+    article_view,
+    more_url,
+    template_context,
+    tidy_text,
+    wrap_text,
+)
 
 if TYPE_CHECKING:
     from syndicate.config import Config
@@ -61,66 +68,12 @@ logger = logging.getLogger(__name__)
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 CSS_TEMPLATE = "digest.css"
-SUMMARY_LIMIT = 160
 GMAIL_CLIP_BYTES = 102_000  # what Gmail shows before "[메시지 잘림]"; size_budget stays below
-PREHEADER_LIMIT = 110
-TEXT_WIDTH = 72
-WEEKDAYS = "월화수목금토일"
 INLINE_CACHE_SIZE = 128
 _PLACEHOLDER_MARK = "syndplh"
 _PH_EMAIL = PLACEHOLDER_EMAIL
 _PH_NAME = PLACEHOLDER_NAME
 _PH_TOKEN = PLACEHOLDER_TOKEN
-_PREHEADER_PAD = Markup("&#847;&zwnj;&nbsp;" * 40)
-_BLANK_RUNS = re.compile(r"\n{3,}")
-_BULLET = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
-Limits = Mapping[str, int]
-"""Articles shown per section id (see :meth:`Renderer.fit`)."""
-
-
-@dataclass(frozen=True)
-class ArticleView:
-    """An article as the templates see it: plain strings, ready to print.
-
-    ``image_url`` is the lead image (absolute https, else empty), shown at
-    ``image_width`` x ``image_height`` pixels at most.
-    """
-
-    title: str
-    url: str
-    author: str
-    time: str
-    meta: str
-    summary: str
-    section_id: str
-    image_url: str = ""
-    image_width: int = 0
-    image_height: int = 0
-
-
-@dataclass(frozen=True)
-class WebLinks:
-    """Links the web version of an edition shows instead of a subscriber's footer."""
-
-    stylesheet_url: str
-    archive_url: str
-    subscribe_url: str
-    home_url: str
-
-
-@dataclass(frozen=True)
-class GroupView:
-    """A section heading and its articles, in display order.
-
-    ``hidden`` articles were left out to keep the message under its size budget;
-    ``more_url`` ("더 보기") leads to where they can be read.
-    """
-
-    id: str
-    name: str
-    articles: tuple[ArticleView, ...]
-    hidden: int = 0
-    more_url: str = ""
 
 
 def bundled_template_dirs() -> list[Path]:
@@ -128,63 +81,6 @@ def bundled_template_dirs() -> list[Path]:
     package = Path(syndicate.__file__).resolve().parent
     candidates = [package / "templates", package.parent / "templates"]
     return [path for path in candidates if (path / HTML_TEMPLATE).is_file()]
-
-
-def korean_date(value: datetime, *, year: bool = False) -> str:
-    """Format a (local) date as ``11월 28일(토)``, or ``2026년 11월 28일(토)``."""
-    text = f"{value.month}월 {value.day}일({WEEKDAYS[value.weekday()]})"
-    return f"{value.year}년 {text}" if year else text
-
-
-def korean_range(start: datetime, end: datetime, *, year: bool = False) -> str:
-    """Format a (local) span of days as ``11월 23일 – 11월 29일`` (years shown when asked
-    or when they differ: ``2026년 12월 28일 – 2027년 1월 3일``)."""
-    both = start.year != end.year
-    first = f"{start.year}년 " if year or both else ""
-    last = f"{end.year}년 " if both else ""
-    return f"{first}{start.month}월 {start.day}일 – {last}{end.month}월 {end.day}일"
-
-
-def lead_image(article: Article) -> str:
-    """The article's lead image as an absolute https URL (relative ones resolved against
-    the article's URL), or ``""``: http, data: and other URLs are not shown in mail."""
-    raw = one_line(article.image_url)
-    if not raw or raw.lower().startswith("data:"):
-        return ""
-    url = safe_link(raw, article.url or None)
-    return url if urlsplit(url).scheme.lower() == "https" else ""
-
-
-@functools.lru_cache(maxsize=4096)
-def char_width(char: str) -> int:
-    """Columns a character takes in a monospaced mail client (2 for Hangul, CJK)."""
-    if unicodedata.combining(char):
-        return 0
-    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-
-
-def text_width(text: str) -> int:
-    """Display width of ``text`` in columns."""
-    return sum(char_width(c) for c in text)
-
-
-def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
-    """Wrap ``text`` at spaces to ``width`` display columns.
-
-    Words (and URLs) are never split, so no line ever ends mid-character or
-    mid-word; a word longer than ``width`` gets a line of its own.
-    """
-    lines: list[list[str]] = []
-    used = 0
-    for word in text.split():
-        size = text_width(word)
-        if lines and used + 1 + size <= width:
-            lines[-1].append(word)
-            used += 1 + size
-        else:
-            lines.append([word])
-            used = size
-    return "\n".join(" ".join(line) for line in lines)
 
 
 class Renderer:
@@ -338,41 +234,11 @@ class Renderer:
 
     def context(self, digest: Digest, limits: Limits | None = None) -> dict[str, Any]:
         """The variables both templates receive for ``digest`` (``limits``: articles
-        shown per section, see :meth:`fit`).
-
-        ``name`` is the subscriber's name, a personal field like ``email`` and the
-        URLs with their token; the rest is the same for everyone with these sections.
+        shown per section, see :meth:`fit`); see :func:`~syndicate.render_views.template_context`.
         """
-        masthead = digest.masthead
-        title = digest.title
-        local_slot = digest.edition.slot.astimezone(masthead.timezone)
-        groups = [self._group_view(digest, g, limits) for g in digest.groups]
-        dated, date_label = _date_labels(digest, local_slot)
-        return {
-            "title": title,
-            "subject": ("(광고) " if masthead.advertising else "") + f"{title} · {dated}",
-            "date_label": date_label,
-            "slot": local_slot,
-            "logo": masthead.logo,
-            "brand_color": masthead.brand_color,
-            "publisher": masthead.publisher,
-            "sender_name": _sender_name(masthead),
-            "advertising": masthead.advertising,
-            "groups": groups,
-            "preheader": _preheader(groups),
-            "preheader_pad": _PREHEADER_PAD,
-            "email": digest.subscription.subscriber.email,
-            "name": digest.subscription.subscriber.name,
-            "section_names": [s.name for s in digest.sections],
-            "unsubscribe_url": digest.unsubscribe_url,
-            "preferences_url": digest.preferences_url,
-            "archive_url": digest.archive_url,
-            "personal": digest.personal,
-            "web": None,
-            "public_base_url": masthead.public_base_url,
-            "host": masthead.host,
-            "article_count": digest.article_count,
-        }
+        return template_context(
+            digest, [self._group_view(digest, g, limits) for g in digest.groups]
+        )
 
     def css(self) -> str:
         """The stylesheet ``digest.css`` (configured folder first), loaded once."""
@@ -404,66 +270,18 @@ class Renderer:
         shown = len(articles) if limits is None else limits.get(section.id, len(articles))
         views = tuple(self._article_view(digest.masthead, a) for a in articles[:shown])
         hidden = len(articles) - len(views)
-        more = _more_url(digest, section) if hidden else ""
+        more = more_url(digest, section) if hidden else ""
         return GroupView(section.id, section.name, views, hidden, more)
 
     def _article_view(self, masthead: Masthead, article: Article) -> ArticleView:
         """The template view of one article (kept per stored article: editions reuse them)."""
         if article.seq is None:
-            return _article_view(masthead, article)
+            return article_view(masthead, article)
         key = (masthead, article.seq, article.public_id)
         view = self._views.get(key)
         if view is None:
-            view = self._views[key] = _article_view(masthead, article)
+            view = self._views[key] = article_view(masthead, article)
         return view
-
-
-def _article_view(masthead: Masthead, article: Article) -> ArticleView:
-    """The template view of one article, with local time and plain-text summary."""
-    title = one_line(article.title) or "(제목 없음)"
-    time = _local_time(article, masthead)
-    author = one_line(article.author)
-    image = lead_image(article) if masthead.image_size else ""
-    width, height = masthead.image_size if image and masthead.image_size else (0, 0)
-    return ArticleView(
-        title=title,
-        url=safe_link(article.url, masthead.public_base_url),
-        author=author,
-        time=time,
-        meta=" · ".join(part for part in (author, time) if part),
-        summary=_summary(article, title),
-        section_id=article.section_id,
-        image_url=image,
-        image_width=width,
-        image_height=height,
-    )
-
-
-def _date_labels(digest: Digest, local_slot: datetime) -> tuple[str, str]:
-    """The date in the subject and the one under the title: the slot's day, or the
-    span of days a weekly (or longer) edition covers."""
-    start = digest.period_start
-    if start is None:
-        return korean_date(local_slot), korean_date(local_slot, year=True)
-    local_start = start.astimezone(digest.masthead.timezone)
-    return korean_range(local_start, local_slot), korean_range(local_start, local_slot, year=True)
-
-
-def _sender_name(masthead: Masthead) -> str:
-    """Who the footer says sends the digest: the publisher, else From's name, else the title."""
-    if masthead.publisher is not None:
-        return masthead.publisher.name
-    name = masthead.sender.rsplit("<", 1)[0].strip().strip('"') if "<" in masthead.sender else ""
-    return one_line(name) or masthead.title
-
-
-def _more_url(digest: Digest, section: Section) -> str:
-    """Where "더 보기" of ``section`` leads: the edition's archive page at the section,
-    else the section's feed (or the public site)."""
-    if digest.archive_url:
-        return f"{digest.archive_url}#section-{section.id}"
-    links = dict(digest.masthead.section_links)
-    return links.get(section.id, digest.masthead.public_base_url)
 
 
 def _drop_longest(counts: dict[str, int], drop: int) -> bool:
@@ -497,14 +315,6 @@ def _log_fit(digest: Digest, limits: Limits, size: int) -> None:
         cut,
         "" if size <= budget else "; still over budget with one article per section",
     )
-
-
-def _local_time(article: Article, masthead: Masthead) -> str:
-    """``2026-11-28 09:30`` in the publication's timezone, or ``""`` without any date."""
-    moment = article.sort_time
-    if moment.year <= 1:
-        return ""
-    return moment.astimezone(masthead.timezone).strftime("%Y-%m-%d %H:%M")
 
 
 def _anonymous(digest: Digest) -> Digest:
@@ -563,27 +373,6 @@ def _loaders(folder: Path | None) -> list[jinja2.BaseLoader]:
         raise RenderError("bundled templates not found (is syndicate installed correctly?)")
     loaders.extend(jinja2.FileSystemLoader(str(path), encoding="utf-8") for path in bundled)
     return loaders
-
-
-def _summary(article: Article, title: str) -> str:
-    """Plain-text summary of an article, shortened; empty when it only repeats the title."""
-    text = html_to_text(article.summary_html) or html_to_text(article.content_html)
-    text = one_line(" ".join(_BULLET.sub("", line) for line in text.splitlines()))
-    if not text or text == title:
-        return ""
-    return truncate(text, SUMMARY_LIMIT)
-
-
-def _preheader(groups: list[GroupView]) -> str:
-    """The hidden preview line: the first headlines, shortened."""
-    titles = [a.title for g in groups for a in g.articles][:3]
-    return truncate(" · ".join(titles), PREHEADER_LIMIT)
-
-
-def tidy_text(text: str) -> str:
-    """Strip trailing spaces, keep at most one blank line in a row, end with one newline."""
-    lines = "\n".join(line.rstrip() for line in text.splitlines())
-    return _BLANK_RUNS.sub("\n\n", lines).strip("\n") + "\n"
 
 
 def inline_css(html: str, base_url: str) -> str:

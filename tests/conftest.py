@@ -157,6 +157,193 @@ def store_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(name))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the head revision once per test process (copied, never used)."""
+    import sqlite3
+
+    from syndicate.store import Store
+
+    path = tmp_path_factory.mktemp("template") / "store.db"
+    with Store(f"sqlite:///{path}") as store:
+        store.upgrade()
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # everything into the one file
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """URL of a fresh SQLite file at the head revision: a copy of :func:`sqlite_template`."""
+    target = tmp_path / "store.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+class SchemaPool:
+    """PostgreSQL schemas at the head revision that tests handed back empty, to reuse.
+
+    Migrating a schema costs far more than emptying one, so a test's schema is
+    emptied (``TRUNCATE … RESTART IDENTITY``) and kept when its catalog still reads
+    as it did right after the migration and no sequence keeps a value; else it is
+    dropped. A schema given out is always empty and at the head revision.
+    """
+
+    def __init__(self, base: str) -> None:
+        import sqlalchemy as sa
+
+        self.base = base
+        self.admin = sa.create_engine(base)
+        self.free: list[str] = []
+        self.made: set[str] = set()
+        self.fingerprint: str | None = None
+
+    def url(self, schema: str) -> str:
+        """The URL of ``schema`` (its tables first on the search path)."""
+        separator = "&" if "?" in self.base else "?"
+        return f"{self.base}{separator}options=-csearch_path%3D{schema}"
+
+    def take(self) -> str:
+        """A schema at the head revision with every table empty."""
+        if self.free:
+            return self.free.pop()
+        from syndicate.store import Store
+
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        self._run(f'CREATE SCHEMA "{schema}"')
+        self.made.add(schema)
+        with Store(self.url(schema)) as store:
+            store.upgrade()
+        if self.fingerprint is None:
+            self.fingerprint = self._fingerprint(schema)
+        return schema
+
+    def give_back(self, schema: str) -> None:
+        """Empty ``schema`` for the next test, or drop it when the test changed its shape."""
+        import sqlalchemy as sa
+
+        try:
+            if self._fingerprint(schema) != self.fingerprint:
+                raise LookupError("the catalog changed")
+            self._empty(schema)
+        except (LookupError, sa.exc.DBAPIError):
+            self._run(f'DROP SCHEMA "{schema}" CASCADE')
+            self.made.discard(schema)
+            return
+        self.free.append(schema)
+
+    def close(self) -> None:
+        """Drop every schema made."""
+        for schema in self.made:
+            self._run(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        self.admin.dispose()
+
+    def _run(self, sql: str) -> None:
+        with self.admin.begin() as conn:
+            conn.exec_driver_sql(sql)
+
+    def _empty(self, schema: str) -> None:
+        import sqlalchemy as sa
+
+        with self.admin.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+            tables = conn.execute(
+                sa.text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = :s"
+                    " AND tablename <> 'alembic_version'"
+                ),
+                {"s": schema},
+            ).scalars()
+            names = ", ".join(f'"{schema}"."{name}"' for name in tables)
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            used = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_sequences WHERE schemaname = :s"
+                    " AND last_value IS NOT NULL"
+                ),
+                {"s": schema},
+            ).scalar_one()
+            if used:
+                raise LookupError("a sequence not owned by a table kept its value")
+
+    def _fingerprint(self, schema: str) -> str:
+        """Tables, columns, indexes, constraints, defaults, triggers, functions and the
+        revision of ``schema``, with the schema's own name left out."""
+        import sqlalchemy as sa
+
+        query = sa.text(
+            """
+            SELECT concat_ws(' | ',
+              (SELECT string_agg(c.relname::text || ':' || c.relkind::text, ','
+                                 ORDER BY c.relname)
+                 FROM pg_class c WHERE c.relnamespace = n.oid),
+              (SELECT string_agg(c.relname::text || '.' || a.attname::text || ':'
+                                 || format_type(a.atttypid, a.atttypmod)
+                                 || ':' || a.attnotnull::text, ','
+                                 ORDER BY c.relname, a.attnum)
+                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                WHERE c.relnamespace = n.oid AND a.attnum > 0 AND NOT a.attisdropped),
+              (SELECT string_agg(pg_get_indexdef(i.indexrelid), ','
+                                 ORDER BY pg_get_indexdef(i.indexrelid))
+                 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+                WHERE c.relnamespace = n.oid),
+              (SELECT string_agg(con.conname::text || ':' || pg_get_constraintdef(con.oid), ','
+                                 ORDER BY con.conname)
+                 FROM pg_constraint con WHERE con.connamespace = n.oid),
+              (SELECT string_agg(c.relname::text || '.' || d.adnum::text || '='
+                                 || pg_get_expr(d.adbin, d.adrelid), ','
+                                 ORDER BY c.relname, d.adnum)
+                 FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid
+                WHERE c.relnamespace = n.oid),
+              (SELECT count(*)::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                WHERE c.relnamespace = n.oid AND NOT t.tgisinternal),
+              (SELECT count(*)::text FROM pg_proc p WHERE p.pronamespace = n.oid))
+            FROM pg_namespace n WHERE n.nspname = :s
+            """
+        )
+        with self.admin.begin() as conn:
+            shape = conn.execute(query, {"s": schema}).scalar_one()
+            revision = conn.exec_driver_sql(
+                f"SELECT string_agg(version_num, ',') FROM \"{schema}\".alembic_version"
+            ).scalar_one()
+        return f"{shape} | {revision}".replace(f'"{schema}".', "").replace(f"{schema}.", "")
+
+
+@pytest.fixture(scope="session")
+def schema_pool() -> Iterator[SchemaPool]:
+    """This test process's :class:`SchemaPool`; skips without the env var."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set; PostgreSQL tests need a server")
+    pool = SchemaPool(base)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def migrated_pg_url(schema_pool: SchemaPool) -> Iterator[str]:
+    """URL of an empty PostgreSQL schema at the head revision (see :class:`SchemaPool`)."""
+    schema = schema_pool.take()
+    try:
+        yield schema_pool.url(schema)
+    finally:
+        schema_pool.give_back(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_store_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database at the head revision, once on SQLite and once on PostgreSQL.
+
+    On SQLite the migrations run once per test process and each test gets a copy;
+    PostgreSQL schemas are emptied and reused (tests of the migrations themselves
+    use :func:`store_url`, an empty database).
+    """
+    name = "migrated_sqlite_url" if request.param == "sqlite" else "migrated_pg_url"
+    return str(request.getfixturevalue(name))
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -172,6 +359,13 @@ def serve_http() -> Iterator[HttpServe]:
     ``server_class`` may be any :class:`socketserver.TCPServer` subclass (default
     ``ThreadingHTTPServer``); every server started is shut down after the test.
     """
+    with serving_http() as serve:
+        yield serve
+
+
+@contextlib.contextmanager
+def serving_http() -> Iterator[HttpServe]:
+    """What :func:`serve_http` gives, for any scope: servers stop when the block ends."""
     servers: list[socketserver.TCPServer] = []
 
     def serve(
@@ -192,12 +386,17 @@ def serve_http() -> Iterator[HttpServe]:
             server.server_close()
 
 
+def folder_handler(root: Path) -> Callable[..., socketserver.BaseRequestHandler]:
+    """A quiet request handler serving the files of ``root``."""
+    return functools.partial(_QuietHandler, directory=str(root))
+
+
 @pytest.fixture
 def http_root(tmp_path: Path, serve_http: HttpServe) -> tuple[Path, str]:
     """Serve a fresh folder over real HTTP on 127.0.0.1; gives (folder, base URL)."""
     root = tmp_path / "www"
     root.mkdir()
-    return root, serve_http(functools.partial(_QuietHandler, directory=str(root)))
+    return root, serve_http(folder_handler(root))
 
 
 @pytest.fixture
@@ -319,6 +518,13 @@ def web_server() -> Iterator[StartWeb]:
     gives a :class:`WebServer`; every server is stopped after the test. The
     config's ``store`` decides the database (``write_config(store=store_url)``).
     """
+    with serving_web() as start:
+        yield start
+
+
+@contextlib.contextmanager
+def serving_web() -> Iterator[StartWeb]:
+    """What :func:`web_server` gives, for any scope: servers stop when the block ends."""
     from syndicate.config import load_config
     from syndicate.model import utcnow
     from syndicate.store import Store

@@ -111,14 +111,14 @@ def message_ids(contents: list[bytes]) -> list[str]:
 
 
 def test_a_bounce_marks_the_send_and_the_subscription(
-    store_url: str,
+    migrated_store_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
     sink, port = smtp_server
     sink.reject["lee@example.com"] = "550 5.1.1 <lee@example.com>: user unknown"
     sink.reject["park@example.com"] = "554 5.7.1 rejected by policy"
-    world = worlds(store_url, smtp_delivery(port))
+    world = worlds(migrated_store_url, smtp_delivery(port))
     world.store.set_subscription(world.rendered[1].digest.subscription.subscriber.id, "morning", [])
     world.store.set_subscription(world.rendered[2].digest.subscription.subscriber.id, "morning", [])
     report = world.deliver()
@@ -137,7 +137,7 @@ def test_a_bounce_marks_the_send_and_the_subscription(
 
 @pytest.mark.parametrize("policy", ["resend", "skip"])
 def test_a_reply_lost_after_data_is_uncertain_never_resent_at_once(
-    store_url: str,
+    migrated_store_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
     write_config: Callable[..., Path],
@@ -145,7 +145,7 @@ def test_a_reply_lost_after_data_is_uncertain_never_resent_at_once(
 ) -> None:
     sink, port = smtp_server
     sink.lose_reply.add("lee@example.com")
-    world = worlds(store_url, smtp_delivery(port))
+    world = worlds(migrated_store_url, smtp_delivery(port))
     digest = world.config.digests[0].model_copy(update={"uncertain": policy})
     report = world.deliver()
     assert (report.sent, report.uncertain, report.failed) == (2, 1, {})
@@ -170,7 +170,7 @@ def test_a_reply_lost_after_data_is_uncertain_never_resent_at_once(
 
 
 def test_a_domain_refusing_by_policy_is_paused_with_one_line(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
     caplog: pytest.LogCaptureFixture,
@@ -178,7 +178,9 @@ def test_a_domain_refusing_by_policy_is_paused_with_one_line(
     sink, port = smtp_server
     for address in ("kim@example.com", "lee@example.com"):
         sink.reject[address] = "554 5.7.1 Service unavailable; client host blocked"
-    world = worlds(sqlite_url, smtp_delivery(port) | {"domain_refusals": 2, "connections": 1})
+    world = worlds(
+        migrated_sqlite_url, smtp_delivery(port) | {"domain_refusals": 2, "connections": 1}
+    )
     caplog.set_level(logging.WARNING, logger="syndicate")
     report = world.deliver()
     assert (report.sent, report.held, len(report.failed)) == (0, 1, 2)

@@ -39,8 +39,8 @@ def make_config(write_config: Callable[..., Path], sources: list[dict[str, Any]]
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    with Store(sqlite_url) as opened:
+def store(migrated_sqlite_url: str) -> Iterator[Store]:
+    with Store(migrated_sqlite_url) as opened:
         opened.upgrade()
         yield opened
 

@@ -107,9 +107,9 @@ def test_tokens_are_hashed_and_form_tokens_bound_and_timed() -> None:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
+def store(migrated_store_url: str) -> Iterator[Store]:
     """A migrated store on SQLite and on PostgreSQL."""
-    db = Store(store_url)
+    db = Store(migrated_store_url)
     db.upgrade()
     try:
         yield db
@@ -288,10 +288,10 @@ def test_counters_count_per_key_and_window_and_forget_old_windows(store: Store) 
     assert store.count_hit("post:a", hour, now=three_days) == 1  # the old window was deleted
 
 
-def test_a_generated_secret_is_made_once_and_kept(store: Store, store_url: str) -> None:
+def test_a_generated_secret_is_made_once_and_kept(store: Store, migrated_store_url: str) -> None:
     first = store.secret("web")
     assert len(first) >= 40 and store.secret("web") == first
-    with Store(store_url) as other:
+    with Store(migrated_store_url) as other:
         assert other.secret("web") == first and other.secret("other") != first
 
 

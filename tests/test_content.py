@@ -30,7 +30,8 @@ from syndicate.model import (
     SubscriptionState,
 )
 from syndicate.pipeline import open_store, run_digest
-from syndicate.render import Renderer, lead_image
+from syndicate.render import Renderer
+from syndicate.render_views import lead_image
 from tests.conftest import BASE_CONFIG, invoke_syndicate
 
 SEOUL_0700 = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)  # Saturday 28 Nov, 07:00 in Seoul

@@ -24,7 +24,7 @@ import yaml
 
 from syndicate.leader import LEASE_NAME
 from syndicate.store import Store
-from tests.conftest import BASE_CONFIG, SmtpSink, copy_example, run_syndicate
+from tests.conftest import BASE_CONFIG, SmtpSink, copy_example, invoke_syndicate, run_syndicate
 from tests.test_engine import write_subscribers
 
 CONNECTIONS = 4  # parallel SMTP connections of the edition the daemons send
@@ -104,10 +104,10 @@ def test_run_collects_sends_reloads_on_sighup_and_reload_and_stops_on_sigterm(
     for name in "abc":
         (root / f"{name}.xml").write_bytes(_feed(name))
     data = _site(tmp_path, base, f"sqlite:///{tmp_path / 'run.db'}", "a")
-    assert run_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
     csv = tmp_path / "people.csv"
     csv.write_text("email,digest,sections\nkim@example.kr,morning,it\n", encoding="utf-8")
-    assert run_syndicate("subscribers", "import", str(csv), cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("subscribers", "import", str(csv), cwd=tmp_path).returncode == 0
     log = tmp_path / "run.log"
     process = _start(tmp_path, log)
     running.append(process)
@@ -162,11 +162,11 @@ def test_two_daemons_run_every_due_time_once_and_the_standby_takes_over_a_kill(
     root, base = http_root
     (root / "a.xml").write_bytes(_feed("a"))
     data = _site(tmp_path, base, url, "a")
-    assert run_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
     csv = tmp_path / "people.csv"
     rows = "".join(f"p{n}@example.kr,morning,it\n" for n in range(3))
     csv.write_text("email,digest,sections\n" + rows, encoding="utf-8")
-    assert run_syndicate("subscribers", "import", str(csv), cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("subscribers", "import", str(csv), cwd=tmp_path).returncode == 0
     store = Store(data["store"])
     try:
         first = _start(tmp_path, tmp_path / "first.log")
@@ -183,7 +183,7 @@ def test_two_daemons_run_every_due_time_once_and_the_standby_takes_over_a_kill(
         state = store.lease_state(LEASE_NAME)
         assert state is not None and state.acquired_at is not None
         takeover = (state.acquired_at - killed).total_seconds()
-        time.sleep(10)
+        _until(functools.partial(_covered, store, second.pid), "due times run by the standby", 40)
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=10) == 0
         runs = store.job_runs()
@@ -200,6 +200,19 @@ def test_two_daemons_run_every_due_time_once_and_the_standby_takes_over_a_kill(
     assert holders == {str(first.pid), str(second.pid)}
     ids = [_message_id(path) for path in (tmp_path / "outbox").glob("*.eml")]
     assert len(ids) == len(set(ids))  # nothing sent twice
+
+
+def _covered(store: Store, pid: int) -> bool:
+    """Both jobs have run for four due times, each twice by the daemon ``pid`` (what it
+    caught up after the takeover, then its own next due time)."""
+    runs = [r for r in store.job_runs() if r.outcome is not None]
+    for job in ("collect", "digest:morning"):
+        mine = [r for r in runs if r.job_id == job]
+        if len({r.due_at for r in mine}) < 20 / 5:
+            return False
+        if sum(r.runner.split(":")[1] == str(pid) for r in mine) < 2:
+            return False
+    return True
 
 
 def _received(sink: SmtpSink, count: int) -> bool:
@@ -241,12 +254,14 @@ def test_the_daemon_finishes_an_edition_stopped_by_sigterm_and_a_second_stop(
     data["digests"][0].pop("quiet_hours", None)
     data["scheduler"] = {"takeover": "4s"}  # the restart after a SIGKILL waits this at most
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    subscribers = 2000
-    assert run_syndicate("db", "upgrade", cwd=site).returncode == 0
+    subscribers = 800  # 16 batches of 50
+    assert invoke_syndicate("db", "upgrade", cwd=site).returncode == 0
     many = write_subscribers(site / "many.csv", subscribers)
-    assert run_syndicate("subscribers", "import", str(many), cwd=site).returncode == 0
+    assert invoke_syndicate("subscribers", "import", str(many), cwd=site).returncode == 0
     log = site / "run.log"
-    for stop, at in ((signal.SIGTERM, 400), (second_signal, 900)):
+    # the SIGTERM lets the batches in flight end (at most CONNECTIONS x 50 more messages),
+    # so the second stop still comes partway through
+    for stop, at in ((signal.SIGTERM, 200), (second_signal, 500)):
         process = _start(site, log)
         running.append(process)
         _until(functools.partial(_received, sink, at), f"{at} messages", 120)
@@ -281,7 +296,7 @@ def test_two_daemons_on_one_sqlite_file_stop_on_sigterm_without_a_traceback(
     root, base = http_root
     (root / "a.xml").write_bytes(_feed("a"))
     data = _site(tmp_path, base, f"sqlite:///{tmp_path / 'run.db'}", "a")
-    assert run_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
     store = Store(data["store"])
     try:
         logs = [tmp_path / "first.log", tmp_path / "second.log"]

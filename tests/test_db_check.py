@@ -9,7 +9,7 @@ from pathlib import Path
 
 from syndicate.model import SourceState
 from syndicate.store import Store
-from tests.conftest import run_syndicate
+from tests.conftest import invoke_syndicate
 
 PAGE_STATES = 400
 
@@ -41,9 +41,9 @@ def test_db_check_reports_corrupted_sqlite_pages_in_one_line(
     db.parent.mkdir()
     filled_sqlite(db)
     write_config(store="sqlite:///var/test.db")
-    assert run_syndicate("db", "check", cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("db", "check", cwd=tmp_path).returncode == 0
     damage_last_pages(db, 3)
-    done = run_syndicate("db", "check", cwd=tmp_path)
+    done = invoke_syndicate("db", "check", cwd=tmp_path)
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
@@ -55,8 +55,8 @@ def test_db_check_says_ok_at_the_head_revision(
     tmp_path: Path, write_config: Callable[..., Path], store_url: str
 ) -> None:
     write_config(store=store_url)
-    assert run_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
-    done = run_syndicate("db", "check", cwd=tmp_path)
+    assert invoke_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
+    done = invoke_syndicate("db", "check", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("OK: ")
     assert "(head)" in done.stdout
@@ -71,7 +71,7 @@ def test_db_check_reports_a_database_behind_the_head(
         head = store.head_revision()
         with store._tx(write=True) as conn:
             conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
-    done = run_syndicate("db", "check", cwd=tmp_path)
+    done = invoke_syndicate("db", "check", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         f"error: database {store.url} is at revision 0001, head is {head}"
@@ -86,7 +86,7 @@ def test_db_check_reports_an_unreachable_postgresql_in_one_line(
         port = probe.getsockname()[1]
     url = f"postgresql+psycopg://news@127.0.0.1:{port}/news"
     write_config(store=url, database={"connect_timeout": 2, "outage": 1})
-    done = run_syndicate("db", "check", cwd=tmp_path, timeout=60)
+    done = invoke_syndicate("db", "check", cwd=tmp_path)
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert [line for line in lines if line.startswith("error: ")] == lines[-1:]

@@ -37,12 +37,12 @@ def received(sink: SmtpSink) -> dict[str, EmailMessage]:
 
 
 def test_smtp_delivers_each_reader_once(
-    store_url: str,
+    migrated_store_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
     sink, port = smtp_server
-    world = worlds(store_url, smtp_delivery(port))
+    world = worlds(migrated_store_url, smtp_delivery(port))
     lines: list[str] = []
     report = world.deliver(progress=lines.append)
     assert (report.sent, report.already_claimed, report.failed) == (3, 0, {})
@@ -60,13 +60,13 @@ def test_smtp_delivers_each_reader_once(
 
 
 def test_smtp_550_is_permanent_and_others_still_sent(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
     sink, port = smtp_server
     sink.reject["lee@example.com"] = "550 mailbox unavailable"
-    world = worlds(sqlite_url, smtp_delivery(port))
+    world = worlds(migrated_sqlite_url, smtp_delivery(port))
     report = world.deliver()
     assert report.sent == 2
     assert list(report.failed) == ["lee@example.com"]
@@ -82,13 +82,13 @@ def test_smtp_550_is_permanent_and_others_still_sent(
 
 
 def test_smtp_450_is_deferred_and_retried_when_due(
-    store_url: str,
+    migrated_store_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
     sink, port = smtp_server
     sink.reject["park@example.com"] = "450 try later"
-    world = worlds(store_url, smtp_delivery(port))
+    world = worlds(migrated_store_url, smtp_delivery(port))
     report = world.deliver()
     assert (report.sent, report.deferred, report.failed) == (2, 1, {})
     assert world.states()["park@example.com"] == "deferred"
@@ -104,12 +104,14 @@ def test_smtp_450_is_deferred_and_retried_when_due(
 
 
 def test_unreachable_server_stops_after_the_configured_failures_in_one_line(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     worlds: Callable[[str, dict[str, Any]], World],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     port = free_port()
-    world = worlds(sqlite_url, smtp_delivery(port) | {"relay_failures": 2, "connections": 1})
+    world = worlds(
+        migrated_sqlite_url, smtp_delivery(port) | {"relay_failures": 2, "connections": 1}
+    )
     caplog.set_level(logging.WARNING)
     report = world.deliver()
     assert (report.sent, report.deferred, report.held, report.failed) == (0, 2, 1, {})
@@ -124,13 +126,13 @@ def test_unreachable_server_stops_after_the_configured_failures_in_one_line(
 
 
 def test_refused_sender_defers_every_reader_naming_the_sender(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
     sink, port = smtp_server
     sink.reject_sender = "553 5.7.1 sender not allowed"
-    world = worlds(sqlite_url, smtp_delivery(port))
+    world = worlds(migrated_sqlite_url, smtp_delivery(port))
     report = world.deliver()
     assert report.sent == 0 and sink.messages == []
     assert report.deferred == 3 and report.stopped is not None
@@ -142,12 +144,12 @@ def test_refused_sender_defers_every_reader_naming_the_sender(
 
 
 def test_reconnects_once_after_server_hangs_up(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
     sink, port = smtp_server
-    world = worlds(sqlite_url, smtp_delivery(port))
+    world = worlds(migrated_sqlite_url, smtp_delivery(port))
     settings = world.config.digests[0].delivery
     assert isinstance(settings, SmtpDelivery)
     with SmtpTransport(settings) as transport:
@@ -165,7 +167,7 @@ def _reject_all(server: Any, session: Any, envelope: Any, mechanism: str, data: 
 
 
 def test_login_refused_names_the_server(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     monkeypatch: pytest.MonkeyPatch,
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
@@ -186,7 +188,7 @@ def test_login_refused_names_the_server(
             "username": "mailer",
             "password_env": "TEST_SMTP_PASSWORD",
         }
-        world = worlds(sqlite_url, delivery)
+        world = worlds(migrated_sqlite_url, delivery)
         report = world.deliver()
     finally:
         controller.stop()
@@ -197,7 +199,7 @@ def test_login_refused_names_the_server(
 
 
 def test_missing_password_variable_is_reported(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     smtp_server: tuple[SmtpSink, int],
     monkeypatch: pytest.MonkeyPatch,
     worlds: Callable[[str, dict[str, Any]], World],
@@ -205,7 +207,7 @@ def test_missing_password_variable_is_reported(
     sink, port = smtp_server
     monkeypatch.delenv("TEST_SMTP_PASSWORD_UNSET", raising=False)
     delivery = smtp_delivery(port) | {"username": "u", "password_env": "TEST_SMTP_PASSWORD_UNSET"}
-    world = worlds(sqlite_url, delivery)
+    world = worlds(migrated_sqlite_url, delivery)
     report = world.deliver()
     assert report.stopped is not None and "'TEST_SMTP_PASSWORD_UNSET' is not set" in report.stopped
     assert "'TEST_SMTP_PASSWORD_UNSET' is not set" in world.errors()["park@example.com"]
@@ -213,11 +215,11 @@ def test_missing_password_variable_is_reported(
 
 
 def test_file_delivery_one_eml_per_reader(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     tmp_path: Path,
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
-    world = worlds(sqlite_url, {"kind": "file", "folder": "outbox/new"})
+    world = worlds(migrated_sqlite_url, {"kind": "file", "folder": "outbox/new"})
     report = world.deliver()
     folder = tmp_path / "outbox" / "new"
     files = sorted(folder.iterdir())
@@ -271,12 +273,12 @@ def test_file_transport_unwritable_folder_is_delivery_error(tmp_path: Path) -> N
 
 
 def test_starttls_unsupported_is_a_temporary_failure(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
 ) -> None:
     sink, port = smtp_server
-    world = worlds(sqlite_url, smtp_delivery(port) | {"security": "starttls"})
+    world = worlds(migrated_sqlite_url, smtp_delivery(port) | {"security": "starttls"})
     report = world.deliver()
     assert report.sent == 0 and report.deferred == 3
     reason = world.errors()["kim@example.com"]

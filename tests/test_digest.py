@@ -41,8 +41,8 @@ def config(write_config: Callable[..., Path]) -> Config:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    store = Store(store_url)
+def store(migrated_store_url: str) -> Iterator[Store]:
+    store = Store(migrated_store_url)
     store.upgrade()
     yield store
     store.close()

@@ -183,8 +183,8 @@ def rss(items: list[dict[str, Any]]) -> bytes:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with Store(store_url) as opened:
+def store(migrated_store_url: str) -> Iterator[Store]:
+    with Store(migrated_store_url) as opened:
         opened.upgrade()
         yield opened
 

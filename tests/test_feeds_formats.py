@@ -59,9 +59,9 @@ def make_config(write_config: Callable[..., Path], **feeds_overrides: Any) -> Co
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
+def store(migrated_sqlite_url: str) -> Iterator[Store]:
     """A fresh SQLite store."""
-    with Store(sqlite_url) as opened:
+    with Store(migrated_sqlite_url) as opened:
         opened.upgrade()
         yield opened
 

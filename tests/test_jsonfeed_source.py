@@ -132,8 +132,8 @@ def test_bad_json_line_and_column_are_named() -> None:
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    with Store(sqlite_url) as opened:
+def store(migrated_sqlite_url: str) -> Iterator[Store]:
+    with Store(migrated_sqlite_url) as opened:
         opened.upgrade()
         yield opened
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from syndicate.logs import JsonFormatter
-from tests.conftest import ROOT, run_syndicate
+from tests.conftest import ROOT, invoke_syndicate, run_syndicate
 
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) \S+: ")
 
@@ -25,8 +25,8 @@ def project(tmp_path: Path, write_config: Callable[..., Path]) -> None:
     (tmp_path / "readers.csv").write_text(
         "email,name,digest\nkim@example.com,김독자,morning\n", encoding="utf-8"
     )
-    assert run_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
-    assert run_syndicate("subscribers", "import", "readers.csv", cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("subscribers", "import", "readers.csv", cwd=tmp_path).returncode == 0
 
 
 def test_json_logs_are_one_object_per_line_naming_source_digest_and_edition(

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from syndicate.errors import SyndicateError
 from syndicate.model import SourceState, utcnow
-from tests.conftest import ROOT, SmtpSink, StartWeb, free_port, run_syndicate
+from tests.conftest import ROOT, SmtpSink, StartWeb, free_port, invoke_syndicate
 from tests.delivery_world import World, smtp_delivery
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -44,12 +44,12 @@ def test_metrics_match_the_send_records_of_the_store(
     smtp_server: tuple[SmtpSink, int],
     web_server: StartWeb,
     write_config: Callable[..., Path],
-    store_url: str,
+    migrated_store_url: str,
 ) -> None:
     sink, port = smtp_server
     sink.reject["lee@example.com"] = "550 5.1.1 <lee@example.com>: no such user"
     sink.answers["park@example.com"] = ["451 4.7.1 greylisted, try again later"]
-    world = worlds(store_url, smtp_delivery(port))
+    world = worlds(migrated_store_url, smtp_delivery(port))
     world.deliver()
     world.store.save_source_state(SourceState("wire", last_error="timed out", error_count=3))
     digest = {
@@ -59,7 +59,7 @@ def test_metrics_match_the_send_records_of_the_store(
         "sender": "테스트뉴스 <news@news.example.kr>",
         "delivery": smtp_delivery(port),
     }
-    site = web_server(write_config(store=store_url, digests=[digest]))
+    site = web_server(write_config(store=migrated_store_url, digests=[digest]))
 
     response = httpx.get(site.at("metrics"))
 
@@ -148,8 +148,8 @@ def test_two_daemons_serve_the_same_metrics_and_stop_cleanly(
         "email,name,digest\nkim@example.com,김독자,morning\nlee@example.com,이독자,morning\n",
         encoding="utf-8",
     )
-    assert run_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
-    assert run_syndicate("subscribers", "import", "readers.csv", cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("db", "upgrade", cwd=tmp_path).returncode == 0
+    assert invoke_syndicate("subscribers", "import", "readers.csv", cwd=tmp_path).returncode == 0
     ports = [free_port(), free_port()]
     daemons = [_daemon(tmp_path, port) for port in ports]
 

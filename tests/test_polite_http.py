@@ -71,8 +71,8 @@ def script(serve_http: HttpServe) -> tuple[type[Script], str]:
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Any:
-    with Store(sqlite_url) as opened:
+def store(migrated_sqlite_url: str) -> Any:
+    with Store(migrated_sqlite_url) as opened:
         opened.upgrade()
         yield opened
 

@@ -17,7 +17,8 @@ from syndicate.config import Config, load_config
 from syndicate.digest import digests_for
 from syndicate.errors import RenderError
 from syndicate.model import Article, Digest, Edition, Subscriber, Subscription, SubscriptionState
-from syndicate.render import Renderer, inline_css, korean_date, text_width, wrap_text
+from syndicate.render import Renderer, inline_css
+from syndicate.render_views import korean_date, text_width, wrap_text
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "digest"
 UPDATE_ENV = "SYNDICATE_UPDATE_GOLDEN"

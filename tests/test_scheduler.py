@@ -58,12 +58,12 @@ def _config(write_config: Callable[..., Path], store: str, **changes: Any) -> Co
 
 @pytest.fixture
 def opened(
-    write_config: Callable[..., Path], store_url: str
+    write_config: Callable[..., Path], migrated_store_url: str
 ) -> Iterator[Callable[..., tuple[Config, Store]]]:
     stores: list[Store] = []
 
     def make(**changes: Any) -> tuple[Config, Store]:
-        config = _config(write_config, store_url, **changes)
+        config = _config(write_config, migrated_store_url, **changes)
         stores.append(open_store(config))
         return config, stores[-1]
 

@@ -51,11 +51,15 @@ def slow_server() -> Iterator[tuple[SlowSink, int]]:
 
 
 @pytest.fixture
-def make(write_config: Callable[..., Path], sqlite_url: str) -> Iterator[Callable[..., World]]:
+def make(
+    write_config: Callable[..., Path], migrated_sqlite_url: str
+) -> Iterator[Callable[..., World]]:
     made: list[World] = []
 
     def build(delivery: dict[str, Any], readers: list[str]) -> World:
-        made.append(make_world(write_config, sqlite_url, delivery, [(r, "") for r in readers]))
+        made.append(
+            make_world(write_config, migrated_sqlite_url, delivery, [(r, "") for r in readers])
+        )
         return made[-1]
 
     yield build

@@ -24,9 +24,9 @@ ID_DATE = date(2024, 5, 1)
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
+def store(migrated_store_url: str) -> Iterator[Store]:
     """A migrated store on SQLite and on PostgreSQL."""
-    db = Store(store_url)
+    db = Store(migrated_store_url)
     db.upgrade()
     try:
         yield db
@@ -68,8 +68,8 @@ def test_upgrade_is_idempotent_and_matches_models(store: Store) -> None:
     assert store.schema_differences() == []
 
 
-def test_schema_differences_reports_a_missing_table(store_url: str, store: Store) -> None:
-    raw_execute(store_url, "DROP TABLE sends")
+def test_schema_differences_reports_a_missing_table(migrated_store_url: str, store: Store) -> None:
+    raw_execute(migrated_store_url, "DROP TABLE sends")
     differences = store.schema_differences()
     assert any("sends" in line for line in differences)
 
@@ -100,8 +100,8 @@ def test_sqlite_connections_use_wal_and_foreign_keys(sqlite_url: str) -> None:
             assert (conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0) > 0
 
 
-def test_unknown_revision_is_out_of_date(store_url: str, store: Store) -> None:
-    raw_execute(store_url, "UPDATE alembic_version SET version_num = 'ffff'")
+def test_unknown_revision_is_out_of_date(migrated_store_url: str, store: Store) -> None:
+    raw_execute(migrated_store_url, "UPDATE alembic_version SET version_num = 'ffff'")
     with pytest.raises(SchemaOutOfDate) as info:
         store.ensure_current()
     message = str(info.value)
@@ -110,17 +110,17 @@ def test_unknown_revision_is_out_of_date(store_url: str, store: Store) -> None:
 
 
 def test_older_revision_asks_for_db_upgrade(
-    store_url: str, store: Store, monkeypatch: pytest.MonkeyPatch
+    migrated_store_url: str, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    raw_execute(store_url, "UPDATE alembic_version SET version_num = '0000'")
+    raw_execute(migrated_store_url, "UPDATE alembic_version SET version_num = '0000'")
     known = migrations.known_revisions() | {"0000"}
     monkeypatch.setattr(migrations, "known_revisions", lambda: known)
     with pytest.raises(SchemaOutOfDate, match=r"revision 0000, this syndicate needs .*db upgrade"):
         store.ensure_current()
 
 
-def test_tables_without_revision_are_refused(store_url: str, store: Store) -> None:
-    raw_execute(store_url, "DROP TABLE alembic_version")
+def test_tables_without_revision_are_refused(migrated_store_url: str, store: Store) -> None:
+    raw_execute(migrated_store_url, "DROP TABLE alembic_version")
     with pytest.raises(StoreError, match="no schema revision"):
         store.ensure_current()
 
@@ -371,9 +371,9 @@ def test_edition_is_unique_per_slot_and_frozen(store: Store) -> None:
     assert created_other and other.id != edition.id and other.articles == ()
 
 
-def test_edition_unique_constraint_in_database(store_url: str, store: Store) -> None:
+def test_edition_unique_constraint_in_database(migrated_store_url: str, store: Store) -> None:
     store.create_edition("morning", T0, 0, [])
-    engine = sa.create_engine(store_url)
+    engine = sa.create_engine(migrated_store_url)
     try:
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
             conn.execute(
@@ -519,14 +519,14 @@ def test_nul_characters_are_dropped(store: Store) -> None:
     assert store.upsert_articles([dirty], tag_authority=TAG).unchanged == 1
 
 
-def test_concurrent_claims_send_each_subscriber_once(store_url: str, store: Store) -> None:
+def test_concurrent_claims_send_each_subscriber_once(migrated_store_url: str, store: Store) -> None:
     edition, _ = store.create_edition("morning", T0, 0, [])
     people = [store.upsert_subscriber(f"p{i}@example.kr").id for i in range(20)]
     wins: list[int] = []
     errors: list[Exception] = []
 
     def worker() -> None:
-        with Store(store_url) as own:
+        with Store(migrated_store_url) as own:
             for person in people:
                 try:
                     if own.claim_send(edition.id, person, f"<{person}@example.kr>"):

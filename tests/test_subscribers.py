@@ -20,8 +20,8 @@ def config(write_config: Callable[..., Path]) -> Config:
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Store:
-    store = Store(sqlite_url)
+def store(migrated_sqlite_url: str) -> Store:
+    store = Store(migrated_sqlite_url)
     store.upgrade()
     return store
 

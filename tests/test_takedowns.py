@@ -50,14 +50,14 @@ ARTICLES = (
 
 
 @pytest.fixture
-def config(write_config: Callable[..., Path], store_url: str) -> Config:
+def config(write_config: Callable[..., Path], migrated_store_url: str) -> Config:
     digest: dict[str, Any] = {
         "id": "morning", "title": "아침 브리핑", "schedule": "0 7 * * *",
         "sections": ["it", "economy"], "first_window": "1d",
         "sender": "테스트뉴스 <news@news.example.kr>",
         "delivery": {"kind": "file", "folder": "outbox"},
     }  # fmt: skip
-    return load_config(write_config(store=store_url, digests=[digest]))
+    return load_config(write_config(store=migrated_store_url, digests=[digest]))
 
 
 @pytest.fixture

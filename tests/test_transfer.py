@@ -20,7 +20,7 @@ from syndicate.config import Config, load_config
 from syndicate.model import ConsentMethod, SendState, SubscriptionState
 from syndicate.pipeline import run_digest
 from syndicate.store import Store, SubscriptionEntry
-from tests.conftest import BASE_CONFIG, invoke_syndicate
+from tests.conftest import BASE_CONFIG, folder_handler, invoke_syndicate, serving_http
 
 MONDAY = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 10:00 in Seoul
 ID_DATE = date(2024, 5, 1)
@@ -63,9 +63,14 @@ def site(folder: Path, store_url: str, base: str) -> Config:
 @pytest.fixture
 def feeds(http_root: tuple[Path, str]) -> str:
     root, base = http_root
+    write_feeds(root)
+    return base
+
+
+def write_feeds(root: Path) -> None:
+    """The two feeds the sites collect, into the served folder ``root``."""
     (root / "yna.xml").write_bytes(rss("yna", 6))
     (root / "kbs.xml").write_bytes(rss("kbs", 4))
-    return base
 
 
 def public_ids(store: Store) -> dict[str, str]:
@@ -146,15 +151,27 @@ def collect_again(config: Config, store: Store, tmp_path: Path) -> None:
     store.upsert_articles([extra], tag_authority=config.host, id_date=config.id_date, now=MONDAY)
 
 
-@pytest.fixture
-def exported(tmp_path: Path, feeds: str) -> list[str]:
-    config = site(tmp_path / "src", f"sqlite:///{tmp_path / 'src.db'}", feeds)
-    with Store(config.store) as store:
-        store.upgrade()
-        fill(config, store)
+@pytest.fixture(scope="module")
+def exported_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ...]:
+    """The export of a filled store, made once per module (tests only read the lines)."""
+    folder = tmp_path_factory.mktemp("export")
+    root = folder / "www"
+    root.mkdir()
+    write_feeds(root)
+    with serving_http() as serve:
+        config = site(folder / "src", f"sqlite:///{folder / 'src.db'}", serve(folder_handler(root)))
+        with Store(config.store) as store:
+            store.upgrade()
+            fill(config, store)
     out = invoke_syndicate("export", cwd=config.base_dir)
     assert out.returncode == 0, out.stderr
-    return out.stdout.splitlines()
+    return tuple(out.stdout.splitlines())
+
+
+@pytest.fixture
+def exported(exported_once: tuple[str, ...]) -> list[str]:
+    """The lines of :func:`exported_once`, for the test to change."""
+    return list(exported_once)
 
 
 def import_text(tmp_path: Path, store_url: str, lines: list[str], *args: str) -> Any:

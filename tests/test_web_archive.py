@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from syndicate import pipeline
 from syndicate.config import load_config
 from syndicate.subscribers import import_subscribers
-from tests.conftest import StartWeb, WebServer
+from tests.conftest import SchemaPool, StartWeb, WebServer, copy_example, serving_web
 
 NOW = datetime(2026, 11, 29, 22, 30, tzinfo=UTC)  # Monday 2026-11-30 07:30 in Seoul
 EDITION = "archive/morning/2026-11-30-0700"
@@ -65,41 +66,64 @@ def _text_part(message: Message) -> str:
 
 
 @pytest.fixture
-def archive_site(example_site: Path, store_url: str, web_server: StartWeb) -> WebServer:
+def archive_site(example_site: Path, migrated_store_url: str, web_server: StartWeb) -> WebServer:
     """The example site after one run, served; on SQLite and on PostgreSQL."""
-    return web_server(_site(example_site, store_url))
+    return web_server(_site(example_site, migrated_store_url))
 
 
-@pytest.fixture
-def sqlite_site(example_site: Path, sqlite_url: str, web_server: StartWeb) -> WebServer:
-    """The example site after one run, served; SQLite only (for input validation)."""
-    return web_server(_site(example_site, sqlite_url))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served_site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WebServer]:
+    """The example site after one run, served on SQLite and on PostgreSQL; built once
+    per module for the tests that only read it."""
+    site = copy_example(tmp_path_factory.mktemp("archive"))
+    if request.param == "sqlite":
+        with serving_web() as start:
+            yield start(_site(site, f"sqlite:///{site / 'store.db'}"))
+        return
+    pool: SchemaPool = request.getfixturevalue("schema_pool")
+    schema = pool.take()
+    try:
+        with serving_web() as start:
+            yield start(_site(site, pool.url(schema)))
+    finally:
+        pool.give_back(schema)
+
+
+@pytest.fixture(scope="module")
+def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    """The example site after one run, served; SQLite only, built once for the tests
+    that only read (input validation)."""
+    site = copy_example(tmp_path_factory.mktemp("site"))
+    with serving_web() as start:
+        yield start(_site(site, f"sqlite:///{site / 'store.db'}"))
 
 
 def test_archive_lists_the_edition_and_its_page_shows_every_section(
-    archive_site: WebServer,
+    served_site: WebServer,
 ) -> None:
-    listing = httpx.get(archive_site.at("archive"))
+    listing = httpx.get(served_site.at("archive"))
     assert listing.status_code == 200
     assert listing.headers["x-frame-options"] == "DENY"
     assert f'href="/{EDITION}"' in listing.text
     assert "2026년 11월 30일(월) 07:00" in listing.text
-    page = httpx.get(archive_site.at(EDITION))
+    page = httpx.get(served_site.at(EDITION))
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert "content-security-policy" in page.headers
-    edition = archive_site.store.last_edition("morning")
+    edition = served_site.store.last_edition("morning")
     assert edition is not None and edition.articles
     for section in {a.section_id for a in edition.articles}:
-        assert archive_site.config.section(section).name in page.text
+        assert served_site.config.section(section).name in page.text
     shown = [a for a in edition.articles if a.title in page.text]
     assert len(shown) >= min(len(edition.articles), 10)
 
 
 def test_the_web_version_holds_no_personal_data_nor_inline_style(
-    archive_site: WebServer,
+    served_site: WebServer,
 ) -> None:
-    html = httpx.get(archive_site.at(EDITION)).text.lower()
+    html = httpx.get(served_site.at(EDITION)).text.lower()
     for name in ADDRESSES:
         assert name not in html
     assert "@" not in re.sub(r"@media", "", html)
@@ -108,15 +132,13 @@ def test_the_web_version_holds_no_personal_data_nor_inline_style(
     assert " style=" not in html and "<script" not in html
     css = re.search(r'<link rel="stylesheet" href="([^"]+)"', html)
     assert css is not None and css.group(1).startswith("/static/digest.css?v=")
-    served = httpx.get(archive_site.url.rstrip("/") + css.group(1))
+    served = httpx.get(served_site.url.rstrip("/") + css.group(1))
     assert served.status_code == 200
     assert ".article-title" in served.text
 
 
-def test_every_mail_links_its_web_version_and_preferences(
-    archive_site: WebServer, example_site: Path
-) -> None:
-    messages = _messages(example_site)
+def test_every_mail_links_its_web_version_and_preferences(served_site: WebServer) -> None:
+    messages = _messages(served_site.config.path.parent)
     assert len(messages) == 6
     for message in messages:
         text = _text_part(message)
@@ -132,7 +154,7 @@ def test_every_mail_links_its_web_version_and_preferences(
         assert isinstance(body, bytes)
         assert f'href="https://news.example.kr/{EDITION}"'.encode() in body
         assert "웹에서 보기".encode() in body and "구독 설정".encode() in body
-    response = httpx.get(archive_site.at(EDITION))
+    response = httpx.get(served_site.at(EDITION))
     assert response.status_code == 200
 
 
@@ -204,8 +226,8 @@ def test_a_digest_with_archive_false_is_not_shown(
         assert "구독 설정: https://news.example.kr/preferences?token=" in text
 
 
-def test_index_lists_digests_and_feeds_with_autodiscovery(archive_site: WebServer) -> None:
-    page = httpx.get(archive_site.url)
+def test_index_lists_digests_and_feeds_with_autodiscovery(served_site: WebServer) -> None:
+    page = httpx.get(served_site.url)
     assert page.status_code == 200
     alternates = re.findall(
         r'<link rel="alternate" type="([^"]+)" title="[^"]+" href="([^"]+)">', page.text
@@ -216,7 +238,7 @@ def test_index_lists_digests_and_feeds_with_autodiscovery(archive_site: WebServe
     assert {"/feeds/all.rss.xml", "/feeds/all.atom.xml", "/feeds/it.rss.xml"} <= hrefs
     assert {"/feeds/all.feed.json", "/feeds/it.feed.json"} <= hrefs
     for kind, href in alternates:
-        feed = httpx.get(archive_site.url.rstrip("/") + href)
+        feed = httpx.get(served_site.url.rstrip("/") + href)
         assert feed.status_code == 200
         assert feed.headers["content-type"] == f"{kind}; charset=utf-8"
     assert 'href="/subscribe/morning"' in page.text

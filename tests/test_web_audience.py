@@ -53,11 +53,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def site(example_site: Path, store_url: str, web_server: StartWeb, clock: Clock) -> WebServer:
+def site(
+    example_site: Path, migrated_store_url: str, web_server: StartWeb, clock: Clock
+) -> WebServer:
     """The example site (plus a digest 'evening') served on SQLite or PostgreSQL."""
     path = example_site / "schedules.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["store"] = store_url
+    data["store"] = migrated_store_url
     evening = dict(data["digests"][0], id="evening", title="예시뉴스 저녁", schedule="0 18 * * *")
     evening["sections"] = ["economy", "society"]
     data["digests"].append(evening)

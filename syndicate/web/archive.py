@@ -25,7 +25,8 @@ from starlette.routing import BaseRoute, Route
 from syndicate.config import DigestConfig
 from syndicate.digest import ARCHIVE_PATH, edition_key, parse_edition_key, web_digest
 from syndicate.model import Edition
-from syndicate.render import Renderer, WebLinks, korean_date
+from syndicate.render import Renderer
+from syndicate.render_views import WebLinks, korean_date
 from syndicate.store import EditionEntry
 from syndicate.web.context import WebContext
 from syndicate.web.inputs import query_int

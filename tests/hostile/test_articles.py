@@ -37,7 +37,7 @@ from syndicate.config import Config, load_config
 from syndicate.feeds import feed_specs, render_feed, write_feeds
 from syndicate.model import Article
 from syndicate.store import Store
-from tests.conftest import run_syndicate
+from tests.conftest import CliOutcome, invoke_syndicate
 
 NOW = datetime(2024, 5, 3, 0, 0, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -70,9 +70,9 @@ def item(
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
+def store(migrated_store_url: str) -> Iterator[Store]:
     """A fresh store, once on SQLite and once on PostgreSQL."""
-    with Store(store_url) as opened:
+    with Store(migrated_store_url) as opened:
         opened.upgrade()
         yield opened
 
@@ -432,9 +432,9 @@ def test_publishable_links_are_kept_and_resolved() -> None:
 # --- the feed stage: each file on its own ---------------------------------------------------
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a subprocess."""
-    return run_syndicate(*args, cwd=cwd)
+def cli(*args: str, cwd: Path) -> CliOutcome:
+    """Run the command line in this process (an unexpected exception is raised)."""
+    return invoke_syndicate(*args, cwd=cwd)
 
 
 def test_an_unwritable_feed_file_is_reported_and_the_others_are_written(

@@ -58,11 +58,11 @@ def run_in_process(config: Path, *args: str) -> Outcome:
 
 
 @pytest.fixture
-def site(write_config: Callable[..., Path], store_url: str) -> Path:
+def site(write_config: Callable[..., Path], migrated_store_url: str) -> Path:
     """A config on a fresh store (SQLite or PostgreSQL), already migrated."""
-    with Store(store_url) as store:
+    with Store(migrated_store_url) as store:
         store.upgrade()
-    return write_config(store=store_url)
+    return write_config(store=migrated_store_url)
 
 
 def stored(config: Path) -> list[str]:

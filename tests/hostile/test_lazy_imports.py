@@ -44,6 +44,7 @@ CHECK_AVOIDS = (
     "syndicate.feeds",
     "syndicate.sanitize",
     "syndicate.render",
+    "syndicate.render_views",
     "syndicate.model",
 )
 FEED_READING = ("feedparser", "httpx", "markdown")
