@@ -254,14 +254,14 @@ def test_the_daemon_finishes_an_edition_stopped_by_sigterm_and_a_second_stop(
     data["digests"][0].pop("quiet_hours", None)
     data["scheduler"] = {"takeover": "4s"}  # the restart after a SIGKILL waits this at most
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    subscribers = 800  # 16 batches of 50
+    subscribers = 2000  # issue 8: an edition of at least 2,000 (40 batches of 50)
     assert invoke_syndicate("db", "upgrade", cwd=site).returncode == 0
     many = write_subscribers(site / "many.csv", subscribers)
     assert invoke_syndicate("subscribers", "import", str(many), cwd=site).returncode == 0
     log = site / "run.log"
     # the SIGTERM lets the batches in flight end (at most CONNECTIONS x 50 more messages),
     # so the second stop still comes partway through
-    for stop, at in ((signal.SIGTERM, 200), (second_signal, 500)):
+    for stop, at in ((signal.SIGTERM, 400), (second_signal, 900)):
         process = _start(site, log)
         running.append(process)
         _until(functools.partial(_received, sink, at), f"{at} messages", 120)

@@ -209,12 +209,12 @@ def test_a_killed_sender_resumes_and_everyone_gets_the_edition_once_within_the_b
 ) -> None:
     sink, port = smtp_server
     config = load_config(_smtp_config(example_site, port, connections))
-    subscribers = 800  # 16 batches of 50: the kill lands with batches done and batches left
+    subscribers = 2000  # issue 8: an edition of at least 2,000 (40 batches of 50)
     with pipeline.open_store(config) as store:
         import_subscribers(config, store, write_subscribers(example_site / "many.csv", subscribers))
         pipeline.run_collect(config, store)
     first = _start_digest(example_site)
-    _wait_for(sink, 300, first)
+    _wait_for(sink, 700, first)
     first.send_signal(kill)
     started = time.monotonic()
     assert first.wait(timeout=30) != 0 or kill is signal.SIGTERM
