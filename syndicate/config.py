@@ -56,6 +56,7 @@ from syndicate.config_fields import (
     ZoneField,
     base_dir,
     http_url,
+    nested_defaults,
 )
 from syndicate.config_sched import SchedulerConfig
 from syndicate.config_sources import SOURCE_MODELS, RuleConfig, Source, SourceConfig
@@ -224,12 +225,12 @@ class DigestConfig(ConfigModel):
     reply_to: str | None = None
     delivery: Delivery
     archive: Flag = True
-    retry: RetryConfig = RetryConfig()
+    retry: RetryConfig = nested_defaults()
     uncertain: Literal["resend", "skip"] = "resend"
     logo: LogoConfig | None = None
     brand_color: BrandColor | None = None
     publisher: PublisherConfig | None = None
-    images: ImagesConfig = ImagesConfig()
+    images: ImagesConfig = nested_defaults()
     advertising: Flag = False
     quiet_hours: QuietHours = None
     grace: Grace = DEFAULT_GRACE
@@ -271,17 +272,17 @@ class Config(ConfigModel):
     templates: PathField | None = None
     sections: tuple[SectionConfig, ...] = Field(min_length=1)
     sources: tuple[Source, ...] = ()
-    feeds: FeedsConfig = FeedsConfig()
+    feeds: FeedsConfig = nested_defaults()
     digests: tuple[DigestConfig, ...] = ()
-    collect: CollectConfig = CollectConfig()
-    scheduler: SchedulerConfig = SchedulerConfig()
-    web: WebConfig = WebConfig()
-    database: DatabaseConfig = DatabaseConfig()
+    collect: CollectConfig = nested_defaults()
+    scheduler: SchedulerConfig = nested_defaults()
+    web: WebConfig = nested_defaults()
+    database: DatabaseConfig = nested_defaults()
     logo: LogoConfig | None = None
     brand_color: BrandColor | None = None
     publisher: PublisherConfig | None = None
     id_date: IdDate = DEFAULT_ID_DATE
-    duplicates: DuplicatesConfig = DuplicatesConfig()
+    duplicates: DuplicatesConfig = nested_defaults()
     path: Path = Path(DEFAULT_CONFIG)
 
     @field_validator("public_base_url")

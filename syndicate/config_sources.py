@@ -26,6 +26,7 @@ from syndicate.config_fields import (
     Location,
     Url,
     ZoneField,
+    nested_defaults,
     resolve_location,
 )
 
@@ -127,7 +128,7 @@ class SourceBase(ConfigModel):
 class PagedSource(SourceBase):
     """A source that fetches article pages, paced by ``pages``."""
 
-    pages: PagesConfig = PagesConfig()
+    pages: PagesConfig = nested_defaults()
 
 
 class FeedSource(PagedSource):
