@@ -7,8 +7,6 @@ live in :mod:`syndicate.config_fields`, the sources' models in
 :mod:`syndicate.config_sources`.
 """
 
-from __future__ import annotations
-
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -309,7 +307,7 @@ class Config(ConfigModel):
         """The host name of ``public_base_url``, used in ids and headers."""
         return urlsplit(self.public_base_url).hostname or "localhost"
 
-    def section_list(self) -> list[Section]:
+    def section_list(self) -> "list[Section]":
         """Sections in display order (explicit ``order`` first, then file order)."""
         from syndicate.model import Section
 
@@ -319,7 +317,7 @@ class Config(ConfigModel):
         )
         return [Section(s.id, s.name, rank) for rank, (_, s) in enumerate(keyed)]
 
-    def section(self, section_id: str) -> Section:
+    def section(self, section_id: str) -> "Section":
         """Return one section by id (KeyError if unknown)."""
         for section in self.section_list():
             if section.id == section_id:
@@ -352,7 +350,7 @@ class Config(ConfigModel):
         """The digest's publisher (footer sender, address, contact), else the top-level one."""
         return digest.publisher or self.publisher
 
-    def digest_sections(self, digest: DigestConfig) -> list[Section]:
+    def digest_sections(self, digest: DigestConfig) -> "list[Section]":
         """The sections a digest offers, in display order."""
         offered = set(digest.sections) if digest.sections else None
         return [s for s in self.section_list() if offered is None or s.id in offered]

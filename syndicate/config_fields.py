@@ -3,9 +3,12 @@
 Each type is an ``Annotated`` alias whose validator says in one line what is
 wrong (pydantic puts the key path in front). Paths and locations are resolved
 against the config folder, passed to validation as context (``{"base": Path}``).
-"""
 
-from __future__ import annotations
+The config modules do without ``from __future__ import annotations``: pydantic
+would compile and evaluate every field's annotation string when a model class is
+made (part of the start-up of every command); a method's forward reference is
+quoted instead.
+"""
 
 import re
 from datetime import timedelta

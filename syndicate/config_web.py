@@ -5,8 +5,6 @@ web keys live in one short module. Errors carry key paths such as
 ``web.rate_limits.per_address`` like every other config key.
 """
 
-from __future__ import annotations
-
 import ipaddress
 from datetime import timedelta
 from typing import Annotated, Any
