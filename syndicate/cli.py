@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -189,6 +188,8 @@ def extract(ctx: Context, location: str, source_id: str | None) -> None:
 
 def _optional_config(ctx: Context, source_id: str | None) -> Config | None:
     """The config; None when no config file exists and no source is named."""
+    from pathlib import Path
+
     if source_id is None and not Path(ctx.config_path).exists():
         return None
     config = ctx.config
