@@ -3,7 +3,9 @@
 Run: .venv/bin/python benchmarks/bench_startup.py [RUNS] [--breakdown]
 
 Each command runs in a fresh interpreter on a copy of the bundled example
-site; ``check`` and ``jobs`` read the config, ``--help`` does not. Baselines:
+site; ``check`` and ``jobs`` read the config, ``--help`` does not. ``jobs``
+creates the database on its first run (Alembic); the modules are counted after
+the timed runs, when it exists. Baselines:
 Python's own start, click alone (all ``--help`` needs), and the floor of
 ``check``: importing click, PyYAML and pydantic and validating one one-field
 model, which loads what pydantic needs for any validator (pydantic plugins
