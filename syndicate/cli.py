@@ -6,9 +6,9 @@ Exit codes: 0 success; 1 error (bad config, store unreachable, bad file);
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -188,6 +188,8 @@ def extract(ctx: Context, location: str, source_id: str | None) -> None:
 
 def _optional_config(ctx: Context, source_id: str | None) -> Config | None:
     """The config; None when no config file exists and no source is named."""
+    from pathlib import Path
+
     if source_id is None and not Path(ctx.config_path).exists():
         return None
     config = ctx.config
@@ -384,6 +386,16 @@ cli.add_command(cli_sched.resume)
 cli.add_command(cli_sched.reload)
 
 
+PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
+"""Pydantic looks for plugins in every installed package's metadata unless this says not to."""
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Pydantic plugins stay off unless :data:`PLUGINS_ENV` is set (empty: load them
+    all): syndicate uses none, and looking for them reads the metadata of every
+    installed package at each start.
+    """
+    os.environ.setdefault(PLUGINS_ENV, "__all__")
     cli(prog_name="syndicate")

@@ -6,7 +6,6 @@ imported inside the commands, so ``--help`` loads no database library.
 
 from __future__ import annotations
 
-import getpass
 import os
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,8 @@ MAX_LIST = 100_000
 
 def operator_name() -> str:
     """Who runs this command: the OS user name, else the numeric user id."""
+    import getpass
+
     try:
         return getpass.getuser()
     except (OSError, KeyError):

@@ -10,12 +10,14 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from syndicate.cli_base import Context, errors_to_exit, fail, pass_ctx
+
+if TYPE_CHECKING:  # imported where used: `--help` loads no pathlib
+    from pathlib import Path
 
 
 def counts_line(counts: dict[str, int]) -> str:
@@ -41,6 +43,8 @@ def export_command(ctx: Context, output: str) -> None:
         syndicate export backup.jsonl
         syndicate export | gzip > backup.jsonl.gz
     """
+    from pathlib import Path
+
     from syndicate.model import utcnow
     from syndicate.transfer import export_store
 
@@ -86,6 +90,8 @@ def import_command(ctx: Context, source: str, replace: bool) -> None:
         syndicate --config new.yaml import backup.jsonl
         gunzip -c backup.jsonl.gz | syndicate import - --replace
     """
+    from pathlib import Path
+
     from syndicate.transfer import import_store
 
     with errors_to_exit(ctx):

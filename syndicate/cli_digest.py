@@ -7,7 +7,6 @@ imported inside the command, so ``--help`` loads none of them.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -17,6 +16,8 @@ from syndicate.cli_base import EXIT_PARTIAL, Context, errors_to_exit, pass_ctx
 from syndicate.errors import EditionNotDue
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from syndicate import pipeline
     from syndicate.config import Config
 
@@ -44,8 +45,8 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
+    type=click.Path(file_okay=False),
+    default=".",
     show_default=True,
     help="Folder for --preview's file.",
 )
@@ -58,7 +59,7 @@ def digest(
     preview_to: str | None,
     test_to: str | None,
     slot: str | None,
-    output: Path,
+    output: str,
 ) -> None:
     """Build and send the edition of DIGEST_ID's latest due slot.
 
@@ -88,6 +89,7 @@ def digest(
         syndicate digest morning --to desk@news.example.kr --slot 2026-11-29-0700
     """
     import signal
+    from pathlib import Path
 
     from syndicate import pipeline
 
@@ -95,7 +97,7 @@ def digest(
     try:
         _digest(
             ctx, digest_id,
-            resume=resume, preview_to=preview_to, test_to=test_to, slot=slot, output=output,
+            resume=resume, preview_to=preview_to, test_to=test_to, slot=slot, output=Path(output),
         )  # fmt: skip
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -8,7 +8,6 @@ imported inside the commands, so ``--help`` loads none of them.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -17,6 +16,7 @@ from syndicate.cli_base import EXIT_PARTIAL, Context, errors_to_exit, pass_ctx
 
 if TYPE_CHECKING:
     from datetime import datetime
+    from pathlib import Path
 
     from syndicate.config import Config
     from syndicate.store import EditionCounts

@@ -7,7 +7,6 @@ stage is imported inside each command, so ``--help`` loads none of it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import click
 
@@ -27,10 +26,10 @@ def subscribers() -> None:
 
 
 @subscribers.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--digest", "digest_id", metavar="ID", help="Digest for rows without one.")
 @pass_ctx
-def subscribers_import(ctx: Context, file: Path, digest_id: str | None) -> None:
+def subscribers_import(ctx: Context, file: str, digest_id: str | None) -> None:
     """Import subscribers from a CSV file (validated completely first).
 
     Columns: email (required), name, digest, sections (ids or names separated
@@ -42,12 +41,14 @@ def subscribers_import(ctx: Context, file: Path, digest_id: str | None) -> None:
         syndicate subscribers import examples/subscribers.csv
         syndicate subscribers import --digest morning list.csv
     """
+    from pathlib import Path
+
     from syndicate.subscribers import import_subscribers
 
     with errors_to_exit(ctx):
         if digest_id is not None and digest_id not in {d.id for d in ctx.config.digests}:
             raise click.BadParameter(f"unknown digest {digest_id!r}", param_hint="--digest")
-        report = import_subscribers(ctx.config, ctx.store(), file, default_digest=digest_id)
+        report = import_subscribers(ctx.config, ctx.store(), Path(file), default_digest=digest_id)
         click.echo(
             f"{file}: {report.created} subscriptions created, {report.updated} updated, "
             f"{report.unchanged} unchanged, {report.kept_unsubscribed} kept unsubscribed"

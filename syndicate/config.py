@@ -7,8 +7,6 @@ live in :mod:`syndicate.config_fields`, the sources' models in
 :mod:`syndicate.config_sources`.
 """
 
-from __future__ import annotations
-
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -56,6 +54,7 @@ from syndicate.config_fields import (
     ZoneField,
     base_dir,
     http_url,
+    nested_defaults,
 )
 from syndicate.config_sched import SchedulerConfig
 from syndicate.config_sources import SOURCE_MODELS, RuleConfig, Source, SourceConfig
@@ -224,12 +223,12 @@ class DigestConfig(ConfigModel):
     reply_to: str | None = None
     delivery: Delivery
     archive: Flag = True
-    retry: RetryConfig = RetryConfig()
+    retry: RetryConfig = nested_defaults()
     uncertain: Literal["resend", "skip"] = "resend"
     logo: LogoConfig | None = None
     brand_color: BrandColor | None = None
     publisher: PublisherConfig | None = None
-    images: ImagesConfig = ImagesConfig()
+    images: ImagesConfig = nested_defaults()
     advertising: Flag = False
     quiet_hours: QuietHours = None
     grace: Grace = DEFAULT_GRACE
@@ -271,17 +270,17 @@ class Config(ConfigModel):
     templates: PathField | None = None
     sections: tuple[SectionConfig, ...] = Field(min_length=1)
     sources: tuple[Source, ...] = ()
-    feeds: FeedsConfig = FeedsConfig()
+    feeds: FeedsConfig = nested_defaults()
     digests: tuple[DigestConfig, ...] = ()
-    collect: CollectConfig = CollectConfig()
-    scheduler: SchedulerConfig = SchedulerConfig()
-    web: WebConfig = WebConfig()
-    database: DatabaseConfig = DatabaseConfig()
+    collect: CollectConfig = nested_defaults()
+    scheduler: SchedulerConfig = nested_defaults()
+    web: WebConfig = nested_defaults()
+    database: DatabaseConfig = nested_defaults()
     logo: LogoConfig | None = None
     brand_color: BrandColor | None = None
     publisher: PublisherConfig | None = None
     id_date: IdDate = DEFAULT_ID_DATE
-    duplicates: DuplicatesConfig = DuplicatesConfig()
+    duplicates: DuplicatesConfig = nested_defaults()
     path: Path = Path(DEFAULT_CONFIG)
 
     @field_validator("public_base_url")
@@ -308,7 +307,7 @@ class Config(ConfigModel):
         """The host name of ``public_base_url``, used in ids and headers."""
         return urlsplit(self.public_base_url).hostname or "localhost"
 
-    def section_list(self) -> list[Section]:
+    def section_list(self) -> "list[Section]":
         """Sections in display order (explicit ``order`` first, then file order)."""
         from syndicate.model import Section
 
@@ -318,7 +317,7 @@ class Config(ConfigModel):
         )
         return [Section(s.id, s.name, rank) for rank, (_, s) in enumerate(keyed)]
 
-    def section(self, section_id: str) -> Section:
+    def section(self, section_id: str) -> "Section":
         """Return one section by id (KeyError if unknown)."""
         for section in self.section_list():
             if section.id == section_id:
@@ -351,7 +350,7 @@ class Config(ConfigModel):
         """The digest's publisher (footer sender, address, contact), else the top-level one."""
         return digest.publisher or self.publisher
 
-    def digest_sections(self, digest: DigestConfig) -> list[Section]:
+    def digest_sections(self, digest: DigestConfig) -> "list[Section]":
         """The sections a digest offers, in display order."""
         offered = set(digest.sections) if digest.sections else None
         return [s for s in self.section_list() if offered is None or s.id in offered]

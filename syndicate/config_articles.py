@@ -4,8 +4,6 @@ Kept apart from :mod:`syndicate.config` so these keys live in one short module;
 errors carry key paths such as ``duplicates.drop_params[2]`` like every other key.
 """
 
-from __future__ import annotations
-
 from datetime import date, timedelta
 from typing import Annotated, Any
 

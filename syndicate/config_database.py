@@ -3,8 +3,6 @@
 Every key is in seconds; errors carry key paths such as ``database.connect_timeout``.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING
 
 from syndicate.config_fields import ConfigModel, Seconds
@@ -29,7 +27,7 @@ class DatabaseConfig(ConfigModel):
     busy_timeout: Seconds = 15.0
     outage: Seconds = 30.0
 
-    def limits(self, *, patient: bool = True) -> StoreLimits:
+    def limits(self, *, patient: bool = True) -> "StoreLimits":
         """The plain limits the store takes; ``patient``: connecting waits through an outage."""
         from syndicate.outage import StoreLimits
 

@@ -6,8 +6,6 @@ Kept apart from :mod:`syndicate.config` (which uses these models in
 Errors carry key paths such as ``digests[0].brand_color`` like every other key.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import time, timedelta
 from typing import Annotated, Any

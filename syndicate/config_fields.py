@@ -3,9 +3,12 @@
 Each type is an ``Annotated`` alias whose validator says in one line what is
 wrong (pydantic puts the key path in front). Paths and locations are resolved
 against the config folder, passed to validation as context (``{"base": Path}``).
-"""
 
-from __future__ import annotations
+The config modules do without ``from __future__ import annotations``: pydantic
+would compile and evaluate every field's annotation string when a model class is
+made (part of the start-up of every command); a method's forward reference is
+quoted instead.
+"""
 
 import re
 from datetime import timedelta
@@ -153,7 +156,23 @@ Text = Annotated[str, Strict(), Field(max_length=5000)]
 Location = Annotated[Url, AfterValidator(resolve_location)]
 
 
-class ConfigModel(BaseModel):
-    """Base of every config model: unknown keys refused, values immutable."""
+def nested_defaults() -> Any:
+    """The default of a key holding a nested model: that model with its own defaults.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    Written as the mapping ``{}`` and validated like one by the parent's validator,
+    so the nested model need not build a validator of its own (see :class:`ConfigModel`).
+    """
+    return Field(default={}, validate_default=True)
+
+
+class ConfigModel(BaseModel):
+    """Base of every config model: unknown keys refused, values immutable.
+
+    Validators are built on first use (``defer_build``): loading a config builds
+    one, :class:`~syndicate.config.Config`'s, which holds every nested model's
+    schema, instead of one per model class when the modules are imported.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, defer_build=True
+    )

@@ -1,7 +1,5 @@
 """Config models of the daemon itself: takeover time, run-history retention, pruning."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 from typing import Annotated, Any
 

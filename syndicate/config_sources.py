@@ -7,8 +7,6 @@ validation and :attr:`SourceBase.local_path` after: the registry sits in the
 stages layer, above the config, so the config cannot ask it.
 """
 
-from __future__ import annotations
-
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -26,6 +24,7 @@ from syndicate.config_fields import (
     Location,
     Url,
     ZoneField,
+    nested_defaults,
     resolve_location,
 )
 
@@ -45,7 +44,7 @@ class RuleConfig(ConfigModel):
         return value
 
     @model_validator(mode="after")
-    def _one_matcher(self) -> RuleConfig:
+    def _one_matcher(self) -> "RuleConfig":
         if (self.category is None) == (self.path is None):
             raise ValueError("a rule needs exactly one of 'category' or 'path'")
         return self
@@ -127,7 +126,7 @@ class SourceBase(ConfigModel):
 class PagedSource(SourceBase):
     """A source that fetches article pages, paced by ``pages``."""
 
-    pages: PagesConfig = PagesConfig()
+    pages: PagesConfig = nested_defaults()
 
 
 class FeedSource(PagedSource):
@@ -150,7 +149,7 @@ class PageSource(PagedSource):
     location: Url = ""
 
     @model_validator(mode="after")
-    def _has_location(self) -> PageSource:
+    def _has_location(self) -> "PageSource":
         if not self.location and not self.pages.urls:
             raise ValueError(
                 "location: required key is missing (a page source may list pages.urls)"

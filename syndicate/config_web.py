@@ -5,14 +5,13 @@ web keys live in one short module. Errors carry key paths such as
 ``web.rate_limits.per_address`` like every other config key.
 """
 
-from __future__ import annotations
-
 import ipaddress
 from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
+from syndicate.config_fields import nested_defaults
 from syndicate.schedule import parse_duration
 
 MIN_CONFIRM_TTL = timedelta(minutes=10)
@@ -56,7 +55,7 @@ Count = Annotated[int, Strict(), Field(ge=1, le=100_000)]
 
 
 class _WebModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RateLimitsConfig(_WebModel):
@@ -80,6 +79,6 @@ class WebConfig(_WebModel):
     """
 
     confirm_ttl: ConfirmTtl = timedelta(hours=48)
-    rate_limits: RateLimitsConfig = RateLimitsConfig()
+    rate_limits: RateLimitsConfig = nested_defaults()
     feeds_cache_control: HeaderValue = "public, max-age=300"
     trusted_proxies: tuple[Proxy, ...] = ("127.0.0.1", "::1")
