@@ -228,25 +228,38 @@ def send_edition(
         slot = edition.slot.isoformat(timespec="minutes")
         logger.info("digest %s edition %s: %s", run.digest_id, slot, quiet)
         return run
-    brakes = delivery.brakes_for(digest_config)
     journal = Journal(this_process())
     finished = False
     try:
         with senders_for(config, digest_config) as senders:
-            for page in _pages(store, edition, _batch_size(digest_config)):
-                if stop_requested():
-                    run.stopped = run.stopped or "stopped on request (signal); the rest waits"
-                    break
-                if quiet := _quiet(config, digest_config, now):
-                    run.stopped = run.stopped or quiet
-                    break
-                sending = _Sending(brakes, journal, senders)
-                _send_page(config, store, run, page, sending, progress=progress, now=now)
+            sending = _Sending(delivery.brakes_for(digest_config), journal, senders)
+            _send_pages(config, store, run, sending, progress=progress, now=now)
         finished = True
     finally:
         journal.close(remove=finished)
     _log_run(run)
     return run
+
+
+def _send_pages(
+    config: Config,
+    store: Store,
+    run: DigestRun,
+    sending: _Sending,
+    *,
+    progress: Callable[[str], None] | None,
+    now: datetime | None,
+) -> None:
+    """Send the edition page by page until it is done, a stop is asked or quiet hours begin."""
+    digest_config = digest.digest_config(config, run.digest_id)
+    for page in _pages(store, run.edition, _batch_size(digest_config)):
+        if stop_requested():
+            run.stopped = run.stopped or "stopped on request (signal); the rest waits"
+            return
+        if quiet := _quiet(config, digest_config, now):
+            run.stopped = run.stopped or quiet
+            return
+        _send_page(config, store, run, page, sending, progress=progress, now=now)
 
 
 def _quiet(config: Config, digest_config: DigestConfig, now: datetime | None) -> str | None:
