@@ -10,8 +10,12 @@ they make a title show a spoofed file name or address.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syndicate.collect import ArticleOrigin, normalize_article
+from syndicate.htmltokens import TAG_RE
+from syndicate.links import absolute_links
 from syndicate.model import Article
 from syndicate.sanitize import plain_title, safe_link
 
@@ -56,3 +60,34 @@ def test_an_article_is_stored_without_overrides_and_with_a_safe_link() -> None:
     assert article.author == "김기자"
     assert '"' not in article.url and "<" not in article.url and ">" not in article.url
     assert not any("\u202a" <= c <= "\u202e" for c in "".join(article.categories))
+
+
+# --- the fast feed path's link resolver ---------------------------------------------------
+
+MARKUP = st.text(alphabet="<>/=\"' abhrefsrcimgA:j.#?&;x1가\t\n", max_size=200)
+
+
+@given(MARKUP)
+def test_the_link_resolver_never_fails_and_text_outside_tags_is_kept(html: str) -> None:
+    resolved = absolute_links(html, "https://news.example.kr/rss/it.xml")
+    names = [match.group(2) for match in TAG_RE.finditer(html)]
+    assert [match.group(2) for match in TAG_RE.finditer(resolved)] == names
+    if not names:
+        assert resolved == html
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["http://[::1", "https://a.kr:99999/x", "\x00javascript:x", "//[bad]/x", "\ud800", "a" * 5000],
+)
+def test_odd_links_resolve_or_stay_as_they_were(link: str) -> None:
+    html = f'<a href="{link}">x</a>'
+    out = absolute_links(html, "https://news.example.kr/rss/it.xml")
+    assert out.startswith("<a href=") and out.endswith(">x</a>")
+
+
+def test_a_page_of_tags_is_resolved_in_one_pass() -> None:
+    """Thousands of tags with many attributes: linear work, no exception."""
+    html = '<img src="/a.jpg" alt="a" title="t" width="1" height="2">' * 20_000
+    out = absolute_links(html, "https://news.example.kr/rss/it.xml")
+    assert out.count('src="https://news.example.kr/a.jpg"') == 20_000
