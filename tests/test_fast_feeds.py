@@ -259,3 +259,30 @@ def test_the_resolver_resolves_url_attributes_only_and_orders_attributes() -> No
     )
     # a repeated attribute: the first one counts, as in browsers (feedparser keeps the last)
     assert absolute_links('<img alt="a" alt="b">', BASE) == '<img alt="a" alt="b">'
+
+
+@pytest.mark.parametrize(
+    ("fragment", "declined"),
+    [
+        (b"<link>/a/1</link>", True),
+        (b"<LINK> a/1</LINK>", True),
+        (b"<link>https://news.example.kr/a/1</link>", False),
+        (b'<atom:link rel="x" href="/rss"/>', False),
+        (b'<link rel="alternate" HREF="a/1"/>', True),
+        (b"<description>&lt;a HREF=/x&gt;</description>", True),
+        (b"<description>&lt;img src = x.png&gt;</description>", True),
+        (b"<description>xhref=/x dsrc=y</description>", False),
+        (b'<description>&lt;a href="/x"&gt;</description>', False),
+        (b"<description>&lt;a href=&quot;/x&quot;&gt;</description>", False),
+        (b"<title>a &lt;b&gt; c</title>", True),
+        (b"<Title><![CDATA[a <b> c]]></Title>", True),
+        (b"<title>a &amp; c</title>", False),
+        (b"<guid>/a/1</guid>", True),
+        (b'<guid isPermaLink="false">/a/1</guid>', False),
+        (b"<GUID IsPermaLink='FALSE'>a-1</GUID>", False),
+        (b"<guid>https://news.example.kr/a/1</guid>", False),
+    ],
+)
+def test_what_the_fast_reader_declines(fragment: bytes, declined: bool) -> None:
+    """Relative item links and permalinks, unquoted attributes, markup in titles."""
+    assert feed._declined(rss(fragment.decode()).lower()) is declined
