@@ -11,6 +11,7 @@ decides later what is kept.
 
 from __future__ import annotations
 
+import functools
 import html as htmllib
 import re
 from urllib.parse import urljoin, urlsplit
@@ -74,6 +75,22 @@ def _written(tag: str, name: str, value: str | None, base: str) -> str:
     return f' {name}="{htmllib.escape(value)}"'
 
 
+# A path from the host's root that urljoin returns unchanged after the origin: no
+# dot segments, empty parameters, empty query or fragment, backslashes or controls.
+_ROOT_RELATIVE_RE = re.compile(r"(?!.*(?:/\.|;|\?#|[\\\t\n\r]))(?!.*[?#]\Z)/(?![/\\])", re.S)
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(base: str) -> str:
+    """``scheme://host`` of an http(s) address; empty for any other."""
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return ""
+    web = parts.scheme in ("http", "https") and parts.netloc
+    return f"{parts.scheme}://{parts.netloc}" if web else ""
+
+
 def safe_absolute(base: str, link: str) -> str:
     """``link`` resolved against ``base``; left as it is when its scheme is not acceptable.
 
@@ -81,6 +98,8 @@ def safe_absolute(base: str, link: str) -> str:
     empty here would turn it into a link to the article itself.
     """
     link = link.strip()
+    if base and _ROOT_RELATIVE_RE.match(link) and (origin := _origin(base)):
+        return origin + link  # what urljoin gives, without its cost
     try:
         resolved = urljoin(base, link) if base else link
         scheme = urlsplit(resolved).scheme.lower()

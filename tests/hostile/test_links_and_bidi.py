@@ -9,13 +9,15 @@ they make a title show a spoofed file name or address.
 
 from __future__ import annotations
 
+from urllib.parse import urljoin, urlsplit
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from syndicate.collect import ArticleOrigin, normalize_article
 from syndicate.htmltokens import TAG_RE
-from syndicate.links import absolute_links
+from syndicate.links import ACCEPTABLE_SCHEMES, absolute_links, safe_absolute
 from syndicate.model import Article
 from syndicate.sanitize import plain_title, safe_link
 
@@ -91,3 +93,25 @@ def test_a_page_of_tags_is_resolved_in_one_pass() -> None:
     html = '<img src="/a.jpg" alt="a" title="t" width="1" height="2">' * 20_000
     out = absolute_links(html, "https://news.example.kr/rss/it.xml")
     assert out.count('src="https://news.example.kr/a.jpg"') == 20_000
+
+
+def _reference(base: str, link: str) -> str:
+    """What safe_absolute must give: urljoin's answer, or the link when its scheme is refused."""
+    link = link.strip()
+    try:
+        resolved = urljoin(base, link) if base else link
+        scheme = urlsplit(resolved).scheme.lower()
+    except ValueError:
+        return link
+    return link if scheme and scheme not in ACCEPTABLE_SCHEMES else resolved
+
+
+@given(
+    st.sampled_from(["https://news.example.kr/rss/it.xml", "HTTP://News.Example.kr:8080/a/?q#x",
+                     "http://h.kr", "ftp://x/y", ""]),
+    st.text(alphabet="/a.?#%&=b2 \\;:@가\t\nj", max_size=16).map(lambda t: "/" + t)
+    | st.text(alphabet="/a.?#%&=b2 \\;:@가\t\nj", max_size=16),
+)  # fmt: skip
+def test_resolving_is_what_urljoin_gives(base: str, link: str) -> None:
+    """The shortcut for links from the host's root answers as urljoin does."""
+    assert safe_absolute(base, link) == _reference(base, link)
