@@ -11,6 +11,7 @@ and compared are SHA-256 hashes of the normalised texts.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import re
 import unicodedata
@@ -48,8 +49,15 @@ class Matching:
 
     def dropped(self, name: str) -> bool:
         """True when query parameter ``name`` is one the config drops."""
-        lowered = name.lower()
-        return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in self.drop_params)
+        return _dropping(self.drop_params).match(name.lower()) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def _dropping(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One expression for the ``fnmatch`` patterns of dropped parameters (lowercased)."""
+    if not patterns:
+        return re.compile(r"(?!)")
+    return re.compile("|".join(fnmatch.translate(pattern.lower()) for pattern in patterns))
 
 
 DEFAULT_MATCHING = Matching()
