@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SYNDICATE = [sys.executable, "-m", "syndicate"]
 TOPICS = ["반도체", "수출", "금리", "부동산", "선거", "날씨", "축구", "인공지능", "배터리", "환율"]
 WORKERS_NOTE = "syndicate: 4 reader threads, host_concurrency 4, host_delay 0"
+# The libraries every collect loads before its first request (the command line,
+# the config file and models, the store, HTTP): what no collect can go below.
+FLOOR = "import click, yaml, pydantic, sqlalchemy, httpx"
 
 
 # --- the feeds and their server -------------------------------------------------
@@ -227,9 +230,13 @@ def measure(folder: Path, base: str, feeds: int, entries: int, baseline: bool) -
     stored = stored_articles(config)
     warm = timed(collect)
     unchanged = warm.output.count(": not modified")
+    floor = timed([sys.executable, "-c", FLOOR])
     print("syndicate collect (CLI, SQLite)")
     line("cold", cold, entries, feeds)
     line("warm (all 304)", warm, entries, feeds)
+    share = 100 * floor.wall / warm.wall
+    print(f"  floor: importing {FLOOR[7:]} alone takes {floor.wall:.2f} s "
+          f"(cpu {floor.cpu:.2f} s), {share:.0f}% of the warm run")  # fmt: skip
     print(f"  stored {stored} of {entries}; warm: {unchanged} of {feeds} not modified")
     if not baseline:
         return
