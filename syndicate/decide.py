@@ -4,7 +4,7 @@ As lemon24/reader's ``Decider``: the store reads what it holds for the batch
 (``(source_id, key) -> (seq, content hash)``), :func:`plan_batch` decides which
 articles are new, updated or unchanged, and the store only writes the plan.
 Hashing the GUID and the content, minting public ids, de-duplicating a batch,
-recognising the same story from another source (:func:`find_duplicate`) and
+recognising the same story from another source (:class:`CandidatePool`) and
 clamping dates in the future live here too.
 """
 
@@ -215,7 +215,12 @@ class CandidatePool:
             self.by_title.setdefault(candidate.title_key, []).append(candidate)
 
     def match(self, incoming: Incoming, when: datetime, matching: Matching) -> int | None:
-        """The sequence of the candidate ``incoming`` repeats (see :func:`find_duplicate`)."""
+        """The sequence of the article ``incoming`` repeats from another source, if any.
+
+        The same URL key matches at any distance in time; the same title key only
+        within ``matching.title_window`` of ``when``. URL matches win, then the
+        first candidate added (the oldest, as :func:`plan_batch` orders them).
+        """
         source_id = incoming.article.source_id
         if incoming.url_key is not None:
             for candidate in self.by_url.get(incoming.url_key, ()):
@@ -227,18 +232,6 @@ class CandidatePool:
                 if candidate.source_id != source_id and close:
                     return candidate.seq
         return None
-
-
-def find_duplicate(
-    incoming: Incoming, when: datetime, candidates: Sequence[Candidate], matching: Matching
-) -> int | None:
-    """The sequence of the article ``incoming`` repeats from another source, if any.
-
-    The same URL key matches at any distance in time; the same title key only
-    within ``matching.title_window`` of ``when``. URL matches win, then the first
-    of ``candidates`` (the oldest, as :func:`plan_batch` orders them).
-    """
-    return CandidatePool(candidates).match(incoming, when, matching)
 
 
 def plan_batch(

@@ -1,7 +1,7 @@
 """The same story from several sources: what the store reads and writes for it.
 
 :mod:`syndicate.decide` decides whether an incoming article repeats a stored
-one (:func:`~syndicate.decide.find_duplicate`); these functions read the
+one (:class:`~syndicate.decide.CandidatePool`); these functions read the
 candidates (articles with the same URL or title key), the further sources
 already remembered (``article_sources``), and write the plan's duplicates.
 """
