@@ -16,6 +16,7 @@ import html as htmllib
 import re
 from urllib.parse import urljoin, urlsplit
 
+from syndicate import WEB_SCHEMES
 from syndicate.htmltokens import ATTR_RE, TAG_RE
 
 # (tag, attribute) pairs holding a URL, as feed readers resolve them.
@@ -87,7 +88,7 @@ def _origin(base: str) -> str:
         parts = urlsplit(base)
     except ValueError:
         return ""
-    web = parts.scheme in ("http", "https") and parts.netloc
+    web = parts.scheme in WEB_SCHEMES and parts.netloc
     return f"{parts.scheme}://{parts.netloc}" if web else ""
 
 
