@@ -24,7 +24,6 @@ from urllib.parse import urljoin
 
 from lxml import etree
 from lxml import html as lxml_html
-from lxml.cssselect import CSSSelector
 
 from syndicate.extract.bylines import HEAD_BYLINE_RE, TAIL_BYLINE_RE, names_from_text
 from syndicate.extract.context import Page, class_tokens, node_lines, node_text
@@ -48,7 +47,23 @@ BODY_SELECTORS = (
     ".article_story", "#newsView", ".newsView", ".article_area", ".view_text", "#viewContent",
     "#articles_detail", ".viewer", ".article_view_con", ".news_article", ".article-txt",
 )  # fmt: skip
-_BODY_XPATHS = tuple(CSSSelector(selector) for selector in BODY_SELECTORS)
+SelectorKey = tuple[str, str]
+"""(attribute, value) a body selector asks for: ``#x`` -> ("id", "x"), ``.x`` -> ("class", "x")."""
+
+
+def _selector_key(selector: str) -> SelectorKey:
+    if selector[0] in "#.":
+        return ("id" if selector[0] == "#" else "class", selector[1:])
+    found = re.fullmatch(r"\[([\w-]+)='([^']*)'\]", selector)
+    if found is None:
+        raise ValueError(f"body selector {selector!r} is not #id, .class or [name='value']")
+    return (found.group(1), found.group(2))
+
+
+_BODY_KEYS = tuple(_selector_key(selector) for selector in BODY_SELECTORS)
+_KEYED = frozenset(_BODY_KEYS)
+_ATTRIBUTES = tuple(sorted({name for name, _ in _BODY_KEYS}))
+_CLASS_SPLIT_RE = re.compile("[ \t\r\n]+")  # the separators of CSS class matching
 _MIN_BODY = 80
 _JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "input", "select",
               "textarea", "svg", "nav", "aside", "footer", "object", "embed", "template",
@@ -127,10 +142,30 @@ def _own_text(node: lxml_html.HtmlElement) -> int:
     return size
 
 
+def _selected(page: Page) -> dict[SelectorKey, list[lxml_html.HtmlElement]]:
+    """The elements each body selector matches, in document order, from one walk of the page.
+
+    The same elements ``CSSSelector(selector)`` finds, without one walk per selector.
+    """
+    found: dict[SelectorKey, list[lxml_html.HtmlElement]] = {}
+    for node in page.tree.iter():
+        if not isinstance(node.tag, str):
+            continue
+        for name in _ATTRIBUTES:
+            value = node.get(name)
+            if value is None:
+                continue
+            values = set(_CLASS_SPLIT_RE.split(value)) if name == "class" else {value}
+            for key in {(name, v) for v in values} & _KEYED:
+                found.setdefault(key, []).append(node)
+    return found
+
+
 def find_container(page: Page) -> tuple[lxml_html.HtmlElement | None, bool]:
     """The element holding the article body (or None), and whether a known selector found it."""
-    for selector in _BODY_XPATHS:
-        for node in selector(page.tree):
+    selected = _selected(page)
+    for key in _BODY_KEYS:
+        for node in selected.get(key, ()):
             if len(node_text(node)) >= _MIN_BODY and not page.hidden(node):
                 return node, True
     best, best_size = None, 0
