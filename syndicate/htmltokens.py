@@ -85,3 +85,14 @@ def tokens(html: str) -> Iterator[Token]:
         elif token[0] == "start" and token[1] == "plaintext":
             yield ("raw", html[pos:], "")
             pos = size
+
+
+def attribute_values(attributes: str) -> Iterator[tuple[str, str | None]]:
+    """(lowercased name, value as written or None) of each attribute in ``attributes``.
+
+    ``attributes`` is a tag's attribute text (:data:`TAG_RE`'s group 3); values
+    are left undecoded, so a caller decodes only those it keeps.
+    """
+    for match in ATTR_RE.finditer(attributes):
+        value = next((v for v in match.group(2, 3, 4) if v is not None), None)
+        yield match.group(1).lower(), value

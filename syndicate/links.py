@@ -17,7 +17,7 @@ import re
 from urllib.parse import urljoin, urlsplit
 
 from syndicate import WEB_SCHEMES
-from syndicate.htmltokens import ATTR_RE, TAG_RE
+from syndicate.htmltokens import TAG_RE, attribute_values
 
 # (tag, attribute) pairs holding a URL, as feed readers resolve them.
 URL_ATTRIBUTES = frozenset(
@@ -61,10 +61,10 @@ def _tag(match: re.Match[str], base: str) -> str:
 
 def _attributes(attributes: str) -> list[tuple[str, str | None]]:
     """(lowercased name, decoded value or None) of each attribute, in name order."""
-    found = []
-    for match in ATTR_RE.finditer(attributes):
-        value = next((v for v in match.group(2, 3, 4) if v is not None), None)
-        found.append((match.group(1).lower(), None if value is None else htmllib.unescape(value)))
+    found = [
+        (name, None if value is None else htmllib.unescape(value))
+        for name, value in attribute_values(attributes)
+    ]
     return sorted(found, key=lambda pair: pair[0])
 
 

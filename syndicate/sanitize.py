@@ -31,7 +31,7 @@ import nh3
 import regex
 
 from syndicate import WEB_SCHEMES
-from syndicate.htmltokens import ATTR_RE, RAW_TEXT, VOID, Token, tokens
+from syndicate.htmltokens import RAW_TEXT, VOID, Token, attribute_values, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -185,11 +185,9 @@ def _attributes(tag: str, raw: str) -> str:
     allowed = ALLOWED_ATTRIBUTES.get(tag, set()) | _GENERIC_ATTRIBUTES
     body = raw[len(tag) + 1 :].rstrip(">")
     seen: dict[str, str] = {}
-    for match in ATTR_RE.finditer(body):
-        name = match.group(1).lower()
-        value = next((v for v in match.group(2, 3, 4) if v is not None), "")
+    for name, value in attribute_values(body):
         if name in allowed and name not in seen:
-            seen[name] = htmllib.unescape(value)
+            seen[name] = htmllib.unescape(value or "")
     return "".join(f' {name}="{htmllib.escape(value)}"' for name, value in seen.items())
 
 
