@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -18,9 +20,8 @@ import yaml
 from syndicate.mail import header_text
 from tests.conftest import CliOutcome, SmtpSink, invoke_syndicate
 
-SLOT = "2026-11-27-0700"
-EDITION = f"morning/{SLOT}"
 KIM = "kim.minji@example.kr"
+SEOUL = ZoneInfo("Asia/Seoul")
 
 
 def syn(site: Path, *args: str) -> CliOutcome:
@@ -47,12 +48,26 @@ def _read(path: Path) -> EmailMessage:
 
 @pytest.fixture
 def site(example_site: Path) -> Path:
-    """The example after one cycle: collected, edition of the 27th sent to 6 subscribers."""
+    """The example after one cycle: collected, the latest edition sent to 6 subscribers."""
     assert syn(example_site, "db", "upgrade").returncode == 0
     assert syn(example_site, "subscribers", "import", "examples/subscribers.csv").returncode == 0
     result = syn(example_site, "run", "--once")
     assert result.returncode == 0, result.stderr
     return example_site
+
+
+def _slot(site: Path) -> str:
+    """The slot (``YYYY-MM-DD-HHMM``, Seoul) of the one edition ``run --once`` sent.
+
+    Which weekday 07:00 that is depends on the day the test runs (the example
+    digest's grace of 7 days lets ``run --once`` build the latest one).
+    """
+    engine = sa.create_engine(f"sqlite:///{site / 'var' / 'syndicate.db'}")
+    with engine.connect() as conn:
+        (slot,) = conn.execute(sa.text("SELECT slot FROM editions")).scalars().all()
+    engine.dispose()
+    moment = slot if isinstance(slot, datetime) else datetime.fromisoformat(str(slot))
+    return moment.replace(tzinfo=UTC).astimezone(SEOUL).strftime("%Y-%m-%d-%H%M")
 
 
 @pytest.fixture
@@ -80,8 +95,9 @@ def test_preview_writes_the_message_and_records_nothing(fresh_site: Path) -> Non
 
 
 def test_preview_of_a_stored_edition_is_what_was_sent(site: Path) -> None:
+    slot = _slot(site)
     before = _rows(site)
-    result = syn(site, "digest", "morning", "--preview", KIM, "--slot", SLOT)
+    result = syn(site, "digest", "morning", "--preview", KIM, "--slot", slot)
     assert result.returncode == 0, result.stderr
     preview = _read(site / result.stdout.strip())
     sent = [_read(p) for p in (site / "outbox").glob("*.eml")]
@@ -113,6 +129,7 @@ def test_test_copy_goes_through_smtp_marked_and_unrecorded(
 
 
 def test_editions_and_sends_list_what_happened(site: Path) -> None:
+    edition = f"morning/{_slot(site)}"
     editions = syn(site, "editions")
     assert editions.returncode == 0, editions.stderr
     header, line = editions.stdout.splitlines()
@@ -120,10 +137,10 @@ def test_editions_and_sends_list_what_happened(site: Path) -> None:
         "id", "edition", "articles", "sent", "deferred", "bounced", "failed", "uncertain",
     ]  # fmt: skip
     fields = line.split("\t")
-    assert fields[:2] == ["1", EDITION] and int(fields[2]) > 0
+    assert fields[:2] == ["1", edition] and int(fields[2]) > 0
     assert fields[3:] == ["6", "0", "0", "0", "0"]
     assert syn(site, "editions", "morning").stdout == editions.stdout
-    by_key = syn(site, "sends", EDITION)
+    by_key = syn(site, "sends", edition)
     assert by_key.returncode == 0, by_key.stderr
     lines = [row.split("\t") for row in by_key.stdout.splitlines()]
     assert len(lines) == 6 and {row[1] for row in lines} == {"sent"}
@@ -131,15 +148,16 @@ def test_editions_and_sends_list_what_happened(site: Path) -> None:
     assert lines[0][3].endswith("+09:00")
     assert syn(site, "sends", "1").stdout == by_key.stdout
     assert syn(site, "sends", "list", "1", "--state", "sent").stdout == by_key.stdout
-    assert syn(site, "sends", EDITION, "--state", "failed").stdout == ""
+    assert syn(site, "sends", edition, "--state", "failed").stdout == ""
 
 
 def test_resend_is_a_new_attempt_with_the_same_message_id(site: Path) -> None:
+    edition = f"morning/{_slot(site)}"
     outbox = sorted((site / "outbox").glob("*.eml"))
     first = {str(_read(p)["Message-ID"]): p for p in outbox}
     kim_file = next(p for p in outbox if KIM in str(_read(p)["To"]))
     kim_file.unlink()
-    result = syn(site, "sends", "resend", EDITION, KIM)
+    result = syn(site, "sends", "resend", edition, KIM)
     assert result.returncode == 0, result.stderr
     assert "attempt 2" in result.stdout
     again = _read(kim_file)  # the same file name: the same Message-ID
@@ -151,10 +169,12 @@ def test_resend_is_a_new_attempt_with_the_same_message_id(site: Path) -> None:
 
 
 def test_resend_refuses_who_left_and_names_what_is_wrong(site: Path) -> None:
+    slot = _slot(site)
+    edition = f"morning/{slot}"
     assert syn(site, "subscribers", "unsubscribe", KIM).returncode == 0
     cases = [
-        (("sends", "resend", EDITION, KIM), f"error: {KIM}: not resent (unsubscribed"),
-        (("sends", "resend", EDITION, "nobody@example.kr"), "error: nobody@example.kr: not resent"),
+        (("sends", "resend", edition, KIM), f"error: {KIM}: not resent (unsubscribed"),
+        (("sends", "resend", edition, "nobody@example.kr"), "error: nobody@example.kr: not resent"),
         (("sends", "morning/2026-01-01-0700"), "error: no edition 'morning/2026-01-01-0700'"),
         (("sends", "evening/2026-11-27-0700"), "error: unknown digest 'evening'"),
         (("sends", "99"), "error: no edition '99'"),
@@ -169,8 +189,8 @@ def test_resend_refuses_who_left_and_names_what_is_wrong(site: Path) -> None:
         assert line.startswith(start), (args, line)
     usage = syn(site, "digest", "morning", "--resume", "--to", KIM)
     assert usage.returncode == 2 and "cannot be used together" in usage.stderr
-    assert syn(site, "digest", "morning", "--slot", SLOT).returncode == 2
-    assert syn(site, "sends", EDITION, "--state", "lost").returncode == 2
+    assert syn(site, "digest", "morning", "--slot", slot).returncode == 2
+    assert syn(site, "sends", edition, "--state", "lost").returncode == 2
 
 
 def test_the_send_states_the_commands_name_are_the_models() -> None:
