@@ -94,6 +94,20 @@ MADE_UP = {
         '<content type="html">&lt;p&gt;원·달러 환율이 &lt;em&gt;급등&lt;/em&gt;&lt;/p&gt;</content>'
         '<category term="경제"/></entry></feed>'
     ).encode(),
+    "atom-feed-author": (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>칼럼</title><id>urn:c</id><updated>2026-11-27T09:00:00+09:00</updated>"
+        '<link href="https://news.example.kr/"/><author><name>논설위원실</name></author>'
+        "<entry><title>사설 하나</title><id>urn:c1</id>"
+        '<link rel="alternate" href="https://news.example.kr/c/1"/>'
+        '<updated>2026-11-27T09:00:00+09:00</updated><summary type="html">본문 하나</summary>'
+        "</entry>"
+        "<entry><title>칼럼 둘</title><id>urn:c2</id>"
+        '<link rel="alternate" href="https://news.example.kr/c/2"/><author><name>최기자</name>'
+        "</author><updated>2026-11-27T08:00:00+09:00</updated>"
+        '<summary type="text">본문 둘</summary></entry>'
+        "</feed>"
+    ).encode(),
 }
 
 
@@ -281,8 +295,34 @@ def test_the_resolver_resolves_url_attributes_only_and_orders_attributes() -> No
         (b'<guid isPermaLink="false">/a/1</guid>', False),
         (b"<GUID IsPermaLink='FALSE'>a-1</GUID>", False),
         (b"<guid>https://news.example.kr/a/1</guid>", False),
+        (b"<summary>a &lt;b&gt; c</summary>", True),
+        (b'<summary xml:lang="ko">a</summary>', True),
+        (b'<summary type="html">a</summary>', False),
+        (b"<content>a</content>", True),
+        (b'<content TYPE="text">a</content>', False),
+        (b"<content:encoded>a</content:encoded>", False),
+        (b'<media:content url="https://img.example.kr/1.jpg"/>', False),
+        (b"<itunes:summary>a</itunes:summary>", False),
     ],
 )
 def test_what_the_fast_reader_declines(fragment: bytes, declined: bool) -> None:
-    """Relative item links and permalinks, unquoted attributes, markup in titles."""
+    """Relative item links and permalinks, unquoted attributes, markup in titles, Atom
+    text constructs without a type (text by RFC 4287, HTML to feedparser-rs)."""
     assert feed._declined(rss(fragment.decode()).lower()) is declined
+
+
+def test_an_atom_entry_without_authors_has_its_feeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 4287: the feed's authors apply to an entry that names none, on either reader."""
+    fast, slow, _ = both(MADE_UP["atom-feed-author"], monkeypatch)
+    assert isinstance(slow, list)
+    assert [a.author for a in slow] == ["논설위원실", "최기자"]
+    assert fast == slow
+
+
+def test_untyped_atom_text_is_text_whatever_the_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``<summary>`` without ``type`` is text: a '<b>' in it is shown, not made bold."""
+    document = MADE_UP["atom-feed-author"].replace(b' type="html"', b"", 1)
+    document = document.replace("본문 하나".encode(), "Vec&lt;b&gt; 본문".encode())
+    fast, slow, taken = both(document, monkeypatch)
+    assert not taken and fast == slow and isinstance(fast, list)
+    assert "&lt;b&gt;" in fast[0].summary_html and "<b>" not in fast[0].summary_html

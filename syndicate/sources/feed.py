@@ -46,8 +46,9 @@ FAST_VERSIONS = frozenset({"rss20", "atom10"})
 _NOT_ABSOLUTE = rb"(?![a-z][a-z0-9+.-]*:)"
 # What feedparser reads differently: relative item links and permalink GUIDs
 # (it resolves them against the document's address), unquoted attribute values,
-# markup in titles. Searched in the lowercased document, one pattern at a time:
-# each starts with a literal, so a search skips ahead instead of trying every byte.
+# markup in titles, Atom text without a type. Searched in the lowercased document,
+# one pattern at a time: each starts with a literal, so a search skips ahead
+# instead of trying every byte.
 _DECLINE_RES = tuple(
     re.compile(pattern)
     for pattern in (
@@ -55,6 +56,9 @@ _DECLINE_RES = tuple(
         rb"<link\b[^>]*\bhref=[\"']" + _NOT_ABSOLUTE,
         rb"<title[^>]*>[^<]*&lt;|<title[^>]*><!\[cdata\[[^\]]*<",
         rb"<guid(?![^>]*ispermalink\s*=\s*[\"']false)[^>]*>(?>\s*)" + _NOT_ABSOLUTE,
+        # An Atom text construct without ``type`` is text (RFC 4287, 3.1.1);
+        # feedparser-rs reads it as HTML.
+        rb"<(?:summary|content)(?=[\s>/])(?![^>]*\btype\s*=)",
     )
 )
 # An attribute value without quotes; the name must start a word (checked apart).
@@ -376,6 +380,19 @@ def _check_result(result: Any, source_id: str) -> None:
         )
 
 
+def _inherit_feed_authors(feed_meta: Any, entries: list[Any]) -> None:
+    """Give an Atom entry without authors those of its feed (RFC 4287, 4.2.1).
+
+    feedparser leaves such an entry without any; feedparser-rs already applies the rule.
+    """
+    authors = feed_meta.get("authors") or []
+    if not authors:
+        return
+    for entry in entries:
+        if not entry.get("authors") and not entry.get("author"):
+            entry["authors"] = authors
+
+
 def parse_feed(
     content: bytes,
     *,
@@ -411,6 +428,8 @@ def parse_feed(
     entries = result.get("entries", [])
     if fast:
         entries = [_fast_entry(entry, result["version"], http_base or "") for entry in entries]
+    elif str(result.get("version") or "").startswith("atom"):
+        _inherit_feed_authors(result.get("feed") or {}, entries)
     return [
         entry_to_article(entry, source_id=source_id, section=section, base=base, zone=zone)
         for entry in entries
