@@ -5,7 +5,9 @@ Run: .venv/bin/python benchmarks/bench_collect.py [FEEDS] [ITEMS] [--no-baseline
 The feeds are served with ETags by a ThreadingHTTPServer in its own process on
 127.0.0.1 (HTTP/1.1, so connections may be reused). ``syndicate collect`` runs
 as a subprocess (the real CLI path) into a fresh SQLite store: once cold (every
-entry new), once warm (every feed answers 304). The baseline, rss2email without
+entry new), once warm (every feed answers 304), and once changed (every feed
+rewritten with one more entry: the steady state of real feeds, where a changed
+feed repeats most of its entries). The baseline, rss2email without
 sending mail (``r2e run --no-send``), reads the same feeds; it is installed from
 PyPI into a temporary venv and its config and data file are written directly,
 both before any timing. Printed: wall time, CPU time (user + system of the
@@ -79,15 +81,15 @@ class FeedHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """Answer one feed (200 or 304), keeping the connection open."""
-        name = self.path.lstrip("/")
-        if name not in self.cache:
-            path = self.folder / name
-            if not path.is_file():
-                self.send_error(404)
-                return
+        path = self.folder / self.path.lstrip("/")
+        if not path.is_file():
+            self.send_error(404)
+            return
+        key = f"{path.name}@{path.stat().st_mtime_ns}"  # a rewritten feed is read again
+        if key not in self.cache:
             body = path.read_bytes()
-            self.cache[name] = (body, '"' + hashlib.sha1(body).hexdigest() + '"')
-        body, etag = self.cache[name]
+            self.cache[key] = (body, '"' + hashlib.sha1(body).hexdigest() + '"')
+        body, etag = self.cache[key]
         if self.headers.get("If-None-Match") == etag:
             self.send_response(304)
             self.send_header("ETag", etag)
@@ -210,8 +212,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-collect-") as tmp:
         folder = Path(tmp)
         (folder / "www").mkdir()
-        for n in range(feeds):
-            (folder / "www" / f"f{n:04d}.xml").write_bytes(make_feed(n, items))
+        write_feeds(folder / "www", feeds, items)
         server = subprocess.Popen([sys.executable, __file__, "--serve", str(folder / "www")],
                                   stdout=subprocess.PIPE, text=True)  # fmt: skip
         try:
@@ -223,8 +224,18 @@ def main() -> None:
             server.wait()
 
 
+def write_feeds(folder: Path, feeds: int, items: int) -> None:
+    """Write ``feeds`` feeds of ``items`` items into ``folder`` (a later mtime each time)."""
+    stamp = time.time() + 60 * items
+    for n in range(feeds):
+        path = folder / f"f{n:04d}.xml"
+        path.write_bytes(make_feed(n, items))
+        os.utime(path, (stamp, stamp))
+
+
 def measure(folder: Path, base: str, feeds: int, entries: int, baseline: bool) -> None:
-    """The timed part: syndicate cold and warm, then rss2email cold and warm."""
+    """The timed part: syndicate cold and warm, then rss2email cold and warm; then every
+    feed gains one entry and both read them again ("changed")."""
     print(f"{feeds} feeds x {entries // feeds} items = {entries} entries ({WORKERS_NOTE})")
     # An installed package has its bytecode compiled (pip compiles rss2email's); an
     # editable checkout may not (PYTHONDONTWRITEBYTECODE): compile it before timing.
@@ -244,21 +255,30 @@ def measure(folder: Path, base: str, feeds: int, entries: int, baseline: bool) -
     print(f"  floor: importing {FLOOR[7:]} alone takes {floor.wall:.2f} s "
           f"(cpu {floor.cpu:.2f} s), {share:.0f}% of the warm run")  # fmt: skip
     print(f"  stored {stored} of {entries}; warm: {unchanged} of {feeds} not modified")
+    r2e = rss2email_site(folder, base, feeds) if baseline else []
+    if baseline:
+        r2e_cold = timed(r2e)
+        seen = r2e_seen(folder)
+        r2e_warm = timed(r2e)
+    write_feeds(folder / "www", feeds, entries // feeds + 1)
+    changed = timed(collect)
+    print(f"syndicate, every feed changed (1 new entry of {entries // feeds + 1})")
+    line("changed", changed, entries + feeds, feeds)
     if not baseline:
         return
-    r2e = rss2email_site(folder, base, feeds)
-    r2e_cold = timed(r2e)
-    seen = r2e_seen(folder)
-    r2e_warm = timed(r2e)
+    r2e_changed = timed(r2e)
     print("rss2email run --no-send (baseline)")
     line("cold", r2e_cold, entries, feeds)
     line("warm (all 304)", r2e_warm, entries, feeds)
+    line("changed", r2e_changed, entries + feeds, feeds)
     print(f"  remembered {seen} of {entries}")
     print("ratios (syndicate / rss2email; speed higher is better, CPU lower is better)")
     print(f"  cold entries/s  {r2e_cold.wall / cold.wall:6.2f}x   (target >= 10x)   "
           f"cold CPU {cold.cpu / r2e_cold.cpu:5.2f}x")  # fmt: skip
     print(f"  warm sources/s  {r2e_warm.wall / warm.wall:6.2f}x   (target >= 3x)    "
           f"warm CPU {warm.cpu / r2e_warm.cpu:5.2f}x")  # fmt: skip
+    print(f"  changed         {r2e_changed.wall / changed.wall:6.2f}x                     "
+          f"changed CPU {changed.cpu / r2e_changed.cpu:5.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

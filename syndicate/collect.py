@@ -21,8 +21,10 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from syndicate import __version__
 from syndicate.config import Config
 from syndicate.config_sources import RuleConfig, SourceConfig
+from syndicate.decide import entry_salt, split_known
 from syndicate.errors import SchemaOutOfDate, SourceError, StoreError, StoreUnavailable
 from syndicate.model import Article, SourceState, UpsertResult, utcnow
 from syndicate.sanitize import (
@@ -297,6 +299,17 @@ def newest(articles: Sequence[Article], limit: int) -> list[Article]:
     return [articles[index] for index in chosen]
 
 
+def _within_limit(articles: Sequence[Article], origin: ArticleOrigin, limit: int) -> list[Article]:
+    """The ``limit`` newest of ``articles`` (all when they are fewer), with one warning."""
+    if len(articles) <= limit:
+        return list(articles)
+    logger.warning(
+        "source %s: %d entries; only the newest %d are read (collect.max_entries)",
+        origin.source_id, len(articles), limit,
+    )  # fmt: skip
+    return newest(articles, limit)
+
+
 def normalize_batch(
     articles: Sequence[Article], origin: ArticleOrigin, *, limit: int | None = None
 ) -> tuple[list[Article], int]:
@@ -305,13 +318,8 @@ def normalize_batch(
     With ``limit``, only that many of the newest articles are read; the rest are
     skipped with one warning, so one enormous feed cannot flood the store.
     """
-    if limit is not None and len(articles) > limit:
-        logger.warning(
-            "source %s: %d entries; only the newest %d are read (collect.max_entries)",
-            origin.source_id, len(articles), limit,
-        )  # fmt: skip
     kept: dict[str, Article] = {}
-    for article in articles if limit is None else newest(articles, limit):
+    for article in articles if limit is None else _within_limit(articles, origin, limit):
         try:
             normalized = normalize_article(article, origin)
         except Exception as exc:  # one malformed article never stops its source
@@ -342,6 +350,9 @@ class _Fetched:
     result: SourceResult | Failure
     articles: list[Article] = field(default_factory=list)
     skipped: int = 0
+    known: int = 0
+    """Entries the previous read gave unchanged (not normalised again)."""
+    fingerprints: tuple[str, ...] = ()
 
 
 def _read(
@@ -369,9 +380,12 @@ def _fetch(
     result = _read(config, source, state, client)
     if isinstance(result, Failure):
         return _Fetched(result)
-    limit = config.collect.max_entries
-    articles, skipped = normalize_batch(result.articles, ArticleOrigin.of(source), limit=limit)
-    return _Fetched(result, articles, skipped)
+    origin = ArticleOrigin.of(source)
+    chosen = _within_limit(result.articles, origin, config.collect.max_entries)
+    split = split_known(chosen, state.entries, entry_salt(__version__, origin))
+    articles, dropped = normalize_batch(split.fresh, origin)
+    skipped = dropped + len(result.articles) - len(chosen)
+    return _Fetched(result, articles, skipped, split.known, split.fingerprints)
 
 
 @dataclass
@@ -382,6 +396,7 @@ class _Pending:
     previous: SourceState
     item: Collected
     outcome: SourceOutcome
+    known: int = 0
 
 
 def _pending(config: Config, source: SourceConfig, state: SourceState, fetched: _Fetched,
@@ -398,13 +413,14 @@ def _pending(config: Config, source: SourceConfig, state: SourceState, fetched: 
             source, state, Collected(after), SourceOutcome(source.id, error=result.message)
         )
     after = succeeded(state, result.state, source=source, now=now)
+    after = replace(after, entries=state.entries if result.not_modified else fetched.fingerprints)
     outcome = SourceOutcome(source.id, not_modified=result.not_modified, skipped=fetched.skipped)
-    return _Pending(source, state, Collected(after, fetched.articles), outcome)
+    return _Pending(source, state, Collected(after, fetched.articles), outcome, fetched.known)
 
 
 def _counted(pending: _Pending, counts: UpsertResult) -> SourceOutcome:
     outcome = replace(pending.outcome, new=counts.new, updated=counts.updated,
-                      unchanged=counts.unchanged)  # fmt: skip
+                      unchanged=counts.unchanged + pending.known)  # fmt: skip
     if outcome.error is None:
         logger.info(
             "source %s: %s", outcome.source_id, outcome.describe().partition(": ")[2],

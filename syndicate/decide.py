@@ -5,7 +5,8 @@ As lemon24/reader's ``Decider``: the store reads what it holds for the batch
 articles are new, updated or unchanged, and the store only writes the plan.
 Hashing the GUID and the content, minting public ids, de-duplicating a batch,
 recognising the same story from another source (:class:`CandidatePool`) and
-clamping dates in the future live here too.
+clamping dates in the future live here too, and so does setting apart the entries
+a source gave unchanged at its previous read (:func:`split_known`).
 """
 
 from __future__ import annotations
@@ -119,6 +120,46 @@ def content_hash(article: Article) -> str:
     ]
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def entry_salt(*facts: object) -> str:
+    """What an entry's fingerprint depends on beside the entry: the program's version and
+    how its source normalises (section, rules, location), so a change to either re-reads it."""
+    return hashlib.blake2b(repr(facts).encode("utf-8"), digest_size=12).hexdigest()
+
+
+def entry_fingerprint(article: Article, salt: str) -> str:
+    """A short hash of one entry as its source gave it (before normalising)."""
+    text = salt + repr(article)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+class KnownSplit(NamedTuple):
+    """A read's entries split by the fingerprints of the source's previous read."""
+
+    fresh: list[Article]
+    """Entries that read did not give as they are now: normalised and decided."""
+    known: int
+    """Entries it gave unchanged: they are stored as they are, nothing to do."""
+    fingerprints: tuple[str, ...]
+    """Every entry's fingerprint, remembered for the next read."""
+
+
+def split_known(articles: Sequence[Article], previous: Sequence[str], salt: str) -> KnownSplit:
+    """Set apart the entries the previous read already gave, unchanged.
+
+    A feed repeats most entries from one read to the next; skipping them spares
+    normalising (sanitizing) and deciding each again. Nothing is skipped when two
+    entries share a GUID: which one is stored depends on the whole list.
+    """
+    prints = tuple(entry_fingerprint(article, salt) for article in articles)
+    guids = [article.guid for article in articles if article.guid]
+    if not previous or len(set(guids)) < len(guids):
+        return KnownSplit(list(articles), 0, prints)
+    seen = set(previous)
+    fresh = [article for article, print_ in zip(articles, prints, strict=True)
+             if print_ not in seen]  # fmt: skip
+    return KnownSplit(fresh, len(articles) - len(fresh), prints)
 
 
 def mint_public_id(tag_authority: str, id_date: date, source_id: str, key: str) -> str:

@@ -542,6 +542,8 @@ class SourceState:
     """The current backoff interval; 0 while the source succeeds."""
     retired_at: datetime | None = None
     """When the source answered 410 Gone; it is skipped until re-enabled."""
+    entries: tuple[str, ...] = ()
+    """Fingerprints of the entries of the last successful read (see ``decide.split_known``)."""
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,13 @@ def row_source_state(row: sa.Row[Any]) -> SourceState:
         next_due_at=row.next_due_at,
         backoff_seconds=int(row.backoff_seconds or 0),
         retired_at=row.retired_at,
+        entries=_fingerprints(row.entries),
     )
+
+
+def _fingerprints(value: Any) -> tuple[str, ...]:
+    """The stored fingerprints; anything but a list of text (an edited import) is none."""
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def state_values(state: SourceState) -> dict[str, Any]:
@@ -69,6 +75,7 @@ def state_values(state: SourceState) -> dict[str, Any]:
         "next_due_at": opt_utc(state.next_due_at),
         "backoff_seconds": state.backoff_seconds,
         "retired_at": opt_utc(state.retired_at),
+        "entries": list(state.entries) or None,
     }
 
 

@@ -154,6 +154,7 @@ source_states = sa.Table(
     _ts("next_due_at"),
     sa.Column("backoff_seconds", sa.Integer, nullable=False, server_default="0"),
     _ts("retired_at"),
+    sa.Column("entries", sa.JSON),
 )
 
 subscribers = sa.Table(
