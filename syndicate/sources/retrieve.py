@@ -7,8 +7,8 @@ Every failure becomes a one-line :class:`~syndicate.errors.SourceError`.
 An HTTP fetch has one total deadline (the source timeout) for connecting,
 redirects, headers and body together, not a timeout per read: a
 :class:`Deadline` shuts the connection's socket down when the time is up, so a
-server dripping one byte at a time cannot hold a run. (A kept-alive connection
-is watched from its response headers on; before them each read has the timeout.)
+server dripping one byte at a time cannot hold a run; a reused connection is
+watched from its first byte too (see :mod:`syndicate.sources.deadline`).
 
 An answer other than 2xx or 304 raises :class:`FetchRefused`, which carries the
 status and any ``Retry-After`` (seconds or an HTTP date); a permanent redirect
@@ -17,20 +17,14 @@ status and any ``Retry-After`` (seconds or an HTTP date); a permanent redirect
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
-import heapq
 import itertools
 import logging
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -40,6 +34,7 @@ from syndicate import WEB_SCHEMES
 from syndicate.errors import SourceError
 from syndicate.files import UnreadableFile, read_regular_file
 from syndicate.model import SourceState
+from syndicate.sources.deadline import Deadline, fetching, watch_connections
 
 logger = logging.getLogger(__name__)
 
@@ -165,125 +160,14 @@ def make_client(*, timeout: float, user_agent: str, keepalive: int = 0) -> httpx
     :class:`Deadline` watches from the start; a shared client for a whole run
     keeps up to ``keepalive`` idle connections for reuse per host.
     """
-    return httpx.Client(
+    client = httpx.Client(
         timeout=timeout,
         follow_redirects=True,
         headers={"User-Agent": user_agent, "Accept": ACCEPT},
         limits=httpx.Limits(max_keepalive_connections=keepalive, keepalive_expiry=10.0),
     )
-
-
-class _Watchdog:
-    """One daemon thread running callbacks at their times, for every fetch of the process.
-
-    A fetch's deadline costs a heap entry, not a thread of its own; a cancelled
-    entry is dropped when it comes up (or when cancelled ones are most of the heap).
-    """
-
-    def __init__(self) -> None:
-        self._wake = threading.Condition()
-        self._heap: list[list[Any]] = []
-        self._order = itertools.count()
-        self._cancelled = 0
-        self._thread: threading.Thread | None = None
-
-    def call_at(self, at: float, callback: Callable[[], None]) -> list[Any]:
-        """Run ``callback`` at monotonic time ``at`` unless cancelled; the entry to cancel."""
-        entry = [at, next(self._order), callback]
-        with self._wake:
-            heapq.heappush(self._heap, entry)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="fetch-deadlines",
-                                                daemon=True)  # fmt: skip
-                self._thread.start()
-            self._wake.notify()
-        return entry
-
-    def cancel(self, entry: list[Any]) -> None:
-        """Forget ``entry`` (nothing happens if it already ran)."""
-        with self._wake:
-            if entry[2] is None:
-                return
-            entry[2] = None
-            self._cancelled += 1
-            if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
-                self._heap = [e for e in self._heap if e[2] is not None]
-                heapq.heapify(self._heap)
-                self._cancelled = 0
-
-    def _next_due(self) -> Callable[[], None]:
-        """Wait for the earliest live entry's time; take it off the heap."""
-        with self._wake:
-            while True:
-                while self._heap and self._heap[0][2] is None:
-                    heapq.heappop(self._heap)
-                    self._cancelled = max(0, self._cancelled - 1)
-                if not self._heap:
-                    self._wake.wait()
-                    continue
-                wait = self._heap[0][0] - time.monotonic()
-                if wait > 0:
-                    self._wake.wait(wait)
-                    continue
-                entry = heapq.heappop(self._heap)
-                callback: Callable[[], None] = entry[2]
-                entry[2] = None
-                return callback
-
-    def _run(self) -> None:
-        while True:
-            self._next_due()()
-
-
-_WATCHDOG = _Watchdog()
-
-
-class Deadline:
-    """One total time limit for a fetch: when it passes, the connection is shut down.
-
-    httpx times each socket operation; this watches the whole: it learns each
-    connection's socket from httpcore's ``trace`` extension (and from the
-    response, for a reused connection) and shuts it down at the deadline, which
-    wakes a blocked read.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.at = time.monotonic() + seconds
-        self.fired = False
-        self._entry: list[Any] | None = None
-        self._sock: socket.socket | None = None
-
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        """httpcore trace hook: watch each new connection (redirects open more)."""
-        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
-            self.watch(info.get("return_value"))
-
-    def watch(self, stream: Any) -> None:
-        """Shut ``stream``'s socket down at the deadline (at once if it has passed)."""
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if not isinstance(sock, socket.socket) or sock is self._sock:
-            return
-        self._sock = sock
-        self.cancel()
-        self._entry = _WATCHDOG.call_at(self.at, lambda: self._fire(sock))
-
-    def _fire(self, sock: socket.socket) -> None:
-        self.fired = True
-        with contextlib.suppress(OSError):  # already closed: the fetch ended on its own
-            # socket.socket's own shutdown: an SSLSocket's would drop its TLS state
-            # under the reading thread's feet.
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-    @property
-    def passed(self) -> bool:
-        """True once the deadline has passed (whether or not a socket was shut)."""
-        return self.fired or time.monotonic() >= self.at
-
-    def cancel(self) -> None:
-        """Stop watching (the fetch is over)."""
-        if self._entry is not None:
-            _WATCHDOG.cancel(self._entry)
-            self._entry = None
+    watch_connections(client)
+    return client
 
 
 def _request_headers(state: SourceState, user_agent: str) -> dict[str, str]:
@@ -307,7 +191,7 @@ def _retrieve_http(
     headers = _request_headers(state, user_agent)
     deadline = Deadline(timeout)
     try:
-        with client.stream(
+        with fetching(deadline), client.stream(
             "GET", url, headers=headers, timeout=timeout, follow_redirects=True,
             extensions={"trace": deadline.trace},
         ) as response:  # fmt: skip
@@ -320,8 +204,6 @@ def _retrieve_http(
         ) from exc
     except httpx.InvalidURL as exc:
         raise SourceError(state.source_id, f"invalid URL {url}: {exc}") from exc
-    finally:
-        deadline.cancel()
 
 
 def _timed_out(url: str, timeout: float) -> str:

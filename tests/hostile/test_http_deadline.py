@@ -20,7 +20,7 @@ from syndicate.collect import collect_all
 from syndicate.config import load_config
 from syndicate.errors import SourceError
 from syndicate.model import SourceState
-from syndicate.sources.retrieve import retrieve
+from syndicate.sources.retrieve import make_client, retrieve
 from syndicate.store import Store
 from tests.conftest import HttpServe
 
@@ -134,3 +134,39 @@ def test_a_dripping_source_does_not_hold_the_run(
     assert outcomes["good"].error is None and stored == ["good"]
     error = outcomes["drip"].error
     assert error and "\n" not in error and "timed out" in error and dripping in error
+
+
+class _SecondDrips(socketserver.BaseRequestHandler):
+    """Answers the first request of a connection at once (kept alive), then drips the
+    headers of the next one: a reused connection must be held to the deadline too."""
+
+    stop: ClassVar[threading.Event] = threading.Event()
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        self.request.sendall(HEAD % len(FEED) + FEED)
+        if self.request.recv(65536):
+            _drip(self.request, HEAD % len(FEED) + FEED, self.stop)
+
+
+def test_a_reused_connection_is_cut_at_the_total_deadline(serve_http: HttpServe) -> None:
+    class Dripping(_SecondDrips):
+        stop = threading.Event()
+
+    url = serve_http(Dripping, _Server) + "feed.xml"
+    client = make_client(timeout=LIMIT, user_agent="t", keepalive=4)
+
+    def fetch(source_id: str) -> Any:
+        return retrieve(
+            url, state=SourceState(source_id), timeout=LIMIT, user_agent="t",
+            max_bytes=1_000_000, client=client,
+        )  # fmt: skip
+
+    try:
+        assert finishes(lambda: fetch("first"), within=LIMIT).content == FEED
+        with pytest.raises(SourceError) as info:
+            finishes(lambda: fetch("second"), within=LIMIT + DRIP_SECONDS + 1.5)
+    finally:
+        Dripping.stop.set()
+        client.close()
+    assert f"timed out after {LIMIT:g}s" in str(info.value)
