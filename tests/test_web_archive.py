@@ -244,3 +244,19 @@ def test_index_lists_digests_and_feeds_with_autodiscovery(served_site: WebServer
     assert 'href="/subscribe/morning"' in page.text
     assert 'href="/feeds/feeds.opml"' in page.text
     assert 'href="/archive"' in page.text
+
+
+def test_a_takedown_leaves_a_page_already_rendered_at_once(archive_site: WebServer) -> None:
+    """The page is kept after its first request; hiding one of its articles (as
+    ``syndicate articles hide`` does, from another process) shows at the next one."""
+    edition = archive_site.store.last_edition("morning")
+    assert edition is not None and edition.articles
+    target = edition.articles[0]
+    assert target.title in httpx.get(archive_site.at(EDITION)).text
+    assert target.title in httpx.get(archive_site.at(EDITION)).text  # from the kept page
+    assert target.seq is not None
+    archive_site.store.set_hidden(target.seq, True, reason="정정 보도 요청", actor="ops")
+    page = httpx.get(archive_site.at(EDITION))
+    assert page.status_code == 200 and target.title not in page.text
+    archive_site.store.set_hidden(target.seq, False, reason="정정 완료", actor="ops")
+    assert target.title in httpx.get(archive_site.at(EDITION)).text

@@ -7,7 +7,8 @@
 
 The web version is the digest template rendered for the public digest of
 :func:`syndicate.digest.web_digest` (every section, no subscriber), its CSS
-linked rather than inlined. Rendered pages are kept for :data:`PAGE_TTL` seconds.
+linked rather than inlined. Rendered pages are kept for :data:`PAGE_TTL` seconds,
+unless an article is hidden (or shown again) meanwhile.
 """
 
 from __future__ import annotations
@@ -86,20 +87,24 @@ class EditionPages:
         self.ctx = ctx
         self.renderer = Renderer.for_config(ctx.config)
         self.css = self.renderer.css().encode("utf-8")
-        self.pages: dict[tuple[str, str], tuple[float, str]] = {}
+        self.pages: dict[tuple[str, str], tuple[float, str, int]] = {}
         self.lock = threading.Lock()
 
     def page(self, digest_id: str, key: str) -> str:
-        """The HTML of edition ``key`` of ``digest_id``; 404 when there is none to show."""
-        now = time.monotonic()
+        """The HTML of edition ``key`` of ``digest_id``; 404 when there is none to show.
+
+        A kept page is shown only while no article was hidden or shown again since
+        it was rendered (a takedown leaves the archive at once, in every process).
+        """
+        now, version = time.monotonic(), self.ctx.store.takedowns_version()
         cached = self.pages.get((digest_id, key))
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > now and cached[2] == version:
             return cached[1]
         html = self.render(self.find(digest_id, key))
         with self.lock:
             if len(self.pages) >= MAX_CACHED_PAGES:
                 self.pages.clear()
-            self.pages[(digest_id, key)] = (now + PAGE_TTL, html)
+            self.pages[(digest_id, key)] = (now + PAGE_TTL, html, version)
         return html
 
     def find(self, digest_id: str, key: str) -> Edition:
