@@ -92,6 +92,8 @@ def _decode(path: Path, data: bytes) -> str:
 
 
 def _bad_character(text: str) -> str | None:
+    if text.isprintable():  # the usual case, decided in C: no control character at all
+        return None
     for char in text:
         if char in _ALLOWED_CONTROLS:
             continue
@@ -184,15 +186,16 @@ class _Walk:
 
 
 def _check_scalar(node: yaml.ScalarNode, path: tuple[int | str, ...]) -> None:
-    where = f"{_at(node)}: {key_path(path)}"
+    problem = None
     if node.tag not in _PLAIN_TAGS:
         kind = node.tag.removeprefix(_TAG)
-        raise _Refused(f"{where}: unsupported YAML type {kind!r} (quote the value to make it text)")
-    bad = _bad_character(node.value)
-    if bad is not None:
-        raise _Refused(f"{where}: control character {bad!r} is not allowed")
-    if node.tag == _TAG + "int" and len(node.value) > MAX_NUMBER_DIGITS:
-        raise _Refused(f"{where}: number too large")
+        problem = f"unsupported YAML type {kind!r} (quote the value to make it text)"
+    elif (bad := _bad_character(node.value)) is not None:
+        problem = f"control character {bad!r} is not allowed"
+    elif node.tag == _TAG + "int" and len(node.value) > MAX_NUMBER_DIGITS:
+        problem = "number too large"
+    if problem is not None:  # the place is written out only for a problem
+        raise _Refused(f"{_at(node)}: {key_path(path)}: {problem}")
 
 
 def _compose(text: str) -> yaml.Node | None:
