@@ -32,7 +32,10 @@ STATE_VERSION = 1
 
 def feeds_settings(config: Config) -> dict[str, object]:
     """The ``feeds:`` settings as JSON values (part of :func:`config_fingerprint`)."""
-    return config.feeds.model_dump(mode="json")
+    from syndicate.config_model import json_values
+
+    values: dict[str, object] = json_values(config.feeds)
+    return values
 
 
 def config_fingerprint(config: Config) -> str:

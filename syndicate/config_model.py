@@ -1,0 +1,565 @@
+"""The config's validation layer: immutable models declared as lists of typed fields.
+
+A model is a :class:`ConfigModel` subclass decorated with :func:`model`; it reads
+as its keys, their types and their defaults::
+
+    @model
+    class FeedsConfig(ConfigModel):
+        limit: Annotated[int, Range(ge=1, le=1000)] = 50
+        title: Line = "syndicate"
+
+The type says what a key takes, strictly (no coercion): ``str`` text, ``int`` a
+whole number (not true/false), ``float`` a finite number (a whole one too),
+``bool`` true or false, ``tuple[X, ...]`` a list, ``dict[K, V]`` a mapping,
+``Literal`` one of some values, ``X | None`` also null, a model a mapping of its
+keys, and a union of models marked :class:`Tagged` a mapping whose ``kind``
+picks the model. ``Annotated`` adds what else the value must satisfy, in order:
+:func:`before` functions turn what YAML gave into the value (a duration, a
+path...) before the type is checked; any other callable runs after it, e.g.
+:class:`Range`, :class:`Length` or a function of the field's module. Each says
+what is wrong by raising ``ValueError`` (or :class:`Invalid` for keys below).
+
+``Model.from_mapping(data, base=folder)`` validates a mapping and returns the
+model, or raises :class:`Invalid` listing every problem with its key path; paths
+are resolved against ``base`` (see :func:`base_folder`). A model's checks are put
+together the first time it validates, so importing the config builds none.
+
+Building a model in code (``RuleConfig(section="it", path="/it/")``) or with
+:func:`dataclasses.replace` does not validate: it is for values already valid
+(or, in tests, deliberately invalid). Models are frozen, compare and hash by value.
+"""
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from contextvars import ContextVar
+from pathlib import Path
+from types import MappingProxyType, NoneType, UnionType
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    Self,
+    TypeVar,
+    Union,
+    cast,
+    dataclass_transform,
+    get_args,
+)
+from typing import get_origin as origin_of
+
+from syndicate.yamlfile import key_path
+
+Loc = tuple[int | str, ...]
+Problem = tuple[Loc, str]
+Check = Callable[[Any], Any]
+M = TypeVar("M", bound="ConfigModel")
+
+_BASE: ContextVar[Path | None] = ContextVar("config_base", default=None)
+_MODELS: list[type["ConfigModel"]] = []
+_PLANS: dict[type, dict[str, "_Field"]] = {}
+_SLOTS: dict[type, tuple[tuple[str, Any, Any], ...]] = {}
+_HIDDEN = "hidden"
+Family = tuple[str, dict[str, type["ConfigModel"]]]
+"""The noun and models of the tagged union a model was picked from."""
+_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+class Invalid(ValueError):
+    """Problems found in one value, each with its key path below that value."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(self.lines()))
+
+    @classmethod
+    def at(cls, key: int | str, message: str) -> "Invalid":
+        """One problem at ``key`` below the value being checked."""
+        return cls([((key,), message)])
+
+    def lines(self) -> list[str]:
+        """One ``key.path: message`` line per problem, duplicates dropped."""
+        return list(dict.fromkeys(f"{key_path(loc)}: {message}" for loc, message in self.problems))
+
+
+def base_folder() -> Path | None:
+    """The folder relative paths are resolved against, while a model validates."""
+    return _BASE.get()
+
+
+def yaml_type(value: Any) -> str:
+    """What a YAML user calls the type of ``value``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    names = {int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping"}
+    return names.get(type(value), type(value).__name__)
+
+
+class Before:
+    """Marks a function that turns the raw value into the field's value before type checks."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Check) -> None:
+        self.function = function
+
+
+def before(function: Check) -> Before:
+    """Run ``function`` on the value as YAML gave it, before its type is checked."""
+    return Before(function)
+
+
+class Tagged:
+    """Marks a union of models picked by the text under ``key`` (a ``noun`` in messages)."""
+
+    __slots__ = ("key", "noun")
+
+    def __init__(self, noun: str, key: str = "kind") -> None:
+        self.noun = noun
+        self.key = key
+
+
+class Range:
+    """Bounds of a number: ``ge`` (at least), ``gt`` (more than), ``le`` (at most)."""
+
+    __slots__ = ("ge", "gt", "le")
+
+    def __init__(
+        self, ge: float | None = None, le: float | None = None, gt: float | None = None
+    ) -> None:
+        self.ge, self.le, self.gt = ge, le, gt
+
+    def __call__(self, value: float) -> float:
+        """Return ``value`` if inside the bounds."""
+        if self.ge is not None and value < self.ge:
+            raise ValueError(f"Input should be greater than or equal to {self.ge}")
+        if self.gt is not None and value <= self.gt:
+            raise ValueError(f"Input should be greater than {self.gt}")
+        if self.le is not None and value > self.le:
+            raise ValueError(f"Input should be less than or equal to {self.le}")
+        return value
+
+
+class Length:
+    """How many characters a text (or items a list) may have."""
+
+    __slots__ = ("high", "low")
+
+    def __init__(self, low: int = 0, high: int | None = None) -> None:
+        self.low, self.high = low, high
+
+    def __call__(self, value: str | tuple[Any, ...]) -> Any:
+        """Return ``value`` if its length is inside the bounds."""
+        text = isinstance(value, str)
+        what, unit = ("String", "character") if text else ("List", "item")
+        if len(value) < self.low:
+            plural = unit + "s" * (self.low != 1)
+            found = "" if text else f", not {len(value)}"
+            raise ValueError(f"{what} should have at least {self.low} {plural}{found}")
+        if self.high is not None and len(value) > self.high:
+            raise ValueError(f"{what} should have at most {self.high} {unit}s")
+        return value
+
+
+@dataclass_transform(
+    kw_only_default=True, frozen_default=True, field_specifiers=(dataclasses.field,)
+)
+def model(cls: type[M]) -> type[M]:
+    """Make ``cls`` a config model: its annotated names are its keys (a frozen dataclass).
+
+    The dataclass machinery only records the fields; :class:`ConfigModel` gives
+    every model the same constructor, equality, hash and ``repr``, so no code is
+    generated per class (the config's import stays cheap).
+    """
+    dataclasses.dataclass(kw_only=True, init=False, repr=False, eq=False)(cls)
+    _MODELS.append(cls)
+    return cls
+
+
+def nested(cls: type[M]) -> M:
+    """The default of a key holding a model: that model with its defaults.
+
+    When the key is missing from a mapping, ``{}`` is validated in its place, so
+    the nested model's own checks (such as path resolution) apply to its defaults.
+    """
+    default: M = dataclasses.field(default_factory=cls)
+    return default
+
+
+def hidden(default: Any) -> Any:
+    """The default of a field the loader sets (not a key of the file, never suggested)."""
+    return dataclasses.field(default=default, metadata={_HIDDEN: True})
+
+
+def kind_of(cls: type["ConfigModel"]) -> str:
+    """The tag of a model in a :class:`Tagged` union: the value of its ``Literal`` ``kind``."""
+    (field,) = (f for f in dataclasses.fields(cast(Any, cls)) if f.name == "kind")
+    return str(get_args(field.type)[0])
+
+
+def json_values(value: Any) -> Any:
+    """A model (or a value in one) as JSON values: paths as text, lists for tuples."""
+    if isinstance(value, ConfigModel):
+        return {name: json_values(getattr(value, name)) for name, _, _ in _slots(type(value))}
+    if isinstance(value, tuple | list):
+        return [json_values(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): json_values(item) for key, item in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise TypeError(f"no JSON form for {type(value).__name__}")
+
+
+class ConfigModel:
+    """Base of every config model: unknown keys refused, values immutable."""
+
+    def __init__(self, **values: Any) -> None:
+        for name, default, factory in _slots(type(self)):
+            if name in values:
+                value = values.pop(name)
+            elif factory is not dataclasses.MISSING:
+                value = factory()
+            elif default is not dataclasses.MISSING:
+                value = default
+            else:
+                raise TypeError(f"{type(self).__name__}() needs the keyword argument {name!r}")
+            object.__setattr__(self, name, value)
+        if values:
+            raise TypeError(f"{type(self).__name__}() got unknown keys {sorted(values)}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, base: Path | None = None) -> Self:
+        """Validate ``data``; raise :class:`Invalid` naming every problem by key path."""
+        token = _BASE.set(base)
+        try:
+            return _model_check(cls)(data)
+        finally:
+            _BASE.reset(token)
+
+    def cross_check(self, given: AbstractSet[str]) -> None:
+        """Checks across keys, run once every key is valid (raise ``ValueError``).
+
+        ``given``: the keys the mapping had (the others hold their defaults).
+        """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name, _, _ in _slots(type(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, ConfigModel)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name, _, _ in _slots(type(self)))
+        return f"{type(self).__name__}({shown})"
+
+
+def _slots(cls: type) -> tuple[tuple[str, Any, Any], ...]:
+    """Each field's name, default and default factory (dataclasses.MISSING when none)."""
+    found = _SLOTS.get(cls)
+    if found is None:
+        fields = dataclasses.fields(cls)
+        found = _SLOTS[cls] = tuple((f.name, f.default, f.default_factory) for f in fields)
+    return found
+
+
+# --- checks put together from the annotations ----------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Field:
+    """One key of a model: how its value is checked, and what happens when it is missing."""
+
+    check: Check
+    required: bool
+    empty: bool  # a nested model: a missing key is validated as {}
+    hidden: bool
+
+
+def _plan(cls: type["ConfigModel"]) -> dict[str, _Field]:
+    """The checks of each key of ``cls``, put together on first use."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = {f.name: _field(f) for f in dataclasses.fields(cast(Any, cls))}
+    return plan
+
+
+def _is_model(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, ConfigModel)
+
+
+def _field(field: "dataclasses.Field[Any]") -> _Field:
+    if isinstance(field.type, str):
+        raise TypeError(f"{field.name}: config modules keep annotations as objects")
+    no_default = field.default is dataclasses.MISSING
+    factory = field.default_factory
+    empty = _is_model(factory)
+    required = no_default and factory is dataclasses.MISSING
+    return _Field(_compile(field.type), required, empty, bool(field.metadata.get(_HIDDEN)))
+
+
+def _compile(annotation: Any) -> Check:
+    """One check for a field's annotation: before functions, the type, after functions."""
+    meta: tuple[Any, ...] = ()
+    if origin_of(annotation) is Annotated:
+        annotation, *rest = get_args(annotation)
+        meta = tuple(rest)
+    tagged = next((m for m in meta if isinstance(m, Tagged)), None)
+    steps = [m.function for m in meta if isinstance(m, Before)]
+    steps.append(_type_check(annotation, tagged))
+    steps += [m for m in meta if callable(m) and not isinstance(m, Before)]
+    return steps[0] if len(steps) == 1 else _chain(tuple(steps))
+
+
+def _chain(steps: tuple[Check, ...]) -> Check:
+    def check(value: Any) -> Any:
+        for step in steps:
+            value = step(value)
+        return value
+
+    return check
+
+
+def _type_check(annotation: Any, tagged: Tagged | None) -> Check:
+    origin = origin_of(annotation)
+    if origin in (Union, UnionType):
+        return _union(get_args(annotation), tagged)
+    if origin in _GENERICS:
+        return _GENERICS[origin](get_args(annotation))
+    if annotation in _TYPE_NAMES:
+        return _scalar(annotation)
+    if isinstance(annotation, type):
+        return _model_check(annotation) if _is_model(annotation) else _instance_of(annotation)
+    raise TypeError(f"a config field cannot be {annotation!r}")
+
+
+def _union(members: tuple[Any, ...], tagged: Tagged | None) -> Check:
+    if tagged is not None:
+        return _tagged(members, tagged)
+    others = [m for m in members if m is not NoneType]
+    if len(others) != 1 or len(members) != 2:
+        raise TypeError(f"a union in the config is 'X | None' or Tagged: {members!r}")
+    inner = _compile(others[0])
+    return lambda value: None if value is None else inner(value)
+
+
+def _expected(what: str, value: Any) -> ValueError:
+    return ValueError(f"expected {what}, not {yaml_type(value)}")
+
+
+def _scalar(kind: type) -> Check:
+    name = _TYPE_NAMES[kind]
+    if kind is float:
+        return _number
+    if kind is int:
+        return _whole
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, kind):
+            raise _expected(name, value)
+        return value
+
+    return check
+
+
+def _whole(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _expected("a whole number", value)
+    return value
+
+
+def _number(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _expected("a number", value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError("Input should be a finite number (this one is too large)") from None
+    if not math.isfinite(number):
+        raise ValueError("Input should be a finite number")
+    return number
+
+
+def _instance_of(kind: type) -> Check:
+    def check(value: Any) -> Any:
+        if not isinstance(value, kind):
+            raise _expected(kind.__name__, value)
+        return value
+
+    return check
+
+
+def _one_of(choices: tuple[Any, ...]) -> Check:
+    shown = [repr(choice) for choice in choices]
+    listed = ", ".join(shown[:-1]) + " or " * (len(shown) > 1) + shown[-1]
+
+    def check(value: Any) -> Any:
+        if not any(type(value) is type(c) and value == c for c in choices):
+            raise ValueError(f"Input should be {listed}")
+        return value
+
+    return check
+
+
+_FAILED: Any = object()
+
+
+def _checked(key: int | str, value: Any, check: Check, problems: list[Problem]) -> Any:
+    """``check(value)``; when it fails, its problems (below ``key``) go to ``problems``."""
+    try:
+        return check(value)
+    except Invalid as exc:
+        problems += [((key, *loc), message) for loc, message in exc.problems]
+    except ValueError as exc:
+        problems.append(((key,), str(exc)))
+    return _FAILED
+
+
+def _collect(pairs: Iterable[tuple[int | str, Any]], check: Check) -> list[Any]:
+    """The checked values; raise :class:`Invalid` with every problem if any."""
+    problems: list[Problem] = []
+    values = [_checked(key, value, check, problems) for key, value in pairs]
+    if problems:
+        raise Invalid(problems)
+    return values
+
+
+def _tuple_of(item: Check) -> Check:
+    def check(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple):
+            raise _expected("a list", value)
+        return tuple(_collect(enumerate(value), item))
+
+    return check
+
+
+def _mapping_of(key: Check, item: Check) -> Check:
+    def check(value: Any) -> Mapping[Any, Any]:
+        if not isinstance(value, Mapping):
+            raise _expected("a mapping of keys", value)
+        keys = _collect(((k, k) for k in value), key)
+        values = _collect(iter(value.items()), item)
+        return MappingProxyType(dict(zip(keys, values, strict=True)))
+
+    return check
+
+
+_GENERICS: dict[Any, Callable[[tuple[Any, ...]], Check]] = {
+    tuple: lambda args: _tuple_of(_compile(args[0])),
+    dict: lambda args: _mapping_of(_compile(args[0]), _compile(args[1])),
+    Mapping: lambda args: _mapping_of(_compile(args[0]), _compile(args[1])),
+    Literal: _one_of,
+}
+
+
+def _tagged(members: tuple[Any, ...], tagged: Tagged) -> Check:
+    by_tag = {kind_of(m): m for m in members}
+    known = ", ".join(by_tag)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, members):
+            return value
+        if not isinstance(value, Mapping):
+            raise _expected("a mapping of keys", value)
+        if tagged.key not in value:
+            raise Invalid.at(tagged.key, f"required key is missing (known: {known})")
+        tag = value[tagged.key]
+        cls = by_tag.get(tag) if isinstance(tag, str) else None
+        if cls is None:
+            raise Invalid.at(tagged.key, f"unknown {tagged.key} {tag!r} (known: {known})")
+        return _validate(cls, value, (tagged.noun, by_tag))
+
+    return check
+
+
+def _model_check(cls: type[M]) -> Callable[[Any], M]:
+    def check(value: Any) -> M:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise _expected("a mapping of keys", value)
+        return _validate(cls, value, None)
+
+    return check
+
+
+def _field_values(
+    plan: dict[str, _Field], data: Mapping[str, Any], problems: list[Problem]
+) -> dict[str, Any]:
+    """The checked value of each key given (``{}`` for a missing nested model)."""
+    values: dict[str, Any] = {}
+    for name, field in plan.items():
+        if name in data:
+            raw = data[name]
+        elif field.empty:
+            raw = {}
+        else:
+            if field.required:
+                problems.append(((name,), "required key is missing"))
+            continue
+        value = _checked(name, raw, field.check, problems)
+        if value is not _FAILED:
+            values[name] = value
+    return values
+
+
+def _validate(cls: type[M], data: Mapping[str, Any], family: Family | None) -> M:
+    """Check every key of ``data`` against ``cls``; the model, or :class:`Invalid`."""
+    plan = _plan(cls)
+    problems: list[Problem] = []
+    values = _field_values(plan, data, problems)
+    problems += [((key,), _unknown(cls, key, family)) for key in data if key not in plan]
+    if problems:
+        raise Invalid(problems)
+    checked = cls(**values)
+    try:
+        checked.cross_check(data.keys())
+    except Invalid:
+        raise
+    except ValueError as exc:
+        raise Invalid([((), str(exc))]) from None
+    return checked
+
+
+def _unknown(cls: type["ConfigModel"], key: Any, family: Family | None) -> str:
+    """Why ``key`` is refused: another kind takes it, or which known key is close."""
+    if family is not None:
+        noun, by_tag = family
+        kinds = [tag for tag, m in by_tag.items() if key in _plan(m)]
+        if kinds:
+            listed = ", ".join(kinds[:-1]) + " or " * (len(kinds) > 1) + kinds[-1]
+            return f"a {kind_of(cls)} {noun} has no {key!r} (only a {listed} {noun} has it)"
+    close = _close_key(cls, key) if isinstance(key, str) else None
+    return f"unknown key (did you mean {close!r}?)" if close else "unknown key"
+
+
+def _close_key(cls: type["ConfigModel"], key: str) -> str | None:
+    """The key of ``cls`` closest to ``key``; else, for a key no model has, the closest of all.
+
+    A key of another model (misplaced rather than misspelt) gets no guess from the others.
+    """
+    import difflib
+
+    own = [name for name, field in _plan(cls).items() if not field.hidden]
+    close = difflib.get_close_matches(key, own, n=1)
+    if close:
+        return close[0]
+    known = {n for m in _MODELS for n, f in _plan(m).items() if not f.hidden}
+    close = [] if key in known else difflib.get_close_matches(key, sorted(known), n=1)
+    return close[0] if close else None
