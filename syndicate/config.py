@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, __version__
 from syndicate.addresses import normalize_address, normalize_domain, parse_mailbox
 from syndicate.config_articles import DEFAULT_ID_DATE, DuplicatesConfig, IdDate
+from syndicate.config_checks import Invalid, Length, Range, Tagged, base_folder, before, yaml_type
 from syndicate.config_database import DatabaseConfig
 from syndicate.config_digest import (
     DEFAULT_GRACE,
@@ -45,19 +46,7 @@ from syndicate.config_fields import (
     ZoneField,
     http_url,
 )
-from syndicate.config_model import (
-    ConfigModel,
-    Invalid,
-    Length,
-    Range,
-    Tagged,
-    base_folder,
-    before,
-    hidden,
-    model,
-    nested,
-    yaml_type,
-)
+from syndicate.config_model import ConfigModel, hidden, model, nested
 from syndicate.config_sched import SchedulerConfig
 from syndicate.config_sources import Source, SourceConfig
 from syndicate.config_web import WebConfig

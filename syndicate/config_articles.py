@@ -8,8 +8,9 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 from syndicate import DEFAULT_ID_DATE
+from syndicate.config_checks import before
 from syndicate.config_fields import DurationField, Flag, Line
-from syndicate.config_model import ConfigModel, before, model
+from syndicate.config_model import ConfigModel, model
 from syndicate.matching import FOLDED_HOSTS, TITLE_WINDOW, TRACKING_PARAMS, Matching
 
 MAX_TITLE_WINDOW = timedelta(days=14)

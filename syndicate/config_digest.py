@@ -11,7 +11,8 @@ from datetime import time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from syndicate.config_model import ConfigModel, Length, Range, before, model
+from syndicate.config_checks import Length, Range, before
+from syndicate.config_model import ConfigModel, model
 from syndicate.schedule import parse_duration
 
 AA_CONTRAST = 4.5

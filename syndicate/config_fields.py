@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syndicate import WEB_SCHEMES
-from syndicate.config_model import Length, Range, base_folder, before
+from syndicate.config_checks import Length, Range, base_folder, before
 from syndicate.schedule import Schedule, parse_duration
 
 MAX_DURATION = timedelta(days=3660)

@@ -18,11 +18,13 @@ picks the model. ``Annotated`` adds what else the value must satisfy, in order:
 path...) before the type is checked; any other callable runs after it, e.g.
 :class:`Range`, :class:`Length` or a function of the field's module. Each says
 what is wrong by raising ``ValueError`` (or :class:`Invalid` for keys below).
+Those checks and markers are in :mod:`syndicate.config_checks`.
 
 ``Model.from_mapping(data, base=folder)`` validates a mapping and returns the
 model, or raises :class:`Invalid` listing every problem with its key path; paths
-are resolved against ``base`` (see :func:`base_folder`). A model's checks are put
-together the first time it validates, so importing the config builds none.
+are resolved against ``base`` (:func:`~syndicate.config_checks.base_folder`). A
+model's checks are put together the first time it validates, so importing the
+config builds none.
 
 Building a model in code (``RuleConfig(section="it", path="/it/")``) or with
 :func:`dataclasses.replace` does not validate: it is for values already valid
@@ -30,12 +32,10 @@ Building a model in code (``RuleConfig(section="it", path="/it/")``) or with
 """
 
 import dataclasses
-import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
-from contextvars import ContextVar
 from pathlib import Path
-from types import MappingProxyType, NoneType, UnionType
+from types import NoneType, UnionType
 from typing import (
     Annotated,
     Any,
@@ -49,119 +49,32 @@ from typing import (
 )
 from typing import get_origin as origin_of
 
-from syndicate.yamlfile import key_path
+from syndicate.config_checks import (
+    FAILED,
+    Before,
+    Check,
+    Invalid,
+    Problem,
+    Tagged,
+    checked,
+    expected,
+    instance_check,
+    is_scalar,
+    literal_check,
+    mapping_check,
+    resolving_against,
+    scalar_check,
+    tuple_check,
+)
 
-Loc = tuple[int | str, ...]
-Problem = tuple[Loc, str]
-Check = Callable[[Any], Any]
 M = TypeVar("M", bound="ConfigModel")
+Family = tuple[str, dict[str, type["ConfigModel"]]]
+"""The noun and models (by tag) of the tagged union a model was picked from."""
 
-_BASE: ContextVar[Path | None] = ContextVar("config_base", default=None)
 _MODELS: list[type["ConfigModel"]] = []
 _PLANS: dict[type, dict[str, "_Field"]] = {}
 _SLOTS: dict[type, tuple[tuple[str, Any, Any], ...]] = {}
 _HIDDEN = "hidden"
-Family = tuple[str, dict[str, type["ConfigModel"]]]
-"""The noun and models of the tagged union a model was picked from."""
-_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
-
-
-class Invalid(ValueError):
-    """Problems found in one value, each with its key path below that value."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(self.lines()))
-
-    @classmethod
-    def at(cls, key: int | str, message: str) -> "Invalid":
-        """One problem at ``key`` below the value being checked."""
-        return cls([((key,), message)])
-
-    def lines(self) -> list[str]:
-        """One ``key.path: message`` line per problem, duplicates dropped."""
-        return list(dict.fromkeys(f"{key_path(loc)}: {message}" for loc, message in self.problems))
-
-
-def base_folder() -> Path | None:
-    """The folder relative paths are resolved against, while a model validates."""
-    return _BASE.get()
-
-
-def yaml_type(value: Any) -> str:
-    """What a YAML user calls the type of ``value``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    names = {int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping"}
-    return names.get(type(value), type(value).__name__)
-
-
-class Before:
-    """Marks a function that turns the raw value into the field's value before type checks."""
-
-    __slots__ = ("function",)
-
-    def __init__(self, function: Check) -> None:
-        self.function = function
-
-
-def before(function: Check) -> Before:
-    """Run ``function`` on the value as YAML gave it, before its type is checked."""
-    return Before(function)
-
-
-class Tagged:
-    """Marks a union of models picked by the text under ``key`` (a ``noun`` in messages)."""
-
-    __slots__ = ("key", "noun")
-
-    def __init__(self, noun: str, key: str = "kind") -> None:
-        self.noun = noun
-        self.key = key
-
-
-class Range:
-    """Bounds of a number: ``ge`` (at least), ``gt`` (more than), ``le`` (at most)."""
-
-    __slots__ = ("ge", "gt", "le")
-
-    def __init__(
-        self, ge: float | None = None, le: float | None = None, gt: float | None = None
-    ) -> None:
-        self.ge, self.le, self.gt = ge, le, gt
-
-    def __call__(self, value: float) -> float:
-        """Return ``value`` if inside the bounds."""
-        if self.ge is not None and value < self.ge:
-            raise ValueError(f"Input should be greater than or equal to {self.ge}")
-        if self.gt is not None and value <= self.gt:
-            raise ValueError(f"Input should be greater than {self.gt}")
-        if self.le is not None and value > self.le:
-            raise ValueError(f"Input should be less than or equal to {self.le}")
-        return value
-
-
-class Length:
-    """How many characters a text (or items a list) may have."""
-
-    __slots__ = ("high", "low")
-
-    def __init__(self, low: int = 0, high: int | None = None) -> None:
-        self.low, self.high = low, high
-
-    def __call__(self, value: str | tuple[Any, ...]) -> Any:
-        """Return ``value`` if its length is inside the bounds."""
-        text = isinstance(value, str)
-        what, unit = ("String", "character") if text else ("List", "item")
-        if len(value) < self.low:
-            plural = unit + "s" * (self.low != 1)
-            found = "" if text else f", not {len(value)}"
-            raise ValueError(f"{what} should have at least {self.low} {plural}{found}")
-        if self.high is not None and len(value) > self.high:
-            raise ValueError(f"{what} should have at most {self.high} {unit}s")
-        return value
 
 
 @dataclass_transform(
@@ -235,11 +148,8 @@ class ConfigModel:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, base: Path | None = None) -> Self:
         """Validate ``data``; raise :class:`Invalid` naming every problem by key path."""
-        token = _BASE.set(base)
-        try:
+        with resolving_against(base):
             return _model_check(cls)(data)
-        finally:
-            _BASE.reset(token)
 
     def cross_check(self, given: AbstractSet[str]) -> None:
         """Checks across keys, run once every key is valid (raise ``ValueError``).
@@ -282,14 +192,16 @@ def _slots(cls: type) -> tuple[tuple[str, Any, Any], ...]:
 # --- checks put together from the annotations ----------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
 class _Field:
     """One key of a model: how its value is checked, and what happens when it is missing."""
 
-    check: Check
-    required: bool
-    empty: bool  # a nested model: a missing key is validated as {}
-    hidden: bool
+    __slots__ = ("check", "empty", "hidden", "required")
+
+    def __init__(self, check: Check, *, required: bool, empty: bool, hidden: bool) -> None:
+        self.check = check
+        self.required = required
+        self.empty = empty  # a nested model: a missing key is validated as {}
+        self.hidden = hidden
 
 
 def _plan(cls: type["ConfigModel"]) -> dict[str, _Field]:
@@ -311,7 +223,8 @@ def _field(field: "dataclasses.Field[Any]") -> _Field:
     factory = field.default_factory
     empty = _is_model(factory)
     required = no_default and factory is dataclasses.MISSING
-    return _Field(_compile(field.type), required, empty, bool(field.metadata.get(_HIDDEN)))
+    hidden = bool(field.metadata.get(_HIDDEN))
+    return _Field(_compile(field.type), required=required, empty=empty, hidden=hidden)
 
 
 def _compile(annotation: Any) -> Check:
@@ -342,11 +255,19 @@ def _type_check(annotation: Any, tagged: Tagged | None) -> Check:
         return _union(get_args(annotation), tagged)
     if origin in _GENERICS:
         return _GENERICS[origin](get_args(annotation))
-    if annotation in _TYPE_NAMES:
-        return _scalar(annotation)
+    if is_scalar(annotation):
+        return scalar_check(annotation)
     if isinstance(annotation, type):
-        return _model_check(annotation) if _is_model(annotation) else _instance_of(annotation)
+        return _model_check(annotation) if _is_model(annotation) else instance_check(annotation)
     raise TypeError(f"a config field cannot be {annotation!r}")
+
+
+_GENERICS: dict[Any, Callable[[tuple[Any, ...]], Check]] = {
+    tuple: lambda args: tuple_check(_compile(args[0])),
+    dict: lambda args: mapping_check(_compile(args[0]), _compile(args[1])),
+    Mapping: lambda args: mapping_check(_compile(args[0]), _compile(args[1])),
+    Literal: literal_check,
+}
 
 
 def _union(members: tuple[Any, ...], tagged: Tagged | None) -> Check:
@@ -359,115 +280,6 @@ def _union(members: tuple[Any, ...], tagged: Tagged | None) -> Check:
     return lambda value: None if value is None else inner(value)
 
 
-def _expected(what: str, value: Any) -> ValueError:
-    return ValueError(f"expected {what}, not {yaml_type(value)}")
-
-
-def _scalar(kind: type) -> Check:
-    name = _TYPE_NAMES[kind]
-    if kind is float:
-        return _number
-    if kind is int:
-        return _whole
-
-    def check(value: Any) -> Any:
-        if not isinstance(value, kind):
-            raise _expected(name, value)
-        return value
-
-    return check
-
-
-def _whole(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _expected("a whole number", value)
-    return value
-
-
-def _number(value: Any) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise _expected("a number", value)
-    try:
-        number = float(value)
-    except OverflowError:
-        raise ValueError("Input should be a finite number (this one is too large)") from None
-    if not math.isfinite(number):
-        raise ValueError("Input should be a finite number")
-    return number
-
-
-def _instance_of(kind: type) -> Check:
-    def check(value: Any) -> Any:
-        if not isinstance(value, kind):
-            raise _expected(kind.__name__, value)
-        return value
-
-    return check
-
-
-def _one_of(choices: tuple[Any, ...]) -> Check:
-    shown = [repr(choice) for choice in choices]
-    listed = ", ".join(shown[:-1]) + " or " * (len(shown) > 1) + shown[-1]
-
-    def check(value: Any) -> Any:
-        if not any(type(value) is type(c) and value == c for c in choices):
-            raise ValueError(f"Input should be {listed}")
-        return value
-
-    return check
-
-
-_FAILED: Any = object()
-
-
-def _checked(key: int | str, value: Any, check: Check, problems: list[Problem]) -> Any:
-    """``check(value)``; when it fails, its problems (below ``key``) go to ``problems``."""
-    try:
-        return check(value)
-    except Invalid as exc:
-        problems += [((key, *loc), message) for loc, message in exc.problems]
-    except ValueError as exc:
-        problems.append(((key,), str(exc)))
-    return _FAILED
-
-
-def _collect(pairs: Iterable[tuple[int | str, Any]], check: Check) -> list[Any]:
-    """The checked values; raise :class:`Invalid` with every problem if any."""
-    problems: list[Problem] = []
-    values = [_checked(key, value, check, problems) for key, value in pairs]
-    if problems:
-        raise Invalid(problems)
-    return values
-
-
-def _tuple_of(item: Check) -> Check:
-    def check(value: Any) -> tuple[Any, ...]:
-        if not isinstance(value, list | tuple):
-            raise _expected("a list", value)
-        return tuple(_collect(enumerate(value), item))
-
-    return check
-
-
-def _mapping_of(key: Check, item: Check) -> Check:
-    def check(value: Any) -> Mapping[Any, Any]:
-        if not isinstance(value, Mapping):
-            raise _expected("a mapping of keys", value)
-        keys = _collect(((k, k) for k in value), key)
-        values = _collect(iter(value.items()), item)
-        return MappingProxyType(dict(zip(keys, values, strict=True)))
-
-    return check
-
-
-_GENERICS: dict[Any, Callable[[tuple[Any, ...]], Check]] = {
-    tuple: lambda args: _tuple_of(_compile(args[0])),
-    dict: lambda args: _mapping_of(_compile(args[0]), _compile(args[1])),
-    Mapping: lambda args: _mapping_of(_compile(args[0]), _compile(args[1])),
-    Literal: _one_of,
-}
-
-
 def _tagged(members: tuple[Any, ...], tagged: Tagged) -> Check:
     by_tag = {kind_of(m): m for m in members}
     known = ", ".join(by_tag)
@@ -476,7 +288,7 @@ def _tagged(members: tuple[Any, ...], tagged: Tagged) -> Check:
         if isinstance(value, members):
             return value
         if not isinstance(value, Mapping):
-            raise _expected("a mapping of keys", value)
+            raise expected("a mapping of keys", value)
         if tagged.key not in value:
             raise Invalid.at(tagged.key, f"required key is missing (known: {known})")
         tag = value[tagged.key]
@@ -493,7 +305,7 @@ def _model_check(cls: type[M]) -> Callable[[Any], M]:
         if isinstance(value, cls):
             return value
         if not isinstance(value, Mapping):
-            raise _expected("a mapping of keys", value)
+            raise expected("a mapping of keys", value)
         return _validate(cls, value, None)
 
     return check
@@ -513,8 +325,8 @@ def _field_values(
             if field.required:
                 problems.append(((name,), "required key is missing"))
             continue
-        value = _checked(name, raw, field.check, problems)
-        if value is not _FAILED:
+        value = checked(name, raw, field.check, problems)
+        if value is not FAILED:
             values[name] = value
     return values
 
@@ -527,14 +339,14 @@ def _validate(cls: type[M], data: Mapping[str, Any], family: Family | None) -> M
     problems += [((key,), _unknown(cls, key, family)) for key in data if key not in plan]
     if problems:
         raise Invalid(problems)
-    checked = cls(**values)
+    made = cls(**values)
     try:
-        checked.cross_check(data.keys())
+        made.cross_check(data.keys())
     except Invalid:
         raise
     except ValueError as exc:
         raise Invalid([((), str(exc))]) from None
-    return checked
+    return made
 
 
 def _unknown(cls: type["ConfigModel"], key: Any, family: Family | None) -> str:

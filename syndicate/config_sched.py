@@ -3,8 +3,9 @@
 from datetime import timedelta
 from typing import Annotated, Any
 
+from syndicate.config_checks import Before, before
 from syndicate.config_fields import ScheduleField
-from syndicate.config_model import Before, ConfigModel, before, model
+from syndicate.config_model import ConfigModel, model
 from syndicate.schedule import Schedule, parse_duration
 
 DEFAULT_TAKEOVER = timedelta(seconds=60)

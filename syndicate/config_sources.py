@@ -15,8 +15,9 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from syndicate import WEB_SCHEMES
+from syndicate.config_checks import Invalid, Range, Tagged
 from syndicate.config_fields import DurationField, Flag, Ident, Line, Location, ZoneField
-from syndicate.config_model import ConfigModel, Invalid, Range, Tagged, model, nested
+from syndicate.config_model import ConfigModel, model, nested
 
 
 def _url_path(value: str) -> str:

@@ -9,7 +9,8 @@ import ipaddress
 from datetime import timedelta
 from typing import Annotated, Any
 
-from syndicate.config_model import ConfigModel, Length, Range, before, model, nested
+from syndicate.config_checks import Length, Range, before
+from syndicate.config_model import ConfigModel, model, nested
 from syndicate.schedule import parse_duration
 
 MIN_CONFIRM_TTL = timedelta(minutes=10)

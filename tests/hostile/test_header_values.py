@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from syndicate.config import Config, DigestConfig, load_config
-from syndicate.config_model import Invalid
+from syndicate.config_checks import Invalid
 from syndicate.mail import compose
 from syndicate.model import (
     Digest,
