@@ -93,11 +93,7 @@ def model(cls: type[M]) -> type[M]:
 
 
 def nested(cls: type[M]) -> M:
-    """The default of a key holding a model: that model with its defaults.
-
-    When the key is missing from a mapping, ``{}`` is validated in its place, so
-    the nested model's own checks (such as path resolution) apply to its defaults.
-    """
+    """The default of a key holding a model: that model with its defaults (taken as given)."""
     default: M = dataclasses.field(default_factory=cls)
     return default
 
@@ -195,12 +191,11 @@ def _slots(cls: type) -> tuple[tuple[str, Any, Any], ...]:
 class _Field:
     """One key of a model: how its value is checked, and what happens when it is missing."""
 
-    __slots__ = ("check", "empty", "hidden", "required")
+    __slots__ = ("check", "hidden", "required")
 
-    def __init__(self, check: Check, *, required: bool, empty: bool, hidden: bool) -> None:
+    def __init__(self, check: Check, *, required: bool, hidden: bool) -> None:
         self.check = check
         self.required = required
-        self.empty = empty  # a nested model: a missing key is validated as {}
         self.hidden = hidden
 
 
@@ -220,11 +215,9 @@ def _field(field: "dataclasses.Field[Any]") -> _Field:
     if isinstance(field.type, str):
         raise TypeError(f"{field.name}: config modules keep annotations as objects")
     no_default = field.default is dataclasses.MISSING
-    factory = field.default_factory
-    empty = _is_model(factory)
-    required = no_default and factory is dataclasses.MISSING
+    required = no_default and field.default_factory is dataclasses.MISSING
     hidden = bool(field.metadata.get(_HIDDEN))
-    return _Field(_compile(field.type), required=required, empty=empty, hidden=hidden)
+    return _Field(_compile(field.type), required=required, hidden=hidden)
 
 
 def _compile(annotation: Any) -> Check:
@@ -314,20 +307,15 @@ def _model_check(cls: type[M]) -> Callable[[Any], M]:
 def _field_values(
     plan: dict[str, _Field], data: Mapping[str, Any], problems: list[Problem]
 ) -> dict[str, Any]:
-    """The checked value of each key given (``{}`` for a missing nested model)."""
+    """The checked value of each key given; a required key missing is a problem."""
     values: dict[str, Any] = {}
     for name, field in plan.items():
         if name in data:
-            raw = data[name]
-        elif field.empty:
-            raw = {}
-        else:
-            if field.required:
-                problems.append(((name,), "required key is missing"))
-            continue
-        value = checked(name, raw, field.check, problems)
-        if value is not FAILED:
-            values[name] = value
+            value = checked(name, data[name], field.check, problems)
+            if value is not FAILED:
+                values[name] = value
+        elif field.required:
+            problems.append(((name,), "required key is missing"))
     return values
 
 
