@@ -4,7 +4,8 @@ Every problem is reported with the file name and the key path, e.g.
 ``schedules.yaml: digests[0].schedule: invalid schedule '0 25 * * *': hour: 25 ...``.
 Relative paths are resolved against the folder of the config file. Field types
 live in :mod:`syndicate.config_fields`, the sources' models in
-:mod:`syndicate.config_sources`.
+:mod:`syndicate.config_sources`, and the validation layer the models are
+declared with in :mod:`syndicate.config_model`.
 """
 
 import os

@@ -44,6 +44,11 @@ class Invalid(ValueError):
         """One problem at ``key`` below the value being checked."""
         return cls([((key,), message)])
 
+    @classmethod
+    def of(cls, exc: ValueError) -> "Invalid":
+        """``exc`` as problems: itself if it is :class:`Invalid`, else one at the top."""
+        return exc if isinstance(exc, Invalid) else cls([((), str(exc))])
+
     def lines(self) -> list[str]:
         """One ``key.path: message`` line per problem, duplicates dropped."""
         return list(dict.fromkeys(f"{key_path(loc)}: {message}" for loc, message in self.problems))

@@ -145,7 +145,10 @@ class ConfigModel:
     def from_mapping(cls, data: Mapping[str, Any], *, base: Path | None = None) -> Self:
         """Validate ``data``; raise :class:`Invalid` naming every problem by key path."""
         with resolving_against(base):
-            return _model_check(cls)(data)
+            try:
+                return _model_check(cls)(data)
+            except ValueError as exc:
+                raise Invalid.of(exc) from None
 
     def cross_check(self, given: AbstractSet[str]) -> None:
         """Checks across keys, run once every key is valid (raise ``ValueError``).
@@ -330,10 +333,8 @@ def _validate(cls: type[M], data: Mapping[str, Any], family: Family | None) -> M
     made = cls(**values)
     try:
         made.cross_check(data.keys())
-    except Invalid:
-        raise
     except ValueError as exc:
-        raise Invalid([((), str(exc))]) from None
+        raise Invalid.of(exc) from None
     return made
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import pickle
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.conftest import BASE_CONFIG
 SMTP = {"kind": "smtp", "host": "mail.example.kr"}
 
 
-def problems_of(model: Any, data: dict[str, Any]) -> list[str]:
+def problems_of(model: Any, data: Any) -> list[str]:
     """The problem lines of validating ``data`` as ``model`` (fails if it is valid)."""
     with pytest.raises(Invalid) as info:
         model.from_mapping(data)
@@ -35,6 +36,18 @@ def test_a_model_is_frozen() -> None:
         del rule.section
     assert dataclasses.is_dataclass(rule)
     assert [f.name for f in dataclasses.fields(rule)] == ["section", "category", "path"]
+
+
+def test_a_model_copies_and_pickles(write_config: Callable[..., Path]) -> None:
+    config = load_config(write_config())
+    assert copy.deepcopy(config) == config
+    assert pickle.loads(pickle.dumps(config)) == config
+
+
+def test_a_model_is_validated_from_a_mapping_only() -> None:
+    assert problems_of(RuleConfig, ["section"]) == [
+        "(top level): expected a mapping of keys, not a list"
+    ]
 
 
 def test_models_compare_and_hash_by_value() -> None:
@@ -128,7 +141,7 @@ def test_a_tagged_union_names_the_kinds() -> None:
 
 
 def test_a_missing_nested_model_holds_its_defaults(write_config: Callable[..., Path]) -> None:
-    """Defaults are taken as given, as pydantic did: a default path stays relative."""
+    """Defaults are taken as given (not checked): a default path stays relative."""
     data = copy.deepcopy(BASE_CONFIG)
     del data["feeds"]
     config = load_config(write_config(data))
