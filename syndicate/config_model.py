@@ -67,8 +67,8 @@ from syndicate.config_checks import (
     tuple_check,
 )
 
-M = TypeVar("M", bound="ConfigModel")
-Family = tuple[str, dict[str, type["ConfigModel"]]]
+_M = TypeVar("_M", bound="ConfigModel")
+_Family = tuple[str, dict[str, type["ConfigModel"]]]
 """The noun and models (by tag) of the tagged union a model was picked from."""
 
 _MODELS: list[type["ConfigModel"]] = []
@@ -80,7 +80,7 @@ _HIDDEN = "hidden"
 @dataclass_transform(
     kw_only_default=True, frozen_default=True, field_specifiers=(dataclasses.field,)
 )
-def model(cls: type[M]) -> type[M]:
+def model(cls: type[_M]) -> type[_M]:
     """Make ``cls`` a config model: its annotated names are its keys (a frozen dataclass).
 
     The dataclass machinery only records the fields; :class:`ConfigModel` gives
@@ -92,9 +92,9 @@ def model(cls: type[M]) -> type[M]:
     return cls
 
 
-def nested(cls: type[M]) -> M:
+def nested(cls: type[_M]) -> _M:
     """The default of a key holding a model: that model with its defaults (taken as given)."""
-    default: M = dataclasses.field(default_factory=cls)
+    default: _M = dataclasses.field(default_factory=cls)
     return default
 
 
@@ -296,8 +296,8 @@ def _tagged(members: tuple[Any, ...], tagged: Tagged) -> Check:
     return check
 
 
-def _model_check(cls: type[M]) -> Callable[[Any], M]:
-    def check(value: Any) -> M:
+def _model_check(cls: type[_M]) -> Callable[[Any], _M]:
+    def check(value: Any) -> _M:
         if isinstance(value, cls):
             return value
         if not isinstance(value, Mapping):
@@ -322,7 +322,7 @@ def _field_values(
     return values
 
 
-def _validate(cls: type[M], data: Mapping[str, Any], family: Family | None) -> M:
+def _validate(cls: type[_M], data: Mapping[str, Any], family: _Family | None) -> _M:
     """Check every key of ``data`` against ``cls``; the model, or :class:`Invalid`."""
     plan = _plan(cls)
     problems: list[Problem] = []
@@ -338,7 +338,7 @@ def _validate(cls: type[M], data: Mapping[str, Any], family: Family | None) -> M
     return made
 
 
-def _unknown(cls: type["ConfigModel"], key: Any, family: Family | None) -> str:
+def _unknown(cls: type["ConfigModel"], key: Any, family: _Family | None) -> str:
     """Why ``key`` is refused: another kind takes it, or which known key is close."""
     if family is not None:
         noun, by_tag = family
