@@ -2,7 +2,7 @@
 
 Each type is an ``Annotated`` alias whose checks say in one line what is wrong
 (:mod:`syndicate.config_model` puts the key path in front). Paths and locations
-are resolved against the config folder (:func:`~syndicate.config_model.base_folder`).
+are resolved against the config folder (:func:`~syndicate.config_checks.base_folder`).
 
 The config modules do without ``from __future__ import annotations``: the
 validation layer reads each field's annotation as an object; a method's forward
@@ -123,6 +123,8 @@ def http_url(value: str) -> str:
     return value
 
 
+# A ``before`` function makes the value from what YAML gave; the other checks run
+# after the type check, in order. Types are strict: ``Flag`` takes only true/false.
 ScheduleField = Annotated[Schedule, before(_schedule)]
 DurationField = Annotated[timedelta, before(_duration)]
 ZoneField = Annotated[ZoneInfo, before(_zone)]
