@@ -37,7 +37,7 @@ TOPICS = ["반도체", "수출", "금리", "부동산", "선거", "날씨", "축
 WORKERS_NOTE = "syndicate: 4 reader threads, host_concurrency 4, host_delay 0"
 # The libraries every collect loads before its first request (the command line,
 # the config file and models, the store, HTTP): what no collect can go below.
-FLOOR = "import click, yaml, pydantic, sqlalchemy, httpx"
+FLOOR = "import click, yaml, sqlalchemy, httpx"
 
 
 # --- the feeds and their server -------------------------------------------------

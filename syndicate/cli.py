@@ -6,7 +6,6 @@ Exit codes: 0 success; 1 error (bad config, store unreachable, bad file);
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -386,16 +385,6 @@ cli.add_command(cli_sched.resume)
 cli.add_command(cli_sched.reload)
 
 
-PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
-"""Pydantic looks for plugins in every installed package's metadata unless this says not to."""
-
-
 def main() -> None:
-    """Console-script entry point.
-
-    Pydantic plugins stay off unless :data:`PLUGINS_ENV` is set (empty: load them
-    all): syndicate uses none, and looking for them reads the metadata of every
-    installed package at each start.
-    """
-    os.environ.setdefault(PLUGINS_ENV, "__all__")
+    """Console-script entry point."""
     cli(prog_name="syndicate")

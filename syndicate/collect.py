@@ -361,7 +361,7 @@ def _read(
     """Read a source at its current location; return its result or its failure (never raises)."""
     location = location_of(source, state)
     if location != source.location:
-        source = source.model_copy(update={"location": location})
+        source = replace(source, location=location)
     try:
         return read_source(source, SourceContext(config, replace(state, location=None), client))
     except FetchRefused as exc:

@@ -4,29 +4,24 @@ Every problem is reported with the file name and the key path, e.g.
 ``schedules.yaml: digests[0].schedule: invalid schedule '0 25 * * *': hour: 25 ...``.
 Relative paths are resolved against the folder of the config file. Field types
 live in :mod:`syndicate.config_fields`, the sources' models in
-:mod:`syndicate.config_sources`.
+:mod:`syndicate.config_sources`, and the validation layer the models are
+declared with in :mod:`syndicate.config_model`.
 """
 
 import os
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    Field,
-    Strict,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
 
 from syndicate import CONFIG_ENV, DEFAULT_CONFIG, STORE_ENV, __version__
 from syndicate.addresses import normalize_address, normalize_domain, parse_mailbox
 from syndicate.config_articles import DEFAULT_ID_DATE, DuplicatesConfig, IdDate
+from syndicate.config_checks import Invalid, Length, Range, Tagged, base_folder, before, yaml_type
 from syndicate.config_database import DatabaseConfig
 from syndicate.config_digest import (
     DEFAULT_GRACE,
@@ -37,11 +32,9 @@ from syndicate.config_digest import (
     LogoConfig,
     PublisherConfig,
     QuietHours,
-    QuietHoursConfig,
     SizeBudget,
 )
 from syndicate.config_fields import (
-    ConfigModel,
     DurationField,
     Flag,
     Ident,
@@ -52,17 +45,16 @@ from syndicate.config_fields import (
     Text,
     Url,
     ZoneField,
-    base_dir,
     http_url,
-    nested_defaults,
 )
+from syndicate.config_model import ConfigModel, hidden, model, nested
 from syndicate.config_sched import SchedulerConfig
-from syndicate.config_sources import SOURCE_MODELS, RuleConfig, Source, SourceConfig
-from syndicate.config_web import RateLimitsConfig, WebConfig
+from syndicate.config_sources import Source, SourceConfig
+from syndicate.config_web import WebConfig
 from syndicate.dburl import check_store_url, resolve_store_url
 from syndicate.errors import ConfigError
 from syndicate.schedule import Schedule
-from syndicate.yamlfile import key_path, load_yaml, printable_line
+from syndicate.yamlfile import load_yaml, printable_line
 
 if TYPE_CHECKING:  # imported where used: ``check`` never builds the domain objects
     from syndicate.model import Section
@@ -76,12 +68,13 @@ def _section_id(value: str) -> str:
     return value
 
 
+@model
 class SectionConfig(ConfigModel):
     """A section: ``id`` used in rules and subscriptions, ``name`` shown to readers."""
 
-    id: Annotated[Ident, AfterValidator(_section_id)]
+    id: Annotated[Ident, _section_id]
     name: Line
-    order: Annotated[int, Strict(), Field(ge=-1_000_000, le=1_000_000)] | None = None
+    order: Annotated[int, Range(ge=-1_000_000, le=1_000_000)] | None = None
 
 
 def _served_path(value: str) -> str:
@@ -97,6 +90,13 @@ def _served_path(value: str) -> str:
     return path + "/"
 
 
+def _some_format(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("list at least one of rss, atom, json")
+    return tuple(dict.fromkeys(value))
+
+
+@model
 class FeedsConfig(ConfigModel):
     """The feeds written for readers: RSS, Atom and/or JSON Feed, per section and combined.
 
@@ -106,24 +106,18 @@ class FeedsConfig(ConfigModel):
     """
 
     output: PathField = Path("public/feeds")
-    url_path: Annotated[Line, AfterValidator(_served_path)] = "feeds/"
-    formats: tuple[Literal["rss", "atom", "json"], ...] = ("rss", "atom")
+    url_path: Annotated[Line, _served_path] = "feeds/"
+    formats: Annotated[tuple[Literal["rss", "atom", "json"], ...], _some_format] = ("rss", "atom")
     per_section: Flag = True
     combined: Flag = True
     per_source: Flag = False
-    limit: Annotated[int, Strict(), Field(ge=1, le=1000)] = 50
+    limit: Annotated[int, Range(ge=1, le=1000)] = 50
     title: Line = "syndicate"
     description: Text = ""
-    hubs: tuple[Annotated[Url, AfterValidator(http_url)], ...] = ()
-
-    @field_validator("formats")
-    @classmethod
-    def _some_format(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("list at least one of rss, atom, json")
-        return tuple(dict.fromkeys(value))
+    hubs: tuple[Annotated[Url, http_url], ...] = ()
 
 
+@model
 class FileDelivery(ConfigModel):
     """Write each message as an ``.eml`` file into ``folder``."""
 
@@ -131,7 +125,7 @@ class FileDelivery(ConfigModel):
     folder: PathField = Path("outbox")
 
 
-MessagesPerSecond = Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
+MessagesPerSecond = Annotated[float, Range(gt=0, le=100_000)]
 """A rate in messages per second (a number above 0, e.g. 10 or 0.5)."""
 
 
@@ -143,38 +137,38 @@ def _domain_key(value: object) -> str:
     return normalize_domain(value.strip())  # AddressError (a ValueError) says why
 
 
-RecipientDomain = Annotated[str, BeforeValidator(_domain_key)]
+RecipientDomain = Annotated[str, before(_domain_key)]
 """A recipient domain, lowercased and in ASCII (IDNA)."""
 
 
+def _no_limits() -> Mapping[str, float]:
+    return MappingProxyType({})
+
+
+@model
 class SmtpDelivery(ConfigModel):
     """Send through an SMTP server; the password is read from ``password_env``."""
 
     kind: Literal["smtp"]
     host: Line
-    port: Annotated[int, Strict(), Field(ge=1, le=65535)] = 587
+    port: Annotated[int, Range(ge=1, le=65535)] = 587
     security: Literal["starttls", "ssl", "none"] = "starttls"
     username: Line | None = None
     password_env: Line | None = None
     timeout: Seconds = 30.0
-    batch_size: Annotated[int, Strict(), Field(ge=1, le=100_000)] = 100
-    relay_failures: Annotated[int, Strict(), Field(ge=1, le=1000)] = 3
+    batch_size: Annotated[int, Range(ge=1, le=100_000)] = 100
+    relay_failures: Annotated[int, Range(ge=1, le=1000)] = 3
     """Consecutive failures to use the server after which an edition stops (resumed later)."""
-    domain_refusals: Annotated[int, Strict(), Field(ge=1, le=1000)] = 3
+    domain_refusals: Annotated[int, Range(ge=1, le=1000)] = 3
     """Consecutive policy refusals (5.7.x) from one domain after which it is paused."""
-    envelope_from: Line | None = None
+    envelope_from: Annotated[Line, normalize_address] | None = None  # AddressError says why
     """The envelope sender (MAIL FROM, the Return-Path bounces go to); default: the From address."""
-    connections: Annotated[int, Strict(), Field(ge=1, le=64)] = 4
+    connections: Annotated[int, Range(ge=1, le=64)] = 4
     """Parallel SMTP connections of one pass over an edition (one message in flight on each)."""
     rate_limit: MessagesPerSecond | None = None
     """Messages per second over all connections; default: as fast as the server answers."""
-    domain_limits: dict[RecipientDomain, MessagesPerSecond] = Field(default_factory=dict)
+    domain_limits: Mapping[RecipientDomain, MessagesPerSecond] = field(default_factory=_no_limits)
     """Messages per second to one recipient domain, e.g. ``naver.com: 10``."""
-
-    @field_validator("envelope_from")
-    @classmethod
-    def _plain_address(cls, value: str | None) -> str | None:
-        return None if value is None else normalize_address(value)  # AddressError says why
 
     def password(self) -> str | None:
         """Return the SMTP password from the environment, if configured."""
@@ -182,9 +176,10 @@ class SmtpDelivery(ConfigModel):
 
 
 DELIVERY_MODELS: tuple[type[ConfigModel], ...] = (FileDelivery, SmtpDelivery)
-Delivery = Annotated[FileDelivery | SmtpDelivery, Field(discriminator="kind")]
+Delivery = Annotated[FileDelivery | SmtpDelivery, Tagged("delivery")]
 
 
+@model
 class RetryConfig(ConfigModel):
     """When deferred sends of an edition are tried again: ``first_delay``, then three
     times longer each time up to ``max_delay``, until ``window`` after the edition began."""
@@ -193,15 +188,18 @@ class RetryConfig(ConfigModel):
     first_delay: DurationField = timedelta(minutes=5)
     max_delay: DurationField = timedelta(hours=3)
 
-    @field_validator("max_delay")
-    @classmethod
-    def _not_below_first(cls, value: timedelta, info: ValidationInfo) -> timedelta:
-        first = info.data.get("first_delay")
-        if first is not None and value < first:
-            raise ValueError("must not be shorter than first_delay")
-        return value
+    def cross_check(self, given: AbstractSet[str]) -> None:
+        """A ``max_delay`` given is not shorter than the first delay."""
+        if "max_delay" in given and self.max_delay < self.first_delay:
+            raise Invalid.at("max_delay", "must not be shorter than first_delay")
 
 
+def _mailbox(value: str) -> str:
+    parse_mailbox(value)  # AddressError (a ValueError) says what is wrong
+    return value
+
+
+@model
 class DigestConfig(ConfigModel):
     """An e-mail digest: which sections, when, from whom, and how it is delivered.
 
@@ -218,30 +216,24 @@ class DigestConfig(ConfigModel):
     sections: tuple[Line, ...] = ()
     schedule: ScheduleField
     first_window: DurationField = timedelta(days=1)
-    max_per_section: Annotated[int, Strict(), Field(ge=1, le=200)] = 10
-    sender: str
-    reply_to: str | None = None
+    max_per_section: Annotated[int, Range(ge=1, le=200)] = 10
+    sender: Annotated[str, _mailbox]
+    reply_to: Annotated[str, _mailbox] | None = None
     delivery: Delivery
     archive: Flag = True
-    retry: RetryConfig = nested_defaults()
+    retry: RetryConfig = nested(RetryConfig)
     uncertain: Literal["resend", "skip"] = "resend"
     logo: LogoConfig | None = None
     brand_color: BrandColor | None = None
     publisher: PublisherConfig | None = None
-    images: ImagesConfig = nested_defaults()
+    images: ImagesConfig = nested(ImagesConfig)
     advertising: Flag = False
     quiet_hours: QuietHours = None
     grace: Grace = DEFAULT_GRACE
     size_budget: SizeBudget = DEFAULT_SIZE_BUDGET
 
-    @field_validator("sender", "reply_to")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_mailbox(value)  # AddressError (a ValueError) says what is wrong
-        return value
 
-
+@model
 class CollectConfig(ConfigModel):
     """How and when sources are collected.
 
@@ -253,49 +245,49 @@ class CollectConfig(ConfigModel):
     schedule: ScheduleField = Schedule.parse("every 10m")
     timeout: Seconds = 20.0
     user_agent: Line = f"syndicate/{__version__}"
-    max_bytes: Annotated[int, Strict(), Field(ge=1024, le=2_000_000_000)] = 20_000_000
-    max_entries: Annotated[int, Strict(), Field(ge=1, le=100_000)] = 1000
+    max_bytes: Annotated[int, Range(ge=1024, le=2_000_000_000)] = 20_000_000
+    max_entries: Annotated[int, Range(ge=1, le=100_000)] = 1000
     grace: Grace = DEFAULT_GRACE
-    host_concurrency: Annotated[int, Strict(), Field(ge=1, le=32)] = 2
-    host_delay: Annotated[float, Strict(), Field(ge=0, le=300, allow_inf_nan=False)] = 0.0
+    host_concurrency: Annotated[int, Range(ge=1, le=32)] = 2
+    host_delay: Annotated[float, Range(ge=0, le=300)] = 0.0
     backoff_max: DurationField = timedelta(hours=6)
 
 
+def _base_url(value: str) -> str:
+    parts = urlsplit(http_url(value))
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r}: a base URL has no '?' query or '#' fragment")
+    return value.rstrip("/") + "/"
+
+
+def _store_url(value: str) -> str:
+    base = base_folder()
+    return check_store_url(value if base is None else resolve_store_url(value, base))
+
+
+@model
 class Config(ConfigModel):
     """The whole, validated configuration. Build it with :func:`load_config`."""
 
     timezone: ZoneField
-    public_base_url: Url
-    store: Url = "sqlite:///var/syndicate.db"
+    public_base_url: Annotated[Url, _base_url]
+    store: Annotated[Url, _store_url] = "sqlite:///var/syndicate.db"
     templates: PathField | None = None
-    sections: tuple[SectionConfig, ...] = Field(min_length=1)
+    sections: Annotated[tuple[SectionConfig, ...], Length(1)]
     sources: tuple[Source, ...] = ()
-    feeds: FeedsConfig = nested_defaults()
+    feeds: FeedsConfig = nested(FeedsConfig)
     digests: tuple[DigestConfig, ...] = ()
-    collect: CollectConfig = nested_defaults()
-    scheduler: SchedulerConfig = nested_defaults()
-    web: WebConfig = nested_defaults()
-    database: DatabaseConfig = nested_defaults()
+    collect: CollectConfig = nested(CollectConfig)
+    scheduler: SchedulerConfig = nested(SchedulerConfig)
+    web: WebConfig = nested(WebConfig)
+    database: DatabaseConfig = nested(DatabaseConfig)
     logo: LogoConfig | None = None
     brand_color: BrandColor | None = None
     publisher: PublisherConfig | None = None
     id_date: IdDate = DEFAULT_ID_DATE
-    duplicates: DuplicatesConfig = nested_defaults()
-    path: Path = Path(DEFAULT_CONFIG)
-
-    @field_validator("public_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        parts = urlsplit(http_url(value))
-        if parts.query or parts.fragment:
-            raise ValueError(f"{value!r}: a base URL has no '?' query or '#' fragment")
-        return value.rstrip("/") + "/"
-
-    @field_validator("store")
-    @classmethod
-    def _store_url(cls, value: str, info: ValidationInfo) -> str:
-        base = base_dir(info)
-        return check_store_url(value if base is None else resolve_store_url(value, base))
+    duplicates: DuplicatesConfig = nested(DuplicatesConfig)
+    path: Path = hidden(Path(DEFAULT_CONFIG))
+    """The config file (set by :func:`load_config`, not a key of the file)."""
 
     @property
     def base_dir(self) -> Path:
@@ -365,112 +357,6 @@ class Config(ConfigModel):
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
 
-def _kinds(models: tuple[type[BaseModel], ...]) -> tuple[str, ...]:
-    """The ``kind`` tags of the models of one discriminated union."""
-    return tuple(str(get_args(model.model_fields["kind"].annotation)[0]) for model in models)
-
-
-def _is_tag(loc: tuple[int | str, ...], i: int) -> bool:
-    """Whether ``loc[i]`` is the union tag pydantic inserts after a delivery or a source."""
-    if i == 0:
-        return False
-    if loc[i - 1] == "delivery":
-        return loc[i] in _kinds(DELIVERY_MODELS)
-    return loc[0] == "sources" and i == 2 and loc[i] in _kinds(SOURCE_MODELS)
-
-
-def format_loc(loc: tuple[int | str, ...]) -> str:
-    """Format a pydantic error location as a key path: ``digests[0].schedule``."""
-    kept = (part for i, part in enumerate(loc) if not _is_tag(loc, i) and part != "[key]")
-    return key_path(tuple(kept))
-
-
-def _known_keys() -> list[str]:
-    models: list[type[BaseModel]] = [Config, SectionConfig, RuleConfig, *SOURCE_MODELS]
-    models += [FeedsConfig, *DELIVERY_MODELS, RetryConfig, DigestConfig, CollectConfig]
-    models += [WebConfig, RateLimitsConfig, LogoConfig, PublisherConfig, ImagesConfig]
-    models += [QuietHoursConfig]
-    return sorted({name for model in models for name in model.model_fields} - {"path"})
-
-
-def _other_kinds(loc: tuple[int | str, ...]) -> str | None:
-    """For a key another source or delivery kind takes: which kinds take it."""
-    key = loc[-1]
-    if len(loc) < 2 or not _is_tag(loc, len(loc) - 2):
-        return None
-    models = DELIVERY_MODELS if loc[-3] == "delivery" else SOURCE_MODELS
-    noun = "delivery" if loc[-3] == "delivery" else "source"
-    kinds = [kind for kind, m in zip(_kinds(models), models, strict=True) if key in m.model_fields]
-    if not kinds:
-        return None
-    listed = ", ".join(kinds[:-1]) + " or " * (len(kinds) > 1) + kinds[-1]
-    return f"a {loc[-2]} {noun} has no {key!r} (only a {listed} {noun} has it)"
-
-
-def _unknown_key(loc: tuple[int | str, ...]) -> str:
-    other = _other_kinds(loc)
-    if other is not None:
-        return other
-    import difflib
-
-    key = loc[-1] if loc else ""
-    close = difflib.get_close_matches(str(key), _known_keys(), n=1) if isinstance(key, str) else []
-    return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
-
-
-_EXPECTED = {
-    "tuple_type": "a list",
-    "list_type": "a list",
-    "model_type": "a mapping of keys",
-    "model_attributes_type": "a mapping of keys",
-    "dict_type": "a mapping of keys",
-    "string_type": "text",
-    "int_type": "a whole number",
-    "bool_type": "true or false",
-    "float_type": "a number",
-}
-
-
-def _yaml_type(value: Any) -> str:
-    """What a YAML user calls the type of ``value``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    names = {int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _problem(error: Any) -> str:
-    """One pydantic error as ``key.path: message``."""
-    loc = tuple(error["loc"])
-    kind = error["type"]
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        message = _unknown_key(loc)
-    elif kind == "missing":
-        message = "required key is missing"
-    elif kind in _EXPECTED:
-        message = f"expected {_EXPECTED[kind]}, not {_yaml_type(error.get('input'))}"
-    elif kind in ("too_short", "too_long"):
-        message = message.replace("Tuple", "List")
-    elif kind in ("union_tag_not_found", "union_tag_invalid"):
-        context = error.get("ctx") or {}
-        tag = str(context.get("discriminator", "kind")).strip("'")
-        models = SOURCE_MODELS if loc and loc[0] == "sources" else DELIVERY_MODELS
-        known = ", ".join(_kinds(models))
-        loc = (*loc, tag)
-        found = context.get("tag")
-        message = f"unknown {tag} {found!r}" if found is not None else "required key is missing"
-        message += f" (known: {known})"
-    return f"{format_loc(loc)}: {message}"
-
-
-def _pydantic_problems(exc: ValidationError) -> list[str]:
-    problems = [_problem(error) for error in exc.errors(include_url=False)]
-    return list(dict.fromkeys(problems))
-
-
 def _items(data: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
     value = data.get(key)
     if not isinstance(value, list):
@@ -531,7 +417,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if data is None:
         raise ConfigError(str(config_path), ["(top level): the file is empty"])
     if not isinstance(data, dict):
-        found = _yaml_type(data)
+        found = yaml_type(data)
         raise ConfigError(
             str(config_path), [f"(top level): expected a mapping of keys, not {found}"]
         )
@@ -542,9 +428,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     data["path"] = config_path.resolve()
     problems = []
     try:
-        config = Config.model_validate(data, context={"base": base})
-    except ValidationError as exc:
-        problems = _pydantic_problems(exc)
+        config = Config.from_mapping(data, base=base)
+    except Invalid as exc:
+        problems = exc.lines()
     problems += _cross_references(data)
     if os.environ.get(STORE_ENV):
         problems = [_from_env(p) for p in problems]

@@ -7,10 +7,10 @@ errors carry key paths such as ``duplicates.drop_params[2]`` like every other ke
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator
-
 from syndicate import DEFAULT_ID_DATE
-from syndicate.config_fields import ConfigModel, DurationField, Flag, Line
+from syndicate.config_checks import before
+from syndicate.config_fields import DurationField, Flag, Line
+from syndicate.config_model import ConfigModel, model
 from syndicate.matching import FOLDED_HOSTS, TITLE_WINDOW, TRACKING_PARAMS, Matching
 
 MAX_TITLE_WINDOW = timedelta(days=14)
@@ -28,7 +28,7 @@ def _id_date(value: Any) -> date:
     raise ValueError(f"{value!r} is not a date such as 2024-05-01 (YYYY-MM-DD)")
 
 
-IdDate = Annotated[date, BeforeValidator(_id_date)]
+IdDate = Annotated[date, before(_id_date)]
 """A date given as ``"YYYY-MM-DD"``."""
 
 
@@ -44,13 +44,14 @@ def _window(value: timedelta) -> timedelta:
     return value
 
 
-Window = Annotated[DurationField, AfterValidator(_window)]
+Window = Annotated[DurationField, _window]
 """A duration of more than 0 and at most :data:`MAX_TITLE_WINDOW`."""
 
-HostPrefix = Annotated[Line, AfterValidator(_host_prefix)]
+HostPrefix = Annotated[Line, _host_prefix]
 """One host label and a dot, such as ``m.``."""
 
 
+@model
 class DuplicatesConfig(ConfigModel):
     """How the same story from two sources is recognised (and stored once).
 

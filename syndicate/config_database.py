@@ -5,12 +5,14 @@ Every key is in seconds; errors carry key paths such as ``database.connect_timeo
 
 from typing import TYPE_CHECKING
 
-from syndicate.config_fields import ConfigModel, Seconds
+from syndicate.config_fields import Seconds
+from syndicate.config_model import ConfigModel, model
 
 if TYPE_CHECKING:
     from syndicate.outage import StoreLimits
 
 
+@model
 class DatabaseConfig(ConfigModel):
     """Timeouts of the store and how long a job retries a database that does not answer.
 

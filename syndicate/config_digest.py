@@ -11,9 +11,8 @@ from datetime import time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, Strict
-
-from syndicate.config_fields import ConfigModel
+from syndicate.config_checks import Length, Range, before
+from syndicate.config_model import ConfigModel, model
 from syndicate.schedule import parse_duration
 
 AA_CONTRAST = 4.5
@@ -81,16 +80,15 @@ def _grace(value: Any) -> timedelta:
     return duration
 
 
-BrandColor = Annotated[str, Strict(), AfterValidator(_brand_color)]
-HttpsUrl = Annotated[
-    str, Strict(), Field(min_length=1, max_length=2000), AfterValidator(_https_url)
-]
-Clock = Annotated[time, BeforeValidator(_clock)]
-Grace = Annotated[timedelta, BeforeValidator(_grace)]
-Pixels = Annotated[int, Strict(), Field(ge=1, le=2000)]
-Words = Annotated[str, Strict(), Field(min_length=1, max_length=300)]
+BrandColor = Annotated[str, _brand_color]
+HttpsUrl = Annotated[str, Length(1, 2000), _https_url]
+Clock = Annotated[time, before(_clock)]
+Grace = Annotated[timedelta, before(_grace)]
+Pixels = Annotated[int, Range(ge=1, le=2000)]
+Words = Annotated[str, Length(1, 300)]
 
 
+@model
 class LogoConfig(ConfigModel):
     """The masthead logo: an https image shown ``width`` x ``height`` pixels."""
 
@@ -99,6 +97,7 @@ class LogoConfig(ConfigModel):
     height: Pixels
 
 
+@model
 class PublisherConfig(ConfigModel):
     """Who sends the digest, as the footer states it (정보통신망법 제50조):
     the sender's ``name``, postal ``address`` and a ``contact`` (phone or e-mail)."""
@@ -108,10 +107,11 @@ class PublisherConfig(ConfigModel):
     contact: Words
 
 
+@model
 class ImagesConfig(ConfigModel):
     """Lead images of articles: shown (``show``) at most ``width`` x ``height`` pixels."""
 
-    show: Annotated[bool, Strict()] = True
+    show: bool = True
     width: Pixels = 560
     height: Pixels = 315
 
@@ -125,6 +125,7 @@ def _quiet(value: Any) -> Any:
     return value
 
 
+@model
 class QuietHoursConfig(ConfigModel):
     """Local hours in which no edition is built: one due inside waits until ``end``."""
 
@@ -138,5 +139,5 @@ class QuietHoursConfig(ConfigModel):
         return moment >= self.start or moment < self.end  # across midnight
 
 
-QuietHours = Annotated[QuietHoursConfig | None, BeforeValidator(_quiet)]
-SizeBudget = Annotated[int, Strict(), Field(ge=10_000, le=10_000_000)]
+QuietHours = Annotated[QuietHoursConfig | None, before(_quiet)]
+SizeBudget = Annotated[int, Range(ge=10_000, le=10_000_000)]

@@ -1,13 +1,12 @@
 """Field types shared by the config models: validated text, ids, URLs, paths, durations.
 
-Each type is an ``Annotated`` alias whose validator says in one line what is
-wrong (pydantic puts the key path in front). Paths and locations are resolved
-against the config folder, passed to validation as context (``{"base": Path}``).
+Each type is an ``Annotated`` alias whose checks say in one line what is wrong
+(:mod:`syndicate.config_model` puts the key path in front). Paths and locations
+are resolved against the config folder (:func:`~syndicate.config_checks.base_folder`).
 
-The config modules do without ``from __future__ import annotations``: pydantic
-would compile and evaluate every field's annotation string when a model class is
-made (part of the start-up of every command); a method's forward reference is
-quoted instead.
+The config modules do without ``from __future__ import annotations``: the
+validation layer reads each field's annotation as an object; a method's forward
+reference is quoted instead.
 """
 
 import re
@@ -17,18 +16,8 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    Strict,
-    ValidationInfo,
-)
-
 from syndicate import WEB_SCHEMES
+from syndicate.config_checks import Length, Range, base_folder, before
 from syndicate.schedule import Schedule, parse_duration
 
 MAX_DURATION = timedelta(days=3660)
@@ -84,16 +73,9 @@ def _line(value: Any) -> Any:
     return value
 
 
-def base_dir(info: ValidationInfo) -> Path | None:
-    """The config folder given to validation as context, if any."""
-    context = info.context
-    base = context.get("base") if isinstance(context, dict) else None
-    return base if isinstance(base, Path) else None
-
-
-def _absolute(path: Path, info: ValidationInfo) -> Path:
-    """Resolve ``path`` against the config folder given in the validation context."""
-    base = base_dir(info)
+def _absolute(path: Path) -> Path:
+    """Resolve ``path`` against the config folder being validated."""
+    base = base_folder()
     if base is None or path.is_absolute():
         return path
     try:
@@ -102,15 +84,15 @@ def _absolute(path: Path, info: ValidationInfo) -> Path:
         raise ValueError(f"cannot resolve path {str(path)!r}: {exc}") from None
 
 
-def _path(value: Any, info: ValidationInfo) -> Path:
+def _path(value: Any) -> Path:
     if isinstance(value, Path):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a path (text, not empty)")
-    return _absolute(Path(value), info)
+    return _absolute(Path(value))
 
 
-def resolve_location(value: str, info: ValidationInfo) -> str:
+def resolve_location(value: str) -> str:
     """An http(s) URL, a ``file:`` URL, or a path made absolute against the config folder."""
     scheme = urlsplit(value).scheme
     if scheme in WEB_SCHEMES:
@@ -121,7 +103,7 @@ def resolve_location(value: str, info: ValidationInfo) -> str:
         raise ValueError(
             f"{value!r}: unsupported URL scheme {scheme!r} (use http, https or a path)"
         )
-    return str(_absolute(Path(value), info))
+    return str(_absolute(Path(value)))
 
 
 def http_url(value: str) -> str:
@@ -141,38 +123,16 @@ def http_url(value: str) -> str:
     return value
 
 
-# Plain validators: the function's result is the value, and pydantic builds no
-# schema for the type behind it (a Schedule dataclass, ZoneInfo, Path).
-ScheduleField = Annotated[Schedule, PlainValidator(_schedule)]
-DurationField = Annotated[timedelta, PlainValidator(_duration)]
-ZoneField = Annotated[ZoneInfo, PlainValidator(_zone)]
-Ident = Annotated[str, BeforeValidator(_ident)]
-PathField = Annotated[Path, PlainValidator(_path)]
-Flag = Annotated[bool, Strict()]
-Seconds = Annotated[float, Strict(), Field(gt=0, le=3600, allow_inf_nan=False)]
-Line = Annotated[str, Strict(), Field(min_length=1, max_length=300), AfterValidator(_line)]
-Url = Annotated[str, Strict(), Field(min_length=1, max_length=2000), AfterValidator(_line)]
-Text = Annotated[str, Strict(), Field(max_length=5000)]
-Location = Annotated[Url, AfterValidator(resolve_location)]
-
-
-def nested_defaults() -> Any:
-    """The default of a key holding a nested model: that model with its own defaults.
-
-    Written as the mapping ``{}`` and validated like one by the parent's validator,
-    so the nested model need not build a validator of its own (see :class:`ConfigModel`).
-    """
-    return Field(default={}, validate_default=True)
-
-
-class ConfigModel(BaseModel):
-    """Base of every config model: unknown keys refused, values immutable.
-
-    Validators are built on first use (``defer_build``): loading a config builds
-    one, :class:`~syndicate.config.Config`'s, which holds every nested model's
-    schema, instead of one per model class when the modules are imported.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, arbitrary_types_allowed=True, defer_build=True
-    )
+# A ``before`` function makes the value from what YAML gave; the other checks run
+# after the type check, in order. Types are strict: ``Flag`` takes only true/false.
+ScheduleField = Annotated[Schedule, before(_schedule)]
+DurationField = Annotated[timedelta, before(_duration)]
+ZoneField = Annotated[ZoneInfo, before(_zone)]
+Ident = Annotated[str, before(_ident)]
+PathField = Annotated[Path, before(_path)]
+Flag = bool
+Seconds = Annotated[float, Range(gt=0, le=3600)]
+Line = Annotated[str, Length(1, 300), _line]
+Url = Annotated[str, Length(1, 2000), _line]
+Text = Annotated[str, Length(0, 5000)]
+Location = Annotated[Url, resolve_location]

@@ -3,16 +3,16 @@
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
-
-from syndicate.config_fields import ConfigModel, ScheduleField
+from syndicate.config_checks import Before, before
+from syndicate.config_fields import ScheduleField
+from syndicate.config_model import ConfigModel, model
 from syndicate.schedule import Schedule, parse_duration
 
 DEFAULT_TAKEOVER = timedelta(seconds=60)
 DEFAULT_RETENTION = timedelta(days=90)
 
 
-def _bounded(low: timedelta, high: timedelta, shown: str) -> Any:
+def _bounded(low: timedelta, high: timedelta, shown: str) -> Before:
     """A validator of a duration text between ``low`` and ``high`` (``shown`` in errors)."""
 
     def check(value: Any) -> timedelta:
@@ -23,13 +23,14 @@ def _bounded(low: timedelta, high: timedelta, shown: str) -> Any:
             raise ValueError(f"invalid duration {value!r}: between {shown}")
         return duration
 
-    return BeforeValidator(check)
+    return before(check)
 
 
 Takeover = Annotated[timedelta, _bounded(timedelta(seconds=2), timedelta(hours=1), "2s and 1h")]
 Retention = Annotated[timedelta, _bounded(timedelta(days=1), timedelta(days=3660), "1d and 3660d")]
 
 
+@model
 class SchedulerConfig(ConfigModel):
     """How ``syndicate run`` shares a database with standbys and keeps its history.
 

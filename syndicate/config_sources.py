@@ -2,54 +2,63 @@
 
 Adding a source kind means adding its model here (and to :data:`SourceConfig`)
 and its entry in :data:`syndicate.sources.SOURCE_KINDS`. Where a source's
-``location`` points is decided here, by :meth:`SourceBase._resolve_location` at
-validation and :attr:`SourceBase.local_path` after: the registry sits in the
-stages layer, above the config, so the config cannot ask it.
+``location`` points is decided here, by the checks of its ``location`` field at
+validation (:data:`~syndicate.config_fields.Location`; a kind whose location is
+something else declares its own) and :attr:`SourceBase.local_path` after: the
+registry sits in the stages layer, above the config, so the config cannot ask it.
 """
 
 import re
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, Strict, ValidationInfo, field_validator, model_validator
-
 from syndicate import WEB_SCHEMES
-from syndicate.config_fields import (
-    ConfigModel,
-    DurationField,
-    Flag,
-    Ident,
-    Line,
-    Location,
-    Url,
-    ZoneField,
-    nested_defaults,
-    resolve_location,
-)
+from syndicate.config_checks import Invalid, Range, Tagged
+from syndicate.config_fields import DurationField, Flag, Ident, Line, Location, ZoneField
+from syndicate.config_model import ConfigModel, model, nested
 
 
+def _url_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not a URL path: it must start with '/'")
+    return value
+
+
+def _css(value: str) -> str:
+    from cssselect import HTMLTranslator, SelectorError
+
+    try:
+        HTMLTranslator().css_to_xpath(value)
+    except SelectorError as exc:
+        raise ValueError(f"invalid CSS selector {value!r}: {exc}") from None
+    return value
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
+
+
+@model
 class RuleConfig(ConfigModel):
     """Map articles to a section by feed category or by URL path prefix."""
 
     section: Line
     category: Line | None = None
-    path: Line | None = None
+    path: Annotated[Line, _url_path] | None = None
 
-    @field_validator("path")
-    @classmethod
-    def _url_path(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
-            raise ValueError(f"{value!r} is not a URL path: it must start with '/'")
-        return value
-
-    @model_validator(mode="after")
-    def _one_matcher(self) -> "RuleConfig":
+    def cross_check(self, given: AbstractSet[str]) -> None:
+        """A rule matches by exactly one of category and path."""
         if (self.category is None) == (self.path is None):
             raise ValueError("a rule needs exactly one of 'category' or 'path'")
-        return self
 
 
+@model
 class PagesConfig(ConfigModel):
     """Article pages to fetch (``page``/``sitemap`` sources, ``fulltext`` feeds) and how fast.
 
@@ -61,54 +70,24 @@ class PagesConfig(ConfigModel):
     """
 
     urls: tuple[Location, ...] = ()
-    select: Line | None = None
-    pattern: Line | None = None
-    limit: Annotated[int, Strict(), Field(ge=1, le=5000)] = 30
-    delay: Annotated[float, Strict(), Field(ge=0, le=300, allow_inf_nan=False)] = 1.0
-    concurrency: Annotated[int, Strict(), Field(ge=1, le=32)] = 2
+    select: Annotated[Line, _css] | None = None
+    pattern: Annotated[Line, _regex] | None = None
+    limit: Annotated[int, Range(ge=1, le=5000)] = 30
+    delay: Annotated[float, Range(ge=0, le=300)] = 1.0
+    concurrency: Annotated[int, Range(ge=1, le=32)] = 2
     max_age: DurationField | None = None
 
-    @field_validator("select")
-    @classmethod
-    def _css(cls, value: str | None) -> str | None:
-        if value is not None:
-            from cssselect import HTMLTranslator, SelectorError
 
-            try:
-                HTMLTranslator().css_to_xpath(value)
-            except SelectorError as exc:
-                raise ValueError(f"invalid CSS selector {value!r}: {exc}") from None
-        return value
-
-    @field_validator("pattern")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-        return value
-
-
+@model
 class SourceBase(ConfigModel):
     """What every source kind has: an id, a location, a section, rules."""
 
     id: Ident
-    location: Url
+    location: Location
     section: Line
     timezone: ZoneField | None = None
     rules: tuple[RuleConfig, ...] = ()
     enabled: Flag = True
-
-    @field_validator("location")
-    @classmethod
-    def _resolve_location(cls, value: str, info: ValidationInfo) -> str:
-        """An http(s) URL, a ``file:`` URL, or a path made absolute against the config folder.
-
-        A kind whose ``location`` is something else overrides this method.
-        """
-        return resolve_location(value, info)
 
     @property
     def is_url(self) -> bool:
@@ -123,12 +102,14 @@ class SourceBase(ConfigModel):
         return Path(self.location.removeprefix("file://"))
 
 
+@model
 class PagedSource(SourceBase):
     """A source that fetches article pages, paced by ``pages``."""
 
-    pages: PagesConfig = nested_defaults()
+    pages: PagesConfig = nested(PagesConfig)
 
 
+@model
 class FeedSource(PagedSource):
     """An RSS/Atom feed; with ``fulltext`` its summary-only items are completed from their pages."""
 
@@ -136,27 +117,29 @@ class FeedSource(PagedSource):
     fulltext: Flag = False
 
 
+@model
 class FolderSource(SourceBase):
     """A folder of Markdown/HTML files with YAML front matter."""
 
     kind: Literal["folder"]
 
 
+@model
 class PageSource(PagedSource):
     """Article pages: ``pages.urls`` and/or the links ``pages.select`` finds at ``location``."""
 
     kind: Literal["page"]
-    location: Url = ""
+    location: Location = ""
 
-    @model_validator(mode="after")
-    def _has_location(self) -> "PageSource":
+    def cross_check(self, given: AbstractSet[str]) -> None:
+        """A page source has a listing page at ``location``, or ``pages.urls``, or both."""
         if not self.location and not self.pages.urls:
-            raise ValueError(
-                "location: required key is missing (a page source may list pages.urls)"
+            raise Invalid.at(
+                "location", "required key is missing (a page source may list pages.urls)"
             )
-        return self
 
 
+@model
 class SitemapSource(PagedSource):
     """A sitemap (news, plain or index) whose newest article pages are fetched."""
 
@@ -165,4 +148,4 @@ class SitemapSource(PagedSource):
 
 SOURCE_MODELS: tuple[type[SourceBase], ...] = (FeedSource, FolderSource, PageSource, SitemapSource)
 SourceConfig = FeedSource | FolderSource | PageSource | SitemapSource
-Source = Annotated[SourceConfig, Field(discriminator="kind")]
+Source = Annotated[SourceConfig, Tagged("source")]

@@ -9,9 +9,8 @@ import ipaddress
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
-
-from syndicate.config_fields import nested_defaults
+from syndicate.config_checks import Length, Range, before
+from syndicate.config_model import ConfigModel, model, nested
 from syndicate.schedule import parse_duration
 
 MIN_CONFIRM_TTL = timedelta(minutes=10)
@@ -46,19 +45,14 @@ def _proxy(value: str) -> str:
     return value
 
 
-ConfirmTtl = Annotated[timedelta, BeforeValidator(_ttl)]
-HeaderValue = Annotated[
-    str, Strict(), Field(min_length=1, max_length=200), AfterValidator(_header_value)
-]
-Proxy = Annotated[str, Strict(), Field(min_length=1, max_length=64), AfterValidator(_proxy)]
-Count = Annotated[int, Strict(), Field(ge=1, le=100_000)]
+ConfirmTtl = Annotated[timedelta, before(_ttl)]
+HeaderValue = Annotated[str, Length(1, 200), _header_value]
+Proxy = Annotated[str, Length(1, 64), _proxy]
+Count = Annotated[int, Range(ge=1, le=100_000)]
 
 
-class _WebModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class RateLimitsConfig(_WebModel):
+@model
+class RateLimitsConfig(ConfigModel):
     """Limits against abuse of the subscribe form.
 
     ``per_address``: confirmation mails one address may receive per day;
@@ -69,7 +63,8 @@ class RateLimitsConfig(_WebModel):
     per_client: Count = 20
 
 
-class WebConfig(_WebModel):
+@model
+class WebConfig(ConfigModel):
     """``syndicate serve``: confirmation links, rate limits, feed caching, proxies.
 
     ``confirm_ttl``: how long a subscription's confirmation link works;
@@ -79,6 +74,6 @@ class WebConfig(_WebModel):
     """
 
     confirm_ttl: ConfirmTtl = timedelta(hours=48)
-    rate_limits: RateLimitsConfig = nested_defaults()
+    rate_limits: RateLimitsConfig = nested(RateLimitsConfig)
     feeds_cache_control: HeaderValue = "public, max-age=300"
     trusted_proxies: tuple[Proxy, ...] = ("127.0.0.1", "::1")

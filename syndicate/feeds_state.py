@@ -30,12 +30,20 @@ STATE_FILE = ".feeds-state.json"
 STATE_VERSION = 1
 
 
+def feeds_settings(config: Config) -> dict[str, object]:
+    """The ``feeds:`` settings as JSON values (part of :func:`config_fingerprint`)."""
+    from syndicate.config_model import json_values
+
+    values: dict[str, object] = json_values(config.feeds)
+    return values
+
+
 def config_fingerprint(config: Config) -> str:
     """A hash of every setting feed bytes depend on (and of this version of syndicate)."""
     interval = config.collect.schedule.interval
     parts = {
         "version": __version__,
-        "feeds": config.feeds.model_dump(mode="json"),
+        "feeds": feeds_settings(config),
         "base": config.public_base_url,
         "zone": str(config.timezone),
         "sections": [(s.id, s.name, s.order) for s in config.section_list()],

@@ -16,9 +16,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -141,12 +142,12 @@ def test_a_reply_lost_after_data_is_uncertain_never_resent_at_once(
     smtp_server: tuple[SmtpSink, int],
     worlds: Callable[[str, dict[str, Any]], World],
     write_config: Callable[..., Path],
-    policy: str,
+    policy: Literal["resend", "skip"],
 ) -> None:
     sink, port = smtp_server
     sink.lose_reply.add("lee@example.com")
     world = worlds(migrated_store_url, smtp_delivery(port))
-    digest = world.config.digests[0].model_copy(update={"uncertain": policy})
+    digest = replace(world.config.digests[0], uncertain=policy)
     report = world.deliver()
     assert (report.sent, report.uncertain, report.failed) == (2, 1, {})
     assert len(sink.received("lee@example.com")) == 1  # not resent on a new connection

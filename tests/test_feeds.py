@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,8 +129,8 @@ def test_section_named_all_collides_with_combined_feed(
 ) -> None:
     # The config refuses the id (tests/hostile); feed_specs still guards a config built in code.
     config = load_config(write_config())
-    reserved = config.sections[0].model_copy(update={"id": "all"})
-    config = config.model_copy(update={"sections": (reserved, *config.sections[1:])})
+    reserved = replace(config.sections[0], id="all")
+    config = replace(config, sections=(reserved, *config.sections[1:]))
     with pytest.raises(FeedWriteError, match="'all' collides with the combined feed"):
         feed_specs(config)
 

@@ -185,7 +185,7 @@ def test_crlf_in_title_and_name_does_not_inject_headers(
     }
     title = base.pop("title")
     config = load_config(write_config(digests=[{**base, "title": "브리핑"}]))
-    digest = config.digests[0].model_copy(update={"title": title})  # the config refuses CR/LF
+    digest = replace(config.digests[0], title=title)  # the config refuses CR/LF
     subscriber = Subscriber(5, "a@example.com", "Kim\r\nX-Injected: yes")
     rendered = rendered_for(subscriber, subject="오늘의 뉴스\r\nBcc: evil@attacker.example\n\nbody")
     data, parsed = roundtrip(compose(addressed(config, digest, rendered), now=NOW))

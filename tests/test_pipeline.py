@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import yaml
@@ -63,11 +64,11 @@ def test_a_send_claimed_moments_ago_is_left_to_its_run(setup: tuple[Config, Stor
 
 @pytest.mark.parametrize("policy", ["resend", "skip"])
 def test_a_send_left_sending_by_a_dead_run_is_uncertain(
-    setup: tuple[Config, Store], policy: str
+    setup: tuple[Config, Store], policy: Literal["resend", "skip"]
 ) -> None:
     config, store = setup
-    digests = (config.digests[0].model_copy(update={"uncertain": policy}),)
-    config = config.model_copy(update={"digests": digests})
+    digests = (replace(config.digests[0], uncertain=policy),)
+    config = replace(config, digests=digests)
     pipeline.run_collect(config, store, now=FRIDAY_0800)
     edition_id, victim = claim_then_crash(config, store, FRIDAY_0800 - timedelta(hours=1))
     run = pipeline.run_digest(config, store, "morning", now=FRIDAY_0800)
@@ -95,8 +96,8 @@ def test_second_slot_gets_only_new_articles(setup: tuple[Config, Store], tmp_pat
 
 def test_one_bad_source_does_not_stop_the_cycle(setup: tuple[Config, Store]) -> None:
     config, store = setup
-    broken = config.sources[1].model_copy(update={"location": "/nonexistent/feed.xml"})
-    config = config.model_copy(update={"sources": (config.sources[0], broken, *config.sources[2:])})
+    broken = replace(config.sources[1], location="/nonexistent/feed.xml")
+    config = replace(config, sources=(config.sources[0], broken, *config.sources[2:]))
     report = pipeline.run_once(config, store, now=FRIDAY_0800)
     errors = {o.source_id: o.error for o in report.sources}
     assert errors["economy-atom"] and "nonexistent" in errors["economy-atom"]

@@ -46,7 +46,7 @@ def sink() -> Iterator[tuple[CountingSink, int]]:
 
 def settings(port: int, **extra: Any) -> SmtpDelivery:
     values = {"kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none"}
-    return SmtpDelivery.model_validate({**values, "timeout": 10, **extra})
+    return SmtpDelivery.from_mapping({**values, "timeout": 10, **extra})
 
 
 def message(to: str) -> EmailMessage:

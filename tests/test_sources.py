@@ -35,7 +35,9 @@ SEOUL = ZoneInfo("Asia/Seoul")
 
 
 def feed_source(location: str, **extra: Any) -> SourceConfig:
-    return FeedSource(id="src", kind="feed", location=location, section="it", **extra)
+    return FeedSource.from_mapping(
+        {"id": "src", "kind": "feed", "location": location, "section": "it", **extra}
+    )
 
 
 def parse(name: str, **kwargs: Any) -> list[Any]:

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, get_args
+from typing import Any
 
 import pytest
 
 from syndicate import collect, deliveries, pipeline, preflight, sources, transports
 from syndicate.config import DELIVERY_MODELS, load_config
+from syndicate.config_model import kind_of
 from syndicate.config_sources import SOURCE_MODELS
 from syndicate.errors import ConfigError
 from syndicate.model import Article, SourceState
@@ -29,7 +30,7 @@ SECTION = BASE_CONFIG["sections"][0]["id"]
 
 
 def _tags(models: tuple[type[Any], ...]) -> set[str]:
-    return {get_args(model.model_fields["kind"].annotation)[0] for model in models}
+    return {kind_of(model) for model in models}
 
 
 def test_every_config_kind_has_one_registry_entry_and_back() -> None:

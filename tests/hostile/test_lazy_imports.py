@@ -28,10 +28,11 @@ HEAVY = (
     "httpx",
     "charset_normalizer",
 )
-# What `check` does without (it also keeps clear of HEAVY): the feed and HTML stages,
-# logging set-up, email-validator (plain addresses are decided by a pattern) and
-# the domain model.
+# What `check` does without (it also keeps clear of HEAVY): pydantic, the feed and
+# HTML stages, logging set-up, email-validator (plain addresses are decided by a
+# pattern) and the domain model.
 CHECK_AVOIDS = (
+    "pydantic",
     "logging",
     "difflib",
     "email_validator",
@@ -181,50 +182,3 @@ def test_collecting_utf8_feeds_loads_no_charset_detector(
     assert report.code == 0, report.output
     assert "it: " in report.output and " new" in report.output
     assert "charset_normalizer" not in report.loaded
-
-
-PLUGIN = """
-from pathlib import Path
-
-Path("plugin-loaded").write_text("yes")
-
-
-class Plugin:
-    def new_schema_validator(self, *args, **kwargs):
-        return None, None, None
-
-
-plugin = Plugin()
-"""
-
-
-def _run_with_plugin(site: Path, **env: str) -> bool:
-    """Run ``syndicate check`` with a pydantic plugin installed; whether it was loaded."""
-    packages = site / "packages"
-    (packages / "probe_plugin-1.0.dist-info").mkdir(parents=True)
-    (packages / "probe_plugin-1.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: probe-plugin\nVersion: 1.0\n"
-    )
-    (packages / "probe_plugin-1.0.dist-info" / "entry_points.txt").write_text(
-        "[pydantic]\nprobe = probe_plugin:plugin\n"
-    )
-    (packages / "probe_plugin.py").write_text(PLUGIN)
-    done = subprocess.run(
-        [sys.executable, "-m", "syndicate", "check"],
-        check=False,
-        cwd=site,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(site), "PYTHONPATH": str(packages), **env},
-    )
-    assert done.returncode == 0, done.stderr
-    return (site / "plugin-loaded").exists()
-
-
-def test_the_command_line_loads_no_pydantic_plugin(example_site: Path) -> None:
-    assert not _run_with_plugin(example_site)
-
-
-def test_pydantic_plugins_load_when_the_variable_is_set_empty(example_site: Path) -> None:
-    assert _run_with_plugin(example_site, PYDANTIC_DISABLE_PLUGINS="")
