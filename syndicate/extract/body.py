@@ -2,7 +2,8 @@
 
 The container is, in order: the first known body element (``itemprop=articleBody``,
 Naver ``#dic_area``, Daum ``.news_view``, ``#article-view-content-div``,
-``.article_body``, ``.view-body``, ... see ``BODY_SELECTORS``) holding real text;
+``.article_body``, ``.view-body``, ... see ``BODY_SELECTORS``) holding real text,
+with the other parts it marks beside the largest (a body split by figures or ads);
 else the element whose own paragraphs hold the most text; else trafilatura's
 extraction. From a copy of it we remove: scripts, forms and widgets; hidden
 elements (hidden auto-summaries); share, font-size, print, comment, related,
@@ -65,6 +66,7 @@ _KEYED = frozenset(_BODY_KEYS)
 _ATTRIBUTES = tuple(sorted({name for name, _ in _BODY_KEYS}))
 _CLASS_SPLIT_RE = re.compile("[ \t\r\n]+")  # the separators of CSS class matching
 _MIN_BODY = 80
+_NEAR = 2  # levels above the largest part of a body marked in parts
 _JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "input", "select",
               "textarea", "svg", "nav", "aside", "footer", "object", "embed", "template",
               "ins", "audio", "video", "canvas", "map", "h1")  # fmt: skip
@@ -162,18 +164,66 @@ def _selected(page: Page) -> dict[SelectorKey, list[lxml_html.HtmlElement]]:
 
 
 def find_container(page: Page) -> tuple[lxml_html.HtmlElement | None, bool]:
-    """The element holding the article body (or None), and whether a known selector found it."""
+    """The element holding the article body (or None), and whether a known selector found it.
+
+    A known selector may mark the body in parts (each paragraph, or one section per
+    run of text between figures); the parts near the largest one are read together,
+    as a ``<div>`` holding copies of them.
+    """
     selected = _selected(page)
     for key in _BODY_KEYS:
-        for node in selected.get(key, ()):
-            if len(node_text(node)) >= _MIN_BODY and not page.hidden(node):
-                return node, True
+        nodes = [node for node in selected.get(key, ()) if not page.hidden(node)]
+        group = _body_parts(nodes)
+        if group:
+            return (group[0] if len(group) == 1 else _joined(group)), True
     best, best_size = None, 0
     for node in page.tree.iter("div", "section", "article", "td", "main"):
         size = _own_text(node)
         if size > best_size and not page.hidden(node):
             best, best_size = node, size
     return (best if best_size >= _MIN_BODY * 2 else None), False
+
+
+def _body_parts(nodes: list[lxml_html.HtmlElement]) -> list[lxml_html.HtmlElement]:
+    """The matches of one selector that make up the body: the largest and those beside it
+    (sharing an ancestor at most ``_NEAR`` levels above it), in document order.
+
+    Empty when they hold too little text, or when the largest is a short teaser among
+    others far from it (a list of article cards, each marked like a body).
+    """
+    marked = set(nodes)
+    outer = [n for n in nodes if not any(a in marked for a in n.iterancestors())]
+    if not outer:
+        return []
+    sizes = {n: len(node_text(n)) for n in outer}
+    largest = max(outer, key=sizes.__getitem__)
+    around = set(list(largest.iterancestors())[:_NEAR])
+    group = [n for n in outer if n is largest or (_prose(n, sizes[n]) and _meets(n, around))]
+    total = sum(sizes[n] for n in group)
+    if total < _MIN_BODY or (total < _MIN_BODY * 2 and len(outer) - len(group) >= 2):
+        return []
+    return group
+
+
+def _prose(node: lxml_html.HtmlElement, size: int) -> bool:
+    """Whether ``node`` holds text that is mostly not links (a part, not a teaser)."""
+    linked = sum(len(node_text(a)) for a in node.iter("a"))
+    return size > 0 and linked * 2 < size
+
+
+def _meets(node: lxml_html.HtmlElement, around: set[lxml_html.HtmlElement]) -> bool:
+    """Whether ``node`` descends from one of the ancestors in ``around``."""
+    return any(a in around for a in node.iterancestors())
+
+
+def _joined(parts: list[lxml_html.HtmlElement]) -> lxml_html.HtmlElement:
+    """A detached ``<div>`` holding copies of ``parts`` (the page's tree is left as is)."""
+    holder = lxml_html.Element("div")
+    for part in parts:
+        piece = copy.deepcopy(part)
+        piece.tail = None
+        holder.append(piece)
+    return holder
 
 
 # --- cleaning -------------------------------------------------------------------------
