@@ -6,9 +6,10 @@ from the most reliable place the page offers; the order per field is written in
 :mod:`syndicate.extract.authors` (reporters) and :mod:`syndicate.extract.body`
 (the body and its captions). A body the server ships only inside a script (Next.js
 flight data) is first put back into the tree by :mod:`syndicate.extract.embedded`.
-trafilatura is the fallback for a body our own
-rules cannot locate, and is also consulted when our body is short (it wins only
-when much longer and holding our opening words). A page without an article raises
+trafilatura is consulted when no known body selector matched (its body wins
+when it found one of real size: our own guess, the block with the most text of
+its own, misses bodies spread over many blocks) and when our body is short (it
+wins only when much longer and holding our opening words). A page without an article raises
 :class:`~syndicate.errors.ExtractError` naming the page.
 """
 
@@ -122,12 +123,20 @@ def _body(page: Page, source: str, title: str) -> tuple[Body | None, str]:
 
 
 def _better(fallback: Body, body: Body | None, known: bool) -> bool:
-    """Whether trafilatura's body should replace ours: much longer, and (for a body our
-    selectors found) the same article, i.e. it contains our opening words."""
+    """Whether trafilatura's body should replace ours.
+
+    Where no known selector found our body, ours is only the block with the most
+    text of its own, which misses bodies spread over many blocks: trafilatura's wins
+    when it found a body of real size (or a much longer one). Where a selector found
+    ours, trafilatura's must be much longer and hold our opening words (the same
+    article).
+    """
     size = body.text_size if body is not None else 0
+    if not known:
+        return fallback.text_size >= MIN_TEXT * 2 or fallback.text_size > max(size * 1.5, MIN_TEXT)
     if fallback.text_size <= max(size * 1.5, MIN_TEXT):
         return False
-    if body is None or not known or size < MIN_TEXT:
+    if body is None or size < MIN_TEXT:
         return True
     opening = " ".join(html_to_text(body.html).split())[:30]
     return opening in " ".join(html_to_text(fallback.html).split())
