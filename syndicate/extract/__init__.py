@@ -90,13 +90,26 @@ class Extracted:
 
 
 def _trafilatura_body(source: str, url: str) -> Body | None:
-    """trafilatura's body as HTML, cleaned like ours; None when it finds nothing."""
+    """trafilatura's body as HTML, cleaned like ours; None when it finds nothing.
+
+    Its precise mode first; where that keeps less than a short body (it drops whole
+    bodies on some blog and club pages), its default mode.
+    """
+    body = _trafilatura_run(source, url, precise=True)
+    if body is None or body.text_size < MIN_TEXT * 2:
+        wider = _trafilatura_run(source, url, precise=False)
+        if wider is not None and wider.text_size > (body.text_size if body else 0):
+            return wider
+    return body
+
+
+def _trafilatura_run(source: str, url: str, precise: bool) -> Body | None:
     import trafilatura
 
     try:
         html = trafilatura.extract(
             source, url=url or None, output_format="html", include_images=True,
-            include_comments=False, include_tables=True, favor_precision=True,
+            include_comments=False, include_tables=True, favor_precision=precise,
         )  # fmt: skip
     except Exception as exc:  # trafilatura has no exception tree; any failure means "no body"
         logger.debug("trafilatura failed on %s: %s", url, exc)
