@@ -8,7 +8,8 @@ else the element whose own paragraphs hold the most text; else trafilatura's
 extraction. From a copy of it we remove: scripts, forms and widgets; hidden
 elements (hidden auto-summaries); share, font-size, print, comment, related,
 ranking, subscription, ad and reporter-card boxes (by class/id, never an element
-holding most of the text); short boilerplate blocks (``글자크기``, ``공유하기``,
+holding most of the text); blocks made of links (related-article lists, teaser
+cards) with the short label before them; short boilerplate blocks (``글자크기``, ``공유하기``,
 ``첫 번째 댓글``, ``로딩중``, copyright lines); the headline and subheads; every
 repeat of a photo caption; the byline at the head (``[아이뉴스24 박진영 기자]``,
 ``(서울=연합뉴스) 홍길동 기자 =``) and at the tail (``/박진영 기자(x@y.com)``),
@@ -94,6 +95,8 @@ _BOILER_RE = re.compile(
     r"|무단\s*전재|재배포\s*금지|^\s*[<\[(]?\s*(?:ⓒ|©|\(c\)|copyright|저작권자)",
     re.IGNORECASE,
 )
+_LINK_BLOCK_TAGS = ("ul", "ol", "div", "section", "p", "table", "dl", "h2", "h3", "h4")
+_LINK_BLOCK_SHARE = 0.7  # of a block's text inside links, from which it is a link block
 _BOILER_TAGS = ("p", "div", "span", "li", "ul", "dl", "table", "strong", "em", "b", "a", "h2", "h3",
                 "h4", "section")  # fmt: skip
 _CAPTION_RE = re.compile(r"caption|(?:^|[-_])cap(?:$|[-_])|desc|photo_?txt|img_?txt|txt_?img"
@@ -262,6 +265,38 @@ def _remove_clutter(root: lxml_html.HtmlElement, total: int) -> None:
         )
         if cluttered and len(node_text(node)) < max(200, total // 2):
             _drop(node)
+
+
+def _remove_link_blocks(root: lxml_html.HtmlElement, total: int) -> None:
+    """Drop blocks made of links (related-article lists and teasers, "read more" lines)
+    and the short label just before one ("Related", "Mehr zum Thema", "Veja também")."""
+    for node in list(root.iterdescendants(*_LINK_BLOCK_TAGS)):
+        if node.getparent() is None or node.find(".//figcaption") is not None:
+            continue
+        size = len(node_text(node))
+        if not size or size >= max(200, total // 2) or not _mostly_links(node, size):
+            continue
+        label = node.getprevious()
+        _drop(node)
+        if label is not None and _is_label(label):
+            _drop(label)
+
+
+def _mostly_links(node: lxml_html.HtmlElement, size: int) -> bool:
+    linked = sum(len(node_text(a)) for a in node.iter("a"))
+    return linked >= size * _LINK_BLOCK_SHARE
+
+
+def _is_label(node: lxml_html.HtmlElement) -> bool:
+    """A short heading-like line with no link and no sentence end (a list's label)."""
+    if (
+        not isinstance(node.tag, str)
+        or node.find(".//a") is not None
+        or node.find(".//img") is not None
+    ):
+        return False
+    text = node_text(node)
+    return 0 < len(text) <= 40 and not text.rstrip().endswith((".", "!", "?", "다"))
 
 
 def _remove_boilerplate(root: lxml_html.HtmlElement, title: str) -> None:
@@ -461,6 +496,7 @@ def clean_body(container: lxml_html.HtmlElement, page: Page, title: str) -> Body
     root = copy.deepcopy(container)
     total = len(node_text(root))
     _remove_clutter(root, total)
+    _remove_link_blocks(root, total)
     _remove_boilerplate(root, title)
     captions = _captions(root)
     names = _strip_head(root)
