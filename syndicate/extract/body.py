@@ -72,7 +72,8 @@ _JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "input"
               "textarea", "svg", "nav", "aside", "footer", "object", "embed", "template",
               "ins", "audio", "video", "canvas", "map", "h1")  # fmt: skip
 _CLUTTER_RE = re.compile(
-    r"(?:^|[-_])(?:share|sns|social|font|fontsize|te?xt_?size|print|scrap|copy_?url|url_?copy"
+    r"(?:^|[-_])(?:share|sns|social|font[-_]?size|font[-_](?:tool|control|zoom|resize|up|down)"
+    r"|te?xt_?size|print|scrap|copy_?url|url_?copy"
     r"|related|relation|rel_news|recommend|recom|ranking|rank|popular|most_?view\w*|hot_?news"
     r"|best|reporter|journalist|byline|writer|author|profile|comments?|reply|cmt|ad|ads|adv"
     r"|advert\w*|banner|promotion|promo|subscribe|subscription|newsletter|tags?|keywords?"
@@ -259,7 +260,7 @@ def _remove_clutter(root: lxml_html.HtmlElement, total: int) -> None:
         if node.tag in _JUNK_TAGS or _is_hidden(node):
             _drop(node)
             continue
-        tokens = class_tokens(node)
+        tokens = [t for t in class_tokens(node) if not t.startswith("has-")]  # style modifiers
         cluttered = any(_CLUTTER_RE.search(t) for t in tokens) or any(
             SUBHEAD_RE.match(t) for t in tokens
         )
