@@ -261,11 +261,24 @@ def _remove_clutter(root: lxml_html.HtmlElement, total: int) -> None:
             _drop(node)
             continue
         tokens = [t for t in class_tokens(node) if not t.startswith("has-")]  # style modifiers
-        cluttered = any(_CLUTTER_RE.search(t) for t in tokens) or any(
-            SUBHEAD_RE.match(t) for t in tokens
+        cluttered = any(_CLUTTER_RE.search(t) for t in tokens) or (
+            any(SUBHEAD_RE.match(t) for t in tokens) and not _section_heading(node)
         )
         if cluttered and len(node_text(node)) < max(200, total // 2):
             _drop(node)
+
+
+def _section_heading(node: lxml_html.HtmlElement) -> bool:
+    """A heading inside the body, after text of its own (``<h3 class="article-subheadline">``
+    between paragraphs), not the subtitle or summary that opens it."""
+    if node.tag not in ("h2", "h3", "h4", "h5", "h6"):
+        return False
+    before = 0
+    for text in node.xpath("preceding::text()"):
+        before += len(str(text).strip())
+        if before >= _MIN_BODY * 2:
+            return True
+    return False
 
 
 def _remove_link_blocks(root: lxml_html.HtmlElement, total: int) -> None:

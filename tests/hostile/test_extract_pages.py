@@ -434,3 +434,10 @@ def test_trafilatura_default_mode_when_its_precise_mode_keeps_no_body(
     body = _trafilatura_body("<html><body></body></html>", "https://news.example/a")
     assert modes == [True, False]
     assert body is not None and body.text_size > 200
+
+
+def test_section_headings_between_paragraphs_stay_in_the_body() -> None:
+    truth = TRUTHS["section_headings_en.html"]
+    content = (PAGES / "section_headings_en.html").read_bytes()
+    text = str(ours(content, truth["url"])["text"])
+    assert "\n\nWho can apply\n\n" in text and "\n\nHow much it pays\n\n" in text
