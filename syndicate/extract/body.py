@@ -70,7 +70,7 @@ _MIN_BODY = 80
 _NEAR = 2  # levels above the largest part of a body marked in parts
 _JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "input", "select",
               "textarea", "svg", "nav", "aside", "footer", "object", "embed", "template",
-              "ins", "audio", "video", "canvas", "map", "h1")  # fmt: skip
+              "ins", "audio", "video", "canvas", "map", "h1", "rt", "rp")  # fmt: skip
 _CLUTTER_RE = re.compile(
     r"(?:^|[-_])(?:share|sns|social|font[-_]?size|font[-_](?:tool|control|zoom|resize|up|down)"
     r"|te?xt_?size|print|scrap|copy_?url|url_?copy"
@@ -121,6 +121,8 @@ _TAIL_RES = (
     re.compile(r"^[^\n]{0,80}제보[^\n]{0,200}(?:카카오톡|카톡|전화|메일|@)[^\n]{0,120}$"),
 )
 _SENTENCE_END = re.compile(r"(?:^|[.?!。\"”’')\]]|다)\s*$")
+# soft hyphen, zero-width space, BOM; and the C0 controls lxml refuses in text it is given
+_INVISIBLE = dict.fromkeys([0xAD, 0x200B, 0xFEFF, *range(9), 0x0B, 0x0C, *range(0x0E, 0x20)])
 _LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "src")
 
 
@@ -508,6 +510,7 @@ def _fix_images(root: lxml_html.HtmlElement, base: str) -> str:
 def clean_body(container: lxml_html.HtmlElement, page: Page, title: str) -> Body:
     """Return the cleaned body of ``container`` (the page's tree is left untouched)."""
     root = copy.deepcopy(container)
+    _strip_invisible(root)
     total = len(node_text(root))
     _remove_clutter(root, total)
     _remove_link_blocks(root, total)
@@ -522,6 +525,17 @@ def clean_body(container: lxml_html.HtmlElement, page: Page, title: str) -> Body
     )
     total = len(" ".join(root.text_content().split()))
     return Body(inner, captions, names, image, _link_share(root, total), total)
+
+
+def _strip_invisible(root: lxml_html.HtmlElement) -> None:
+    """Remove soft hyphens and zero-width spaces: hyphenation and line-break hints that
+    split words (``Mit&shy;tel&shy;al&shy;ter``) once the text leaves the browser."""
+    for node in root.iter():
+        text, tail = node.text, node.tail
+        if text and text != (clean := text.translate(_INVISIBLE)):
+            node.text = clean
+        if tail and tail != (clean := tail.translate(_INVISIBLE)):
+            node.tail = clean
 
 
 def _link_share(root: lxml_html.HtmlElement, total: int) -> float:
