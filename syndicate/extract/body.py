@@ -119,6 +119,13 @@ _TAIL_RES = (
         r"^\s*(?:[A-Za-z가-힣]{0,12}\s*뉴스|[A-Z]{2,6})\s*[가-힣]{2,4}(?:\s*기자)?입니다\.?\s*$"
     ),
     re.compile(r"^[^\n]{0,80}제보[^\n]{0,200}(?:카카오톡|카톡|전화|메일|@)[^\n]{0,120}$"),
+    # "Follow us on Twitter @x", "Subscribe to our newsletter", "Email the reporter at x@y"
+    re.compile(
+        r"^\s*(?:Follow|Sign up|Subscribe|E-?mail|Reach|Contact|Like us|Get (?:the|our)|Join"
+        r"|Download|Listen to|Have a tip)\b[^\n]{0,250}(?:twitter|facebook|instagram|linkedin"
+        r"|newsletter|inbox|podcast|\bapp\b|@|https?://)[^\n]{0,200}$",
+        re.IGNORECASE,
+    ),
 )
 _SENTENCE_END = re.compile(r"(?:^|[.?!。\"”’')\]]|다)\s*$")
 # soft hyphen, zero-width space, BOM; and the C0 controls lxml refuses in text it is given
