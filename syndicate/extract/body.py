@@ -67,6 +67,7 @@ _KEYED = frozenset(_BODY_KEYS)
 _ATTRIBUTES = tuple(sorted({name for name, _ in _BODY_KEYS}))
 _CLASS_SPLIT_RE = re.compile("[ \t\r\n]+")  # the separators of CSS class matching
 _MIN_BODY = 80
+_HEADINGS = ("h2", "h3", "h4", "h5")
 _NEAR = 2  # levels above the largest part of a body marked in parts
 _JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "input", "select",
               "textarea", "svg", "nav", "aside", "footer", "object", "embed", "template",
@@ -185,7 +186,7 @@ def find_container(page: Page) -> tuple[lxml_html.HtmlElement | None, bool]:
     """
     selected = _selected(page)
     for key in _BODY_KEYS:
-        nodes = [node for node in selected.get(key, ()) if not page.hidden(node)]
+        nodes = [n for n in selected.get(key, ()) if not page.hidden(n) and not _in_chrome(n)]
         group = _body_parts(nodes)
         if group:
             return (group[0] if len(group) == 1 else _joined(group)), True
@@ -197,15 +198,26 @@ def find_container(page: Page) -> tuple[lxml_html.HtmlElement | None, bool]:
     return (best if best_size >= _MIN_BODY * 2 else None), False
 
 
+def _in_chrome(node: lxml_html.HtmlElement) -> bool:
+    """Whether ``node`` is or sits in the page's header, footer, navigation or sidebar
+    (a CMS class such as ``par`` also marks the blocks there)."""
+    chrome = ("header", "footer", "nav", "aside")
+    return node.tag in chrome or any(a.tag in chrome for a in node.iterancestors())
+
+
 def _body_parts(nodes: list[lxml_html.HtmlElement]) -> list[lxml_html.HtmlElement]:
     """The matches of one selector that make up the body: the largest and those beside it
     (sharing an ancestor at most ``_NEAR`` levels above it), in document order.
 
     Empty when they hold too little text, or when the largest is a short teaser among
-    others far from it (a list of article cards, each marked like a body).
+    others far from it. Matches that sit in article cards (beside a linked headline,
+    in two places or more) are never parts.
     """
     marked = set(nodes)
     outer = [n for n in nodes if not any(a in marked for a in n.iterancestors())]
+    cards = [n for n in outer if _in_card(n)]
+    if len(cards) >= 2:
+        outer = [n for n in outer if n not in cards]
     if not outer:
         return []
     sizes = {n: len(node_text(n)) for n in outer}
@@ -216,6 +228,18 @@ def _body_parts(nodes: list[lxml_html.HtmlElement]) -> list[lxml_html.HtmlElemen
     if total < _MIN_BODY or (total < _MIN_BODY * 2 and len(outer) - len(group) >= 2):
         return []
     return group
+
+
+def _in_card(node: lxml_html.HtmlElement) -> bool:
+    """Whether ``node`` has a linked headline beside it (``<h3><a>…</a></h3>`` or
+    ``<a><h3>…</h3></a>`` in its parent), as a teaser in a list of article cards."""
+    parent = node.getparent()
+    siblings = [] if parent is None else [c for c in parent if c is not node]
+    return any(
+        (c.tag in _HEADINGS and c.find(".//a") is not None)
+        or (c.tag == "a" and next(c.iterdescendants(*_HEADINGS), None) is not None)
+        for c in siblings
+    )
 
 
 def _prose(node: lxml_html.HtmlElement, size: int) -> bool:
