@@ -1,19 +1,24 @@
-"""The article body: find its container, then strip Korean-site clutter from a copy.
+"""The article body: find its container, then strip clutter from a copy.
 
 The container is, in order: the first known body element (``itemprop=articleBody``,
 Naver ``#dic_area``, Daum ``.news_view``, ``#article-view-content-div``,
-``.article_body``, ``.view-body``, ... see ``BODY_SELECTORS``) holding real text,
-with the other parts it marks beside the largest (a body split by figures or ads);
-else the element whose own paragraphs hold the most text; else trafilatura's
-extraction. From a copy of it we remove: scripts, forms and widgets; hidden
-elements (hidden auto-summaries); share, font-size, print, comment, related,
-ranking, subscription, ad and reporter-card boxes (by class/id, never an element
-holding most of the text); blocks made of links (related-article lists, teaser
-cards) with the short label before them; short boilerplate blocks (``글자크기``, ``공유하기``,
-``첫 번째 댓글``, ``로딩중``, copyright lines); the headline and subheads; every
-repeat of a photo caption; the byline at the head (``[아이뉴스24 박진영 기자]``,
-``(서울=연합뉴스) 홍길동 기자 =``) and at the tail (``/박진영 기자(x@y.com)``),
-copyright lines, promotion lines and ``(끝)`` markers at the end.
+``.article_body``, ``.view-body``, ... see ``BODY_SELECTORS``) holding real text
+outside the page's header, footer and sidebars, with the other parts it marks
+beside the largest (a body split by figures or ads; article cards are no parts);
+else trafilatura's extraction when it finds a body of real size (see
+:mod:`syndicate.extract`), else the element whose own paragraphs hold the most
+text. From a copy of it we remove: soft hyphens and zero-width spaces;
+scripts, forms, widgets and ruby readings; hidden elements (hidden
+auto-summaries); share, font-size, print, comment, related, ranking,
+subscription, ad and reporter-card boxes (by class/id, never an element holding
+most of the text); blocks made of links (related-article lists, teaser cards)
+with the short label before them; short boilerplate blocks (``글자크기``,
+``공유하기``, ``첫 번째 댓글``, ``로딩중``, copyright lines); the headline and the
+subheads opening the body (a subhead after body text heads a section and stays);
+every repeat of a photo caption; the byline at the head (``[아이뉴스24 박진영
+기자]``, ``(서울=연합뉴스) 홍길동 기자 =``) and at the tail (``/박진영
+기자(x@y.com)``), copyright lines, promotion and follow-us lines and ``(끝)``
+markers at the end.
 """
 
 from __future__ import annotations
