@@ -323,10 +323,12 @@ def _remove_link_blocks(root: lxml_html.HtmlElement, total: int) -> None:
     """Drop blocks made of links (related-article lists and teasers, "read more" lines)
     and the short label just before one ("Related", "Mehr zum Thema", "Veja também")."""
     for node in list(root.iterdescendants(*_LINK_BLOCK_TAGS)):
-        if node.getparent() is None or node.find(".//figcaption") is not None:
+        if node.getparent() is None or node.find(".//a") is None:
             continue
-        size = len(node_text(node))
+        size = _size(node)  # scripts are gone by now, so the C-level text is right
         if not size or size >= max(200, total // 2) or not _mostly_links(node, size):
+            continue
+        if node.find(".//figcaption") is not None:
             continue
         label = node.getprevious()
         _drop(node)
@@ -335,8 +337,13 @@ def _remove_link_blocks(root: lxml_html.HtmlElement, total: int) -> None:
 
 
 def _mostly_links(node: lxml_html.HtmlElement, size: int) -> bool:
-    linked = sum(len(node_text(a)) for a in node.iter("a"))
+    linked = sum(_size(a) for a in node.iter("a"))
     return linked >= size * _LINK_BLOCK_SHARE
+
+
+def _size(node: lxml_html.HtmlElement) -> int:
+    """The length of ``node``'s text with runs of white space counted as one."""
+    return len(" ".join(node.text_content().split()))
 
 
 def _is_label(node: lxml_html.HtmlElement) -> bool:
