@@ -89,17 +89,17 @@ class Extracted:
         }
 
 
-def _trafilatura_body(source: str, url: str) -> Body | None:
+def _trafilatura_body(source: str, url: str, wider: bool) -> Body | None:
     """trafilatura's body as HTML, cleaned like ours; None when it finds nothing.
 
     Its precise mode first; where that keeps less than a short body (it drops whole
-    bodies on some blog and club pages), its default mode.
+    bodies on some blog and club pages) and ``wider`` is set, its default mode.
     """
     body = _trafilatura_run(source, url, precise=True)
-    if body is None or body.text_size < MIN_TEXT * 2:
-        wider = _trafilatura_run(source, url, precise=False)
-        if wider is not None and wider.text_size > (body.text_size if body else 0):
-            return wider
+    if wider and (body is None or body.text_size < MIN_TEXT * 2):
+        default = _trafilatura_run(source, url, precise=False)
+        if default is not None and default.text_size > (body.text_size if body else 0):
+            return default
     return body
 
 
@@ -128,7 +128,8 @@ def _body(page: Page, source: str, title: str) -> tuple[Body | None, str]:
     header = _text_before(page, container)
     size = body.text_size if body is not None else 0
     if size < SHORT_TEXT or not known:
-        fallback = _trafilatura_body(source, page.url)
+        # its default mode only where no known selector found ours (where it would win)
+        fallback = _trafilatura_body(source, page.url, wider=not known)
         if fallback is not None and _better(fallback, body, known):
             fallback.byline_names = fallback.byline_names or (body.byline_names if body else [])
             return fallback, header

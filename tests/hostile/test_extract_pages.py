@@ -431,7 +431,7 @@ def test_trafilatura_default_mode_when_its_precise_mode_keeps_no_body(
         return "" if options["favor_precision"] else f"<html><body>{paragraph}</body></html>"
 
     monkeypatch.setattr(trafilatura, "extract", extract)
-    body = _trafilatura_body("<html><body></body></html>", "https://news.example/a")
+    body = _trafilatura_body("<html><body></body></html>", "https://news.example/a", wider=True)
     assert modes == [True, False]
     assert body is not None and body.text_size > 200
 
