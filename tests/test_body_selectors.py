@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from lxml.cssselect import CSSSelector
 
-from syndicate.extract.body import BODY_SELECTORS, _selected, _selector_key, find_container
+from syndicate.extract.container import BODY_SELECTORS, _selected, _selector_key, find_container
 from syndicate.extract.context import Page
 from syndicate.extract.document import decode_page, parse_page
 from tests.conftest import DATA

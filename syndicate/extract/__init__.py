@@ -3,8 +3,9 @@
 :func:`extract_article` decodes and parses the page once, then reads each field
 from the most reliable place the page offers; the order per field is written in
 :mod:`syndicate.extract.metadata` (title, dates, section, summary, image),
-:mod:`syndicate.extract.authors` (reporters) and :mod:`syndicate.extract.body`
-(the body and its captions). A body the server ships only inside a script (Next.js
+:mod:`syndicate.extract.authors` (reporters), :mod:`syndicate.extract.container`
+(where the body is) and :mod:`syndicate.extract.body` (the body cleaned, and its
+captions). A body the server ships only inside a script (Next.js
 flight data) is first put back into the tree by :mod:`syndicate.extract.embedded`.
 trafilatura is consulted when no known body selector matched (its body wins
 when it found one of real size: our own guess, the block with the most text of
@@ -25,7 +26,8 @@ from lxml import html as lxml_html
 
 from syndicate.errors import ExtractError
 from syndicate.extract.authors import find_authors
-from syndicate.extract.body import Body, clean_body, find_container
+from syndicate.extract.body import Body, clean_body
+from syndicate.extract.container import find_container
 from syndicate.extract.context import Page, node_text
 from syndicate.extract.document import decode_page, parse_page
 from syndicate.extract.embedded import inject_embedded_body
