@@ -2,9 +2,10 @@
 
 Run: .venv/bin/python benchmarks/bench_extract.py [ROUNDS]
 
-The pages are the team-written ones in tests/data/pages (the seed page and
-pages in the structures of other Korean outlets), each with hand-written truths
-in expected.json. trafilatura runs as ``bare_extraction(with_metadata=True)``
+The pages are the team-written ones in tests/data/pages (the seed page, pages
+in the structures of other Korean outlets, and small English, German and Japanese
+pages in patterns met on foreign sites), each with hand-written truths in
+expected.json. trafilatura runs as ``bare_extraction(with_metadata=True)``
 on the same text; syndicate's time includes decoding the bytes.
 """
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from lxml.cssselect import CSSSelector
 
-from syndicate.extract.body import BODY_SELECTORS, _selected, _selector_key
+from syndicate.extract.container import BODY_SELECTORS, _selected, _selector_key, find_container
 from syndicate.extract.context import Page
 from syndicate.extract.document import decode_page, parse_page
 from tests.conftest import DATA
@@ -53,3 +53,15 @@ def test_the_tricky_page_matches_what_css_says() -> None:
 def test_a_selector_of_another_form_is_refused_at_import() -> None:
     with pytest.raises(ValueError, match=r"not #id, \.class"):
         _selector_key("div > p")
+
+
+def test_article_cards_marked_like_a_body_do_not_stand_for_it() -> None:
+    card = "<div class='card'><h3><a href='/a/{0}'>Story {0}</a></h3><div class='article-content'>"
+    card += "A short teaser of the story, one sentence long, under its linked headline.</div></div>"
+    body = "<p>" + "The council met on Thursday and voted on the budget. " * 8 + "</p>"
+    page = _page(
+        f"<html><body><div class='story-text'>{body}</div>"
+        f"<div class='cards'>{''.join(card.format(n) for n in range(3))}</div></body></html>"
+    )
+    container, known = find_container(page)
+    assert container is not None and container.get("class") == "story-text" and not known

@@ -3,12 +3,14 @@
 :func:`extract_article` decodes and parses the page once, then reads each field
 from the most reliable place the page offers; the order per field is written in
 :mod:`syndicate.extract.metadata` (title, dates, section, summary, image),
-:mod:`syndicate.extract.authors` (reporters) and :mod:`syndicate.extract.body`
-(the body and its captions). A body the server ships only inside a script (Next.js
+:mod:`syndicate.extract.authors` (reporters), :mod:`syndicate.extract.container`
+(where the body is) and :mod:`syndicate.extract.body` (the body cleaned, and its
+captions). A body the server ships only inside a script (Next.js
 flight data) is first put back into the tree by :mod:`syndicate.extract.embedded`.
-trafilatura is the fallback for a body our own
-rules cannot locate, and is also consulted when our body is short (it wins only
-when much longer and holding our opening words). A page without an article raises
+trafilatura is consulted when no known body selector matched (its body wins
+when it found one of real size: our own guess, the block with the most text of
+its own, misses bodies spread over many blocks) and when our body is short (it
+wins only when much longer and holding our opening words). A page without an article raises
 :class:`~syndicate.errors.ExtractError` naming the page.
 """
 
@@ -24,7 +26,8 @@ from lxml import html as lxml_html
 
 from syndicate.errors import ExtractError
 from syndicate.extract.authors import find_authors
-from syndicate.extract.body import Body, clean_body, find_container
+from syndicate.extract.body import Body, clean_body
+from syndicate.extract.container import find_container
 from syndicate.extract.context import Page, node_text
 from syndicate.extract.document import decode_page, parse_page
 from syndicate.extract.embedded import inject_embedded_body
@@ -88,14 +91,27 @@ class Extracted:
         }
 
 
-def _trafilatura_body(source: str, url: str) -> Body | None:
-    """trafilatura's body as HTML, cleaned like ours; None when it finds nothing."""
+def _trafilatura_body(source: str, url: str, wider: bool) -> Body | None:
+    """trafilatura's body as HTML, cleaned like ours; None when it finds nothing.
+
+    Its precise mode first; where that keeps less than a short body (it drops whole
+    bodies on some blog and club pages) and ``wider`` is set, its default mode.
+    """
+    body = _trafilatura_run(source, url, precise=True)
+    if wider and (body is None or body.text_size < MIN_TEXT * 2):
+        default = _trafilatura_run(source, url, precise=False)
+        if default is not None and default.text_size > (body.text_size if body else 0):
+            return default
+    return body
+
+
+def _trafilatura_run(source: str, url: str, precise: bool) -> Body | None:
     import trafilatura
 
     try:
         html = trafilatura.extract(
             source, url=url or None, output_format="html", include_images=True,
-            include_comments=False, include_tables=True, favor_precision=True,
+            include_comments=False, include_tables=True, favor_precision=precise,
         )  # fmt: skip
     except Exception as exc:  # trafilatura has no exception tree; any failure means "no body"
         logger.debug("trafilatura failed on %s: %s", url, exc)
@@ -114,7 +130,8 @@ def _body(page: Page, source: str, title: str) -> tuple[Body | None, str]:
     header = _text_before(page, container)
     size = body.text_size if body is not None else 0
     if size < SHORT_TEXT or not known:
-        fallback = _trafilatura_body(source, page.url)
+        # its default mode only where no known selector found ours (where it would win)
+        fallback = _trafilatura_body(source, page.url, wider=not known)
         if fallback is not None and _better(fallback, body, known):
             fallback.byline_names = fallback.byline_names or (body.byline_names if body else [])
             return fallback, header
@@ -122,12 +139,20 @@ def _body(page: Page, source: str, title: str) -> tuple[Body | None, str]:
 
 
 def _better(fallback: Body, body: Body | None, known: bool) -> bool:
-    """Whether trafilatura's body should replace ours: much longer, and (for a body our
-    selectors found) the same article, i.e. it contains our opening words."""
+    """Whether trafilatura's body should replace ours.
+
+    Where no known selector found our body, ours is only the block with the most
+    text of its own, which misses bodies spread over many blocks: trafilatura's wins
+    when it found a body of real size (or a much longer one). Where a selector found
+    ours, trafilatura's must be much longer and hold our opening words (the same
+    article).
+    """
     size = body.text_size if body is not None else 0
+    if not known:
+        return fallback.text_size >= MIN_TEXT * 2 or fallback.text_size > max(size * 1.5, MIN_TEXT)
     if fallback.text_size <= max(size * 1.5, MIN_TEXT):
         return False
-    if body is None or not known or size < MIN_TEXT:
+    if body is None or size < MIN_TEXT:
         return True
     opening = " ".join(html_to_text(body.html).split())[:30]
     return opening in " ".join(html_to_text(fallback.html).split())

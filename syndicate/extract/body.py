@@ -1,17 +1,17 @@
-"""The article body: find its container, then strip Korean-site clutter from a copy.
+"""The article body: strip clutter from a copy of its container.
 
-The container is, in order: the first known body element (``itemprop=articleBody``,
-Naver ``#dic_area``, Daum ``.news_view``, ``#article-view-content-div``,
-``.article_body``, ``.view-body``, ... see ``BODY_SELECTORS``) holding real text;
-else the element whose own paragraphs hold the most text; else trafilatura's
-extraction. From a copy of it we remove: scripts, forms and widgets; hidden
-elements (hidden auto-summaries); share, font-size, print, comment, related,
-ranking, subscription, ad and reporter-card boxes (by class/id, never an element
-holding most of the text); short boilerplate blocks (``글자크기``, ``공유하기``,
-``첫 번째 댓글``, ``로딩중``, copyright lines); the headline and subheads; every
-repeat of a photo caption; the byline at the head (``[아이뉴스24 박진영 기자]``,
-``(서울=연합뉴스) 홍길동 기자 =``) and at the tail (``/박진영 기자(x@y.com)``),
-copyright lines, promotion lines and ``(끝)`` markers at the end.
+The container comes from :mod:`syndicate.extract.container` (or is trafilatura's
+body). From a copy of it we remove: soft hyphens and zero-width spaces; scripts,
+forms, widgets and ruby readings; hidden elements (hidden auto-summaries);
+share, font-size, print, comment, related, ranking, subscription, ad and
+reporter-card boxes (by class/id, never an element holding most of the text);
+blocks made of links (related-article lists, teaser cards) with the short label
+before them; short boilerplate blocks (``글자크기``, ``공유하기``, ``첫 번째 댓글``,
+``로딩중``, copyright lines); the headline and the subheads opening the body (a
+subhead after body text heads a section and stays); every repeat of a photo
+caption; the byline at the head (``[아이뉴스24 박진영 기자]``, ``(서울=연합뉴스)
+홍길동 기자 =``) and at the tail (``/박진영 기자(x@y.com)``), copyright lines,
+promotion and follow-us lines and ``(끝)`` markers at the end.
 """
 
 from __future__ import annotations
@@ -29,47 +29,15 @@ from syndicate.extract.bylines import HEAD_BYLINE_RE, TAIL_BYLINE_RE, names_from
 from syndicate.extract.context import Page, class_tokens, node_lines, node_text
 from syndicate.extract.metadata import SUBHEAD_RE
 
-__all__ = ["BODY_SELECTORS", "Body", "clean_body", "find_container"]
+__all__ = ["Body", "clean_body"]
 
-BODY_SELECTORS = (
-    "[itemprop='articleBody']", "#dic_area", "#articleBodyContents", "#articeBody",
-    "#newsEndContents", "#article-view-content-div", "#articleBody", "#article_body",
-    "#articletxt", "#article_txt", "#news_body_id", "#textBody", "#CmAdContent", "#newsContent",
-    "#articleText", "#news_content", "#content_body", ".news_view", ".article_view",
-    ".article_body", ".article-body", ".articleBody", ".article_txt", ".article-text",
-    ".article_content", ".article-content", ".news_body", ".news-body", ".news_text",
-    ".view_con", ".view-con", ".view_body", ".view-body", ".view_txt", ".story-news",
-    ".article_cont", ".art_body", ".artText", ".txt_article", ".cont_view", ".par",
-    ".news_cnt_detail_wrap", ".article-story", ".article_con", ".text_area", "#cont_newstext",
-    ".news_txt", "#atic_txt1", "#NewsAdContent", "#txt_area", "#article_content", "#pnlContent",
-    ".at_contents", "#news-contents", ".article_word", ".news_content", "#articleContent",
-    "#article-body", ".article-view-content", ".detail-body", ".article-detail", ".story_body",
-    ".article_story", "#newsView", ".newsView", ".article_area", ".view_text", "#viewContent",
-    "#articles_detail", ".viewer", ".article_view_con", ".news_article", ".article-txt",
-)  # fmt: skip
-SelectorKey = tuple[str, str]
-"""(attribute, value) a body selector asks for: ``#x`` -> ("id", "x"), ``.x`` -> ("class", "x")."""
-
-
-def _selector_key(selector: str) -> SelectorKey:
-    if selector[0] in "#.":
-        return ("id" if selector[0] == "#" else "class", selector[1:])
-    found = re.fullmatch(r"\[([\w-]+)='([^']*)'\]", selector)
-    if found is None:
-        raise ValueError(f"body selector {selector!r} is not #id, .class or [name='value']")
-    return (found.group(1), found.group(2))
-
-
-_BODY_KEYS = tuple(_selector_key(selector) for selector in BODY_SELECTORS)
-_KEYED = frozenset(_BODY_KEYS)
-_ATTRIBUTES = tuple(sorted({name for name, _ in _BODY_KEYS}))
-_CLASS_SPLIT_RE = re.compile("[ \t\r\n]+")  # the separators of CSS class matching
-_MIN_BODY = 80
+_MIN_HEADING_AFTER = 160  # characters of body text before a subhead that heads a section
 _JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "input", "select",
               "textarea", "svg", "nav", "aside", "footer", "object", "embed", "template",
-              "ins", "audio", "video", "canvas", "map", "h1")  # fmt: skip
+              "ins", "audio", "video", "canvas", "map", "h1", "rt", "rp")  # fmt: skip
 _CLUTTER_RE = re.compile(
-    r"(?:^|[-_])(?:share|sns|social|font|fontsize|te?xt_?size|print|scrap|copy_?url|url_?copy"
+    r"(?:^|[-_])(?:share|sns|social|font[-_]?size|font[-_](?:tool|control|zoom|resize|up|down)"
+    r"|te?xt_?size|print|scrap|copy_?url|url_?copy"
     r"|related|relation|rel_news|recommend|recom|ranking|rank|popular|most_?view\w*|hot_?news"
     r"|best|reporter|journalist|byline|writer|author|profile|comments?|reply|cmt|ad|ads|adv"
     r"|advert\w*|banner|promotion|promo|subscribe|subscription|newsletter|tags?|keywords?"
@@ -92,6 +60,8 @@ _BOILER_RE = re.compile(
     r"|무단\s*전재|재배포\s*금지|^\s*[<\[(]?\s*(?:ⓒ|©|\(c\)|copyright|저작권자)",
     re.IGNORECASE,
 )
+_LINK_BLOCK_TAGS = ("ul", "ol", "div", "section", "p", "table", "dl", "h2", "h3", "h4")
+_LINK_BLOCK_SHARE = 0.7  # of a block's text inside links, from which it is a link block
 _BOILER_TAGS = ("p", "div", "span", "li", "ul", "dl", "table", "strong", "em", "b", "a", "h2", "h3",
                 "h4", "section")  # fmt: skip
 _CAPTION_RE = re.compile(r"caption|(?:^|[-_])cap(?:$|[-_])|desc|photo_?txt|img_?txt|txt_?img"
@@ -113,8 +83,17 @@ _TAIL_RES = (
         r"^\s*(?:[A-Za-z가-힣]{0,12}\s*뉴스|[A-Z]{2,6})\s*[가-힣]{2,4}(?:\s*기자)?입니다\.?\s*$"
     ),
     re.compile(r"^[^\n]{0,80}제보[^\n]{0,200}(?:카카오톡|카톡|전화|메일|@)[^\n]{0,120}$"),
+    # "Follow us on Twitter @x", "Subscribe to our newsletter", "Email the reporter at x@y"
+    re.compile(
+        r"^\s*(?:Follow|Sign up|Subscribe|E-?mail|Reach|Contact|Like us|Get (?:the|our)|Join"
+        r"|Download|Listen to|Have a tip)\b[^\n]{0,250}(?:twitter|facebook|instagram|linkedin"
+        r"|newsletter|inbox|podcast|\bapp\b|@|https?://)[^\n]{0,200}$",
+        re.IGNORECASE,
+    ),
 )
 _SENTENCE_END = re.compile(r"(?:^|[.?!。\"”’')\]]|다)\s*$")
+# soft hyphen, zero-width space, BOM; and the C0 controls lxml refuses in text it is given
+_INVISIBLE = dict.fromkeys([0xAD, 0x200B, 0xFEFF, *range(9), 0x0B, 0x0C, *range(0x0E, 0x20)])
 _LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "src")
 
 
@@ -128,52 +107,6 @@ class Body:
     image: str = ""
     link_share: float = 0.0
     text_size: int = 0
-
-
-# --- finding the container ----------------------------------------------------------
-
-
-def _own_text(node: lxml_html.HtmlElement) -> int:
-    size = len((node.text or "").strip())
-    for child in node:
-        size += len((child.tail or "").strip())
-        if child.tag in ("p", "br", "span", "b", "strong", "em", "a") or child.tag == "font":
-            size += len(node_text(child)) if child.tag == "p" else len((child.text or "").strip())
-    return size
-
-
-def _selected(page: Page) -> dict[SelectorKey, list[lxml_html.HtmlElement]]:
-    """The elements each body selector matches, in document order, from one walk of the page.
-
-    The same elements ``CSSSelector(selector)`` finds, without one walk per selector.
-    """
-    found: dict[SelectorKey, list[lxml_html.HtmlElement]] = {}
-    for node in page.tree.iter():
-        if not isinstance(node.tag, str):
-            continue
-        for name in _ATTRIBUTES:
-            value = node.get(name)
-            if value is None:
-                continue
-            values = set(_CLASS_SPLIT_RE.split(value)) if name == "class" else {value}
-            for key in {(name, v) for v in values} & _KEYED:
-                found.setdefault(key, []).append(node)
-    return found
-
-
-def find_container(page: Page) -> tuple[lxml_html.HtmlElement | None, bool]:
-    """The element holding the article body (or None), and whether a known selector found it."""
-    selected = _selected(page)
-    for key in _BODY_KEYS:
-        for node in selected.get(key, ()):
-            if len(node_text(node)) >= _MIN_BODY and not page.hidden(node):
-                return node, True
-    best, best_size = None, 0
-    for node in page.tree.iter("div", "section", "article", "td", "main"):
-        size = _own_text(node)
-        if size > best_size and not page.hidden(node):
-            best, best_size = node, size
-    return (best if best_size >= _MIN_BODY * 2 else None), False
 
 
 # --- cleaning -------------------------------------------------------------------------
@@ -206,12 +139,64 @@ def _remove_clutter(root: lxml_html.HtmlElement, total: int) -> None:
         if node.tag in _JUNK_TAGS or _is_hidden(node):
             _drop(node)
             continue
-        tokens = class_tokens(node)
-        cluttered = any(_CLUTTER_RE.search(t) for t in tokens) or any(
-            SUBHEAD_RE.match(t) for t in tokens
+        tokens = [t for t in class_tokens(node) if not t.startswith("has-")]  # style modifiers
+        cluttered = any(_CLUTTER_RE.search(t) for t in tokens) or (
+            any(SUBHEAD_RE.match(t) for t in tokens) and not _section_heading(node)
         )
         if cluttered and len(node_text(node)) < max(200, total // 2):
             _drop(node)
+
+
+def _section_heading(node: lxml_html.HtmlElement) -> bool:
+    """A heading inside the body, after text of its own (``<h3 class="article-subheadline">``
+    between paragraphs), not the subtitle or summary that opens it."""
+    if node.tag not in ("h2", "h3", "h4", "h5", "h6"):
+        return False
+    before = 0
+    for text in node.xpath("preceding::text()"):
+        before += len(str(text).strip())
+        if before >= _MIN_HEADING_AFTER:
+            return True
+    return False
+
+
+def _remove_link_blocks(root: lxml_html.HtmlElement, total: int) -> None:
+    """Drop blocks made of links (related-article lists and teasers, "read more" lines)
+    and the short label just before one ("Related", "Mehr zum Thema", "Veja também")."""
+    for node in list(root.iterdescendants(*_LINK_BLOCK_TAGS)):
+        if node.getparent() is None or node.find(".//a") is None:
+            continue
+        size = _size(node)  # scripts are gone by now, so the C-level text is right
+        if not size or size >= max(200, total // 2) or not _mostly_links(node, size):
+            continue
+        if node.find(".//figcaption") is not None:
+            continue
+        label = node.getprevious()
+        _drop(node)
+        if label is not None and _is_label(label):
+            _drop(label)
+
+
+def _mostly_links(node: lxml_html.HtmlElement, size: int) -> bool:
+    linked = sum(_size(a) for a in node.iter("a"))
+    return linked >= size * _LINK_BLOCK_SHARE
+
+
+def _size(node: lxml_html.HtmlElement) -> int:
+    """The length of ``node``'s text with runs of white space counted as one."""
+    return len(" ".join(node.text_content().split()))
+
+
+def _is_label(node: lxml_html.HtmlElement) -> bool:
+    """A short heading-like line with no link and no sentence end (a list's label)."""
+    if (
+        not isinstance(node.tag, str)
+        or node.find(".//a") is not None
+        or node.find(".//img") is not None
+    ):
+        return False
+    text = node_text(node)
+    return 0 < len(text) <= 40 and not text.rstrip().endswith((".", "!", "?", "다"))
 
 
 def _remove_boilerplate(root: lxml_html.HtmlElement, title: str) -> None:
@@ -409,8 +394,10 @@ def _fix_images(root: lxml_html.HtmlElement, base: str) -> str:
 def clean_body(container: lxml_html.HtmlElement, page: Page, title: str) -> Body:
     """Return the cleaned body of ``container`` (the page's tree is left untouched)."""
     root = copy.deepcopy(container)
+    _strip_invisible(root)
     total = len(node_text(root))
     _remove_clutter(root, total)
+    _remove_link_blocks(root, total)
     _remove_boilerplate(root, title)
     captions = _captions(root)
     names = _strip_head(root)
@@ -422,6 +409,17 @@ def clean_body(container: lxml_html.HtmlElement, page: Page, title: str) -> Body
     )
     total = len(" ".join(root.text_content().split()))
     return Body(inner, captions, names, image, _link_share(root, total), total)
+
+
+def _strip_invisible(root: lxml_html.HtmlElement) -> None:
+    """Remove soft hyphens and zero-width spaces: hyphenation and line-break hints that
+    split words (``Mit&shy;tel&shy;al&shy;ter``) once the text leaves the browser."""
+    for node in root.iter():
+        text, tail = node.text, node.tail
+        if text and text != (clean := text.translate(_INVISIBLE)):
+            node.text = clean
+        if tail and tail != (clean := tail.translate(_INVISIBLE)):
+            node.tail = clean
 
 
 def _link_share(root: lxml_html.HtmlElement, total: int) -> float:

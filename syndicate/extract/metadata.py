@@ -159,7 +159,8 @@ def _site_names(page: Page) -> list[str]:
     for text in (page.full_text[-6000:], page.full_text[:20000]):
         names += [m.group(1) or m.group(2) for m in _SITE_IN_TEXT_RE.finditer(text)][:4]
     host = urlsplit(page.url).hostname or ""
-    names += [part for part in host.split(".") if part not in ("www", "m", "news", "co", "kr")]
+    labels = host.split(".")[:-1]  # the top-level domain ("de", "eu") names no site
+    names += [part for part in labels if part not in ("www", "m", "news", "co", "kr")]
     return [n.strip().lstrip("@") for n in names if n and n.strip()]
 
 

@@ -155,3 +155,14 @@ def test_wall_time_stays_on_its_day(when: datetime, style: str) -> None:
     assert found.published is not None
     assert found.published.replace(tzinfo=None) == when
     assert found.published.utcoffset() == timedelta(hours=9)
+
+
+def test_control_characters_beside_soft_hyphens_give_the_article() -> None:
+    sentence = "Der Bericht\x07 nennt die Zah&shy;len des Jahres und ihre Quel\x1fle. "
+    page = (
+        "<html><head><title>Bericht mit Steuerzeichen</title>"
+        '<meta property="og:type" content="article"></head>'
+        f'<body><div class="article-body"><p>{sentence * 6}</p></div></body></html>'
+    )
+    text = extract_html(page, "https://zeitung.example/a/1", SEOUL).text
+    assert text.startswith("Der Bericht nennt die Zahlen des Jahres und ihre Quelle.")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from syndicate.errors import ExtractError
-from syndicate.extract import extract_article, extract_html
+from syndicate.extract import _trafilatura_body, extract_article, extract_html
 from tests.conftest import ROOT, CliOutcome, invoke_syndicate
 from tests.extract_truth import FIELDS, PAGES, SEOUL, ours, score, theirs, truths
 
@@ -416,3 +416,28 @@ def test_json_ld_related_articles_and_videos_do_not_stand_for_the_article() -> N
     found = _extract(_head(NO_DATE, blocks))
     assert found["published"] == "2023-06-09T11:35:00+09:00"
     assert found["authors"] == ["박진영"]
+
+
+def test_trafilatura_default_mode_when_its_precise_mode_keeps_no_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import trafilatura
+
+    modes: list[bool] = []
+    paragraph = "<p>" + "The council met on Thursday and voted on the new budget. " * 5 + "</p>"
+
+    def extract(source: str, **options: object) -> str:
+        modes.append(bool(options["favor_precision"]))
+        return "" if options["favor_precision"] else f"<html><body>{paragraph}</body></html>"
+
+    monkeypatch.setattr(trafilatura, "extract", extract)
+    body = _trafilatura_body("<html><body></body></html>", "https://news.example/a", wider=True)
+    assert modes == [True, False]
+    assert body is not None and body.text_size > 200
+
+
+def test_section_headings_between_paragraphs_stay_in_the_body() -> None:
+    truth = TRUTHS["section_headings_en.html"]
+    content = (PAGES / "section_headings_en.html").read_bytes()
+    text = str(ours(content, truth["url"])["text"])
+    assert "\n\nWho can apply\n\n" in text and "\n\nHow much it pays\n\n" in text
