@@ -164,13 +164,29 @@ def _site_names(page: Page) -> list[str]:
     return [n.strip().lstrip("@") for n in names if n and n.strip()]
 
 
+# What may stand beside a site's name in the name itself ("MBC 뉴스", "연합뉴스TV").
+_NAME_DECORATIONS = frozenset((
+    "news", "online", "tv", "com", "net", "korea", "media",
+    "뉴스", "닷컴", "신문", "방송", "일보", "코리아", "온라인", "미디어",
+))  # fmt: skip
+
+
 def _is_site(part: str, sites: list[str]) -> bool:
+    """Whether ``part`` is the site's name: one of ``sites``, or (up to 20 characters) site
+    names with at most a decoration or three more characters ("Wir sind NEOS" is a title)."""
     compact = re.sub(r"[\s\[\]()<>]", "", part).casefold()
     if not compact:
         return True
-    for site in sites:
-        key = re.sub(r"\s", "", site).casefold()
-        if key and (compact == key or (len(key) >= 2 and key in compact and len(compact) <= 20)):
+    keys = sorted({re.sub(r"\s", "", site).casefold() for site in sites}, key=len, reverse=True)
+    if compact in keys:
+        return True
+    rest = compact
+    for key in keys:
+        if len(key) >= 2:
+            rest = rest.replace(key, "")
+    if rest != compact and len(compact) <= 20:
+        rest = rest.strip("-_.·|:")
+        if len(rest) <= 3 or rest in _NAME_DECORATIONS:
             return True
     return bool(re.fullmatch(r"[\w.-]+\.(?:com|co\.kr|kr|net|org)", compact))
 
