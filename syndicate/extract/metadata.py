@@ -427,10 +427,32 @@ def subhead_nodes(page: Page) -> list[lxml_html.HtmlElement]:
     return [n for n in found if 4 <= len(node_text(n)) <= 600][:4]
 
 
+_SECTION_TEXT = 160
+"""Characters of text before a subhead-classed heading among its siblings that make it
+a section heading inside the body (as ``body`` decides), not a subhead."""
+
+
+def _heads_a_section(node: lxml_html.HtmlElement) -> bool:
+    if node.tag not in ("h2", "h3", "h4", "h5", "h6"):
+        return False
+    before = 0
+    for sibling in node.itersiblings(preceding=True):
+        before += len(node_text(sibling)) if isinstance(sibling.tag, str) else 0
+        if before >= _SECTION_TEXT:
+            return True
+    return False
+
+
 def find_summary(page: Page) -> str:
-    """Subheads when the page has them (one per line), else the description."""
+    """Subheads when the page has them (one per line), else the description.
+
+    A heading classed like a subhead that comes after body text heads a section of
+    the body: it is not part of the summary.
+    """
     lines = []
     for node in subhead_nodes(page):
+        if _heads_a_section(node):
+            continue
         lines += [line for line in page.lines(node) if line not in lines]
     if lines:
         return "\n".join(lines)

@@ -441,3 +441,12 @@ def test_section_headings_between_paragraphs_stay_in_the_body() -> None:
     content = (PAGES / "section_headings_en.html").read_bytes()
     text = str(ours(content, truth["url"])["text"])
     assert "\n\nWho can apply\n\n" in text and "\n\nHow much it pays\n\n" in text
+
+
+def test_section_headings_inside_the_body_are_not_the_summary() -> None:
+    """The subtitle opening the body is the summary; a subhead-classed heading after body
+    text heads a section: it stays in the body and out of the summary."""
+    name = "section_headings_en.html"
+    found = extract_article((PAGES / name).read_bytes(), TRUTHS[name]["url"], SEOUL)
+    assert found.summary == "Grants of up to half the cost, paid after installation"
+    assert "Who can apply" in found.text and "How much it pays" in found.text
