@@ -396,7 +396,6 @@ class _Pending:
     previous: SourceState
     item: Collected
     outcome: SourceOutcome
-    known: int = 0
 
 
 def _pending(config: Config, source: SourceConfig, state: SourceState, fetched: _Fetched,
@@ -414,13 +413,14 @@ def _pending(config: Config, source: SourceConfig, state: SourceState, fetched: 
         )
     after = succeeded(state, result.state, source=source, now=now)
     after = replace(after, entries=state.entries if result.not_modified else fetched.fingerprints)
-    outcome = SourceOutcome(source.id, not_modified=result.not_modified, skipped=fetched.skipped)
-    return _Pending(source, state, Collected(after, fetched.articles), outcome, fetched.known)
+    outcome = SourceOutcome(source.id, not_modified=result.not_modified, skipped=fetched.skipped,
+                            unchanged=fetched.known)  # fmt: skip
+    return _Pending(source, state, Collected(after, fetched.articles), outcome)
 
 
 def _counted(pending: _Pending, counts: UpsertResult) -> SourceOutcome:
     outcome = replace(pending.outcome, new=counts.new, updated=counts.updated,
-                      unchanged=counts.unchanged + pending.known)  # fmt: skip
+                      unchanged=pending.outcome.unchanged + counts.unchanged)  # fmt: skip
     if outcome.error is None:
         logger.info(
             "source %s: %s", outcome.source_id, outcome.describe().partition(": ")[2],
