@@ -27,11 +27,10 @@ from lxml import html as lxml_html
 
 from syndicate.extract.bylines import HEAD_BYLINE_RE, TAIL_BYLINE_RE, names_from_text
 from syndicate.extract.context import Page, class_tokens, node_lines, node_text
-from syndicate.extract.metadata import SUBHEAD_RE
+from syndicate.extract.metadata import SECTION_HEADING_AFTER, SECTION_HEADING_TAGS, SUBHEAD_RE
 
 __all__ = ["Body", "clean_body"]
 
-_MIN_HEADING_AFTER = 160  # characters of body text before a subhead that heads a section
 _JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "input", "select",
               "textarea", "svg", "nav", "aside", "footer", "object", "embed", "template",
               "ins", "audio", "video", "canvas", "map", "h1", "rt", "rp")  # fmt: skip
@@ -150,12 +149,12 @@ def _remove_clutter(root: lxml_html.HtmlElement, total: int) -> None:
 def _section_heading(node: lxml_html.HtmlElement) -> bool:
     """A heading inside the body, after text of its own (``<h3 class="article-subheadline">``
     between paragraphs), not the subtitle or summary that opens it."""
-    if node.tag not in ("h2", "h3", "h4", "h5", "h6"):
+    if node.tag not in SECTION_HEADING_TAGS:
         return False
     before = 0
     for text in node.xpath("preceding::text()"):
         before += len(str(text).strip())
-        if before >= _MIN_HEADING_AFTER:
+        if before >= SECTION_HEADING_AFTER:
             return True
     return False
 

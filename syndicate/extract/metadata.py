@@ -427,18 +427,20 @@ def subhead_nodes(page: Page) -> list[lxml_html.HtmlElement]:
     return [n for n in found if 4 <= len(node_text(n)) <= 600][:4]
 
 
-_SECTION_TEXT = 160
-"""Characters of text before a subhead-classed heading among its siblings that make it
-a section heading inside the body (as ``body`` decides), not a subhead."""
+SECTION_HEADING_TAGS = ("h2", "h3", "h4", "h5", "h6")
+SECTION_HEADING_AFTER = 160
+"""Characters of text before a subhead-classed heading that make it a section heading
+inside the body, not a subhead (here and in :mod:`syndicate.extract.body`)."""
 
 
 def _heads_a_section(node: lxml_html.HtmlElement) -> bool:
-    if node.tag not in ("h2", "h3", "h4", "h5", "h6"):
+    """Whether ``node`` follows enough text among its siblings to head a section."""
+    if node.tag not in SECTION_HEADING_TAGS:
         return False
     before = 0
     for sibling in node.itersiblings(preceding=True):
         before += len(node_text(sibling)) if isinstance(sibling.tag, str) else 0
-        if before >= _SECTION_TEXT:
+        if before >= SECTION_HEADING_AFTER:
             return True
     return False
 
@@ -485,3 +487,4 @@ def find_image(page: Page) -> str:
 
 
 __all__ += ["SUBHEAD_RE", "LinkedData", "site_names", "strip_site", "subhead_nodes"]
+__all__ += ["SECTION_HEADING_AFTER", "SECTION_HEADING_TAGS"]
